@@ -1,0 +1,1 @@
+"""The `otcdesk` command line: `otcdesk <noun> <verb>`, Typer + rich, `--json` on read commands."""

@@ -1,0 +1,49 @@
+"""Entry point of the `otcdesk` console script.
+
+Each noun is a Typer sub-app in its own module; `main()` turns every `DeskError` (and the
+usual suspects from bad input or an unreachable stack) into one red line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from otcdesk.errors import DeskError
+
+app = typer.Typer(
+    name="otcdesk",
+    help="A crypto OTC desk on Kafka: RFQ -> quote -> trade -> hedge -> settle -> reconcile.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+_err = Console(stderr=True)
+
+
+def _register() -> None:
+    # Imported here so `otcdesk --help` stays quick and one noun's import error names itself.
+    from otcdesk.cli import schemas_cmd
+
+    app.add_typer(schemas_cmd.app, name="schemas")
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except DeskError as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        _err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

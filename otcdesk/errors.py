@@ -1,0 +1,33 @@
+"""One error hierarchy: retryable infrastructure failures apart from permanent rejections.
+
+`TransientError` means "try again later" (broker or ClickHouse unreachable); `RejectedError`
+means the input itself is wrong and retrying cannot help (it becomes a reject event or a dlq
+record); `UserError` is bad input at the CLI, printed as one line with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+
+class DeskError(Exception):
+    """Root of every error otcdesk raises on purpose."""
+
+
+class TransientError(DeskError):
+    """Infrastructure not answering now; the operation may succeed when retried."""
+
+
+class RejectedError(DeskError):
+    """Permanently invalid input; carries a machine-readable reason code."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class UserError(DeskError):
+    """Bad input from a person at the CLI: one line, non-zero exit, no traceback."""
+
+
+class StackError(DeskError):
+    """The local stack could not be installed, started, checked or stopped."""
