@@ -176,6 +176,7 @@ class Rfq(Event):
     side: Side = Side.TWO_WAY
     qty_base: Decimal | None = None
     notional_quote: Decimal | None = None
+    client_ref: str | None = None  # schema v2
 
 
 @dataclass(frozen=True, slots=True)

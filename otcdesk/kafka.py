@@ -1,0 +1,144 @@
+"""Thin confluent-kafka wrappers with the desk's delivery settings in one place.
+
+Why wrappers at all: three librdkafka defaults would silently hurt the desk.
+- `partitioner` defaults to CRC32 (`consistent_random`) while aiokafka (faust) and Java use
+  murmur2: an RFQ produced here and its trade produced by a faust stage would land on different
+  partitions and co-partitioned joins would break. Every producer sets `murmur2_random`.
+- `enable.idempotence` is off by default: a retried send could duplicate an event.
+- errors in delivery callbacks are easy to drop; here they are counted and logged with
+  topic[partition] and offset.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
+
+from otcdesk.errors import TransientError
+from otcdesk.events import Event
+from otcdesk.serde import AvroSerde, default_serde
+from otcdesk.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def client_config(settings: Settings) -> dict[str, Any]:
+    """Bootstrap address and security settings shared by every confluent-kafka client."""
+    sec = settings.security
+    conf: dict[str, Any] = {"bootstrap.servers": settings.bootstrap, "security.protocol": sec.protocol}
+    if sec.sasl_mechanism:
+        conf["sasl.mechanisms"] = sec.sasl_mechanism
+        conf["sasl.username"] = sec.sasl_username or ""
+        conf["sasl.password"] = sec.sasl_password.get_secret_value() if sec.sasl_password else ""
+    if sec.ssl_cafile:
+        conf["ssl.ca.location"] = str(sec.ssl_cafile)
+    return conf
+
+
+def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    conf = client_config(settings) | {
+        "enable.idempotence": True,  # implies acks=all, retries, max.in.flight <= 5
+        "acks": "all",
+        "partitioner": "murmur2_random",  # same partition as aiokafka/Java for the same key
+        "linger.ms": 5,
+        "compression.type": "none",  # aiokafka needs extra packages to read lz4/zstd
+    }
+    return conf | overrides
+
+
+def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    conf = client_config(settings) | {
+        "group.id": group_id,
+        "enable.auto.commit": False,  # commit after the work is done (at-least-once)
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+    }
+    return conf | overrides
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    return AdminClient(client_config(settings))
+
+
+def check_broker(settings: Settings, timeout_s: float = 5.0) -> None:
+    """Raise TransientError with the address when the broker does not answer."""
+    try:
+        admin_client(settings).list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise TransientError(f"Kafka at {settings.bootstrap} did not answer: {exc.args[0]}") from None
+
+
+@dataclass
+class DeliveryStats:
+    delivered: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class EventProducer:
+    """Produces typed events as single-object Avro, keyed by the deal's rfq_id."""
+
+    def __init__(self, settings: Settings, serde: AvroSerde | None = None, **overrides: Any) -> None:
+        self.serde = serde or default_serde()
+        self.stats = DeliveryStats()
+        self._producer = Producer(producer_config(settings, **overrides))
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.stats.delivered += 1
+            return
+        self.stats.failed += 1
+        text = f"{msg.topic()}[{msg.partition()}]: {err.str()}"
+        self.stats.errors.append(text)
+        log.error("delivery failed %s", text)
+
+    def produce(self, event: Event, topic: str | None = None, headers: list[tuple[str, bytes]] | None = None) -> None:
+        self.produce_bytes(topic or event.TOPIC, event.key.encode(), self.serde.encode(event), headers)
+
+    def produce_bytes(self, topic: str, key: bytes | None, value: bytes | None,
+                      headers: list[tuple[str, bytes]] | None = None) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                break
+            except BufferError:  # local queue full: serve callbacks, then retry
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait for every delivery; TransientError if some are still unacknowledged."""
+        left = self._producer.flush(timeout_s)
+        if left:
+            raise TransientError(f"{left} events not acknowledged by Kafka within {timeout_s}s")
+
+    def __enter__(self) -> EventProducer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+
+def consume(consumer: Consumer, max_messages: int, timeout_s: float) -> Iterator[Message]:
+    """Messages (errors logged with topic[partition] and skipped) until a quiet period or the count."""
+    seen = 0
+    while seen < max_messages:
+        batch = consumer.consume(num_messages=min(500, max_messages - seen), timeout=timeout_s)
+        if not batch:
+            return
+        for msg in batch:
+            if msg.error():
+                log.warning("consume error %s[%s]: %s", msg.topic(), msg.partition(), msg.error())
+                continue
+            seen += 1
+            yield msg
+
+
+def subscribe(settings: Settings, group_id: str, topics: Iterable[str], **overrides: Any) -> Consumer:
+    consumer = Consumer(consumer_config(settings, group_id, **overrides))
+    consumer.subscribe(list(topics))
+    return consumer

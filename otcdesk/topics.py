@@ -1,0 +1,104 @@
+"""The desk's nine topics: specs from settings, idempotent creation, end offsets.
+
+Lifecycle topics share one partition count so a deal's events (keyed by rfq_id) sit on the same
+partition number everywhere: a stage can join them without a repartition. `prices` is keyed by
+venue:symbol and sized on its own; `dlq` keeps one partition (ordered, like Kafka Connect's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import NewTopic
+
+from otcdesk.errors import DeskError, TransientError
+from otcdesk.kafka import admin_client, client_config
+from otcdesk.settings import ALL_TOPICS, LIFECYCLE_TOPICS, Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+
+
+@dataclass(frozen=True)
+class TopicState:
+    name: str
+    partitions: int
+    end_offsets: tuple[int, ...]
+
+    @property
+    def messages(self) -> int:
+        return sum(self.end_offsets)
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    t = settings.topics
+    specs = []
+    for name in ALL_TOPICS:
+        if name in LIFECYCLE_TOPICS:
+            specs.append(TopicSpec(name, t.partitions, t.retention_ms))
+        elif name == "prices":
+            specs.append(TopicSpec(name, t.prices_partitions, t.prices_retention_ms))
+        else:
+            specs.append(TopicSpec(name, t.dlq_partitions, t.dlq_retention_ms))
+    return specs
+
+
+def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]:
+    """Create missing topics; returns name -> 'created' | 'exists'. Refuses a partition mismatch."""
+    admin = admin_client(settings)
+    try:
+        existing = admin.list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise TransientError(f"Kafka at {settings.bootstrap} did not answer: {exc.args[0]}") from None
+    result: dict[str, str] = {}
+    new = []
+    for spec in topic_specs(settings):
+        if spec.name in existing:
+            have = len(existing[spec.name].partitions)
+            if have != spec.partitions:
+                raise DeskError(
+                    f"topic {spec.name} has {have} partitions, settings say {spec.partitions}: "
+                    "co-partitioning needs them equal (recreate it or change the setting)"
+                )
+            result[spec.name] = "exists"
+            continue
+        new.append(NewTopic(spec.name, num_partitions=spec.partitions,
+                            replication_factor=settings.topics.replication_factor,
+                            config={"retention.ms": str(spec.retention_ms)}))
+    if new:
+        for name, future in admin.create_topics(new, operation_timeout=timeout_s).items():
+            try:
+                future.result()
+                result[name] = "created"
+            except KafkaException as exc:
+                if exc.args[0].code() != 36:  # TOPIC_ALREADY_EXISTS: a concurrent create won
+                    raise DeskError(f"creating topic {name} failed: {exc.args[0]}") from None
+                result[name] = "exists"
+    return result
+
+
+def describe_topics(settings: Settings, timeout_s: float = 10.0) -> list[TopicState]:
+    """Partitions and end offsets (high watermarks) of the desk's topics that exist."""
+    conf = client_config(settings) | {"group.id": "otcdesk-topics-cli", "enable.auto.commit": False}
+    consumer = Consumer(conf)
+    try:
+        meta = consumer.list_topics(timeout=timeout_s).topics
+        states = []
+        for name in ALL_TOPICS:
+            if name not in meta:
+                continue
+            ends = tuple(
+                consumer.get_watermark_offsets(TopicPartition(name, p), timeout=timeout_s)[1]
+                for p in sorted(meta[name].partitions)
+            )
+            states.append(TopicState(name, len(ends), ends))
+        return states
+    except KafkaException as exc:
+        raise TransientError(f"Kafka at {settings.bootstrap} did not answer: {exc.args[0]}") from None
+    finally:
+        consumer.close()

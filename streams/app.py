@@ -1,0 +1,78 @@
+"""The faust app every desk stage runs on, with the desk's delivery settings.
+
+faust-streaming leaves aiokafka's producer at acks=1 without idempotence unless the app runs
+exactly-once, whose open duplicate/crash bugs (faust-streaming #517, #323, #177, #440, #136) rule
+it out here. So the desk runs at-least-once with an idempotent producer (the transport below
+turns it on) and consumers that deduplicate by event_id. aiokafka partitions keys with murmur2,
+like Java and like our confluent-kafka producers (`partitioner=murmur2_random`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.serializers import codecs
+from faust.transport.drivers import aiokafka as aiokafka_driver
+
+from otcdesk.settings import Settings
+from streams.codec import DeskAvroCodec
+
+
+class IdempotentProducer(aiokafka_driver.Producer):
+    def _settings_extra(self) -> dict[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
+class DeskTransport(aiokafka_driver.Transport):
+    Producer = IdempotentProducer
+
+
+class DeskApp(faust.App):
+    """faust.App whose Kafka transport uses the idempotent producer."""
+
+    def _new_transport(self) -> DeskTransport:
+        return DeskTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> DeskTransport:
+        return DeskTransport(self.conf.broker_producer, self)
+
+
+codecs.register("otcdesk-avro", DeskAvroCodec())
+
+
+def broker_credentials(settings: Settings) -> Any:
+    sec = settings.security
+    if not sec.sasl_mechanism:
+        return None
+    password = sec.sasl_password.get_secret_value() if sec.sasl_password else ""
+    ssl_context = None
+    if sec.protocol == "SASL_SSL":
+        import ssl
+
+        ssl_context = ssl.create_default_context(cafile=str(sec.ssl_cafile) if sec.ssl_cafile else None)
+    return faust.SASLCredentials(
+        username=sec.sasl_username or "", password=password, mechanism=sec.sasl_mechanism, ssl_context=ssl_context
+    )
+
+
+def make_app(stage: str, settings: Settings, **overrides: Any) -> DeskApp:
+    """A faust app named `otcdesk-<stage>`: that is its consumer group id, visible in `otcdesk lag`."""
+    conf: dict[str, Any] = dict(
+        broker=f"kafka://{settings.bootstrap}",
+        broker_credentials=broker_credentials(settings),
+        key_serializer="raw",
+        value_serializer="otcdesk-avro",
+        store="memory://",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        topic_partitions=settings.topics.partitions,
+        topic_replication_factor=settings.topics.replication_factor,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        broker_commit_interval=1.0,
+        datadir=str(settings.state_dir / "faust" / stage),
+    )
+    conf.update(overrides)
+    return DeskApp(f"otcdesk-{stage}", **conf)

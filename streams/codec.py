@@ -1,0 +1,37 @@
+"""faust codec over the desk's Avro serde, so agents receive typed events.
+
+Decoding never raises: undecodable bytes arrive in the agent as an `Undecodable` carrying the raw
+bytes and the reason, and the agent dead-letters them with the record's topic, partition and
+offset. A raising codec would make faust fail the stream instead, and the bytes would be lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from faust.serializers.codecs import Codec
+
+from otcdesk.events import Event
+from otcdesk.serde import DecodeError, default_serde
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """Bytes the serde refused, kept whole for the dead-letter queue."""
+
+    raw: bytes
+    error: DecodeError
+
+
+class DeskAvroCodec(Codec):
+    def _dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, (bytes, bytearray)):
+            return bytes(obj)  # already encoded (e.g. a dead letter's raw bytes re-published)
+        return default_serde().encode(obj)
+
+    def _loads(self, s: bytes) -> Event | Undecodable:
+        try:
+            return default_serde().decode(s)
+        except DecodeError as exc:
+            return Undecodable(bytes(s) if s is not None else b"", exc)

@@ -1,0 +1,47 @@
+"""docker-compose.yml cannot run here (no Docker engine): check it against the code instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from otcdesk.settings import Settings
+from streams import STAGES
+
+COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def test_one_service_per_stage_plus_infrastructure() -> None:
+    assert set(STAGES) <= set(SERVICES)
+    assert {"kafka", "clickhouse", "kafka-ui", "init", "feed", "sink"} <= set(SERVICES)
+    for stage in STAGES:
+        assert SERVICES[stage]["command"] == ["stage", "run", stage]
+
+
+def test_images_are_kafka_39_kraft_and_a_current_clickhouse() -> None:
+    assert SERVICES["kafka"]["image"].startswith("apache/kafka:3.9.")
+    assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    major = int(SERVICES["clickhouse"]["image"].split(":")[1].split(".")[0])
+    assert major >= 24
+
+
+def test_ports_match_the_local_stack_defaults() -> None:
+    local = Settings().local
+    assert f"{local.kafka_port}:9092" in SERVICES["kafka"]["ports"]
+    assert f"{local.clickhouse_native_port}:9000" in SERVICES["clickhouse"]["ports"]
+    assert f"{local.clickhouse_http_port}:8123" in SERVICES["clickhouse"]["ports"]
+
+
+def test_desk_environment_names_are_settings_the_code_reads(monkeypatch) -> None:
+    env = SERVICES["aggregator"]["environment"]
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(value))
+    settings = Settings()
+    assert settings.stack == env["OTCDESK_STACK"] == "external"
+    assert settings.bootstrap == env["KAFKA_BOOTSTRAP"]
+    assert settings.clickhouse_url == env["CLICKHOUSE_URL"]
+    assert settings.seed == int(env["OTCDESK_SEED"])
+    for stage in STAGES:
+        assert SERVICES[stage]["environment"] == env
