@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     state_dir: Path = _REPO_ROOT / ".otcdesk"
     repo_root: Path = _REPO_ROOT
     seed: int = 7
+    symbols: tuple[str, ...] = ("BTC/USD", "ETH/USD")
     sim_speed: float = Field(1.0, gt=0, description="simulation clock speed factor (1 = real time)")
 
     topics: TopicSettings = TopicSettings()

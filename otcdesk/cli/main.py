@@ -26,10 +26,11 @@ _err = Console(stderr=True)
 
 def _register() -> None:
     # Imported here so `otcdesk --help` stays quick and one noun's import error names itself.
-    from otcdesk.cli import schemas_cmd, topics_cmd
+    from otcdesk.cli import rfq_cmd, schemas_cmd, topics_cmd
 
     app.add_typer(schemas_cmd.app, name="schemas")
     app.add_typer(topics_cmd.app, name="topics")
+    app.add_typer(rfq_cmd.app, name="rfq")
 
 
 _register()

@@ -1,0 +1,64 @@
+"""`otcdesk rfq publish | load`: ask the desk for prices."""
+
+from __future__ import annotations
+
+import typer
+
+from otcdesk.cli.output import console, print_json
+from otcdesk.client import build_rfq
+from otcdesk.events import Quote, QuoteRejected, TradeBooked
+from otcdesk.kafka import EventProducer
+from otcdesk.settings import get_settings
+
+app = typer.Typer(help="Request quotes: publish RFQs to the rfq topic.", no_args_is_help=True)
+
+
+@app.command("publish")
+def publish(
+    client: str = typer.Option(..., "--client", help="Client id, e.g. ACME."),
+    symbol: str = typer.Option(..., "--symbol", help="Desk symbol, e.g. BTC/USD."),
+    side: str = typer.Option("", "--side", help="buy or sell; omit (or --two-way) for a two-way price."),
+    qty: str = typer.Option(None, "--qty", help="Size in base units, e.g. 200 (BTC)."),
+    notional: str = typer.Option(None, "--notional", help="Size in quote units, e.g. 5000000 (USD)."),
+    two_way: bool = typer.Option(False, "--two-way", help="Ask for both bid and ask."),
+    rfq_id: str = typer.Option(None, "--rfq-id", help="Your own id (UUID, <= 36 chars); one is made if absent."),
+    follow: bool = typer.Option(False, "--follow", help="Print the quote (and the trade) as they arrive."),
+    timeout: float = typer.Option(30.0, "--timeout", help="Seconds --follow waits."),
+    as_json: bool = typer.Option(False, "--json", help="Print events as JSON."),
+) -> None:
+    """Publish one RFQ and print its rfq_id."""
+    settings = get_settings()
+    rfq = build_rfq(client, symbol, "two_way" if two_way else side, qty_base=qty, notional_quote=notional,
+                    rfq_id=rfq_id, settings=settings, source="cli")
+    follower = None
+    if follow:
+        from otcdesk.follow import DealFollower
+
+        follower = DealFollower(settings, rfq.rfq_id, ["quotes", "trades"])
+    with EventProducer(settings) as producer:
+        producer.produce(rfq)
+    print_json({"rfq_id": rfq.rfq_id}) if as_json else console.print(rfq.rfq_id)
+    if follower is None:
+        return
+    for event in follower.events(timeout):
+        if as_json:
+            from otcdesk.events import to_avro
+
+            print_json({"event": type(event).__name__} | to_avro(event))
+        else:
+            _show(event)
+        if isinstance(event, (QuoteRejected, TradeBooked)):
+            return
+    raise typer.Exit(0)
+
+
+def _show(event: object) -> None:
+    if isinstance(event, Quote):
+        console.print(f"[bold]quote[/bold] {event.quote_id} {event.symbol} {event.qty_base} "
+                      f"bid {event.bid_price_quote} / ask {event.ask_price_quote} (mid {event.mid_price_quote}, "
+                      f"valid until {event.valid_until_us} us)")
+    elif isinstance(event, QuoteRejected):
+        console.print(f"[red]rejected[/red] {event.reason}: {event.detail}")
+    elif isinstance(event, TradeBooked):
+        console.print(f"[green]trade[/green] {event.trade_id} {event.side} {event.qty_base} {event.symbol} "
+                      f"@ {event.price_quote} = {event.notional_quote}")
