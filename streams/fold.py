@@ -1,0 +1,86 @@
+"""Fold a whole topic into in-memory state, from its first offset, in every worker.
+
+Some desk state is a sum over all deals, not over one partition: the desk's inventory per asset
+and each client's credit usage (quote engine). A faust Table would shard it by key across
+workers; instead each worker reads every partition of `trades` from the beginning with a
+group-less consumer (nothing committed, nothing shared), like a GlobalTable. A restart therefore
+rebuilds the state exactly, and `caught_up` tells the stage when the fold has reached the end
+offsets seen at start (it should not quote on a half-built inventory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from otcdesk.events import Event
+from otcdesk.serde import DecodeError, default_serde
+from otcdesk.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def aiokafka_auth(settings: Settings) -> dict[str, Any]:
+    """aiokafka's names for the desk's security settings."""
+    sec = settings.security
+    conf: dict[str, Any] = {"security_protocol": sec.protocol}
+    if sec.sasl_mechanism:
+        conf |= {
+            "sasl_mechanism": sec.sasl_mechanism,
+            "sasl_plain_username": sec.sasl_username,
+            "sasl_plain_password": sec.sasl_password.get_secret_value() if sec.sasl_password else None,
+        }
+    if sec.protocol.endswith("SSL"):
+        import ssl
+
+        conf["ssl_context"] = ssl.create_default_context(cafile=str(sec.ssl_cafile) if sec.ssl_cafile else None)
+    return conf
+
+
+class TopicFold:
+    """Applies every decodable event of `topic` to `apply`, from offset 0, forever."""
+
+    def __init__(self, settings: Settings, topic: str, apply: Callable[[Event], None]) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.apply = apply
+        self.caught_up = asyncio.Event()
+        self.applied = 0
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest", **aiokafka_auth(self.settings),
+        )
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or [])]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            targets = await consumer.end_offsets(partitions)
+            await self._loop(consumer, targets)
+        finally:
+            await consumer.stop()
+
+    async def _loop(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:
+        serde = default_serde()
+        while True:
+            if not self.caught_up.is_set() and all(await self._position(consumer, tp) >= end for tp, end in targets.items()):
+                self.caught_up.set()
+                log.info("fold of %s caught up after %d events", self.topic, self.applied)
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    try:
+                        self.apply(serde.decode(record.value))
+                        self.applied += 1
+                    except DecodeError:
+                        continue  # the stage that owns the topic dead-letters it
+
+    @staticmethod
+    async def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
+        return int(await consumer.position(tp))
