@@ -1,0 +1,57 @@
+"""`otcdesk stack up | down | status`: the Kafka broker and ClickHouse server the desk runs on."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from otcdesk.cli.output import console, emit
+from otcdesk.settings import get_settings
+from otcdesk.stack import ComponentStatus, stack_for
+from otcdesk.stack.local import ComponentFailed
+
+app = typer.Typer(help="The local stack: Kafka (KRaft) and ClickHouse.", no_args_is_help=True)
+
+COLUMNS = ["component", "pid", "address", "version", "healthy", "detail"]
+
+
+def _say(line: str) -> None:
+    console.print(line, highlight=False)
+
+
+def _rows(statuses: list[ComponentStatus]) -> list[list[object]]:
+    return [[s.component, s.pid, s.address, s.version, s.healthy, s.detail] for s in statuses]
+
+
+@app.command("up")
+def up() -> None:
+    """Start the stack (idempotent) and wait until Kafka and ClickHouse answer."""
+    settings = get_settings()
+    begin = time.monotonic()
+    try:
+        statuses = stack_for(settings, _say).up()
+    except ComponentFailed as exc:
+        # The operator needs the reason, which is in the component's log, not in our message.
+        console.print(f"[red]{exc.component} failed to start[/red]; last lines of its log:", highlight=False)
+        for line in exc.log_tail:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        raise
+    for s in statuses:
+        _say(f"{s.component:<10} {s.address:<22} {s.version or '-':<10} {'healthy' if s.healthy else 'UNHEALTHY'}")
+    _say(f"stack {settings.stack} up in {time.monotonic() - begin:.1f}s")
+
+
+@app.command("down")
+def down(wipe: bool = typer.Option(False, "--wipe", help="Also delete Kafka and ClickHouse data and logs.")) -> None:
+    """Stop what `stack up` started (nothing else); data is kept unless --wipe."""
+    stack_for(get_settings(), _say).down(wipe=wipe)
+
+
+@app.command("status")
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """Pid, address, version and health of each component; exit 1 if any is unhealthy."""
+    statuses = stack_for(get_settings()).status()
+    emit("Stack", COLUMNS, _rows(statuses), as_json)
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)

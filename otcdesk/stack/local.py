@@ -1,0 +1,310 @@
+"""The project's own stack: one Kafka broker and one ClickHouse server as local processes.
+
+`up` is idempotent and safe to run from several terminals (a file lock serialises it); what it
+started is remembered in `state_dir` (pid files and `stack.json`, which `Settings.bootstrap` and
+`Settings.clickhouse` read to find ports that had to move off their defaults).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from otcdesk.errors import StackError
+from otcdesk.settings import ClickHouseEndpoint, Settings
+from otcdesk.stack import clickhouse, kafka, processes
+from otcdesk.stack.health import ComponentStatus, Probe, probe_clickhouse, probe_kafka
+from otcdesk.stack.ports import HOST, choose_port
+
+Report = Callable[[str], None]
+STOP_TIMEOUT_S = 30.0  # Kafka's controlled shutdown flushes and closes every partition
+
+
+class ComponentFailed(StackError):
+    """A component did not become ready; carries the tail of its logs for the operator."""
+
+    def __init__(self, component: str, reason: str, log_tail: list[str]) -> None:
+        super().__init__(f"{component} {reason}")
+        self.component = component
+        self.log_tail = log_tail
+
+
+@dataclass(frozen=True)
+class Server:
+    """One process the stack manages: how to recognise it and where it logs."""
+
+    name: str
+    marker: str  # a path unique to this state dir, present in the process's command line
+    pid_file: Path
+    logs: tuple[Path, ...]  # main log first, then the process's own stdout/stderr
+
+    def log_tail(self, since: int = 0, lines: int = 30) -> list[str]:
+        """This run's last lines: main log from byte offset since, then the process's stdout
+        (truncated at each start, it holds what happened before logging was set up)."""
+        out: list[str] = []
+        for path, count, start in zip(self.logs, (lines, 10), (since, 0)):
+            chunk = processes.tail(path, count, start)
+            if chunk:
+                out += [f"--- {path}", *chunk]
+        return out
+
+
+class LocalStack:
+    """Start, stop and check the local Kafka + ClickHouse of one state directory."""
+
+    def __init__(self, settings: Settings, report: Report | None = None) -> None:
+        self.settings = settings
+        self.report: Report = report or (lambda _line: None)
+        self.state_dir = settings.state_dir
+        self.kafka = kafka.KafkaLayout(settings.state_dir, settings.repo_root)
+        self.clickhouse = clickhouse.ClickHouseLayout(settings.state_dir, settings.repo_root)
+        self._log_start: dict[str, int] = {}  # main log size when we started each server
+        logs = settings.state_dir / "logs"
+        self.servers = {
+            "kafka": Server("kafka", str(self.kafka.server_properties), settings.state_dir / "kafka.pid",
+                            (logs / "kafka.log", logs / "kafka.out")),
+            "clickhouse": Server("clickhouse", str(self.clickhouse.config), settings.state_dir / "clickhouse.pid",
+                                 (logs / "clickhouse-server.err.log", logs / "clickhouse-server.out")),
+        }
+
+    # -- state -----------------------------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "stack.json"
+
+    def read_state(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.state_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        """Atomic replace: a client reading stack.json never sees half a file."""
+        tmp = self.state_file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, self.state_file)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Two `up`s at once (two terminals, parallel test sessions) must not start two brokers."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / "stack.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def running_pid(self, name: str) -> int | None:
+        """Pid of our running server: from its pid file, else found by its marker (pid file lost)."""
+        server = self.servers[name]
+        pid = processes.read_pid(server.pid_file)
+        if processes.is_ours(pid, server.marker):
+            return pid
+        found = processes.find_process(server.marker)
+        if found:
+            processes.write_pid(server.pid_file, found)
+        return found
+
+    # -- up --------------------------------------------------------------------------------------
+    def up(self) -> list[ComponentStatus]:
+        with self._locked():
+            java = kafka.find_java()
+            clickhouse.find_server()  # fail on a missing binary before starting anything
+            if kafka.ensure_jars(self.kafka):
+                self.report(f"kafka jars resolved from Maven Central into {self.kafka.libs}")
+            state = self.read_state()
+            running = {name: self.running_pid(name) for name in self.servers}
+            ports = self._choose_ports(state, running)
+            state |= self._addresses(ports) | {"ports": ports, "state_dir": str(self.state_dir)}
+            started, timings = self._start_missing(running, ports, java, state)
+            state["pids"] = {name: self.running_pid(name) for name in self.servers}
+            self._write_state(state)
+            for name in self.servers:
+                if name not in started:
+                    self.report(f"{name} already running (pid {running[name]})")
+            ready = self._wait_ready(started, state)
+            timings |= {f"{name}_ready_s": round(secs, 2) for name, secs in ready.items()}
+            versions = {"kafka": kafka.jar_version(self.kafka.libs), "clickhouse": self._clickhouse_version(state)}
+            self._create_database(state)
+            if started:
+                state["started_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+                state["timings_s"] = timings
+            state["versions"] = versions
+            self._write_state(state)
+        return self.status()
+
+    def _start_missing(
+        self, running: dict[str, int | None], ports: dict[str, int], java: str, state: dict[str, Any]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Start the servers that are not running; returns (start time per started server, timings).
+        ClickHouse first: it is ready in about a second, while Kafka's JVM formats and boots."""
+        started: dict[str, float] = {}
+        timings: dict[str, float] = {}
+        if running["clickhouse"] is None:
+            started["clickhouse"] = self._start_clickhouse(ports)
+        if running["kafka"] is None:
+            started["kafka"], timings["kafka_format_s"] = self._start_kafka(ports, java, state)
+        return started, timings
+
+    def _choose_ports(self, state: dict[str, Any], running: dict[str, int | None]) -> dict[str, int]:
+        """Running servers keep their ports; the others get the default or, if something else
+        holds it, the port of the previous run or any free port."""
+        local = self.settings.local
+        previous: dict[str, int] = dict(state.get("ports", {}))
+        defaults = {
+            "kafka": local.kafka_port, "kafka_controller": local.kafka_controller_port,
+            "clickhouse_native": local.clickhouse_native_port, "clickhouse_http": local.clickhouse_http_port,
+        }
+        owner = {"kafka": "kafka", "kafka_controller": "kafka",
+                 "clickhouse_native": "clickhouse", "clickhouse_http": "clickhouse"}
+        ports: dict[str, int] = {}
+        for key, default in defaults.items():
+            if running[owner[key]]:
+                ports[key] = previous.get(key, default)
+        for key, default in defaults.items():
+            if key not in ports:
+                ports[key] = choose_port([default, previous.get(key)], taken=set(ports.values()))
+                if ports[key] != default:
+                    self.report(f"port {default} is taken by another program: {key} uses {ports[key]}")
+        return ports
+
+    @staticmethod
+    def _addresses(ports: dict[str, int]) -> dict[str, str]:
+        return {
+            "kafka_bootstrap": f"{HOST}:{ports['kafka']}",
+            "clickhouse_url": f"clickhouse://default@{HOST}:{ports['clickhouse_native']}/{clickhouse.DATABASE}",
+            "clickhouse_http": f"{HOST}:{ports['clickhouse_http']}",
+        }
+
+    def _start_clickhouse(self, ports: dict[str, int]) -> float:
+        clickhouse.write_configs(self.clickhouse, ports["clickhouse_native"], ports["clickhouse_http"])
+        server = self.servers["clickhouse"]
+        self._log_start["clickhouse"] = processes.size(server.logs[0])
+        pid = processes.spawn_detached(clickhouse.server_command(self.clickhouse), server.logs[1], self.clickhouse.home)
+        processes.write_pid(server.pid_file, pid)
+        self.report(f"clickhouse starting (pid {pid}) on {HOST}:{ports['clickhouse_native']}")
+        return time.monotonic()
+
+    def _start_kafka(self, ports: dict[str, int], java: str, state: dict[str, Any]) -> tuple[float, float]:
+        """Returns (start time, seconds spent formatting storage, 0 when already formatted)."""
+        kafka.write_configs(self.kafka, ports["kafka"], ports["kafka_controller"])
+        format_s = 0.0
+        if not self.kafka.formatted:
+            begin = time.monotonic()
+            cluster_id = kafka.new_cluster_id()
+            kafka.format_storage(self.kafka, java, cluster_id)
+            format_s = round(time.monotonic() - begin, 2)
+            state["kafka_cluster_id"] = cluster_id
+            self.report(f"kafka storage formatted in {format_s:.1f}s (cluster id {cluster_id})")
+        server = self.servers["kafka"]
+        self._log_start["kafka"] = processes.size(server.logs[0])
+        cmd = kafka.broker_command(self.kafka, java, self.settings.local.kafka_heap)
+        pid = processes.spawn_detached(cmd, server.logs[1], self.kafka.home)
+        processes.write_pid(server.pid_file, pid)
+        self.report(f"kafka starting (pid {pid}) on {HOST}:{ports['kafka']}")
+        return time.monotonic(), format_s
+
+    def _probe(self, name: str, state: dict[str, Any], timeout_s: float = 2.0) -> Probe:
+        if name == "kafka":
+            return probe_kafka({"bootstrap.servers": state["kafka_bootstrap"]}, timeout_s)
+        return probe_clickhouse(self._endpoint(state), timeout_s)
+
+    def _endpoint(self, state: dict[str, Any], user: str = "default") -> ClickHouseEndpoint:
+        port = int(state.get("ports", {}).get("clickhouse_native", self.settings.local.clickhouse_native_port))
+        return ClickHouseEndpoint(host=HOST, port=port, user=user, password="", database=clickhouse.DATABASE)
+
+    def _wait_ready(self, started: dict[str, float], state: dict[str, Any]) -> dict[str, float]:
+        """Poll every component until it answers; fail fast when its process exits, and after
+        ready_timeout_s with the tail of its log. Returns seconds from start to ready."""
+        pending = set(self.servers)
+        ready: dict[str, float] = {}
+        deadline = time.monotonic() + self.settings.local.ready_timeout_s
+        last: dict[str, Probe] = {}
+        while pending:
+            for name in sorted(pending):
+                server = self.servers[name]
+                pid = processes.read_pid(server.pid_file)
+                if not processes.is_ours(pid, server.marker):
+                    code = processes.exited(pid or 0)
+                    raise ComponentFailed(name, f"exited during start (exit code {code})", self._tail(name))
+                last[name] = self._probe(name, state)
+                if last[name].ok:
+                    pending.discard(name)
+                    ready[name] = time.monotonic() - started.get(name, time.monotonic())
+                    if name in started:
+                        self.report(f"{name} ready in {ready[name]:.1f}s")
+            if pending and time.monotonic() > deadline:
+                name = sorted(pending)[0]
+                reason = f"not ready after {self.settings.local.ready_timeout_s:.0f}s: {last[name].detail}"
+                raise ComponentFailed(name, reason, self._tail(name))
+            if pending:
+                time.sleep(0.25)
+        return {name: secs for name, secs in ready.items() if name in started}
+
+    def _tail(self, name: str) -> list[str]:
+        return self.servers[name].log_tail(self._log_start.get(name, 0))
+
+    def _clickhouse_version(self, state: dict[str, Any]) -> str | None:
+        return probe_clickhouse(self._endpoint(state)).version
+
+    def _create_database(self, state: dict[str, Any]) -> None:
+        """The URL in stack.json names database `otcdesk`: make it exist so that URL works."""
+        from clickhouse_driver import Client
+
+        endpoint = self._endpoint(state)
+        client = Client(host=endpoint.host, port=endpoint.port, user="default", database="default")
+        try:
+            client.execute(f"CREATE DATABASE IF NOT EXISTS {clickhouse.DATABASE}")
+        finally:
+            client.disconnect()
+
+    # -- down ------------------------------------------------------------------------------------
+    def down(self, wipe: bool = False) -> None:
+        """Stop what `up` started (nothing else), keep the data unless wipe."""
+        with self._locked():
+            pids = {name: self.running_pid(name) for name in self.servers}
+            targets = {pid: self.servers[name].marker for name, pid in pids.items() if pid}
+            outcome = processes.terminate(targets, STOP_TIMEOUT_S)
+            for name, pid in pids.items():
+                self.report(f"{name} {outcome.get(pid or 0, 'not running')}" + (f" (pid {pid})" if pid else ""))
+                self.servers[name].pid_file.unlink(missing_ok=True)
+            state = self.read_state()
+            if state:
+                state["pids"] = {}
+                self._write_state(state)
+            if wipe:
+                self._wipe()
+
+    def _wipe(self) -> None:
+        """Data, logs and generated configs go; the downloaded Kafka jars stay (slow to fetch)."""
+        for path in (self.kafka.home, self.clickhouse.home, self.state_dir / "logs"):
+            shutil.rmtree(path, ignore_errors=True)
+        self.state_file.unlink(missing_ok=True)
+        self.report(f"wiped Kafka and ClickHouse data and logs under {self.state_dir}")
+
+    # -- status ----------------------------------------------------------------------------------
+    def status(self) -> list[ComponentStatus]:
+        state = self.read_state()
+        state.setdefault("ports", {})
+        state.setdefault("kafka_bootstrap", f"{HOST}:{self.settings.local.kafka_port}")
+        rows = []
+        for name in self.servers:
+            pid = self.running_pid(name)
+            probe = self._probe(name, state, 3.0) if pid else Probe(False, detail="not running: otcdesk stack up")
+            address = state["kafka_bootstrap"] if name == "kafka" else f"{HOST}:{self._endpoint(state).port}"
+            version = kafka.jar_version(self.kafka.libs) if name == "kafka" else probe.version
+            detail = probe.detail
+            if name == "clickhouse" and probe.ok:
+                detail = f"http {state.get('clickhouse_http', '')}".strip()
+            rows.append(ComponentStatus(name, address, probe.ok, pid, version, detail))
+        return rows

@@ -1,0 +1,91 @@
+"""The stack the desk runs on answers like a real Kafka and a real ClickHouse."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from clickhouse_driver import Client
+from clickhouse_driver.errors import ServerException
+from confluent_kafka.admin import AdminClient
+
+from otcdesk.kafka import client_config
+from otcdesk.settings import Settings
+from otcdesk.stack import stack_for
+
+pytestmark = pytest.mark.integration
+
+READONLY_ERROR = 164  # ClickHouse's READONLY error code, the same on 18.16 and today
+
+
+def _client(settings: Settings, user: str | None = None) -> Client:
+    ep = settings.clickhouse
+    return Client(host=ep.host, port=ep.port, user=user or ep.user, password="" if user else ep.password,
+                  database=ep.database)
+
+
+def test_both_components_are_healthy(stack: Settings) -> None:
+    rows = {row.component: row for row in stack_for(stack).status()}
+    assert set(rows) == {"kafka", "clickhouse"}
+    assert all(row.healthy for row in rows.values()), rows
+
+
+def test_status_json_from_the_cli(stack: Settings) -> None:
+    out = subprocess.run([sys.executable, "-m", "otcdesk.cli.main", "stack", "status", "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = {row["component"]: row for row in json.loads(out.stdout)}
+    assert rows["kafka"]["healthy"] and rows["clickhouse"]["healthy"]
+    assert rows["kafka"]["address"] == stack.bootstrap
+
+
+def test_kafka_answers_metadata_with_its_broker(stack: Settings) -> None:
+    metadata = AdminClient(client_config(stack)).list_topics(timeout=10)
+    assert metadata.brokers
+    assert metadata.cluster_id
+
+
+def test_clickhouse_answers_with_its_version(stack: Settings) -> None:
+    client = _client(stack)
+    try:
+        version = client.execute("SELECT version()")[0][0]
+        assert client.execute("SELECT 1") == [(1,)]
+    finally:
+        client.disconnect()
+    if stack.stack == "local":
+        assert version.startswith("18.16"), version  # Debian's package: the oldest SQL we support
+
+
+def test_read_only_user_can_select_but_not_create(stack: Settings) -> None:
+    client = _client(stack, user="otcdesk_ro")
+    try:
+        assert client.execute("SELECT count() FROM system.one") == [(1,)]
+        with pytest.raises(ServerException) as err:
+            client.execute("CREATE TABLE ro_must_fail (x UInt8) ENGINE = Memory")
+        assert err.value.code == READONLY_ERROR
+    finally:
+        client.disconnect()
+
+
+def test_up_again_is_a_no_op(stack: Settings) -> None:
+    if stack.stack != "local":
+        pytest.skip("only the local stack is started by otcdesk")  # docker/external: nothing to start
+    lines: list[str] = []
+    before = {row.component: row.pid for row in stack_for(stack).status()}
+    begin = time.monotonic()
+    after = {row.component: row.pid for row in stack_for(stack, lines.append).up()}
+    assert after == before
+    assert time.monotonic() - begin < 10
+    assert sorted(lines) == sorted(f"{name} already running (pid {pid})" for name, pid in before.items())
+
+
+def test_stack_json_tells_clients_where_the_stack_listens(stack: Settings) -> None:
+    if stack.stack != "local":
+        pytest.skip("stack.json is written by the local stack only")
+    state = json.loads((stack.state_dir / "stack.json").read_text())
+    assert state["kafka_bootstrap"] == stack.bootstrap
+    assert state["clickhouse_url"].endswith(f"@127.0.0.1:{stack.clickhouse.port}/otcdesk")
+    assert state["versions"]["kafka"] == "3.9.2"
