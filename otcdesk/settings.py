@@ -65,6 +65,76 @@ class QuoteSettings(_Section):
     stale_book_ms: int = Field(2000, ge=1, description="a venue book older than this is excluded")
     max_qty_base: dict[str, Decimal] = {"BTC": Decimal("500"), "ETH": Decimal("10000")}
     min_qty_base: dict[str, Decimal] = {"BTC": Decimal("0.01"), "ETH": Decimal("0.1")}
+    # -- front office (pricing, quoting, acceptance): see otcdesk/quoting.py for the formula --
+    tier_base_bps: dict[str, Decimal] = Field(
+        {"A": Decimal("2"), "B": Decimal("4"), "C": Decimal("8")},
+        description="half-spread by client tier, bps of mid",
+    )
+    size_tier_bps: tuple[tuple[Decimal, Decimal], ...] = Field(
+        ((Decimal("0"), Decimal("0")), (Decimal("1000000"), Decimal("1")),
+         (Decimal("5000000"), Decimal("2.5")), (Decimal("20000000"), Decimal("5")),
+         (Decimal("50000000"), Decimal("10"))),
+        description="(notional at mid in quote ccy, bps): the highest threshold reached applies",
+    )
+    impact_coef_bps: Decimal = Field(
+        Decimal("10"), ge=0, description="impact bps = coef * sqrt(qty / fresh depth of the side)"
+    )
+    vol_sigmas: Decimal = Field(Decimal("0.5"), ge=0, description="sigmas of mid move over the hedge horizon")
+    hedge_horizon_s: Decimal = Field(Decimal("30"), gt=0, description="time the desk carries the risk")
+    vol_window: int = Field(120, ge=2, description="mids kept per symbol for realised volatility")
+    vol_min_points: int = Field(10, ge=2, description="below this, the default volatility is used")
+    vol_sample_ms: int = Field(1000, ge=0, description="min spacing of mids kept (filters book noise)")
+    vol_default_bps_per_sqrt_s: Decimal = Field(Decimal("1"), ge=0)
+    inventory_limit_base: dict[str, Decimal] = Field(
+        {"BTC": Decimal("250"), "ETH": Decimal("5000")},
+        description="position at which the skew reaches max_skew_bps",
+    )
+    max_skew_bps: Decimal = Field(Decimal("5"), ge=0)
+    notional_quantum_quote: Decimal = Field(Decimal("0.01"), gt=0, description="trade notional rounding")
+    client_fee_bps: Decimal = Field(Decimal("0"), ge=0, description="0 = all-in price (fee in spread)")
+    max_slippage_tolerance_bps: Decimal = Field(Decimal("20"), ge=0, description="as B2C2's 0-20 bps")
+
+
+class ClientSettings(_Section):
+    """Client static data the desk keeps: tier (prices the base spread) and credit limit."""
+
+    tiers: dict[str, str] = {"ACME": "A", "BLUEFIN": "B", "CORVUS": "C", "DELTAX": "B"}
+    default_tier: str = "C"
+    credit_limit_quote: dict[str, Decimal] = {
+        "ACME": Decimal("60000000"), "BLUEFIN": Decimal("25000000"),
+        "CORVUS": Decimal("3000000"), "DELTAX": Decimal("15000000"),
+    }
+    default_credit_limit_quote: Decimal = Decimal("1000000")
+    rfq_per_s: float = Field(0.5, gt=0, description="load generator: mean RFQ arrival rate (sim time)")
+
+
+class SimSettings(_Section):
+    """Market simulator (otcdesk.market): volatility regimes, venue basis, L2 depth, faults."""
+
+    start_price_quote: dict[str, Decimal] = {"BTC/USD": Decimal("95000"), "ETH/USD": Decimal("3500")}
+    step_ms: int = Field(250, ge=1, description="feed cadence the producer calls step() at")
+    regime_vol_bps_per_sqrt_s: dict[str, float] = {"calm": 0.5, "normal": 1.0, "stressed": 3.0}
+    regime_mean_duration_s: dict[str, float] = {"calm": 600.0, "normal": 900.0, "stressed": 120.0}
+    regime_next: dict[str, dict[str, float]] = {
+        "calm": {"normal": 1.0}, "normal": {"calm": 0.6, "stressed": 0.4}, "stressed": {"normal": 1.0},
+    }
+    regime_depth_factor: dict[str, float] = {"calm": 1.2, "normal": 1.0, "stressed": 0.35}
+    regime_spread_factor: dict[str, float] = {"calm": 0.8, "normal": 1.0, "stressed": 4.0}
+    start_regime: str = "normal"
+    symbol_vol_factor: dict[str, float] = {"BTC/USD": 1.0, "ETH/USD": 1.3}
+    basis_std_bps: float = Field(1.5, ge=0, description="per-venue basis to fair, mean-reverting")
+    basis_half_life_s: float = Field(60.0, gt=0)
+    noise_bps: float = Field(0.3, ge=0, description="per-update jitter of a venue's mid")
+    touch_half_spread_bps: float = Field(0.3, gt=0)
+    level_step_bps: float = Field(0.8, gt=0, description="mean gap between book levels")
+    depth_levels: int = Field(20, ge=1)
+    touch_qty_base: dict[str, float] = {"BTC/USD": 1.5, "ETH/USD": 30.0}
+    size_growth_per_level: float = Field(0.25, ge=0, description="level i holds touch * (1 + g*i)")
+    venue_depth_factor: dict[str, float] = {"BINANCE": 1.0, "OKX": 0.8, "COINBASE": 0.6, "KRAKEN": 0.4}
+    update_prob: float = Field(0.9, ge=0, le=1, description="chance a venue publishes at a step")
+    stale_prob: float = Field(0.001, ge=0, le=1, description="chance per step a venue goes silent")
+    stale_ms_range: tuple[int, int] = (3000, 12000)
+    crossed_prob: float = Field(0.002, ge=0, le=1, description="chance an update is crossed")
 
 
 class Settings(BaseSettings):
@@ -92,6 +162,8 @@ class Settings(BaseSettings):
     security: KafkaSecurity = KafkaSecurity()
     local: LocalStackSettings = LocalStackSettings()
     quote: QuoteSettings = QuoteSettings()
+    clients: ClientSettings = ClientSettings()
+    sim: SimSettings = SimSettings()
 
     # -- resolved endpoints -------------------------------------------------------------------
     def _local_state(self) -> dict[str, object]:

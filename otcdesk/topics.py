@@ -7,10 +7,11 @@ venue:symbol and sized on its own; `dlq` keeps one partition (ordered, like Kafk
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from otcdesk.errors import DeskError, TransientError
 from otcdesk.kafka import admin_client, client_config
@@ -79,7 +80,20 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
                 if exc.args[0].code() != 36:  # TOPIC_ALREADY_EXISTS: a concurrent create won
                     raise DeskError(f"creating topic {name} failed: {exc.args[0]}") from None
                 result[name] = "exists"
+        _wait_for_leaders(admin, [t.topic for t in new], timeout_s)
     return result
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float) -> None:
+    """A created topic answers metadata before its partitions have leaders; wait for them."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=timeout_s).topics
+        if all(n in topics and topics[n].partitions and all(p.leader >= 0 for p in topics[n].partitions.values())
+               for n in names):
+            return
+        time.sleep(0.2)
+    raise TransientError(f"topics {', '.join(names)} have no partition leaders after {timeout_s}s")
 
 
 def describe_topics(settings: Settings, timeout_s: float = 10.0) -> list[TopicState]:

@@ -58,6 +58,8 @@ def broker_credentials(settings: Settings) -> Any:
 
 def make_app(stage: str, settings: Settings, **overrides: Any) -> DeskApp:
     """A faust app named `otcdesk-<stage>`: that is its consumer group id, visible in `otcdesk lag`."""
+    datadir = settings.state_dir / "faust" / stage
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     conf: dict[str, Any] = dict(
         broker=f"kafka://{settings.bootstrap}",
         broker_credentials=broker_credentials(settings),
@@ -72,7 +74,7 @@ def make_app(stage: str, settings: Settings, **overrides: Any) -> DeskApp:
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         broker_commit_interval=1.0,
-        datadir=str(settings.state_dir / "faust" / stage),
+        datadir=str(datadir),
     )
     conf.update(overrides)
     return DeskApp(f"otcdesk-{stage}", **conf)

@@ -1,0 +1,1 @@
+"""Consumers outside the faust stages: the ClickHouse sink and the lag monitor."""

@@ -1,0 +1,73 @@
+"""ClickHouse clients built from the settings: the writer (migrations, sink) and the read-only user.
+
+clickhouse-driver connects lazily, so a wrong address would only surface in the middle of a
+migration or a sink flush; `connect` pings once so an unreachable server is a `TransientError`
+at the door, with the address and the command that starts the local stack.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from clickhouse_driver import Client
+
+from otcdesk.db.runner import DriverRunner
+from otcdesk.settings import ClickHouseEndpoint, Settings, get_settings
+
+#: The read-only user of the local stack (readonly=1 profile) that SQL analytics should use.
+READ_ONLY_USER = "otcdesk_ro"
+#: Database that always exists: migrations connect here, since theirs may not exist yet.
+ADMIN_DATABASE = "default"
+
+# clickhouse-driver logs every refused connection with a full traceback; without a handler Python
+# prints it to stderr before our one-line TransientError. Applications that configure logging
+# still receive the records through the root logger.
+logging.getLogger("clickhouse_driver").addHandler(logging.NullHandler())
+
+CONNECT_TIMEOUT_S = 5.0
+SEND_RECEIVE_TIMEOUT_S = 60.0
+
+
+def endpoint(settings: Settings | None = None, *, read_only: bool = False) -> ClickHouseEndpoint:
+    """The writer's endpoint from the settings, or the same server as the read-only user."""
+    ep = (settings or get_settings()).clickhouse
+    if read_only:
+        return ep.model_copy(update={"user": READ_ONLY_USER, "password": ""})
+    return ep
+
+
+def client(ep: ClickHouseEndpoint, *, database: str | None = None) -> Client:
+    """A native-protocol client (not yet connected); `database` defaults to the endpoint's."""
+    return Client(
+        host=ep.host,
+        port=ep.port,
+        user=ep.user,
+        password=ep.password,
+        database=database or ep.database,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        send_receive_timeout=SEND_RECEIVE_TIMEOUT_S,
+        client_name="otcdesk",
+    )
+
+
+def connect(ep: ClickHouseEndpoint, *, database: str | None = None) -> DriverRunner:
+    """A connected runner; raises TransientError if the server does not answer, QueryError if
+    it refuses (unknown user, missing database)."""
+    runner = DriverRunner(client(ep, database=database))
+    runner.query("SELECT 1")
+    return runner
+
+
+def admin(settings: Settings | None = None) -> DriverRunner:
+    """The writer connected to `default`, for migrations that may create the desk's database."""
+    return connect(endpoint(settings), database=ADMIN_DATABASE)
+
+
+def writer(settings: Settings | None = None) -> DriverRunner:
+    """The writer connected to the desk's database (the ClickHouse sink)."""
+    return connect(endpoint(settings))
+
+
+def reader(settings: Settings | None = None) -> DriverRunner:
+    """The read-only user connected to the desk's database (analytics, `db status` for users)."""
+    return connect(endpoint(settings, read_only=True))
