@@ -25,17 +25,15 @@ _err = Console(stderr=True)
 
 
 def _register() -> None:
-    # Imported here so `otcdesk --help` stays quick and one noun's import error names itself.
-    from otcdesk.cli import rfq_cmd, schemas_cmd, topics_cmd
-    from otcdesk.cli import db_cmd
+    # Imported here so one noun's import error names itself.
+    from otcdesk.cli import db_cmd, init_cmd, lag_cmd, rfq_cmd, schemas_cmd, stack_cmd, topics_cmd
 
-    app.add_typer(schemas_cmd.app, name="schemas")
-    app.add_typer(topics_cmd.app, name="topics")
-    app.add_typer(rfq_cmd.app, name="rfq")
-    from otcdesk.cli import stack_cmd
     app.add_typer(stack_cmd.app, name="stack")
+    app.command("init")(init_cmd.init)
+    app.add_typer(topics_cmd.app, name="topics")
     app.add_typer(db_cmd.app, name="db")
-    from otcdesk.cli import lag_cmd
+    app.add_typer(schemas_cmd.app, name="schemas")
+    app.add_typer(rfq_cmd.app, name="rfq")
     app.command("lag")(lag_cmd.lag)
 
 
