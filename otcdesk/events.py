@@ -138,6 +138,15 @@ class VenueExclusion:
 
 
 @dataclass(frozen=True, slots=True)
+class SweepAllocation:
+    side: Side
+    venue: Venue
+    qty_base: Decimal
+    cost_quote: Decimal
+    levels_used: int
+
+
+@dataclass(frozen=True, slots=True)
 class ReconBreak:
     kind: BreakKind
     expected: str
@@ -196,6 +205,39 @@ class PriceUpdate(Event):
     @property
     def key(self) -> str:
         return f"{self.venue.value}:{self.symbol}"
+
+
+@dataclass(frozen=True, slots=True)
+class RfqPriced(Event):
+    SCHEMA: ClassVar[str] = "rfq_priced"
+    TOPIC: ClassVar[str] = "rfq-priced"
+
+    rfq_id: str
+    client_id: str
+    symbol: str
+    side: Side
+    requested_qty_base: Decimal | None
+    requested_notional_quote: Decimal | None
+    rfq_event_id: str
+    rfq_ts_us: int
+    client_ref: str | None
+    refusal_reason: RejectReason | None
+    refusal_detail: str | None
+    qty_base: Decimal
+    mid_price_quote: Decimal
+    tick_quote: Decimal
+    bid_vwap_quote: Decimal | None
+    bid_filled_base: Decimal
+    bid_cost_quote: Decimal
+    ask_vwap_quote: Decimal | None
+    ask_filled_base: Decimal
+    ask_cost_quote: Decimal
+    depth_bid_base: Decimal
+    depth_ask_base: Decimal
+    venues_used: tuple[Venue, ...]
+    venues_excluded: tuple[VenueExclusion, ...]
+    allocations: tuple[SweepAllocation, ...]
+    priced_at_us: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,7 +416,7 @@ class DeadLetter(Event):
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (
-    Rfq, PriceUpdate, Quote, QuoteRejected, QuoteResponse, TradeBooked,
+    Rfq, PriceUpdate, RfqPriced, Quote, QuoteRejected, QuoteResponse, TradeBooked,
     HedgeOrder, Fill, SettlementUpdated, ReconResult, DeadLetter,
 )
 BY_SCHEMA: dict[str, type[Event]] = {cls.SCHEMA: cls for cls in EVENT_TYPES}

@@ -37,3 +37,29 @@ class IdFactory:
 
     def new(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+
+_CAUSAL_NAMESPACE = uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
+
+
+class CausalIds(IdFactory):
+    """Ids derived from the event being handled: the n-th id made while handling event E is
+    uuid5(E.event_id, n). A stage that handles a redelivered event (at-least-once) makes the
+    same ids again, so its outputs deduplicate downstream instead of doubling; and since inputs
+    are seeded, so are outputs. A restarted process cannot reuse ids of other events, which a
+    sequence restarted from the seed would.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(random.Random(0))
+        self._parent = ""
+        self._count = 0
+
+    def rebase(self, parent_id: str) -> None:
+        self._parent, self._count = parent_id, 0
+
+    def new(self) -> str:
+        if not self._parent:
+            raise RuntimeError("CausalIds.new() before rebase(): which event is being handled?")
+        self._count += 1
+        return str(uuid.uuid5(_CAUSAL_NAMESPACE, f"{self._parent}:{self._count}"))

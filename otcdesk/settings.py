@@ -21,8 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 StackKind = Literal["local", "docker", "external"]
 
 #: Lifecycle topics are keyed by rfq_id and share one partition count (co-partitioned).
-LIFECYCLE_TOPICS = ("rfq", "quotes", "trades", "orders", "fills", "settlements", "recon")
-ALL_TOPICS = ("rfq", "prices", "quotes", "trades", "orders", "fills", "settlements", "recon", "dlq")
+LIFECYCLE_TOPICS = ("rfq", "rfq-priced", "quotes", "trades", "orders", "fills", "settlements", "recon")
+#: The nine topics of the product card plus `rfq-priced`, the aggregator's output to the quote engine.
+ALL_TOPICS = ("rfq", "prices", "rfq-priced", "quotes", "trades", "orders", "fills", "settlements", "recon", "dlq")
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 

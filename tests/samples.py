@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 from otcdesk.events import (
     BookLevel, BreakKind, DeadLetter, Event, ExecType, Fill, HedgeOrder, OrderState, PriceUpdate,
-    Quote, QuoteAction, QuoteRejected, QuoteResponse, ReconBreak, ReconResult, ReconStatus,
+    Quote, QuoteAction, RfqPriced, SweepAllocation, QuoteRejected, QuoteResponse, ReconBreak, ReconResult, ReconStatus,
     RejectReason, Rfq, SettlementLeg, SettlementState, SettlementUpdated, Side, TradeBooked,
     TransferDirection, Venue, VenueExclusion,
 )
@@ -22,6 +22,13 @@ def sample_events() -> list[Event]:
                     (BookLevel(D("95000.00"), D("1.25000")), BookLevel(D("94999.99"), D("2.50000"))),
                     (BookLevel(D("95000.01"), D("0.75000")), BookLevel(D("95000.50"), D("3.10000"))),
                     42, D("0.001"), D("0.01"), D("0.00001")),
+        RfqPriced("e-priced", T0 + 600, "aggregator", RFQ_ID, "ACME", "BTC/USD", Side.BUY, D("200"), None,
+                  "e-rfq", T0, "acme-order-1", None, None, D("200"), D("95000.005"), D("0.1"),
+                  D("94780.11"), D("200"), D("18956022.00"), D("95312.45"), D("200"), D("19062490.00"),
+                  D("180.5"), D("176.25"), (Venue.BINANCE, Venue.COINBASE, Venue.OKX),
+                  (VenueExclusion(Venue.KRAKEN, "stale"),),
+                  (SweepAllocation(Side.BUY, Venue.BINANCE, D("120"), D("11437494.00"), 18),
+                   SweepAllocation(Side.SELL, Venue.OKX, D("200"), D("18956022.00"), 20)), T0),
         Quote("e-q", T0 + 800, "quote-engine", RFQ_ID, "q-1", "ACME", "BTC/USD", Side.BUY, D("200"),
               D("94512.30"), D("95620.70"), D("95000.005"), D("94780.11"), D("95312.45"),
               D("5"), D("10"), D("15.25"), D("2.5"), D("-1.125"), D("180.5"), D("176.25"),

@@ -20,13 +20,14 @@ from typing import Any
 from otcdesk.db.runner import quote_ident
 from otcdesk.events import (
     DeadLetter, Event, Fill, HedgeOrder, PriceUpdate, Quote, QuoteRejected, QuoteResponse,
-    ReconResult, Rfq, SettlementUpdated, TradeBooked, from_avro,
+    ReconResult, Rfq, RfqPriced, SettlementUpdated, TradeBooked, from_avro,
 )
 
 #: Event type -> table. Not the topic: `quotes` carries three event types with different fields.
 TABLES: Mapping[type[Event], str] = {
     Rfq: "rfq",
     PriceUpdate: "prices",
+    RfqPriced: "priced_rfqs",
     Quote: "quotes",
     QuoteRejected: "quote_rejects",
     QuoteResponse: "quote_responses",

@@ -49,7 +49,10 @@ def newest_schema(schema_dir: str) -> dict[str, Any]:
 def _ch_type(avro: Any, named: dict[str, Any]) -> str:
     if isinstance(avro, list):
         (inner,) = [t for t in avro if t != "null"]
-        return f"Nullable({_ch_type(inner, named)})"
+        inner_type = _ch_type(inner, named)
+        if inner_type.startswith("LowCardinality("):  # ClickHouse nests them the other way round
+            return f"LowCardinality(Nullable({inner_type[len('LowCardinality('):-1]}))"
+        return f"Nullable({inner_type})"
     if isinstance(avro, str):
         return _PRIMITIVES.get(avro) or _ch_type(named[avro.split(".")[-1]], named)
     if avro.get("logicalType") == "decimal":
