@@ -134,22 +134,40 @@ class QuoteBook:
             notional_quote=notional, fee_quote=fee, arrival_mid_quote=quote.mid_price_quote,
         )
 
-    def expire(self, now_us: int) -> list[QuoteRejected]:
-        """QUOTE_EXPIRED for every live quote past its valid_until, in deadline order."""
-        expired = []
+    def due(self, now_us: int) -> list[str]:
+        """Live quotes whose valid_until is before `now_us`, in deadline order."""
+        due = []
         while self._deadlines and self._deadlines[0][0] < now_us:
             _, quote_id = heapq.heappop(self._deadlines)
-            quote = self._live.get(quote_id)
-            if quote is None:
-                continue  # traded, declined or expired already
-            self._finish(quote_id, Outcome.EXPIRED)
-            expired.append(QuoteRejected(
-                event_id=self._ids.new(), ts_us=now_us, source=self.source, rfq_id=quote.rfq_id,
-                quote_id=quote_id, client_id=quote.client_id, symbol=quote.symbol,
-                reason=RejectReason.QUOTE_EXPIRED,
-                detail=f"no acceptance by valid_until {quote.valid_until_us} us",
-            ))
-        return expired
+            if quote_id in self._live:
+                due.append(quote_id)
+        return due
+
+    def expire_quote(self, quote_id: str) -> QuoteRejected | None:
+        """QUOTE_EXPIRED for one live quote, stamped the first microsecond it was no longer firm
+        (event time, so the outcome does not depend on when the sweep happened to run)."""
+        quote = self._live.get(quote_id)
+        if quote is None:
+            return None  # traded, declined or expired already
+        self._finish(quote_id, Outcome.EXPIRED)
+        return QuoteRejected(
+            event_id=self._ids.new(), ts_us=quote.valid_until_us + 1, source=self.source, rfq_id=quote.rfq_id,
+            quote_id=quote_id, client_id=quote.client_id, symbol=quote.symbol,
+            reason=RejectReason.QUOTE_EXPIRED,
+            detail=f"no acceptance by valid_until {quote.valid_until_us} us",
+        )
+
+    def expire(self, now_us: int) -> list[QuoteRejected]:
+        """QUOTE_EXPIRED for every live quote past its valid_until, in deadline order."""
+        return [r for r in (self.expire_quote(q) for q in self.due(now_us)) if r is not None]
+
+    def restore(self, quote: Quote, outcome: Outcome | None) -> None:
+        """Rebuild after a restart: a quote and, when it is finished, its outcome."""
+        if outcome is None:
+            self.add(quote)
+        elif quote.quote_id not in self._finished:
+            self._live.pop(quote.quote_id, None)
+            self._finish(quote.quote_id, outcome)
 
     def _reject(
         self, response: QuoteResponse, now_us: int, reason: RejectReason, detail: str,

@@ -22,6 +22,7 @@ here. Every draw comes from the seeded generator.
 from __future__ import annotations
 
 import math
+import random
 from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -140,12 +141,18 @@ class ClientSim:
         while len(self._intent) > 100_000:
             self._intent.popitem(last=False)
 
-    def respond(self, quote: Quote, now_us: int) -> tuple[int, QuoteResponse | None]:
-        """When the client answers and what; None = it lets the quote expire (or is unknown)."""
+    def respond(
+        self, quote: Quote, now_us: int, *, rng: random.Random | None = None, ids: IdFactory | None = None,
+    ) -> tuple[int, QuoteResponse | None]:
+        """When the client answers and what; None = it lets the quote expire (or is unknown).
+
+        A stage passes an `rng` and `ids` derived from the quote itself, so the answer does not
+        depend on the order quotes of different partitions happened to arrive in.
+        """
         profile = self.profiles.get(quote.client_id)
         if profile is None:
             return now_us, None
-        rng = self._rng
+        rng = rng or self._rng
         latency_ms = profile.latency_median_ms * math.exp(profile.latency_sigma * rng.gauss(0.0, 1.0))
         at_us = now_us + int(latency_ms * 1000)
         side = quote.side if quote.side in (Side.BUY, Side.SELL) else self._intent.pop(
@@ -168,7 +175,7 @@ class ClientSim:
             else:
                 side = side.opposite
         return at_us, QuoteResponse(
-            event_id=self._ids.new(), ts_us=at_us, source=self.source, rfq_id=quote.rfq_id,
+            event_id=(ids or self._ids).new(), ts_us=at_us, source=self.source, rfq_id=quote.rfq_id,
             quote_id=quote.quote_id, client_id=quote.client_id, action=action, side=side,
             price_quote=price, qty_base=qty, slippage_tolerance_bps=profile.slippage_tolerance_bps,
         )

@@ -95,3 +95,36 @@ class FixedClock:
     async def sleep_until_async(self, ts_us: int) -> None:
         self.sleep_until(ts_us)
         await asyncio.sleep(0)
+
+
+class AnchoredClock:
+    """The desk clock shared by separate processes: sim time pinned to a wall-clock anchor.
+
+    `SimClock` measures from its own start, so two processes would disagree; every stage of a
+    simulated session instead reads `now = start_us + (wall_now - anchor_wall_us) * speed` from
+    the same three settings (`OTCDESK_SIM_START_US`, `OTCDESK_SIM_ANCHOR_WALL_US`,
+    `OTCDESK_SIM_SPEED`), which the session's supervisor sets for all of them.
+    """
+
+    def __init__(self, start_us: int, anchor_wall_us: int, speed: float) -> None:
+        self.start_us, self.anchor_wall_us, self.speed = start_us, anchor_wall_us, speed
+
+    def now_us(self) -> int:
+        return self.start_us + int((wall_now_us() - self.anchor_wall_us) * self.speed)
+
+    def wall_seconds_until(self, ts_us: int) -> float:
+        return max(ts_us - self.now_us(), 0) / US_PER_S / self.speed
+
+    def sleep_until(self, ts_us: int) -> None:
+        time.sleep(self.wall_seconds_until(ts_us))
+
+    async def sleep_until_async(self, ts_us: int) -> None:
+        await asyncio.sleep(self.wall_seconds_until(ts_us))
+
+
+def desk_clock(start_us: int | None, anchor_wall_us: int | None, speed: float) -> AnchoredClock:
+    """The session's clock from settings; without a session, anchored at this moment's wall time."""
+    if start_us is None or anchor_wall_us is None:
+        now = wall_now_us()
+        return AnchoredClock(now, now, speed)
+    return AnchoredClock(start_us, anchor_wall_us, speed)

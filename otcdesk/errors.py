@@ -19,10 +19,13 @@ class TransientError(DeskError):
 class RejectedError(DeskError):
     """Permanently invalid input; carries a machine-readable reason code."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", replies: tuple[object, ...] = ()) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        #: Events a stage still sends for the refused input (e.g. a reject the client must get),
+        #: before it dead-letters the input itself.
+        self.replies = replies
 
 
 class UserError(DeskError):

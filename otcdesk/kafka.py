@@ -85,6 +85,7 @@ class EventProducer:
 
     def __init__(self, settings: Settings, serde: AvroSerde | None = None, **overrides: Any) -> None:
         self.serde = serde or default_serde()
+        self.settings = settings
         self.stats = DeliveryStats()
         self._producer = Producer(producer_config(settings, **overrides))
 
@@ -98,7 +99,7 @@ class EventProducer:
         log.error("delivery failed %s", text)
 
     def produce(self, event: Event, topic: str | None = None, headers: list[tuple[str, bytes]] | None = None) -> None:
-        self.produce_bytes(topic or event.TOPIC, event.key.encode(), self.serde.encode(event), headers)
+        self.produce_bytes(topic or self.settings.topic(event.TOPIC), event.key.encode(), self.serde.encode(event), headers)
 
     def produce_bytes(self, topic: str, key: bytes | None, value: bytes | None,
                       headers: list[tuple[str, bytes]] | None = None) -> None:

@@ -7,13 +7,19 @@ how the in-memory pricing maps onto that event.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from otcdesk.events import Rfq, RfqPriced, Side, SweepAllocation
 from otcdesk.ids import IdFactory
 from otcdesk.pricing import PricedRfq, PricingRefusal, Sweep, VenueAllocation
 
 ZERO = Decimal(0)
+PRICE_SCALE = Decimal("1e-10")  # decimal(28, 10) on the wire
+
+
+def _money(value: Decimal) -> Decimal:
+    """Sweep costs carry every digit of qty x price x (1 +- fee); the wire keeps 10 decimals."""
+    return value.quantize(PRICE_SCALE, ROUND_HALF_EVEN)
 
 
 def _rfq_fields(rfq: Rfq) -> dict[str, object]:
@@ -36,15 +42,15 @@ def to_event(priced: PricedRfq | PricingRefusal, ids: IdFactory, now_us: int, so
             priced_at_us=now_us,
         )  # type: ignore[arg-type]
     allocations = tuple(
-        SweepAllocation(sweep.side, a.venue, a.qty_base, a.cost_quote, a.levels_used)
+        SweepAllocation(sweep.side, a.venue, a.qty_base, _money(a.cost_quote), a.levels_used)
         for sweep in (priced.bid, priced.ask) for a in sweep.allocations
     )
     return RfqPriced(
         **common, refusal_reason=None, refusal_detail=None, qty_base=priced.qty_base,
         mid_price_quote=priced.mid_quote, tick_quote=priced.tick_quote,
         bid_vwap_quote=priced.bid.vwap_quote, bid_filled_base=priced.bid.qty_filled_base,
-        bid_cost_quote=priced.bid.cost_quote, ask_vwap_quote=priced.ask.vwap_quote,
-        ask_filled_base=priced.ask.qty_filled_base, ask_cost_quote=priced.ask.cost_quote,
+        bid_cost_quote=_money(priced.bid.cost_quote), ask_vwap_quote=priced.ask.vwap_quote,
+        ask_filled_base=priced.ask.qty_filled_base, ask_cost_quote=_money(priced.ask.cost_quote),
         depth_bid_base=priced.depth_bid_base, depth_ask_base=priced.depth_ask_base,
         venues_used=priced.venues_used, venues_excluded=priced.venues_excluded,
         allocations=allocations, priced_at_us=priced.priced_at_us,
@@ -64,7 +70,8 @@ def _sweep(event: RfqPriced, side: Side) -> Sweep:
 
 
 def from_event(event: RfqPriced) -> PricedRfq | PricingRefusal:
-    rfq = Rfq(event_id=event.rfq_event_id, ts_us=event.rfq_ts_us, source="rfq",  # source is not carried rfq_id=event.rfq_id,
+    # The Rfq's `source` is not carried on the wire; nothing downstream reads it.
+    rfq = Rfq(event_id=event.rfq_event_id, ts_us=event.rfq_ts_us, source="rfq", rfq_id=event.rfq_id,
               client_id=event.client_id, symbol=event.symbol, side=event.side,
               qty_base=event.requested_qty_base, notional_quote=event.requested_notional_quote,
               client_ref=event.client_ref)

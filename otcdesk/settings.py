@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
+from otcdesk.clock import AnchoredClock, desk_clock
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -64,6 +65,10 @@ class LocalStackSettings(_Section):
 class QuoteSettings(_Section):
     ttl_ms: int = Field(5000, ge=100, description="firm-quote lifetime in sim time")
     stale_book_ms: int = Field(2000, ge=1, description="a venue book older than this is excluded")
+    expiry_sweep_ms: int = Field(100, ge=10, description="wall ms between sweeps for expired quotes")
+    expiry_grace_ms: int = Field(1000, ge=0, description=(
+        "wall ms a quote stays open past valid_until so an acceptance in flight is judged by its own "
+        "event time, not by when it happened to arrive"))
     max_qty_base: dict[str, Decimal] = {"BTC": Decimal("500"), "ETH": Decimal("10000")}
     min_qty_base: dict[str, Decimal] = {"BTC": Decimal("0.01"), "ETH": Decimal("0.1")}
     # -- front office (pricing, quoting, acceptance): see otcdesk/quoting.py for the formula --
@@ -138,6 +143,148 @@ class SimSettings(_Section):
     crossed_prob: float = Field(0.002, ge=0, le=1, description="chance an update is crossed")
 
 
+# -- back office (hedging, venue simulator, settlement, reconciliation) ------------------------
+
+
+class HedgeSettings(_Section):
+    """Hedge executor (otcdesk.hedging): TWAP schedule, smart routing, limit protection.
+
+    Parametrised like NautilusTrader's TWAP (horizon, interval, first clip immediate); the
+    horizon grows with the trade's share of the visible depth because a clip that takes a big
+    share of the book moves it.
+    """
+
+    horizon_s_per_depth: Decimal = Field(
+        Decimal("120"), gt=0,
+        description="horizon of a trade as big as the whole visible depth of its side (linear in qty/depth)",
+    )
+    min_horizon_s: Decimal = Field(Decimal("10"), ge=0)
+    max_horizon_s: Decimal = Field(Decimal("600"), gt=0, description="the desk carries the risk no longer")
+    interval_s: Decimal = Field(Decimal("5"), gt=0, description="mean time between clips")
+    max_clips: int = Field(60, ge=1)
+    size_jitter: Decimal = Field(Decimal("0.2"), ge=0, lt=1, description="clip sizes vary by +/- this fraction")
+    time_jitter: Decimal = Field(
+        Decimal("0.3"), ge=0, lt=Decimal("0.5"), description="send times vary by +/- this share of the interval"
+    )
+    participation_cap: Decimal = Field(
+        Decimal("0.25"), gt=0, le=1, description="max share of a venue's visible depth (hedge side) per order"
+    )
+    limit_protection_bps: Decimal = Field(Decimal("10"), ge=0, description="limit = best price +/- this")
+    order_timeout_ms: int = Field(5000, ge=1, description="no venue report after this: cancel, re-route the rest")
+    netting_enabled: bool = Field(False, description="net opposite deals before hedging (not implemented yet)")
+
+
+class VenueSimSettings(_Section):
+    """Venue simulator (otcdesk.venue_sim): latency, rejects, and faults for recon to find."""
+
+    latency_ms: dict[str, float] = Field(
+        {"BINANCE": 15.0, "OKX": 25.0, "COINBASE": 40.0, "KRAKEN": 60.0},
+        description="median order latency to the venue (log-normal), sim ms",
+    )
+    latency_sigma: float = Field(0.5, ge=0)
+    default_latency_ms: float = Field(50.0, ge=0)
+    reject_prob: float = Field(0.01, ge=0, le=1)
+    fee_overcharge_prob: float = Field(0.0, ge=0, le=1, description="fault: a fill charged above the schedule")
+    fee_overcharge_factor: Decimal = Field(Decimal("0.5"), gt=0, description="overcharged fee = fee * (1 + this)")
+    drop_fill_prob: float = Field(0.0, ge=0, le=1, description="fault: a fill never reported")
+    duplicate_fill_prob: float = Field(0.0, ge=0, le=1, description="fault: a fill reported twice")
+
+
+class StandingInstructions(_Section):
+    """A client's standing settlement instructions (SSI), and how the simulated client misbehaves.
+
+    Keys are `ASSET@NETWORK` (`BTC@BTC`, `ETH@ETH`, `USDT@TRON`, `USDT@ETH`, `USD@WIRE`).
+    """
+
+    addresses: dict[str, str]
+    quote_rail: str = Field("USD@WIRE", description="how the quote leg moves: USD@WIRE, USDT@TRON or USDT@ETH")
+    whitelist: tuple[str, ...] = Field((), description="addresses the desk's custody whitelisted for the client")
+    wrong_network_prob: float = Field(0.0, ge=0, le=1, description="sim: the client names another chain's address")
+    insufficient_funds_prob: float = Field(0.0, ge=0, le=1, description="sim: the client's transfer bounces")
+    timeout_prob: float = Field(0.0, ge=0, le=1, description="sim: the client never funds")
+
+
+def _ssi(addresses: dict[str, str], rail: str, **faults: float) -> StandingInstructions:
+    crypto = tuple(a for k, a in addresses.items() if not k.endswith("@WIRE"))
+    return StandingInstructions(addresses=addresses, quote_rail=rail, whitelist=crypto, **faults)
+
+
+class SettlementSettings(_Section):
+    """Settlement (otcdesk.settlement): confirmation policy, chain timing, wire cut-off, SSIs.
+
+    Confirmations: per `ASSET@NETWORK`, (amount threshold, confirmations) pairs; the highest
+    threshold the amount exceeds applies, the first tier otherwise. Defaults: BTC 1 up to 1 BTC,
+    3 up to 10, 6 above (a payment processor's published tiers); ETH 12, 64 (two epochs, about
+    finality) above 1,000 ETH; USDT on Ethereum 12 (64 above 5M); USDT on TRON 20 (about
+    solidification). The result is never below the chain's minimum.
+    """
+
+    confirmation_tiers: dict[str, tuple[tuple[Decimal, int], ...]] = {
+        "BTC@BTC": ((Decimal("0"), 1), (Decimal("1"), 3), (Decimal("10"), 6)),
+        "ETH@ETH": ((Decimal("0"), 12), (Decimal("1000"), 64)),
+        "USDT@ETH": ((Decimal("0"), 12), (Decimal("5000000"), 64)),
+        "USDT@TRON": ((Decimal("0"), 20),),
+    }
+    chain_min_confirmations: dict[str, int] = {"BTC": 1, "ETH": 6, "TRON": 19}
+    block_time_s: dict[str, Decimal] = {"BTC": Decimal("600"), "ETH": Decimal("12"), "TRON": Decimal("3")}
+    verify_s: Decimal = Field(Decimal("20"), ge=0, description="address screening and whitelist check")
+    broadcast_s: Decimal = Field(Decimal("4"), ge=0, description="signing/broadcast until seen in mempools")
+    desk_send_s: Decimal = Field(Decimal("30"), ge=0, description="desk treasury's delay to release a transfer")
+    client_funding_s: Decimal = Field(Decimal("300"), ge=0, description="mean delay of a client's transfer")
+    funding_timeout_s: Decimal = Field(Decimal("14400"), gt=0, description="crypto funds not seen by then")
+    deliver_after_receipt: bool = Field(True, description="desk delivers only once the client's leg settled")
+    eth_require_checksum: bool = Field(True, description="refuse all-lower/all-upper (unchecksummed) EIP-55")
+    wire_cutoff: str = Field("17:00", description="USD wire cut-off, local time of wire_timezone")
+    wire_timezone: str = "America/New_York"
+    wire_credit_s: Decimal = Field(Decimal("3600"), ge=0, description="a wire released on value date credits after")
+    instructions: dict[str, StandingInstructions] = {
+        "ACME": _ssi({"BTC@BTC": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+                      "ETH@ETH": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+                      "USD@WIRE": "ACME-USD-021000021"}, "USD@WIRE"),
+        "BLUEFIN": _ssi({"BTC@BTC": "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0",
+                         "ETH@ETH": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+                         "USDT@ETH": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"}, "USDT@ETH"),
+        "CORVUS": _ssi({"BTC@BTC": "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+                        "ETH@ETH": "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
+                        "USDT@TRON": "TR1b4vW31BmuS87Kv1KDE3YLYAjNp4fxco"}, "USDT@TRON",
+                       wrong_network_prob=0.1, timeout_prob=0.05),
+        "DELTAX": _ssi({"BTC@BTC": "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+                        "ETH@ETH": "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+                        "USD@WIRE": "DELTAX-USD-026009593"}, "USD@WIRE", insufficient_funds_prob=0.05),
+    }
+
+
+class ReconSettings(_Section):
+    """Reconciliation (otcdesk.recon): tolerances and how long a deal may stay incomplete."""
+
+    price_tolerance_bps: Decimal = Field(Decimal("50"), ge=0, description="|avg fill - locked price| allowed")
+    fee_tolerance_bps: Decimal = Field(Decimal("1"), ge=0, description="of the scheduled fee")
+    fee_tolerance_quote: Decimal = Field(Decimal("0.0001"), ge=0, description="absolute floor (rounding)")
+    fill_timeout_s: Decimal = Field(Decimal("30"), gt=0, description="an order without any report by then")
+    deal_timeout_s: Decimal = Field(Decimal("345600"), gt=0, description="4 days: a wire over a weekend")
+
+
+class SinkSettings(_Section):
+    """ClickHouse sink (consumers/sink.py): one consumer group over every topic, batched inserts.
+
+    Flush when a table's batch reaches `batch_max_rows` or the oldest pending row is
+    `batch_max_ms` old: about one insert per second per table at 1k-100k rows, as ClickHouse asks.
+    """
+
+    group_id: str = "otcdesk-sink"
+    topics: tuple[str, ...] = ALL_TOPICS
+    database: str | None = Field(None, description="target database; None = the one in clickhouse_url")
+    batch_max_rows: int = Field(10_000, ge=1, description="flush when one table has this many rows")
+    batch_max_ms: int = Field(1_000, ge=1, description="flush when the oldest pending row is this old")
+    retry_initial_s: float = Field(0.5, gt=0, description="first backoff while ClickHouse is down")
+    retry_max_s: float = Field(10.0, gt=0, description="backoff cap")
+    report_every_s: float = Field(10.0, gt=0, description="period of the rows/s and lag log line")
+    metrics_port: int | None = Field(None, description="Prometheus /metrics port; None = off")
+    session_timeout_ms: int = Field(
+        10_000, ge=6_000, description="a killed sink's partitions move after this (librdkafka default 45 s)"
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable about a desk, its stack and its clients."""
 
@@ -156,8 +303,12 @@ class Settings(BaseSettings):
     state_dir: Path = _REPO_ROOT / ".otcdesk"
     repo_root: Path = _REPO_ROOT
     seed: int = 7
+    namespace: str = Field("", pattern=r"^[a-z0-9._-]*$", description=(
+        "prefix of every topic and consumer group: isolates a test or a benchmark run on a shared broker"))
     symbols: tuple[str, ...] = ("BTC/USD", "ETH/USD")
     sim_speed: float = Field(1.0, gt=0, description="simulation clock speed factor (1 = real time)")
+    sim_start_us: int | None = Field(None, description="sim time at the session's anchor (set by the supervisor)")
+    sim_anchor_wall_us: int | None = Field(None, description="wall time (epoch us) the sim clock started at")
 
     topics: TopicSettings = TopicSettings()
     security: KafkaSecurity = KafkaSecurity()
@@ -165,6 +316,11 @@ class Settings(BaseSettings):
     quote: QuoteSettings = QuoteSettings()
     clients: ClientSettings = ClientSettings()
     sim: SimSettings = SimSettings()
+    hedge: HedgeSettings = HedgeSettings()
+    venue_sim: VenueSimSettings = VenueSimSettings()
+    settlement: SettlementSettings = SettlementSettings()
+    recon: ReconSettings = ReconSettings()
+    sink: SinkSettings = SinkSettings()
 
     # -- resolved endpoints -------------------------------------------------------------------
     def _local_state(self) -> dict[str, object]:
@@ -176,6 +332,18 @@ class Settings(BaseSettings):
             return dict(json.loads(path.read_text()))
         except (OSError, ValueError):
             return {}
+
+    def topic(self, name: str) -> str:
+        """Kafka name of a desk topic (`rfq` -> `<namespace>rfq`)."""
+        return f"{self.namespace}{name}"
+
+    def group(self, stage: str) -> str:
+        """Consumer group of a stage: `otcdesk-<namespace><stage>` (`otcdesk lag` lists otcdesk-*)."""
+        return f"otcdesk-{self.namespace}{stage}"
+
+    def clock(self) -> AnchoredClock:
+        """The desk clock every stage of this session shares (wall time outside a session)."""
+        return desk_clock(self.sim_start_us, self.sim_anchor_wall_us, self.sim_speed)
 
     @property
     def bootstrap(self) -> str:

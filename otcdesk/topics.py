@@ -41,11 +41,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     specs = []
     for name in ALL_TOPICS:
         if name in LIFECYCLE_TOPICS:
-            specs.append(TopicSpec(name, t.partitions, t.retention_ms))
+            specs.append(TopicSpec(settings.topic(name), t.partitions, t.retention_ms))
         elif name == "prices":
-            specs.append(TopicSpec(name, t.prices_partitions, t.prices_retention_ms))
+            specs.append(TopicSpec(settings.topic(name), t.prices_partitions, t.prices_retention_ms))
         else:
-            specs.append(TopicSpec(name, t.dlq_partitions, t.dlq_retention_ms))
+            specs.append(TopicSpec(settings.topic(name), t.dlq_partitions, t.dlq_retention_ms))
     return specs
 
 
@@ -103,7 +103,7 @@ def describe_topics(settings: Settings, timeout_s: float = 10.0) -> list[TopicSt
     try:
         meta = consumer.list_topics(timeout=timeout_s).topics
         states = []
-        for name in ALL_TOPICS:
+        for name in map(settings.topic, ALL_TOPICS):
             if name not in meta:
                 continue
             ends = tuple(

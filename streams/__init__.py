@@ -8,8 +8,20 @@ STAGES: tuple[str, ...] = (
     "aggregator",  # rfq + prices -> priced RFQs for the quote engine
     "quote-engine",  # priced RFQs -> quotes / quote rejects
     "acceptance",  # quotes + client responses -> trades / refusals
+    "client-sim",  # quotes -> simulated clients' responses
     "hedger",  # trades + fills -> hedge orders
     "venue-sim",  # hedge orders -> fills (the exchange side in simulation)
     "settlement",  # trades -> settlement updates, both legs
     "recon",  # trades + fills + settlements -> recon results
 )
+
+
+def build_stage(name: str):  # noqa: ANN201 - returns streams.stage.Stage (import kept lazy)
+    """Build the named stage (importing only its module): `otcdesk stage run NAME`."""
+    import importlib
+
+    if name not in STAGES:
+        from otcdesk.errors import UserError
+
+        raise UserError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+    return importlib.import_module(f"streams.{name.replace('-', '_')}").build()

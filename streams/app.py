@@ -58,7 +58,7 @@ def broker_credentials(settings: Settings) -> Any:
 
 def make_app(stage: str, settings: Settings, **overrides: Any) -> DeskApp:
     """A faust app named `otcdesk-<stage>`: that is its consumer group id, visible in `otcdesk lag`."""
-    datadir = settings.state_dir / "faust" / stage
+    datadir = settings.state_dir / "faust" / settings.group(stage)
     datadir.parent.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     conf: dict[str, Any] = dict(
         broker=f"kafka://{settings.bootstrap}",
@@ -77,4 +77,4 @@ def make_app(stage: str, settings: Settings, **overrides: Any) -> DeskApp:
         datadir=str(datadir),
     )
     conf.update(overrides)
-    return DeskApp(f"otcdesk-{stage}", **conf)
+    return DeskApp(settings.group(stage), **conf)

@@ -17,7 +17,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from otcdesk.errors import TransientError
 from otcdesk.events import Event
+from otcdesk.kafka import admin_client
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 
@@ -46,7 +48,7 @@ class TopicFold:
 
     def __init__(self, settings: Settings, topic: str, apply: Callable[[Event], None]) -> None:
         self.settings = settings
-        self.topic = topic
+        self.topic = settings.topic(topic)
         self.apply = apply
         self.caught_up = asyncio.Event()
         self.applied = 0
@@ -58,7 +60,10 @@ class TopicFold:
         )
         await consumer.start()
         try:
-            partitions = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or [])]
+            numbers = await asyncio.to_thread(self._partition_numbers)
+            if not numbers:
+                raise TransientError(f"topic {self.topic} has no partitions (run `otcdesk init`)")
+            partitions = [TopicPartition(self.topic, p) for p in sorted(numbers)]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             targets = await consumer.end_offsets(partitions)
@@ -69,7 +74,7 @@ class TopicFold:
     async def _loop(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:
         serde = default_serde()
         while True:
-            if not self.caught_up.is_set() and all(await self._position(consumer, tp) >= end for tp, end in targets.items()):
+            if not self.caught_up.is_set() and await self._reached(consumer, targets):
                 self.caught_up.set()
                 log.info("fold of %s caught up after %d events", self.topic, self.applied)
             batches = await consumer.getmany(timeout_ms=200)
@@ -81,6 +86,14 @@ class TopicFold:
                     except DecodeError:
                         continue  # the stage that owns the topic dead-letters it
 
+    def _partition_numbers(self) -> list[int]:
+        """From the broker's metadata (aiokafka has none for a topic nobody subscribed to)."""
+        meta = admin_client(self.settings).list_topics(self.topic, timeout=10).topics.get(self.topic)
+        return sorted(meta.partitions) if meta is not None and not meta.error else []
+
     @staticmethod
-    async def _position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
-        return int(await consumer.position(tp))
+    async def _reached(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
+        for tp, end in targets.items():
+            if await consumer.position(tp) < end:
+                return False
+        return True

@@ -18,7 +18,9 @@ import faust
 from faust.types import EventT
 
 from otcdesk.dlq import dead_letter, headers_of
+from otcdesk.errors import DeskError
 from otcdesk.events import Event
+from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from streams.app import DeskApp, make_app
 from streams.codec import Undecodable
@@ -35,20 +37,34 @@ def dead_letter_id(topic: str, partition: int, offset: int) -> str:
 
 
 class Stage:
-    """One desk stage: a faust app (consumer group `otcdesk-<name>`) and its topics."""
+    """One desk stage: a faust app (consumer group `otcdesk-<namespace><name>`) and its topics."""
 
     def __init__(self, name: str, settings: Settings, app: DeskApp | None = None) -> None:
         self.name = name
         self.settings = settings
         self.app = app or make_app(name, settings)
         self._topics: dict[str, faust.TopicT] = {}
+        self.serde = default_serde()
         self.processed = 0
         self.dead_lettered = 0
 
     def topic(self, name: str) -> faust.TopicT:
         if name not in self._topics:
-            self._topics[name] = self.app.topic(name, key_type=bytes, value_type=None, allow_empty=True)
+            self._topics[name] = self.app.topic(self.settings.topic(name), key_type=bytes, value_type=None,
+                                                allow_empty=True)
         return self._topics[name]
+
+    def table(self, name: str, partitions: int, *, global_table: bool = False) -> Any:
+        """A faust (Global)Table of events keyed by bytes, stored with the desk's Avro codec.
+
+        faust picks a table's serializers from its value *type* (json for anything but a faust
+        Record) and has no constructor argument for them: set them before the changelog topic
+        is first made.
+        """
+        factory = self.app.GlobalTable if global_table else self.app.Table
+        table = factory(name, key_type=bytes, value_type=None, partitions=partitions)
+        table.key_serializer, table.value_serializer = "raw", "otcdesk-avro"
+        return table
 
     def agent(self, source: str, handler: Handler, *, concurrency: int = 1) -> Any:
         """Register the agent running `handler` over topic `source`."""
@@ -57,7 +73,7 @@ class Stage:
             async for event in stream.events():
                 await self.handle(event, handler)
 
-        run.__name__ = f"{self.name.replace('-', '_')}_{source}"
+        run.__name__ = f"{self.name}_{source}".replace("-", "_")
         return self.app.agent(self.topic(source), name=run.__name__, concurrency=concurrency)(run)
 
     async def handle(self, event: EventT, handler: Handler) -> None:
@@ -67,16 +83,20 @@ class Stage:
                 raise value.error
             if not isinstance(value, Event):
                 raise TypeError(f"expected an event, got {type(value).__name__}")
-            outputs = list(await handler(value))
+            # Encoded here, inside the try: an output that does not fit its schema dead-letters
+            # the input that produced it instead of crashing the agent.
+            outputs = [(out, self.serde.encode(out)) for out in await handler(value)]
         except Exception as exc:  # noqa: BLE001 - every failure of one record becomes a dead letter
+            for reply in getattr(exc, "replies", ()):
+                await self.send(reply)
             await self.send_dead_letter(event, exc)
             return
-        for out in outputs:
-            await self.send(out)
+        for out, data in outputs:
+            await self.topic(out.TOPIC).send(key=out.key.encode(), value=data)
         self.processed += 1
 
     async def send(self, out: Event) -> None:
-        await self.topic(out.TOPIC).send(key=out.key.encode(), value=out)
+        await self.topic(out.TOPIC).send(key=out.key.encode(), value=self.serde.encode(out))
 
     async def send_dead_letter(self, event: EventT, exc: BaseException) -> None:
         msg = event.message
@@ -85,12 +105,13 @@ class Stage:
             raw = None
         letter = dead_letter(
             event_id=dead_letter_id(msg.topic, msg.partition, msg.offset),
-            ts_us=time.time_ns() // 1000, stage=f"otcdesk-{self.name}",
+            ts_us=time.time_ns() // 1000, stage=self.settings.group(self.name),
             topic=msg.topic, partition=msg.partition, offset=msg.offset,
             key=msg.key if isinstance(msg.key, bytes) else None,
             value=raw if isinstance(raw, bytes) else None, exc=exc,
         )
-        log.warning("dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, letter.reason)
+        log.warning("dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, letter.reason,
+                    exc_info=None if isinstance(exc, DeskError) else exc)  # our bug, not bad input: keep the trace
         self.dead_lettered += 1
         await self.topic("dlq").send(key=msg.key if isinstance(msg.key, bytes) else None,
                                      value=letter, headers=headers_of(letter))

@@ -26,7 +26,8 @@ _err = Console(stderr=True)
 
 def _register() -> None:
     # Imported here so one noun's import error names itself.
-    from otcdesk.cli import db_cmd, init_cmd, lag_cmd, rfq_cmd, schemas_cmd, stack_cmd, topics_cmd
+    from otcdesk.cli import db_cmd, init_cmd, lag_cmd, quote_cmd, rfq_cmd, schemas_cmd, stack_cmd, stage_cmd, topics_cmd
+    from otcdesk.cli import feed_cmd
 
     app.add_typer(stack_cmd.app, name="stack")
     app.command("init")(init_cmd.init)
@@ -34,7 +35,13 @@ def _register() -> None:
     app.add_typer(db_cmd.app, name="db")
     app.add_typer(schemas_cmd.app, name="schemas")
     app.add_typer(rfq_cmd.app, name="rfq")
+    app.add_typer(quote_cmd.app, name="quote")
+    app.add_typer(feed_cmd.app, name="feed")
+    app.add_typer(stage_cmd.app, name="stage")
     app.command("lag")(lag_cmd.lag)
+    from otcdesk.cli import sink_cmd
+
+    app.add_typer(sink_cmd.app, name="sink")
 
 
 _register()

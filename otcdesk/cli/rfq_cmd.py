@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
 
 from otcdesk.cli.output import console, print_json
 from otcdesk.client import build_rfq
@@ -34,7 +35,7 @@ def publish(
     if follow:
         from otcdesk.follow import DealFollower
 
-        follower = DealFollower(settings, rfq.rfq_id, ["quotes", "trades"])
+        follower = DealFollower(settings, rfq.rfq_id, [settings.topic("quotes"), settings.topic("trades")])
     with EventProducer(settings) as producer:
         producer.produce(rfq)
     print_json({"rfq_id": rfq.rfq_id}) if as_json else console.print(rfq.rfq_id)
@@ -62,3 +63,36 @@ def _show(event: object) -> None:
     elif isinstance(event, TradeBooked):
         console.print(f"[green]trade[/green] {event.trade_id} {event.side} {event.qty_base} {event.symbol} "
                       f"@ {event.price_quote} = {event.notional_quote}")
+
+
+@app.command("load")
+def load(
+    rate: float = typer.Option(100.0, "--rate", help="Target RFQs per second (open loop: never waits for quotes)."),
+    duration: float = typer.Option(10.0, "--duration", help="Wall seconds the schedule spans."),
+    seed: int = typer.Option(None, "--seed", help="Seed of the client mix and rfq ids (default: settings seed)."),
+    clients: str = typer.Option(None, "--clients", help="Comma separated client ids (default: every profile)."),
+    speed: float = typer.Option(None, "--speed", help="Sim clock speed for ts_us (default: settings sim_speed)."),
+    start_us: str = typer.Option(None, "--start-us", help="Sim time of the first RFQ: epoch us or 'now' "
+                                 "(default: session start, else 2025-01-01)."),
+) -> None:
+    """Send a seeded mix of client RFQs at a fixed rate, with a progress bar and a summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from otcdesk.clients import ClientSim
+    from otcdesk.kafka import check_broker
+    from producers.feeds.sim import resolve_start_us
+    from producers.load import LoadGenerator, LoadPlan, select_profiles
+
+    settings = get_settings()
+    plan = LoadPlan(rate, duration, resolve_start_us(start_us, settings),
+                    settings.sim_speed if speed is None else speed)
+    profiles = select_profiles(settings, clients)
+    check_broker(settings)
+    sim = ClientSim(settings.seed if seed is None else seed, profiles, clients=settings.clients,
+                    sim=settings.sim, symbols=settings.symbols, source="load")
+    columns = [TextColumn("[bold]rfq load"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task("rfq", total=plan.count)
+        summary = LoadGenerator(plan, sim, EventProducer(settings)).run(
+            lambda sent: progress.update(task, completed=sent))
+    console.print(summary.line(), highlight=False, soft_wrap=True)

@@ -120,7 +120,7 @@ def test_faust_agent_forwards_typed_events_in_a_real_worker(settings: Settings, 
     env = dict(os.environ, OTCDESK_TEST_SOURCE=source, OTCDESK_TEST_TARGET=target,
                OTCDESK_TEST_STAGE=f"test-forwarder-{tag}", PYTHONUNBUFFERED="1")
     log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen([sys.executable, "-m", "tests.integration.forwarder_app", "worker", "-l", "warn"],
+    worker = subprocess.Popen([sys.executable, "-m", "tests.integration.forwarder_app", "worker", "--without-web", "-l", "warn"],
                               env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         sent = _fresh(sample_events(), tag)

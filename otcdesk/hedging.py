@@ -1,0 +1,338 @@
+"""Hedge execution: a TWAP schedule for a booked trade, smart routing of each clip, order tracking.
+
+The desk takes the other side of the client, so it hedges on the client's side: a client BUY
+leaves the desk short and it BUYS on the venues (hedge side = client side). Pure logic: no Kafka,
+no clock; callers pass books, instruments, settings, a seeded `random.Random` and `now_us`.
+
+- `plan_twap` slices the trade into clips over a horizon that grows with the trade's share of
+  the visible depth (Nautilus-style horizon/interval, first clip immediate), sizes and times
+  jittered so the desk's footprint is not a metronome. Every clip is a multiple of the coarsest
+  lot among the venues, so any venue can take any clip; the clips sum exactly to the trade
+  quantity floored to that lot (the sub-lot residual, if any, stays on the desk's book).
+- `route_clip` sends a clip where the fee-adjusted executable price is best, taking at most a
+  share of a venue's visible depth, with a protective limit a few bps through the touch.
+- `HedgeTracker` keeps the orders of one trade, applies fills idempotently by fill_id, and puts
+  the unfilled rest of a cancelled or rejected order back in line for re-routing.
+
+Netting opposite deals before hedging (`HedgeSettings.netting_enabled`) is a TODO: it needs a
+per-symbol netting window shared across deals (a stateful stage, not a per-trade plan), and the
+recon must then attribute venue fills to several trades. `plan_twap` refuses the setting.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+
+from otcdesk.events import (
+    BookLevel, ExecType, Fill, HedgeOrder, OrderState, PriceUpdate, Side, TradeBooked, Venue,
+)
+from otcdesk.instruments import Instrument
+from otcdesk.settings import HedgeSettings
+
+BPS = Decimal(10_000)
+US_PER_S = 1_000_000
+PRICE_QUANTUM = Decimal("1e-10")  # scale of *_price_quote in the Avro schemas
+SOURCE = "hedger"
+TERMINAL_ORDER_STATES = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED})
+
+Instruments = Mapping[tuple[Venue, str], Instrument]
+Books = Mapping[Venue, PriceUpdate]
+
+
+def new_id(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def hedge_lot(symbol: str, instruments: Instruments) -> Decimal:
+    """The coarsest lot among the venues listing `symbol`: a multiple of it fits every venue."""
+    lots = [i.lot_size_base for (_, sym), i in instruments.items() if sym == symbol]
+    if not lots:
+        raise KeyError(f"no venue lists {symbol}")
+    return max(lots)
+
+
+def floor_to(qty: Decimal, step: Decimal) -> Decimal:
+    return (qty / step).to_integral_value(ROUND_DOWN) * step
+
+
+def side_levels(book: PriceUpdate, side: Side) -> tuple[BookLevel, ...]:
+    """Levels a hedge on `side` takes: asks to buy, bids to sell (best first)."""
+    return book.asks if side is Side.BUY else book.bids
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedClip:
+    index: int
+    qty_base: Decimal
+    send_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class HedgePlan:
+    rfq_id: str
+    trade_id: str
+    symbol: str
+    side: Side
+    qty_base: Decimal  # what the clips sum to
+    residual_qty_base: Decimal  # below one lot: cannot be sent to any venue
+    horizon_s: Decimal
+    lot_base: Decimal
+    clips: tuple[PlannedClip, ...]
+
+
+def _jitter(rng: random.Random, amplitude: Decimal) -> Decimal:
+    """Uniform in [-amplitude, +amplitude], exact in Decimal (drawn as integer millionths)."""
+    return Decimal(rng.randint(-1_000_000, 1_000_000)) / 1_000_000 * amplitude
+
+
+def plan_twap(
+    trade: TradeBooked, books_by_venue: Books, instruments: Instruments,
+    settings: HedgeSettings, rng: random.Random, now_us: int,
+) -> HedgePlan:
+    """Clips of `trade` over a horizon scaled by qty / visible depth on the hedge side."""
+    if settings.netting_enabled:
+        raise NotImplementedError("netting across deals is not implemented (see module docstring)")
+    lot = hedge_lot(trade.symbol, instruments)
+    qty = floor_to(trade.qty_base, lot)
+    depth = sum(
+        (lv.qty_base for b in books_by_venue.values() if b.symbol == trade.symbol
+         for lv in side_levels(b, trade.side)), Decimal(0),
+    )
+    share = qty / depth if depth > 0 else Decimal(1)  # no book: assume the worst, spread it out
+    horizon_s = min(max(settings.horizon_s_per_depth * share, settings.min_horizon_s), settings.max_horizon_s)
+    jit = settings.size_jitter
+    min_clip = max([lot] + [
+        i.min_qty_base for (_, sym), i in instruments.items() if sym == trade.symbol
+    ])
+    min_clip = (min_clip / lot).to_integral_value(ROUND_CEILING) * lot
+    n_time = int(horizon_s / settings.interval_s)
+    # every clip but the last is >= floor(qty * (1-j) / ((1+j) n)): keep that >= min_clip
+    n_size = int(qty * (1 - jit) / ((1 + jit) * min_clip))
+    count = max(1, min(n_time, settings.max_clips, n_size)) if qty > 0 else 0
+    weights = [1 + _jitter(rng, jit) for _ in range(count)]
+    total_w = sum(weights, Decimal(0))
+    sizes = [floor_to(qty * w / total_w, lot) for w in weights[:-1]]
+    sizes.append(qty - sum(sizes, Decimal(0)))  # the remainder: exact sum, still a lot multiple
+    interval_us = int(settings.interval_s * US_PER_S)
+    clips = tuple(
+        PlannedClip(i, size, now_us if i == 0 else
+                    now_us + i * interval_us + int(_jitter(rng, settings.time_jitter) * interval_us))
+        for i, size in enumerate(sizes)
+    ) if count else ()
+    return HedgePlan(trade.rfq_id, trade.trade_id, trade.symbol, trade.side, qty,
+                     trade.qty_base - qty, horizon_s, lot, clips)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    venue: Venue
+    qty_base: Decimal  # may be less than asked: participation cap, limit or depth
+    limit_price_quote: Decimal
+    expected_price_quote: Decimal  # VWAP of the levels it would take now
+    fee_adjusted_price_quote: Decimal  # per unit, venue taker fee included
+
+
+def limit_price(best_quote: Decimal, side: Side, protection_bps: Decimal, tick: Decimal) -> Decimal:
+    """Best price moved `protection_bps` against us, rounded outward to the tick."""
+    if side is Side.BUY:
+        raw, rounding = best_quote * (1 + protection_bps / BPS), ROUND_CEILING
+    else:
+        raw, rounding = best_quote * (1 - protection_bps / BPS), ROUND_FLOOR
+    return (raw / tick).to_integral_value(rounding) * tick
+
+
+def _within(price: Decimal, limit: Decimal, side: Side) -> bool:
+    return price <= limit if side is Side.BUY else price >= limit
+
+
+def vwap(levels: Sequence[BookLevel], qty_base: Decimal) -> Decimal:
+    """Average price of taking `qty_base` from `levels` (best first); they must hold it."""
+    left, notional = qty_base, Decimal(0)
+    for lv in levels:
+        take = min(left, lv.qty_base)
+        notional += take * lv.price_quote
+        left -= take
+        if left <= 0:
+            break
+    return notional / qty_base
+
+
+def route_clip(
+    clip_qty_base: Decimal, side: Side, books: Books, instruments: Instruments,
+    settings: HedgeSettings, exclude: frozenset[Venue] = frozenset(),
+) -> Route | None:
+    """The venue with the best fee-adjusted price for the clip now, or None if none can trade.
+
+    Venues able to take the whole clip (within the participation cap and the limit) come first;
+    among them, and then among partial takers, the best price after the taker fee wins (ties by
+    venue name, so the choice is deterministic).
+    """
+    candidates: list[tuple[bool, Decimal, str, Route]] = []
+    for venue, book in books.items():
+        inst = instruments.get((venue, book.symbol))
+        levels = side_levels(book, side)
+        if venue in exclude or inst is None or not levels:
+            continue
+        limit = limit_price(levels[0].price_quote, side, settings.limit_protection_bps, inst.tick_size_quote)
+        visible = sum((lv.qty_base for lv in levels), Decimal(0))
+        reachable = [lv for lv in levels if _within(lv.price_quote, limit, side)]
+        in_limit = sum((lv.qty_base for lv in reachable), Decimal(0))
+        qty = inst.floor_qty(min(clip_qty_base, visible * settings.participation_cap, in_limit))
+        if qty <= 0 or qty < inst.min_qty_base:
+            continue
+        px = vwap(reachable, qty)
+        fee_adj = px * (1 + inst.taker_fee_rate) if side is Side.BUY else px * (1 - inst.taker_fee_rate)
+        rank = fee_adj if side is Side.BUY else -fee_adj
+        candidates.append((qty < clip_qty_base, rank, venue.value, Route(venue, qty, limit, px, fee_adj)))
+    return min(candidates, key=lambda c: c[:3])[3] if candidates else None
+
+
+@dataclass(slots=True)
+class _Order:
+    """Mutable desk-side view of one child order."""
+
+    order_id: str
+    venue: Venue
+    qty_base: Decimal
+    limit_price_quote: Decimal
+    clip_index: int
+    sent_us: int
+    state: OrderState = OrderState.WORKING
+    filled_qty_base: Decimal = Decimal(0)
+    notional_quote: Decimal = Decimal(0)
+    fees_quote: Decimal = Decimal(0)
+    venue_filled_qty_base: Decimal | None = None  # from the venue's final report
+
+    @property
+    def closed(self) -> bool:
+        return self.state in (OrderState.CANCELLED, OrderState.REJECTED) or self.venue_filled_qty_base is not None
+
+    @property
+    def done_qty_base(self) -> Decimal:
+        """Executed quantity, the venue's word when it gave one (a dropped fill stays counted)."""
+        return self.filled_qty_base if self.venue_filled_qty_base is None else self.venue_filled_qty_base
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeProgress:
+    target_qty_base: Decimal
+    filled_qty_base: Decimal
+    remaining_qty_base: Decimal
+    filled_pct: Decimal
+    avg_price_quote: Decimal  # 0 before the first fill
+    fees_quote: Decimal
+    working_orders: int
+    done: bool
+
+
+class HedgeTracker:
+    """Orders of one trade's hedge: release clips when due, apply fills and venue reports.
+
+    Call `due_orders` on a timer and after every fill or report: it releases clips whose time
+    came and re-routes quantity that came back (rejects, IOC remainders, timeouts).
+    """
+
+    def __init__(self, trade: TradeBooked, plan: HedgePlan, instruments: Instruments,
+                 settings: HedgeSettings, rng: random.Random) -> None:
+        self.trade, self.plan = trade, plan
+        self._instruments, self._settings, self._rng = instruments, settings, rng
+        self._orders: dict[str, _Order] = {}
+        self._fill_ids: set[str] = set()
+        self._next_clip = 0
+        self._last_clip_index = 0
+        self.pending_qty_base = Decimal(0)
+
+    @property
+    def orders(self) -> Mapping[str, _Order]:
+        return self._orders
+
+    def _event(self, o: _Order, ts_us: int) -> HedgeOrder:
+        avg = (o.notional_quote / o.filled_qty_base).quantize(PRICE_QUANTUM) if o.filled_qty_base else Decimal(0)
+        return HedgeOrder(new_id(self._rng), ts_us, SOURCE, self.trade.rfq_id, o.order_id, self.trade.trade_id,
+                          o.venue, self.trade.symbol, self.plan.side, o.qty_base, o.limit_price_quote,
+                          o.clip_index, len(self.plan.clips), o.state, o.filled_qty_base, avg)
+
+    def due_orders(self, books: Books, now_us: int) -> list[HedgeOrder]:
+        qty, self.pending_qty_base = self.pending_qty_base, Decimal(0)
+        clips = self.plan.clips
+        while self._next_clip < len(clips) and clips[self._next_clip].send_at_us <= now_us:
+            qty += clips[self._next_clip].qty_base
+            self._last_clip_index = clips[self._next_clip].index
+            self._next_clip += 1
+        out: list[HedgeOrder] = []
+        used: set[Venue] = set()
+        while qty > 0:
+            route = route_clip(qty, self.plan.side, books, self._instruments, self._settings, frozenset(used))
+            if route is None:
+                break
+            order = _Order(new_id(self._rng), route.venue, route.qty_base, route.limit_price_quote,
+                           self._last_clip_index, now_us)
+            self._orders[order.order_id] = order
+            out.append(self._event(order, now_us))
+            qty -= route.qty_base
+            used.add(route.venue)
+        self.pending_qty_base += qty  # no venue can take it now: retried on the next call
+        return out
+
+    def _close(self, o: _Order, state: OrderState) -> None:
+        o.state = state
+        self.pending_qty_base += max(o.qty_base - o.done_qty_base, Decimal(0))
+
+    def on_fill(self, fill: Fill) -> HedgeOrder | None:
+        """Apply a venue execution report; None if it is a duplicate or for an unknown order."""
+        o = self._orders.get(fill.order_id)
+        if fill.fill_id in self._fill_ids or o is None:
+            return None
+        self._fill_ids.add(fill.fill_id)
+        if fill.exec_type is ExecType.REJECT:
+            if o.closed:
+                return None
+            self._close(o, OrderState.REJECTED)
+            return self._event(o, fill.ts_us)
+        o.filled_qty_base += fill.qty_base
+        o.notional_quote += fill.qty_base * fill.price_quote
+        o.fees_quote += fill.fee
+        if not o.closed:  # after the venue's final report the state is the venue's
+            o.state = OrderState.FILLED if o.filled_qty_base >= o.qty_base else OrderState.PARTIALLY_FILLED
+        return self._event(o, fill.ts_us)
+
+    def on_venue_report(self, report: HedgeOrder) -> HedgeOrder | None:
+        """The venue's final word on an order (IOC: FILLED, or CANCELLED with its filled qty)."""
+        o = self._orders.get(report.order_id)
+        if o is None or o.closed:
+            return None
+        o.venue_filled_qty_base = report.filled_qty_base
+        if report.state in (OrderState.CANCELLED, OrderState.REJECTED):
+            self._close(o, report.state)
+        elif report.state is OrderState.FILLED:
+            o.state = OrderState.FILLED
+        return self._event(o, report.ts_us)
+
+    def expire(self, now_us: int) -> list[HedgeOrder]:
+        """Cancel orders the venue never answered within `order_timeout_ms`; their rest re-routes."""
+        timeout_us = self._settings.order_timeout_ms * 1000
+        out = []
+        for o in self._orders.values():
+            if not o.closed and o.state is not OrderState.FILLED and now_us - o.sent_us >= timeout_us:
+                self._close(o, OrderState.CANCELLED)
+                out.append(self._event(o, now_us))
+        return out
+
+    def progress(self) -> HedgeProgress:
+        filled = sum((o.filled_qty_base for o in self._orders.values()), Decimal(0))
+        done_qty = sum((o.done_qty_base for o in self._orders.values()), Decimal(0))
+        notional = sum((o.notional_quote for o in self._orders.values()), Decimal(0))
+        fees = sum((o.fees_quote for o in self._orders.values()), Decimal(0))
+        working = sum(1 for o in self._orders.values() if not o.closed and o.state not in TERMINAL_ORDER_STATES)
+        target = self.plan.qty_base
+        remaining = max(target - done_qty, Decimal(0))
+        return HedgeProgress(
+            target, filled, remaining,
+            (filled / target * 100).quantize(Decimal("0.01")) if target else Decimal(100),
+            (notional / filled).quantize(PRICE_QUANTUM) if filled else Decimal(0), fees, working,
+            done=self._next_clip == len(self.plan.clips) and working == 0 and remaining == 0,
+        )

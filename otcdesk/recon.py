@@ -1,0 +1,266 @@
+"""Reconciliation of one deal: booked trade vs hedge orders and fills vs both settlement legs.
+
+As in the industry: match on ids first (fill_id, order_id, settlement leg), then compare economics
+with tolerances where FIX allows one (price, fees) and exactly where it does not (quantities in
+lot precision, settlement amounts). Each mismatch is a typed `ReconBreak(kind, expected, actual,
+detail)` for the break queue. A deal is MATCHED once complete and clean, BROKEN as soon as a
+break is known, PENDING while parts are still expected (before `deal_timeout_s`; after it,
+whatever is missing becomes a break).
+
+P&L of the deal in quote currency (USDT counted at par), with P the locked client price, A the
+average hedge fill price, Q the hedged quantity, F the venue fees and C the client fee:
+client BUY (desk sold, hedged by buying):  pnl = (P - A) * Q - F + C
+client SELL (desk bought, hedged by selling): pnl = (A - P) * Q - F + C
+`slippage_bps` is the hedge cost against the locked price, positive when it costs the desk:
+(A - P) / P for a BUY, (P - A) / P for a SELL, in bps. The sub-lot residual that cannot be
+hedged is open risk, not P&L.
+
+`reconcile` is pure; `ReconState` accumulates one deal's events in any order (dedup by event_id),
+re-evaluates on late data and numbers its results with `revision`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from otcdesk.events import (
+    BreakKind as K, ExecType, Fill, HedgeOrder, ReconBreak, ReconResult, ReconStatus, SettlementLeg,
+    SettlementState, SettlementUpdated, Side, TradeBooked, Venue,
+)
+from otcdesk.hedging import PRICE_QUANTUM, TERMINAL_ORDER_STATES, hedge_lot
+from otcdesk.instruments import Instrument, quote_of
+from otcdesk.settings import Settings
+from otcdesk.settlement import policy
+from otcdesk.venue_sim import is_venue_report, scheduled_fee
+
+SOURCE = "recon"
+BPS = Decimal(10_000)
+US_PER_S = 1_000_000
+#: uuid5 namespace: a result's event_id is derived from (rfq_id, revision), so re-running the same
+#: evaluation yields the same id and downstream dedup by event_id absorbs the replay.
+RECON_NAMESPACE = uuid.UUID("5d1c4f0e-7a43-4c52-9a0e-0c7ac0f1d2b3")
+_TERMINAL_LEG = frozenset({SettlementState.SETTLED, SettlementState.FAILED, SettlementState.TIMED_OUT})
+_STATE_RANK = {s: i for i, s in enumerate(SettlementState)}
+
+Instruments = Mapping[tuple[Venue, str], Instrument]
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    breaks: tuple[ReconBreak, ...]
+    complete: bool
+    timed_out: bool
+    hedged_qty_base: Decimal
+    avg_fill_price_quote: Decimal
+    fees_quote: Decimal
+    slippage_bps: Decimal
+    pnl_quote: Decimal
+
+
+def _brk(kind: K, expected: object, actual: object, detail: str) -> ReconBreak:
+    return ReconBreak(kind, str(expected), str(actual), detail)
+
+
+def _unique(events: Iterable[Fill]) -> tuple[list[Fill], list[ReconBreak]]:
+    """Fills deduplicated by event_id (redelivery), then by fill_id (a venue reporting twice) and
+    by identical economics under another id; the last two are DUPLICATE_FILL breaks."""
+    seen_events: set[str] = set()
+    by_fill: dict[str, Fill] = {}
+    by_economics: dict[tuple[object, ...], str] = {}
+    breaks: list[ReconBreak] = []
+    for f in events:
+        if f.event_id in seen_events:
+            continue
+        seen_events.add(f.event_id)
+        if f.fill_id in by_fill:
+            breaks.append(_brk(K.DUPLICATE_FILL, 1, 2, f"fill {f.fill_id} of order {f.order_id} reported twice"))
+            continue
+        key = (f.order_id, f.venue, f.exec_type, f.price_quote, f.qty_base, f.fee, f.ts_us)
+        if f.exec_type is ExecType.FILL and key in by_economics:
+            breaks.append(_brk(K.DUPLICATE_FILL, by_economics[key], f.fill_id,
+                               f"fill {f.fill_id} identical to {by_economics[key]} (order {f.order_id})"))
+            continue
+        by_economics[key] = f.fill_id
+        by_fill[f.fill_id] = f
+    return list(by_fill.values()), breaks
+
+
+def _latest_legs(settlements: Iterable[SettlementUpdated]) -> dict[SettlementLeg, SettlementUpdated]:
+    """Latest status per leg: by event time, then by progress through the machine."""
+    latest: dict[SettlementLeg, SettlementUpdated] = {}
+    for s in settlements:
+        cur = latest.get(s.leg)
+        rank = (s.ts_us, _STATE_RANK[s.state], s.confirmations)
+        if cur is None or rank > (cur.ts_us, _STATE_RANK[cur.state], cur.confirmations):
+            latest[s.leg] = s
+    return latest
+
+
+def assess(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fill],
+           settlements: Sequence[SettlementUpdated], instruments: Instruments, settings: Settings,
+           now_us: int) -> Assessment:
+    rs = settings.recon
+    timed_out = now_us - trade.ts_us >= int(rs.deal_timeout_s * US_PER_S)
+    unique, breaks = _unique(fills)
+    executed = [f for f in unique if f.exec_type is ExecType.FILL]
+    hedged = sum((f.qty_base for f in executed), Decimal(0))
+    notional = sum((f.qty_base * f.price_quote for f in executed), Decimal(0))
+    fees = sum((f.fee for f in executed), Decimal(0))
+    avg = notional / hedged if hedged else Decimal(0)
+    lot = hedge_lot(trade.symbol, instruments)
+
+    # -- orders: the desk's latest state, the venue's final report, when each was sent ----------
+    desk: dict[str, HedgeOrder] = {}
+    venue: dict[str, HedgeOrder] = {}
+    sent_us: dict[str, int] = {}
+    for o in orders:
+        book = venue if is_venue_report(o) else desk
+        if o.order_id not in book or o.ts_us >= book[o.order_id].ts_us:
+            book[o.order_id] = o
+        if not is_venue_report(o):
+            sent_us[o.order_id] = min(o.ts_us, sent_us.get(o.order_id, o.ts_us))
+    answered = {f.order_id for f in unique}
+    open_orders = [oid for oid, o in desk.items()
+                   if o.state not in TERMINAL_ORDER_STATES and oid not in venue]
+    for oid in sorted(set(desk) | set(venue)):
+        got = sum((f.qty_base for f in executed if f.order_id == oid), Decimal(0))
+        reports = [o for o in (desk.get(oid), venue.get(oid)) if o is not None]
+        reported = max(o.filled_qty_base for o in reports)
+        settled_in = now_us - max(o.ts_us for o in reports) >= int(rs.fill_timeout_s * US_PER_S)
+        if reported > got and settled_in:  # fills may trail the order report: give them time
+            breaks.append(_brk(K.MISSING_FILL, reported, got, f"order {oid}: reported filled, fills absent"))
+        elif oid not in answered and oid not in venue and oid in sent_us \
+                and now_us - sent_us[oid] >= int(rs.fill_timeout_s * US_PER_S):
+            breaks.append(_brk(K.MISSING_FILL, "an execution report", "none",
+                               f"order {oid}: no fill, reject or venue report after {rs.fill_timeout_s} s"))
+
+    # -- quantity, price, fees --------------------------------------------------------------
+    if hedged - trade.qty_base >= lot:
+        breaks.append(_brk(K.QUANTITY, trade.qty_base, hedged, "over-hedged beyond lot precision"))
+    elif timed_out and trade.qty_base - hedged >= lot:
+        breaks.append(_brk(K.QUANTITY, trade.qty_base, hedged, "under-hedged at deal timeout"))
+    sign = 1 if trade.side is Side.BUY else -1
+    slippage = sign * (avg - trade.price_quote) / trade.price_quote * BPS if hedged else Decimal(0)
+    if hedged and abs(slippage) > rs.price_tolerance_bps:
+        breaks.append(_brk(K.PRICE, trade.price_quote, avg.quantize(PRICE_QUANTUM),
+                           f"avg fill {slippage:.2f} bps from locked price (tolerance {rs.price_tolerance_bps})"))
+    pnl = sign * (trade.price_quote - avg) * hedged - fees + trade.fee_quote if hedged else trade.fee_quote
+    for f in executed:
+        inst = instruments.get((f.venue, f.symbol))
+        if inst is None:
+            continue
+        expected = scheduled_fee(inst, f.price_quote, f.qty_base)
+        tolerance = max(rs.fee_tolerance_quote, expected * rs.fee_tolerance_bps / BPS)
+        ccy = quote_of(inst.venue_symbol)
+        if abs(f.fee - expected) > tolerance or f.fee_currency != ccy:
+            breaks.append(_brk(K.FEE, f"{expected} {ccy}", f"{f.fee} {f.fee_currency}",
+                               f"fill {f.fill_id}: fee vs {f.venue} schedule {inst.taker_fee_rate}"))
+
+    # -- timestamps ------------------------------------------------------------------------------
+    for f in unique:
+        start = sent_us.get(f.order_id)
+        if f.ts_us < trade.ts_us or (start is not None and min(f.ts_us, f.order_ts_us) < start):
+            breaks.append(_brk(K.TIMESTAMP_ORDER, f">= {start or trade.ts_us}", min(f.ts_us, f.order_ts_us),
+                               f"fill {f.fill_id} stamped before its order or trade"))
+    for s in settlements:
+        if s.ts_us < trade.ts_us:
+            breaks.append(_brk(K.TIMESTAMP_ORDER, f">= {trade.ts_us}", s.ts_us,
+                               f"settlement {s.settlement_id} {s.state} before the trade"))
+            break
+
+    # -- settlement legs ---------------------------------------------------------------------------
+    legs = _latest_legs(settlements)
+    amounts = {SettlementLeg.BASE: policy.base_leg_amount(trade), SettlementLeg.QUOTE: policy.quote_leg_amount(trade)}
+    for leg, expected in amounts.items():
+        s = legs.get(leg)
+        if s is None:
+            if timed_out:
+                breaks.append(_brk(K.SETTLEMENT_AMOUNT, expected, 0, f"{leg} leg: no settlement by deal timeout"))
+            continue
+        if s.amount != expected:
+            breaks.append(_brk(K.SETTLEMENT_AMOUNT, expected, s.amount, f"{leg} leg amount"))
+        if s.state in (SettlementState.FAILED, SettlementState.TIMED_OUT):
+            breaks.append(_brk(K.SETTLEMENT_AMOUNT, expected, 0, f"{leg} leg {s.state}: {s.reason}"))
+        elif s.state is not SettlementState.SETTLED:
+            if timed_out:
+                breaks.append(_brk(K.SETTLEMENT_AMOUNT, expected, 0, f"{leg} leg {s.state} at deal timeout"))
+        elif policy.is_crypto(s.network):
+            if not policy.is_valid_tx_hash(s.network, s.tx_hash):
+                breaks.append(_brk(K.TX_HASH, f"{s.network} tx hash", s.tx_hash, f"{leg} leg settled"))
+            required = max(s.confirmations_required,
+                           policy.required_confirmations(s.asset, s.network, s.amount, settings.settlement))
+            if s.confirmations < required:
+                breaks.append(_brk(K.CONFIRMATIONS, required, s.confirmations, f"{leg} leg settled early"))
+
+    hedge_done = not open_orders and abs(trade.qty_base - hedged) < lot
+    legs_done = all(leg in legs and legs[leg].state in _TERMINAL_LEG for leg in amounts)
+    return Assessment(tuple(breaks), hedge_done and legs_done, timed_out, hedged,
+                      avg.quantize(PRICE_QUANTUM), fees.quantize(PRICE_QUANTUM),
+                      slippage.quantize(Decimal("0.000001")), pnl.quantize(PRICE_QUANTUM))
+
+
+def reconcile(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fill],
+              settlements: Sequence[SettlementUpdated], instruments: Instruments, settings: Settings,
+              now_us: int, revision: int) -> ReconResult:
+    a = assess(trade, orders, fills, settlements, instruments, settings, now_us)
+    status = ReconStatus.BROKEN if a.breaks else ReconStatus.MATCHED if a.complete else ReconStatus.PENDING
+    return ReconResult(
+        str(uuid.uuid5(RECON_NAMESPACE, f"{trade.rfq_id}:{revision}")), now_us, SOURCE, trade.rfq_id,
+        trade.trade_id, status, a.breaks, trade.qty_base, a.hedged_qty_base, a.avg_fill_price_quote,
+        a.slippage_bps, a.pnl_quote, a.fees_quote, revision,
+    )
+
+
+class ReconState:
+    """One deal's events as they arrive (any order, duplicates dropped by event_id)."""
+
+    def __init__(self, rfq_id: str) -> None:
+        self.rfq_id = rfq_id
+        self.trade: TradeBooked | None = None
+        self.orders: list[HedgeOrder] = []
+        self.fills: list[Fill] = []
+        self.settlements: list[SettlementUpdated] = []
+        self.revision = 0
+        self.last: ReconResult | None = None
+        self._seen: set[str] = set()
+        self._dirty = False
+
+    def add(self, event: TradeBooked | HedgeOrder | Fill | SettlementUpdated) -> bool:
+        """False for an event already seen (a redelivery)."""
+        if event.event_id in self._seen:
+            return False
+        self._seen.add(event.event_id)
+        if isinstance(event, TradeBooked):
+            self.trade = event
+        elif isinstance(event, HedgeOrder):
+            self.orders.append(event)
+        elif isinstance(event, Fill):
+            self.fills.append(event)
+        else:
+            self.settlements.append(event)
+        self._dirty = True
+        return True
+
+    def evaluate(self, instruments: Instruments, settings: Settings, now_us: int) -> ReconResult | None:
+        """A new result when something changed (new data, or the deadline passing), else None."""
+        if self.trade is None:
+            return None
+        result = reconcile(self.trade, self.orders, self.fills, self.settlements, instruments, settings,
+                           now_us, self.revision + 1)
+        if not self._dirty and self.last is not None and \
+                (result.status, result.breaks) == (self.last.status, self.last.breaks):
+            return None
+        self.revision, self.last, self._dirty = result.revision, result, False
+        return result
+
+    def complete(self, instruments: Instruments, settings: Settings, now_us: int) -> bool:
+        """Trade booked, hedge filled or closed, both legs terminal."""
+        return self.trade is not None and assess(self.trade, self.orders, self.fills, self.settlements,
+                                                 instruments, settings, now_us).complete
+
+    def timed_out(self, settings: Settings, now_us: int) -> bool:
+        return self.trade is not None and \
+            now_us - self.trade.ts_us >= int(settings.recon.deal_timeout_s * US_PER_S)

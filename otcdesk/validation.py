@@ -1,0 +1,60 @@
+"""Field rules an event must meet before a stage acts on it (`RejectedError` otherwise).
+
+These are contract violations, not business refusals: a negative size or an id longer than the
+RFQ convention allows cannot be priced or answered sensibly, so the stage dead-letters the input
+(with this reason) instead of guessing. Business refusals (size over the desk limit, no depth,
+credit) are answered with a QuoteRejected by the quote engine.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from otcdesk.errors import RejectedError
+from otcdesk.events import QuoteAction, QuoteResponse, Rfq, Side
+
+MAX_ID_LEN = 36
+#: Event times outside this window are corrupt, whatever the simulation clock says.
+MIN_TS_US = 946_684_800_000_000  # 2000-01-01
+MAX_TS_US = 4_102_444_800_000_000  # 2100-01-01
+
+
+def _id(name: str, value: str | None, limit: int = MAX_ID_LEN) -> None:
+    if not value or not value.strip() or len(value) > limit:
+        raise RejectedError(f"bad_{name}", f"{name} must be 1..{limit} characters, got {value!r:.80}")
+
+
+def _positive(name: str, value: Decimal | None) -> None:
+    if value is not None and (not value.is_finite() or value <= 0):
+        raise RejectedError(f"non_positive_{name}", f"{name} must be a positive finite number, got {value}")
+
+
+def _ts(ts_us: int) -> None:
+    if not MIN_TS_US <= ts_us <= MAX_TS_US:
+        raise RejectedError("bad_timestamp", f"ts_us {ts_us} outside 2000..2100")
+
+
+def validate_rfq(rfq: Rfq) -> None:
+    _ts(rfq.ts_us)
+    _id("rfq_id", rfq.rfq_id)
+    _id("client_id", rfq.client_id, 64)
+    if rfq.side is Side.UNKNOWN:
+        raise RejectedError("bad_side", "side is not BUY, SELL or TWO_WAY")
+    if (rfq.qty_base is None) == (rfq.notional_quote is None):
+        raise RejectedError("bad_size", "exactly one of qty_base and notional_quote must be set")
+    _positive("qty_base", rfq.qty_base)
+    _positive("notional_quote", rfq.notional_quote)
+
+
+def validate_response(response: QuoteResponse) -> None:
+    _ts(response.ts_us)
+    _id("rfq_id", response.rfq_id)
+    _id("quote_id", response.quote_id)
+    _id("client_id", response.client_id, 64)
+    if response.action is QuoteAction.UNKNOWN:
+        raise RejectedError("bad_action", "action is not ACCEPT or DECLINE")
+    if response.action is QuoteAction.ACCEPT:
+        if response.side not in (Side.BUY, Side.SELL):
+            raise RejectedError("bad_side", f"an acceptance takes BUY or SELL, got {response.side}")
+        _positive("qty_base", response.qty_base)
+        _positive("price_quote", response.price_quote)

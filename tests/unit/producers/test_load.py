@@ -1,0 +1,94 @@
+"""Load generator: open-loop schedule math, sim-time stamps, seeded RFQs, never waiting on replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from otcdesk.clients import ClientSim
+from otcdesk.errors import UserError
+from otcdesk.events import Rfq
+from otcdesk.kafka import DeliveryStats
+from otcdesk.settings import Settings
+from producers.load import LoadGenerator, LoadPlan, select_profiles
+
+from .conftest import FakeWall
+
+T0 = 1_735_689_600_000_000
+
+
+@dataclass
+class FakeProducer:
+    """Takes `cost_s` of (fake) wall time per RFQ; every send is acked at flush."""
+
+    wall: FakeWall
+    cost_s: float = 0.0
+    sent: list[tuple[float, Rfq]] = field(default_factory=list)
+    stats: DeliveryStats = field(default_factory=DeliveryStats)
+
+    def produce(self, event: Rfq) -> None:
+        self.sent.append((self.wall.wall_s(), event))
+        self.wall.work(self.cost_s)
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        self.stats.delivered = len(self.sent)
+
+
+def generate(plan: LoadPlan, cost_s: float = 0.0, seed: int = 4) -> tuple[FakeProducer, object]:
+    wall = FakeWall()
+    producer = FakeProducer(wall, cost_s)
+    generator = LoadGenerator(plan, ClientSim(seed), producer, wall_s=wall.wall_s, sleep=wall.sleep)  # type: ignore[arg-type]
+    return producer, generator.run()
+
+
+def test_schedule_is_i_over_rate_and_count_is_rate_times_duration() -> None:
+    plan = LoadPlan(200, 2, T0)
+    assert plan.count == 400
+    assert [plan.send_offset_s(i) for i in (0, 1, 399)] == [0.0, 0.005, 1.995]
+    assert LoadPlan(0.1, 10, T0).count == 1 and LoadPlan(3, 0.5, T0).count == 1
+
+
+def test_event_time_is_the_sim_clock_at_the_scheduled_instant() -> None:
+    assert LoadPlan(200, 2, T0).event_ts_us(3) == T0 + 15_000
+    assert LoadPlan(200, 2, T0, speed=60).event_ts_us(3) == T0 + 900_000
+
+
+@pytest.mark.parametrize("rate, duration", [(-1, 2), (0, 2), (float("nan"), 2), (10, 0), (10, -5)])
+def test_bad_rate_or_duration_is_a_user_error(rate: float, duration: float) -> None:
+    with pytest.raises(UserError):
+        LoadPlan(rate, duration, T0)
+
+
+def test_sends_on_schedule_when_the_producer_keeps_up() -> None:
+    producer, summary = generate(LoadPlan(100, 1, T0))
+    times = [at for at, _ in producer.sent]
+    assert times == pytest.approx([i / 100 for i in range(100)], abs=1e-6)
+    assert summary.sent == summary.acked == 100 and summary.failed == 0  # type: ignore[attr-defined]
+    assert summary.achieved_rate_per_s == pytest.approx(100)  # type: ignore[attr-defined]
+
+
+def test_a_slow_producer_never_shifts_the_schedule_or_the_stamps() -> None:
+    """Open loop: late sends go out back to back and are reported late; ts_us stay on the formula."""
+    plan = LoadPlan(100, 1, T0)
+    producer, summary = generate(plan, cost_s=0.02)  # can only do 50/s
+    assert [r.ts_us for _, r in producer.sent] == [plan.event_ts_us(i) for i in range(100)]
+    assert summary.max_behind_ms > 900  # type: ignore[attr-defined]
+    assert summary.achieved_rate_per_s == pytest.approx(50, rel=0.05)  # type: ignore[attr-defined]
+
+
+def test_same_seed_same_rfqs_ids_included() -> None:
+    plan = LoadPlan(50, 2, T0)
+    first = [r for _, r in generate(plan, seed=8)[0].sent]
+    second = [r for _, r in generate(plan, seed=8)[0].sent]
+    assert first == second and len({r.rfq_id for r in first}) == 100
+    assert [r.rfq_id for _, r in generate(plan, seed=9)[0].sent] != [r.rfq_id for r in first]
+    assert len({r.client_id for r in first}) > 1  # a mix of clients
+
+
+def test_clients_filter() -> None:
+    settings = Settings()
+    assert [p.name for p in select_profiles(settings, "acme, deltax")] == ["ACME", "DELTAX"]
+    assert len(select_profiles(settings, None)) == 4
+    with pytest.raises(UserError, match="NOPE"):
+        select_profiles(settings, "ACME,NOPE")
