@@ -22,7 +22,6 @@ recon must then attribute venue fills to several trades. `plan_twap` refuses the
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
@@ -30,6 +29,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from otcdesk.events import (
     BookLevel, ExecType, Fill, HedgeOrder, OrderState, PriceUpdate, Side, TradeBooked, Venue,
 )
+from otcdesk.ids import IdFactory
 from otcdesk.instruments import Instrument
 from otcdesk.settings import HedgeSettings
 
@@ -44,7 +44,8 @@ Books = Mapping[Venue, PriceUpdate]
 
 
 def new_id(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    """A UUID4 text drawn from the seeded generator (see otcdesk.ids)."""
+    return IdFactory(rng).new()
 
 
 def hedge_lot(symbol: str, instruments: Instruments) -> Decimal:

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from otcdesk.events import SettlementLeg, SettlementState as S, SettlementUpdated, Side, TradeBooked
 from otcdesk.events import TransferDirection as Dir
-from otcdesk.hedging import new_id
+from otcdesk.ids import IdFactory
 from otcdesk.instruments import base_of
 from otcdesk.settings import SettlementSettings, StandingInstructions
 from otcdesk.settlement import addresses, policy
@@ -91,7 +91,7 @@ class SettlementPlanner:
     def _leg(self, leg: SettlementLeg, direction: Dir, asset: str, network: str, amount: Decimal,
              instructions: StandingInstructions | None, rng: random.Random) -> _Leg:
         address = instructions.addresses.get(policy.rail(asset, network)) if instructions else None
-        out = _Leg(leg, direction, asset, network, amount, address, new_id(rng))
+        out = _Leg(leg, direction, asset, network, amount, address, IdFactory(rng).new())
         out.status = LegStatus(confirmations_required=policy.required_confirmations(
             asset, network, amount, self.settings))
         return out
@@ -112,7 +112,7 @@ class SettlementPlanner:
             leg.status = transition(leg.status, state, confirmations=confirmations, reason=reason)
         leg.ts_us = ts_us
         leg.events.append(SettlementUpdated(
-            new_id(rng), ts_us, SOURCE, trade.rfq_id, trade.trade_id, leg.settlement_id, leg.leg,
+            IdFactory(rng).new(), ts_us, SOURCE, trade.rfq_id, trade.trade_id, leg.settlement_id, leg.leg,
             leg.direction, leg.asset, leg.network, leg.amount, leg.address, leg.tx_hash,
             leg.status.confirmations, leg.status.confirmations_required, state, reason, leg.value_date,
         ))
@@ -129,7 +129,8 @@ class SettlementPlanner:
                 self._emit(trade, leg, rng, ts_us, S.FAILED, reason=f"INVALID_ADDRESS: {check.reason}")
                 return
             if not addresses.is_whitelisted(leg.address, instructions.whitelist):
-                self._emit(trade, leg, rng, ts_us, S.FAILED, reason="NOT_WHITELISTED: address not on the client's whitelist")
+                self._emit(trade, leg, rng, ts_us, S.FAILED,
+                           reason="NOT_WHITELISTED: address not on the client's whitelist")
                 return
         self._emit(trade, leg, rng, ts_us, S.WALLET_VERIFIED)
 

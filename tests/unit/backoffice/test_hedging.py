@@ -70,7 +70,7 @@ def test_routing_picks_the_cheapest_venue_after_fees(settings):
 
 def test_participation_cap_limits_each_order(settings):
     cfg = settings.hedge.model_copy(update={"participation_cap": D("0.1")})
-    books = {Venue.BINANCE: ladder(Venue.BINANCE, "95000", qty="3"), Venue.KRAKEN: ladder(Venue.KRAKEN, "95000", qty="3")}
+    books = {v: ladder(v, "95000", qty="3") for v in (Venue.BINANCE, Venue.KRAKEN)}
     route = route_clip(D("10"), Side.BUY, books, INSTRUMENTS, cfg)
     assert route is not None and route.qty_base == D("3")  # 10 % of 30 visible
     plan = plan_twap(trade(qty="10"), books, INSTRUMENTS, cfg.model_copy(update={"max_clips": 1}), random.Random(2), T0)
