@@ -31,7 +31,12 @@ class DeskAvroCodec(Codec):
         return default_serde().encode(obj)
 
     def _loads(self, s: bytes) -> Event | Undecodable:
-        try:
-            return default_serde().decode(s)
-        except DecodeError as exc:
-            return Undecodable(bytes(s) if s is not None else b"", exc)
+        return decode_value(s)
+
+
+def decode_value(data: bytes) -> Event | Undecodable:
+    """What the codec hands an agent for `data`: the typed event, or the bytes with the reason."""
+    try:
+        return default_serde().decode(data)
+    except DecodeError as exc:
+        return Undecodable(bytes(data) if data is not None else b"", exc)

@@ -23,7 +23,7 @@ from otcdesk.events import Event
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from streams.app import DeskApp, make_app
-from streams.codec import Undecodable
+from streams.codec import Undecodable, decode_value
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ class Stage:
 
     async def handle(self, event: EventT, handler: Handler) -> None:
         value = event.value
+        if isinstance(value, (bytes, bytearray)):  # a channel without the codec (faust's test_context)
+            value = decode_value(value)
         try:
             if isinstance(value, Undecodable):
                 raise value.error
@@ -100,7 +102,7 @@ class Stage:
 
     async def send_dead_letter(self, event: EventT, exc: BaseException) -> None:
         msg = event.message
-        raw = event.value.raw if isinstance(event.value, Undecodable) else msg.value
+        raw = msg.value
         if isinstance(raw, Event):  # the codec decoded it: the original bytes are on the message
             raw = None
         letter = dead_letter(
