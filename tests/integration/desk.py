@@ -38,15 +38,15 @@ def namespace(stack: Settings) -> Iterator[Settings]:
         topics += [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"otcdesk-{settings.namespace}")]
         for future in admin.delete_topics(topics, operation_timeout=30).values():
             try:
-                future.result()
+                future.result(timeout=30)
             except Exception:  # noqa: BLE001 - best-effort cleanup of a test namespace
                 pass
-        groups = [g.group_id for g in admin.list_consumer_groups().result().valid
+        groups = [g.group_id for g in admin.list_consumer_groups(request_timeout=30).result(timeout=30).valid
                   if g.group_id.startswith(f"otcdesk-{settings.namespace}")]
         if groups:
             for future in admin.delete_consumer_groups(groups).values():
                 try:
-                    future.result()
+                    future.result(timeout=30)
                 except Exception:  # noqa: BLE001
                     pass
 

@@ -56,7 +56,9 @@ def _quote_for(settings: Settings, reader: TopicReader, alive, **rfq_args) -> Qu
         answer = reader.wait_for(lambda e: e.key == rfq.rfq_id and isinstance(e, (Quote, QuoteRejected)), 60, alive)
         if isinstance(answer, Quote):
             return answer
-        assert answer.reason is RejectReason.NO_FRESH_VENUE, answer
+        # While the stages start, books arrive venue by venue: no fresh venue, then thin depth.
+        assert answer.reason in (RejectReason.NO_FRESH_VENUE, RejectReason.INSUFFICIENT_DEPTH), answer
+        last = answer
         time.sleep(2)
     raise AssertionError(f"never quoted: {last}")
 

@@ -76,7 +76,7 @@ def test_confluent_and_aiokafka_put_one_key_on_the_same_partition(settings: Sett
     partitions = settings.topics.partitions
     probe_topic = f"test-partitioner-{tag}"
     admin = admin_client(settings)
-    admin.create_topics([NewTopic(probe_topic, partitions, 1)])[probe_topic].result()
+    admin.create_topics([NewTopic(probe_topic, partitions, 1)])[probe_topic].result(timeout=30)
     keys = [f"{tag}-{i}".encode() for i in range(60)]
     producer = Producer(producer_config(settings))
     placed = {}
@@ -116,7 +116,7 @@ def test_faust_agent_forwards_typed_events_in_a_real_worker(settings: Settings, 
     source, target = f"test-fwd-src-{tag}", f"test-fwd-dst-{tag}"
     admin = admin_client(settings)
     for future in admin.create_topics([NewTopic(t, 3, 1) for t in (source, target)]).values():
-        future.result()
+        future.result(timeout=30)
     env = dict(os.environ, OTCDESK_TEST_SOURCE=source, OTCDESK_TEST_TARGET=target,
                OTCDESK_TEST_STAGE=f"test-forwarder-{tag}", PYTHONUNBUFFERED="1")
     log = open(tmp_path / "worker.log", "w")
