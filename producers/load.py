@@ -7,9 +7,10 @@ possible and is counted as late (`max_behind_ms`); it never pushes the next send
 
 What is sent is `ClientSim`'s client mix (names, sizes, sides, base or quote sizing), seeded,
 so rfq ids and every field repeat for one `--seed`. Event time `ts_us` is the sim clock at the
-*scheduled* instant, `start_us + t_i * speed`: the same formula as the sim feed's clock, so a
-desk fed by `feed run --source sim` on the same start and speed sees consistent times, and the
-events do not depend on how punctual this machine was.
+*scheduled* instant, `start_us + t_i * speed`, with `start_us` the desk clock's present by
+default (`settings.clock()`, session-anchored when a session is set): the desk prices an RFQ
+against books by its `ts_us` and expires quotes on its own clock, so RFQs must carry the desk's
+time. The stamps do not depend on how punctual this machine was; `--start-us N` fixes them too.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class LoadSummary:
         return self.sent / self.send_window_s if self.send_window_s > 0 else 0.0
 
     def line(self) -> str:
-        stopped = " (stopped by Ctrl-C)" if self.interrupted else ""
+        stopped = " (stopped by Ctrl-C or SIGTERM)" if self.interrupted else ""
         return (f"rfq load: sent {self.sent}/{self.planned}, acked {self.acked}, failed {self.failed}; "
                 f"achieved {self.achieved_rate_per_s:,.0f} RFQ/s over {self.send_window_s:.2f} s, "
                 f"max {self.max_behind_ms:.1f} ms behind schedule, {self.total_s:.2f} s with flush{stopped}")

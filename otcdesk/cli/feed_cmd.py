@@ -21,7 +21,7 @@ from otcdesk.clock import US_PER_S
 from otcdesk.errors import UserError
 from otcdesk.kafka import check_broker
 from otcdesk.settings import Settings, get_settings
-from producers.feeds.publisher import FeedPublisher, FeedSummary, pump
+from producers.feeds.publisher import FeedPublisher, FeedSummary, pump, stop_on_sigterm
 from producers.feeds.selection import DESK_VENUES, split_names, venues_of
 
 app = typer.Typer(help="Market-data feeds: PriceUpdates to the prices topic.", no_args_is_help=True)
@@ -118,7 +118,7 @@ def run(
     interval: float = typer.Option(1.0, "--interval", help="ccxt: seconds between two polls of a venue."),
     record: Path = typer.Option(None, "--record", help="Also write every published update to this JSON-lines file."),
 ) -> None:
-    """Publish PriceUpdates keyed VENUE:SYMBOL; Ctrl-C flushes and prints the counts per venue."""
+    """Publish PriceUpdates keyed VENUE:SYMBOL; Ctrl-C (or SIGTERM) flushes and prints the counts per venue."""
     if source not in SOURCES:
         raise UserError(f"--source must be one of {', '.join(SOURCES)}, got {source!r}")
     settings = get_settings()
@@ -129,6 +129,7 @@ def run(
         raise UserError("--source replay needs --file F (a recording made with --record F)")
     chosen = split_names(symbols) if symbols else settings.symbols
     check_broker(settings)
+    stop_on_sigterm()
 
     def open_publisher() -> FeedPublisher:
         return FeedPublisher(settings, source, record)

@@ -72,14 +72,15 @@ def load(
     seed: int = typer.Option(None, "--seed", help="Seed of the client mix and rfq ids (default: settings seed)."),
     clients: str = typer.Option(None, "--clients", help="Comma separated client ids (default: every profile)."),
     speed: float = typer.Option(None, "--speed", help="Sim clock speed for ts_us (default: settings sim_speed)."),
-    start_us: str = typer.Option(None, "--start-us", help="Sim time of the first RFQ: epoch us or 'now' "
-                                 "(default: session start, else 2025-01-01)."),
+    start_us: str = typer.Option("now", "--start-us", help="Sim time of the first RFQ: 'now' (the desk "
+                                 "clock) or epoch us for reproducible ts_us."),
 ) -> None:
     """Send a seeded mix of client RFQs at a fixed rate, with a progress bar and a summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from otcdesk.clients import ClientSim
     from otcdesk.kafka import check_broker
+    from producers.feeds.publisher import stop_on_sigterm
     from producers.feeds.sim import resolve_start_us
     from producers.load import LoadGenerator, LoadPlan, select_profiles
 
@@ -88,6 +89,7 @@ def load(
                     settings.sim_speed if speed is None else speed)
     profiles = select_profiles(settings, clients)
     check_broker(settings)
+    stop_on_sigterm()
     sim = ClientSim(settings.seed if seed is None else seed, profiles, clients=settings.clients,
                     sim=settings.sim, symbols=settings.symbols, source="load")
     columns = [TextColumn("[bold]rfq load"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]

@@ -7,6 +7,7 @@ people read to see which venue went quiet.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -40,7 +41,7 @@ class FeedSummary:
 
     def line(self) -> str:
         venues = ", ".join(f"{venue} {count}" for venue, count in self.per_venue) or "none"
-        stopped = " (stopped by Ctrl-C)" if self.interrupted else ""
+        stopped = " (stopped by Ctrl-C or SIGTERM)" if self.interrupted else ""
         return (f"{self.source}: published {self.published} price updates to prices ({venues}); "
                 f"acked {self.delivered}, failed {self.failed}; {self.elapsed_s:.1f} s, "
                 f"{self.rate_per_s:,.0f} updates/s{stopped}")
@@ -87,6 +88,15 @@ class FeedPublisher:
 
 
 ProgressHook = Callable[[PriceUpdate], None]
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop like Ctrl-C (flush, then the summary): supervisors and scripts send it."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def pump(updates: Iterable[PriceUpdate], publisher: FeedPublisher, on_update: ProgressHook | None = None) -> FeedSummary:
