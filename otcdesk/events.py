@@ -456,14 +456,18 @@ def from_avro(cls: type[E], record: dict[str, Any]) -> E:
     return cls(**{k: (convert[k](v) if k in convert else v) for k, v in record.items()})
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    return value
+    """Tuples of nested records become lists of dicts (nested records hold only scalars)."""
+    if type(value) is not tuple:
+        return value
+    return [{n: getattr(v, n) for n in _field_names(type(v))} if dataclasses.is_dataclass(v) else v for v in value]
 
 
 def to_avro(event: Event) -> dict[str, Any]:
     """The event as a plain record fastavro can write (enums are `str` already)."""
-    return {f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event)}
+    return {name: _plain(getattr(event, name)) for name in _field_names(type(event))}
