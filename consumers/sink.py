@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -26,7 +25,7 @@ from consumers.sink_batch import Batch, BatchPolicy, RateMeter, SinkOptions, bac
 from consumers.sink_metrics import LogEnds, Prometheus, Reporter, SinkSummary, assignment_lag, reached, targets
 from consumers.sink_writer import ClickHouseWriter, EventWriter
 from otcdesk.db.rows import TABLES, Provenance, table_of, to_row
-from otcdesk.dlq import dead_letter, headers_of
+from otcdesk.dlq import dead_letter, dead_letter_id, headers_of
 from otcdesk.errors import TransientError
 from otcdesk.events import DeadLetter, Event
 from otcdesk.kafka import EventProducer, admin_client, consumer_config
@@ -35,23 +34,15 @@ from otcdesk.settings import Settings
 
 log = logging.getLogger("otcdesk.sink")
 
-STAGE = "otcdesk-sink"
 #: Fault-injection hook for the chaos tests: `1` makes the process `os._exit(137)` right after
 #: the first batch is stored and before its offsets are committed (a kill -9 at the worst moment).
 CRASH_HOOK_ENV = "OTCDESK_SINK_CRASH_AFTER_INSERT"
-#: Same namespace as streams/stage.py: one failed record has one dead-letter id, whoever saw it.
-DLQ_NAMESPACE = uuid.UUID("6f1d3c1e-3f5e-4a55-9d0b-0d2d8c7a9e11")
 CONSUME_MAX = 1000
 POLL_MAX_S = 0.2
 ONCE_IDLE_S = 5.0  # --once: nothing received this long with an assignment = drained
 ASSIGN_TIMEOUT_S = 30.0  # --once: plus the session timeout a crashed member holds the group
 DRAIN_CHECK_S = 1.0  # --once under load: how often to compare positions with the targets
 DLQ_FLUSH_S = 10.0
-
-
-def dead_letter_id(topic: str, partition: int, offset: int) -> str:
-    """Deterministic, so a replayed failure is one row in ClickHouse, not one per attempt."""
-    return str(uuid.uuid5(DLQ_NAMESPACE, f"{topic}:{partition}:{offset}"))
 
 
 class Sink:
@@ -61,6 +52,7 @@ class Sink:
                  writer: EventWriter | None = None, producer: EventProducer | None = None,
                  ends: LogEnds | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.conf = settings.sink
+        self.settings = settings
         self.options = options
         self.clock = clock
         self.consumer = consumer or Consumer(consumer_config(
@@ -95,7 +87,7 @@ class Sink:
 
     def run(self) -> SinkSummary:
         self.writer.check()
-        self.consumer.subscribe(list(self.conf.topics), on_assign=self._on_assign,
+        self.consumer.subscribe([self.settings.topic(t) for t in self.conf.topics], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_revoke)
         try:
             while not self._should_stop():
@@ -193,11 +185,11 @@ class Sink:
         letter = dead_letter(
             event_id=dead_letter_id(topic, partition, offset),
             ts_us=ts_ms * 1000 if ts_ms > 0 else time.time_ns() // 1000,  # replay: same ts, same part
-            stage=STAGE, topic=topic, partition=partition, offset=offset,
+            stage=self.settings.group("sink"), topic=topic, partition=partition, offset=offset,
             key=msg.key(), value=msg.value(), exc=exc,  # type: ignore[arg-type]
         )
         log.warning("dead-lettered %s[%d]@%d: %s", topic, partition, offset, letter.reason)
-        if topic != DeadLetter.TOPIC:  # a broken record on dlq is stored, never re-dead-lettered
+        if topic != self.settings.topic(DeadLetter.TOPIC):  # a broken record on dlq is stored, never re-dead-lettered
             self.producer.produce(letter, headers=headers_of(letter))
             self.unflushed_dead_letters += 1
         self.dead_letters += 1

@@ -8,11 +8,20 @@ topic in kafka-ui or kcat sees where a record came from without decoding it.
 
 from __future__ import annotations
 
+import uuid
+
 from otcdesk.errors import DeskError, RejectedError
 from otcdesk.events import DeadLetter
 from otcdesk.serde import DecodeError
 
 HEADER_PREFIX = "otcdesk.errors."
+_NAMESPACE = uuid.UUID("6f1d3c1e-3f5e-4a55-9d0b-0d2d8c7a9e11")
+
+
+def dead_letter_id(topic: str, partition: int, offset: int) -> str:
+    """One failed record, one dead-letter id, whoever dead-letters it and however often: a
+    replayed failure is stored once downstream."""
+    return str(uuid.uuid5(_NAMESPACE, f"{topic}:{partition}:{offset}"))
 
 
 def reason_of(exc: BaseException) -> str:

@@ -271,7 +271,6 @@ class SinkSettings(_Section):
     `batch_max_ms` old: about one insert per second per table at 1k-100k rows, as ClickHouse asks.
     """
 
-    group_id: str = "otcdesk-sink"
     topics: tuple[str, ...] = ALL_TOPICS
     database: str | None = Field(None, description="target database; None = the one in clickhouse_url")
     batch_max_rows: int = Field(10_000, ge=1, description="flush when one table has this many rows")

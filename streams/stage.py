@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
 from faust.types import EventT
 
-from otcdesk.dlq import dead_letter, headers_of
+from otcdesk.dlq import dead_letter, dead_letter_id, headers_of
 from otcdesk.errors import DeskError
 from otcdesk.events import Event
 from otcdesk.serde import default_serde
@@ -28,12 +27,6 @@ from streams.codec import Undecodable, decode_value
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[Iterable[Event]]]
-_DLQ_NAMESPACE = uuid.UUID("6f1d3c1e-3f5e-4a55-9d0b-0d2d8c7a9e11")
-
-
-def dead_letter_id(topic: str, partition: int, offset: int) -> str:
-    """Same record, same dead-letter id: a replayed failure is stored once downstream."""
-    return str(uuid.uuid5(_DLQ_NAMESPACE, f"{topic}:{partition}:{offset}"))
 
 
 class Stage:

@@ -27,7 +27,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def run(
     once: bool = typer.Option(False, "--once", help="Drain what is in the topics now, then exit."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", min=0.1, help="Stop after this long."),
-    group: str | None = typer.Option(None, "--group", help="Consumer group (default: sink.group_id)."),
+    group: str | None = typer.Option(None, "--group", help="Consumer group (default: otcdesk-<namespace>sink)."),
     database: str | None = typer.Option(None, "--database", help="Target database (default: the URL's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:
@@ -35,7 +35,7 @@ def run(
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = get_settings()
     options = SinkOptions(
-        group_id=group or settings.sink.group_id,
+        group_id=group or settings.group("sink"),
         database=check_database_name(database or settings.sink.database or settings.clickhouse.database),
         once=once,
         max_seconds=max_seconds,

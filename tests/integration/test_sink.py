@@ -63,10 +63,11 @@ def run(stack: Settings, ch: DriverRunner) -> Iterator[Run]:
 
 def _delete_groups(settings: Settings, groups: list[str]) -> None:
     """Throwaway groups would otherwise show up in `otcdesk lag` (it lists otcdesk-*) forever."""
-    for future in admin_client(settings).delete_consumer_groups(groups, request_timeout=10).values():
+    admin = admin_client(settings)  # held: a collected AdminClient never completes its futures
+    for future in admin.delete_consumer_groups(groups, request_timeout=10).values():
         try:
-            future.result()
-        except KafkaException:
+            future.result(timeout=15)
+        except (KafkaException, TimeoutError):
             pass  # never created (the reader only assigns), or already gone
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from confluent_kafka import TopicPartition
 
-from consumers.sink import DLQ_NAMESPACE, Sink, SinkOptions, dead_letter_id
+from consumers.sink import Sink, SinkOptions
+from otcdesk.dlq import dead_letter_id
 from consumers.sink_batch import Batch, BatchPolicy, RateMeter, backoff, commit_positions, partition_lag, total_lag
 from otcdesk.errors import TransientError
 from otcdesk.events import DeadLetter, Event, Rfq
@@ -86,19 +87,7 @@ def test_rate_meter_reports_deltas_since_last_interval() -> None:
     assert meter.total == 450
 
 
-def test_dead_letter_ids_match_the_streams_stages() -> None:
-    from streams.stage import _DLQ_NAMESPACE, dead_letter_id as stage_id
-
-    assert DLQ_NAMESPACE == _DLQ_NAMESPACE
-    assert dead_letter_id("rfq", 3, 1234) == stage_id("rfq", 3, 1234)
-
-
 # -- the loop against fakes ---------------------------------------------------------------------
-
-
-class FakeError:
-    def code(self) -> int:
-        return -1
 
 
 class FakeMessage:
