@@ -10,30 +10,17 @@ import pytest
 from otcdesk.events import BookLevel, PriceUpdate, Side, TradeBooked, Venue
 from otcdesk.instruments import Instrument
 from otcdesk.settings import Settings
+from tests.instruments import instrument_list
 
 T0 = 1_764_000_000_000_000  # Monday 2025-11-24 16:00 UTC (11:00 New York)
-
-# (symbol, venue) -> (tick, lot, min qty, taker fee), ccxt's figures for these venues
-_RULES = {
-    ("BTC/USD", Venue.BINANCE): ("0.01", "0.00001", "0.00001", "0.001"),
-    ("BTC/USD", Venue.COINBASE): ("0.01", "0.00000001", "0.00000001", "0.012"),
-    ("BTC/USD", Venue.OKX): ("0.1", "0.00000001", "0.00001", "0.0015"),
-    ("BTC/USD", Venue.KRAKEN): ("0.1", "0.00000001", "0.0001", "0.0026"),
-    ("ETH/USD", Venue.BINANCE): ("0.01", "0.0001", "0.0001", "0.001"),
-    ("ETH/USD", Venue.KRAKEN): ("0.01", "0.00000001", "0.002", "0.0026"),
-}
 
 Instruments = dict[tuple[Venue, str], Instrument]
 
 
 def make_instruments() -> Instruments:
-    out: Instruments = {}
-    for (symbol, venue), (tick, lot, min_qty, fee) in _RULES.items():
-        base, quote = symbol.split("/")
-        usdt = venue in (Venue.BINANCE, Venue.OKX)
-        out[(venue, symbol)] = Instrument(venue, symbol, f"{base}/{'USDT' if usdt else quote}", base, quote,
-                                          D(tick), D(lot), D(min_qty), D(fee), D(fee) / 2)
-    return out
+    # Back-office tests use BTC on all four venues and ETH on two.
+    keep = {("BTC/USD", v) for v in Venue} | {("ETH/USD", Venue.BINANCE), ("ETH/USD", Venue.KRAKEN)}
+    return {(i.venue, i.symbol): i for i in instrument_list() if (i.symbol, i.venue) in keep}
 
 
 @pytest.fixture()

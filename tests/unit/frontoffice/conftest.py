@@ -10,30 +10,12 @@ import pytest
 from otcdesk.events import BookLevel, PriceUpdate, Rfq, Side, Venue
 from otcdesk.instruments import Instrument
 from otcdesk.settings import Settings
+from tests.instruments import instrument_list
 
 T0 = 1_764_000_000_000_000
 
-# venue -> (tick, lot, min qty, taker fee) for BTC/USD and ETH/USD
-_RULES = {
-    ("BTC/USD", Venue.BINANCE): ("0.01", "0.00001", "0.00001", "0.001"),
-    ("BTC/USD", Venue.COINBASE): ("0.01", "0.00000001", "0.00000001", "0.012"),
-    ("BTC/USD", Venue.OKX): ("0.1", "0.00000001", "0.00001", "0.0015"),
-    ("BTC/USD", Venue.KRAKEN): ("0.1", "0.00000001", "0.0001", "0.0026"),
-    ("ETH/USD", Venue.BINANCE): ("0.01", "0.0001", "0.0001", "0.001"),
-    ("ETH/USD", Venue.COINBASE): ("0.01", "0.00000001", "0.00000001", "0.012"),
-    ("ETH/USD", Venue.OKX): ("0.01", "0.000001", "0.0001", "0.0015"),
-    ("ETH/USD", Venue.KRAKEN): ("0.01", "0.00000001", "0.002", "0.0026"),
-}
-
-
 def make_instruments() -> list[Instrument]:
-    out = []
-    for (symbol, venue), (tick, lot, min_qty, fee) in _RULES.items():
-        base, quote = symbol.split("/")
-        usdt = venue in (Venue.BINANCE, Venue.OKX)
-        out.append(Instrument(venue, symbol, f"{base}/{'USDT' if usdt else quote}", base, quote,
-                              D(tick), D(lot), D(min_qty), D(fee), D(fee) / 2))
-    return out
+    return instrument_list()
 
 
 @pytest.fixture()
