@@ -29,7 +29,7 @@ $OTCDESK rfq load --rate "$RATE" --duration "$DEMO_SECONDS" --seed 7
 sleep 8  # last quotes expire or trade
 
 echo
-$OTCDESK topics list
+$OTCDESK summary
 $OTCDESK lag || true
 
 cat <<'TXT'
@@ -40,5 +40,6 @@ The stack is still running. Try next:
   .venv/bin/otcdesk rfq publish --client MYFUND --symbol BTC/USD --side buy --qty 25 --follow
   .venv/bin/otcdesk quote accept <QUOTE_ID>
   .venv/bin/otcdesk lag --watch
+  .venv/bin/otcdesk summary --json
 Stop the stack with:  make stack-down
 TXT

@@ -26,22 +26,23 @@ _err = Console(stderr=True)
 
 def _register() -> None:
     # Imported here so one noun's import error names itself.
-    from otcdesk.cli import db_cmd, init_cmd, lag_cmd, quote_cmd, rfq_cmd, schemas_cmd, stack_cmd, stage_cmd, topics_cmd
-    from otcdesk.cli import feed_cmd
+    from otcdesk.cli import (
+        db_cmd, feed_cmd, init_cmd, lag_cmd, quote_cmd, rfq_cmd, schemas_cmd, sink_cmd, stack_cmd, stage_cmd,
+        summary_cmd, topics_cmd,
+    )
 
     app.add_typer(stack_cmd.app, name="stack")
     app.command("init")(init_cmd.init)
     app.add_typer(topics_cmd.app, name="topics")
     app.add_typer(db_cmd.app, name="db")
     app.add_typer(schemas_cmd.app, name="schemas")
-    app.add_typer(rfq_cmd.app, name="rfq")
-    app.add_typer(quote_cmd.app, name="quote")
     app.add_typer(feed_cmd.app, name="feed")
     app.add_typer(stage_cmd.app, name="stage")
-    app.command("lag")(lag_cmd.lag)
-    from otcdesk.cli import sink_cmd
-
+    app.add_typer(rfq_cmd.app, name="rfq")
+    app.add_typer(quote_cmd.app, name="quote")
     app.add_typer(sink_cmd.app, name="sink")
+    app.command("lag")(lag_cmd.lag)
+    app.command("summary")(summary_cmd.summary)
 
 
 _register()
