@@ -27,7 +27,7 @@ _err = Console(stderr=True)
 def _register() -> None:
     # Imported here so one noun's import error names itself.
     from otcdesk.cli import (
-        db_cmd, feed_cmd, init_cmd, lag_cmd, quote_cmd, rfq_cmd, schemas_cmd, sink_cmd, stack_cmd, stage_cmd,
+        db_cmd, feed_cmd, init_cmd, lag_cmd, quote_cmd, rfq_cmd, run_cmd, schemas_cmd, sink_cmd, stack_cmd, stage_cmd,
         summary_cmd, topics_cmd,
     )
 
@@ -38,6 +38,7 @@ def _register() -> None:
     app.add_typer(schemas_cmd.app, name="schemas")
     app.add_typer(feed_cmd.app, name="feed")
     app.add_typer(stage_cmd.app, name="stage")
+    app.add_typer(run_cmd.app, name="run")
     app.add_typer(rfq_cmd.app, name="rfq")
     app.add_typer(quote_cmd.app, name="quote")
     app.add_typer(sink_cmd.app, name="sink")

@@ -1,0 +1,130 @@
+"""Supervise the desk's processes: start them, restart a crashed one with backoff, stop them all.
+
+`otcdesk run all` starts the feed, every stage and (optionally) the ClickHouse sink, each an
+`otcdesk ...` child process of its own (a stage is a faust worker: one process, one consumer group
+member). They share one simulation session through the environment, so they share one desk
+clock: `OTCDESK_SIM_START_US`, `OTCDESK_SIM_ANCHOR_WALL_US`, `OTCDESK_SIM_SPEED` and the seed.
+
+A child that exits on its own is restarted after a backoff that doubles per consecutive crash
+(1 s, 2 s, 4 s ... capped) and resets once the child has stayed up for a while; Ctrl-C or
+SIGTERM stops every child with SIGTERM, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from otcdesk.clock import wall_now_us
+
+OTCDESK = (sys.executable, "-m", "otcdesk.cli.main")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Restart delay after `crashes` consecutive crashes."""
+
+    first_s: float = 1.0
+    cap_s: float = 30.0
+    healthy_after_s: float = 30.0  # up this long: the next crash counts as the first again
+
+    def delay_s(self, crashes: int) -> float:
+        return min(self.cap_s, self.first_s * 2 ** max(crashes - 1, 0))
+
+
+@dataclass
+class Child:
+    name: str
+    args: tuple[str, ...]
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    crashes_in_a_row: int = 0
+    restart_at: float | None = None
+    last_exit: int | None = None
+
+    @property
+    def state(self) -> str:
+        if self.proc is not None and self.proc.poll() is None:
+            return "running"
+        return "waiting" if self.restart_at is not None else "stopped"
+
+
+def session_env(seed: int, speed: float, start_us: int | None = None, namespace: str = "") -> dict[str, str]:
+    """Environment every process of one simulated session shares (one desk clock, one seed)."""
+    now = wall_now_us()
+    return {
+        "OTCDESK_SEED": str(seed), "OTCDESK_SIM_SPEED": repr(float(speed)),
+        "OTCDESK_SIM_START_US": str(start_us if start_us is not None else now),
+        "OTCDESK_SIM_ANCHOR_WALL_US": str(now), "OTCDESK_NAMESPACE": namespace,
+    }
+
+
+@dataclass
+class Supervisor:
+    children: list[Child]
+    env: Mapping[str, str]
+    logs: Path
+    backoff: Backoff = field(default_factory=Backoff)
+    clock: Callable[[], float] = time.monotonic
+    _stopping: bool = False
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for child in self.children:
+            self._spawn(child)
+
+    def _spawn(self, child: Child) -> None:
+        log = open(self.logs / f"{child.name}.log", "ab")  # noqa: SIM115 - owned by the child's lifetime
+        child.proc = subprocess.Popen([*OTCDESK, *child.args], env={**os.environ, **self.env},
+                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()  # the child holds its own descriptor
+        child.started_at, child.restart_at = self.clock(), None
+
+    def tick(self) -> list[str]:
+        """Restart what crashed (after its backoff); returns what happened, for the log."""
+        events = []
+        now = self.clock()
+        for child in self.children:
+            if child.proc is not None and child.proc.poll() is not None and child.restart_at is None:
+                child.last_exit = child.proc.returncode
+                if now - child.started_at >= self.backoff.healthy_after_s:
+                    child.crashes_in_a_row = 0
+                child.crashes_in_a_row += 1
+                child.restart_at = now + self.backoff.delay_s(child.crashes_in_a_row)
+                events.append(f"{child.name} exited with {child.last_exit}; restart in "
+                              f"{child.restart_at - now:.0f} s")
+            if child.restart_at is not None and now >= child.restart_at and not self._stopping:
+                child.restarts += 1
+                self._spawn(child)
+                events.append(f"{child.name} restarted (restart #{child.restarts})")
+        return events
+
+    def stop(self, grace_s: float = 20.0) -> None:
+        self._stopping = True
+        running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for proc in running:
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def desk_children(stages: Sequence[str], *, with_feed: bool, with_sink: bool) -> list[Child]:
+    children = []
+    if with_feed:  # `now` = the session's desk clock, also after a restart
+        children.append(Child("feed", ("feed", "run", "--source", "sim", "--start-us", "now")))
+    children += [Child(stage, ("stage", "run", stage)) for stage in stages]
+    if with_sink:
+        children.append(Child("sink", ("sink", "run")))
+    return children

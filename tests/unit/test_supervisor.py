@@ -1,0 +1,47 @@
+"""The supervisor restarts a crashed process after a doubling backoff and stops everything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from otcdesk.supervisor import Backoff, Child, Supervisor, session_env
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    backoff = Backoff(first_s=1, cap_s=10)
+    assert [backoff.delay_s(n) for n in (1, 2, 3, 4, 5, 6)] == [1, 2, 4, 8, 10, 10]
+
+
+def test_session_env_pins_one_clock_for_every_process() -> None:
+    env = session_env(seed=7, speed=600, start_us=1_764_000_000_000_000, namespace="x-")
+    assert env["OTCDESK_SIM_START_US"] == "1764000000000000" and env["OTCDESK_SIM_SPEED"] == "600.0"
+    assert env["OTCDESK_SEED"] == "7" and env["OTCDESK_NAMESPACE"] == "x-"
+    assert int(env["OTCDESK_SIM_ANCHOR_WALL_US"]) > 1_700_000_000_000_000
+
+
+def test_a_crashing_child_is_restarted_after_its_backoff_and_stop_ends_the_rest(tmp_path: Path) -> None:
+    now = [0.0]
+    crashing = Child("crasher", ("stage", "run", "no-such-stage"))  # exits 2 at once
+    sup = Supervisor([crashing], {}, tmp_path, Backoff(first_s=5, cap_s=60), clock=lambda: now[0])
+    sup.start()
+    assert crashing.proc is not None
+    crashing.proc.wait(60)
+    events = sup.tick()
+    assert crashing.last_exit == 2 and crashing.state == "waiting" and "restart in 5 s" in events[0]
+    now[0] = 4.9
+    assert sup.tick() == []  # not yet
+    now[0] = 5.0
+    assert sup.tick() == ["crasher restarted (restart #1)"]
+    crashing.proc.wait(60)
+    now[0] = 6.0
+    assert "restart in 10 s" in sup.tick()[0]  # the second crash in a row waits twice as long
+    sup.stop(grace_s=5)
+    assert (tmp_path / "crasher.log").read_text().count("unknown stage") >= 2
+
+
+def test_stop_terminates_running_children(tmp_path: Path) -> None:
+    child = Child("server", ("stack", "status", "--json"))
+    sup = Supervisor([child], {}, tmp_path)
+    sup.start()
+    sup.stop(grace_s=10)
+    assert child.proc is not None and child.proc.poll() is not None
