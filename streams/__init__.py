@@ -9,10 +9,8 @@ STAGES: tuple[str, ...] = (
     "quote-engine",  # priced RFQs -> quotes / quote rejects
     "acceptance",  # quotes + client responses -> trades / refusals
     "client-sim",  # quotes -> simulated clients' responses
-    "hedger",  # trades + fills -> hedge orders
-    "venue-sim",  # hedge orders -> fills (the exchange side in simulation)
-    "settlement",  # trades -> settlement updates, both legs
-    "recon",  # trades + fills + settlements -> recon results
+    # The back office (hedger, venue-sim, settlement, recon) has its pure cores in otcdesk/
+    # (hedging, venue_sim, settlement, recon) but no stage yet.
 )
 
 
