@@ -46,6 +46,7 @@ class AcceptanceStage:
         self.quotes = self.stage.table("live-quotes", settings.topics.partitions)
         self.outcomes = self.stage.table("outcomes", settings.topics.partitions)
         self._restored: set[bytes] = set()
+        self._restored_all = False
         self.stage.agent("quotes", self.on_quotes)
         app.timer(settings.quote.expiry_sweep_ms / 1000)(self.sweep)
 
@@ -88,7 +89,8 @@ class AcceptanceStage:
 
     async def sweep(self) -> None:
         """Expire quotes past valid_until, with a grace in wall time for acceptances in flight."""
-        if not self._restored:
+        if not self._restored_all:  # after a restart: quotes nobody answered still expire
+            self._restored_all = True
             for key in list(self.quotes.keys()):
                 self._restore(key)
         clock = self.settings.clock()
