@@ -51,12 +51,14 @@ class Stage:
         """A faust (Global)Table of events keyed by bytes, stored with the desk's Avro codec.
 
         faust picks a table's serializers from its value *type* (json for anything but a faust
-        Record) and has no constructor argument for them: set them before the changelog topic
-        is first made.
+        Record) and has no constructor argument for them, and it makes the changelog topic (which
+        recovery decodes with) as soon as the table is registered: set the serializers, then make
+        the changelog topic again with them.
         """
         factory = self.app.GlobalTable if global_table else self.app.Table
         table = factory(name, key_type=bytes, value_type=None, partitions=partitions)
         table.key_serializer, table.value_serializer = "raw", "otcdesk-avro"
+        table.changelog_topic = table._new_changelog_topic()
         return table
 
     def agent(self, source: str, handler: Handler, *, concurrency: int = 1) -> Any:

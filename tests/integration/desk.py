@@ -56,13 +56,14 @@ def env_of(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def processes(settings: Settings, commands: dict[str, Sequence[str]], logs: Path) -> Iterator[dict[str, subprocess.Popen]]:
+def processes(settings: Settings, commands: dict[str, Sequence[str]], logs: Path,
+              **env: str) -> Iterator[dict[str, subprocess.Popen]]:
     """Start `otcdesk <args>` per name; on exit stop them and, on failure, show their log tails."""
     running: dict[str, subprocess.Popen] = {}
     try:
         for name, args in commands.items():
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            running[name] = subprocess.Popen([*OTCDESK, *args], env=env_of(settings), stdout=log,
+            running[name] = subprocess.Popen([*OTCDESK, *args], env=env_of(settings, **env), stdout=log,
                                              stderr=subprocess.STDOUT)
         yield running
     finally:
@@ -73,6 +74,15 @@ def processes(settings: Settings, commands: dict[str, Sequence[str]], logs: Path
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def restart(procs: dict[str, subprocess.Popen], name: str, settings: Settings, args: Sequence[str], logs: Path,
+            **env: str) -> None:
+    """kill -9 one process and start it again (appending to its log)."""
+    procs[name].kill()
+    procs[name].wait(30)
+    log = open(logs / f"{name}.log", "a")  # noqa: SIM115 - closed with the process
+    procs[name] = subprocess.Popen([*OTCDESK, *args], env=env_of(settings, **env), stdout=log, stderr=subprocess.STDOUT)
 
 
 def tails(logs: Path, lines: int = 25) -> str:
