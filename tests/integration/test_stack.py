@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 from clickhouse_driver import Client
@@ -70,21 +69,20 @@ def test_read_only_user_can_select_but_not_create(stack: Settings) -> None:
         client.disconnect()
 
 
+LOCAL_ONLY = pytest.mark.skipif(Settings().stack != "local", reason="docker/external stacks are not started by otcdesk")
+
+
+@LOCAL_ONLY
 def test_up_again_is_a_no_op(stack: Settings) -> None:
-    if stack.stack != "local":
-        pytest.skip("only the local stack is started by otcdesk")  # docker/external: nothing to start
     lines: list[str] = []
     before = {row.component: row.pid for row in stack_for(stack).status()}
-    begin = time.monotonic()
     after = {row.component: row.pid for row in stack_for(stack, lines.append).up()}
     assert after == before
-    assert time.monotonic() - begin < 10
     assert sorted(lines) == sorted(f"{name} already running (pid {pid})" for name, pid in before.items())
 
 
+@LOCAL_ONLY
 def test_stack_json_tells_clients_where_the_stack_listens(stack: Settings) -> None:
-    if stack.stack != "local":
-        pytest.skip("stack.json is written by the local stack only")
     state = json.loads((stack.state_dir / "stack.json").read_text())
     assert state["kafka_bootstrap"] == stack.bootstrap
     assert state["clickhouse_url"].endswith(f"@127.0.0.1:{stack.clickhouse.port}/otcdesk")

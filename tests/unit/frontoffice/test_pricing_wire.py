@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal as D
 
 from otcdesk.events import RejectReason, Side, Venue
 from otcdesk.ids import CausalIds
