@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -105,12 +104,8 @@ def test_load_markets_calls_only_the_public_spot_endpoints(fixture_server: Fixtu
     ]
 
 
-def test_offline_instruments_is_fast_and_memoized() -> None:
-    started_s = time.perf_counter()
+def test_offline_instruments_is_memoized() -> None:
     first = offline_instruments()
-    elapsed_s = time.perf_counter() - started_s
-
-    assert elapsed_s < 2.0
     assert offline_instruments() == first
     assert offline_instruments() is not first  # a copy: callers cannot corrupt the cache
 
