@@ -116,3 +116,23 @@ def describe_topics(settings: Settings, timeout_s: float = 10.0) -> list[TopicSt
         raise TransientError(f"Kafka at {settings.bootstrap} did not answer: {exc.args[0]}") from None
     finally:
         consumer.close()
+
+
+def ensure_changelog_topic(settings: Settings, name: str, partitions: int, timeout_s: float = 30.0) -> None:
+    """Create a faust table's compacted changelog topic up front (idempotent).
+
+    faust declares it itself once the worker runs, but a table written before the worker's
+    consumer has metadata for a just-made topic fails with PartitionsMismatch ("0 partitions");
+    made before the worker starts, the topic is in the consumer's first metadata.
+    """
+    admin = admin_client(settings)
+    if name in admin.list_topics(timeout=timeout_s).topics:
+        return
+    topic = NewTopic(name, num_partitions=partitions, replication_factor=settings.topics.replication_factor,
+                     config={"cleanup.policy": "compact"})
+    try:
+        admin.create_topics([topic], operation_timeout=timeout_s)[name].result(timeout=timeout_s)
+    except KafkaException as exc:
+        if exc.args[0].code() != 36:  # TOPIC_ALREADY_EXISTS: another worker made it
+            raise DeskError(f"creating changelog topic {name} failed: {exc.args[0]}") from None
+    _wait_for_leaders(admin, [name], timeout_s)

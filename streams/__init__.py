@@ -9,8 +9,10 @@ STAGES: tuple[str, ...] = (
     "quote-engine",  # priced RFQs -> quotes / quote rejects
     "acceptance",  # quotes + client responses -> trades / refusals
     "client-sim",  # quotes -> simulated clients' responses
-    # The back office (hedger, venue-sim, settlement, recon) has its pure cores in otcdesk/
-    # (hedging, venue_sim, settlement, recon) but no stage yet.
+    "hedger",  # trades + fills + venue reports -> hedge orders (TWAP clips, routing)
+    "venue-sim",  # hedge orders -> fills and venue reports (the exchange side in simulation)
+    "settlement",  # trades -> settlement updates of both legs, in sim time
+    "recon",  # trades + orders + fills + settlements -> recon results
 )
 
 

@@ -21,6 +21,7 @@ from otcdesk.errors import DeskError
 from otcdesk.events import Event
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
+from otcdesk.topics import ensure_changelog_topic
 from streams.app import DeskApp, make_app
 from streams.codec import Undecodable, decode_value
 
@@ -60,6 +61,11 @@ class Stage:
         table.key_serializer, table.value_serializer = "raw", "otcdesk-avro"
         table.changelog_topic = table._new_changelog_topic()
         return table
+
+    def prepare_topics(self) -> None:
+        """Before the worker starts: make its tables' changelog topics (see ensure_changelog_topic)."""
+        for table in self.app.tables.values():
+            ensure_changelog_topic(self.settings, table.changelog_topic.get_topic_name(), table.partitions)
 
     def agent(self, source: str, handler: Handler, *, concurrency: int = 1) -> Any:
         """Register the agent running `handler` over topic `source`."""

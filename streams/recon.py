@@ -1,0 +1,109 @@
+"""Reconciliation stage: trades, hedge orders, fills and settlements of a deal -> ReconResult on `recon`.
+
+All four topics are keyed by rfq_id and co-partitioned, so one worker sees every event of a deal
+and folds them into a `ReconState` (`otcdesk.recon`: any order, duplicates dropped by event_id).
+
+When a result is emitted:
+- once the deal is complete (trade booked, hedge filled or closed, both legs terminal), or as
+  soon as a break is known: the first result (revision 1);
+- again, with the next revision, whenever later data changes the outcome (status, breaks, hedged
+  quantity, fees, P&L); a redelivered event changes nothing and emits nothing;
+- from a timer (every `TICK_S` wall seconds) at the desk clock's time, for deals still open past
+  `recon.fill_timeout_s` (orders no venue answered) or `recon.deal_timeout_s` (whatever is missing
+  becomes a break).
+
+On an incoming event the deal is judged at event time (the latest ts_us of its events), so the
+result of a replay is the same as the original's; only the timer judges at the desk clock.
+A result's event_id is uuid5(rfq_id, revision) (`otcdesk.recon.reconcile`).
+
+Restart: the deals' states are in memory. A restarted recon only sees events after its committed
+offsets, so deals in flight are judged on partial data (typically BROKEN at the deal timeout, or
+never complete); a Table of the deals' events is the next step (see docs/back-office.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from otcdesk.errors import RejectedError
+from otcdesk.events import Event, Fill, HedgeOrder, ReconResult, ReconStatus, SettlementUpdated, TradeBooked
+from otcdesk.instruments import Instrument
+from otcdesk.recon import ReconState, assess, reconcile
+from otcdesk.settings import Settings, get_settings
+from streams.hedger import load_instruments
+from streams.stage import Stage
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0  # wall seconds between timeout checks
+US_PER_S = 1_000_000
+EXPECTED = {"trades": TradeBooked, "orders": HedgeOrder, "fills": Fill, "settlements": SettlementUpdated}
+
+
+def _outcome(result: ReconResult) -> tuple[object, ...]:
+    return (result.status, result.breaks, result.hedged_qty_base, result.avg_fill_price_quote,
+            result.fees_quote, result.pnl_quote)
+
+
+class ReconStage:
+    def __init__(self, settings: Settings, instruments: Mapping[Any, Instrument] | None = None) -> None:
+        self.settings = settings
+        self.clock: Any = settings.clock()
+        self.instruments = dict(instruments if instruments is not None else load_instruments())
+        self.stage = Stage("recon", settings)
+        self.deals: dict[str, ReconState] = {}
+        self.latest_us: dict[str, int] = {}  # event time of each deal: its latest ts_us
+        for topic, kind in EXPECTED.items():
+            self.stage.agent(topic, self._handler(topic, kind))
+        self.stage.app.timer(TICK_S)(self.tick)
+
+    def _handler(self, topic: str, kind: type):  # noqa: ANN202 - a Stage handler
+        async def on_event(event: Event) -> list[Event]:
+            if not isinstance(event, kind):
+                raise RejectedError("wrong_event", f"{type(event).__name__} on {topic}")
+            return self.on_event(event)
+
+        return on_event
+
+    def on_event(self, event: TradeBooked | HedgeOrder | Fill | SettlementUpdated) -> list[Event]:
+        state = self.deals.setdefault(event.rfq_id, ReconState(event.rfq_id))
+        if not state.add(event):
+            return []  # a redelivery
+        self.latest_us[event.rfq_id] = max(self.latest_us.get(event.rfq_id, 0), event.ts_us)
+        result = self.evaluate(state, self.latest_us[event.rfq_id], timer=False)
+        return [result] if result is not None else []
+
+    def evaluate(self, state: ReconState, now_us: int, *, timer: bool) -> ReconResult | None:
+        """The deal's next result if it is due and differs from the last one sent, else None."""
+        trade = state.trade
+        if trade is None:
+            return None
+        a = assess(trade, state.orders, state.fills, state.settlements, self.instruments, self.settings, now_us)
+        if state.last is None and not (a.complete or a.breaks or (timer and a.timed_out)):
+            return None  # still pending: nothing to say yet
+        result = reconcile(trade, state.orders, state.fills, state.settlements, self.instruments, self.settings,
+                           now_us, state.revision + 1)
+        if state.last is not None and _outcome(result) == _outcome(state.last):
+            return None
+        state.revision, state.last = result.revision, result
+        if result.status is not ReconStatus.MATCHED:
+            log.info("deal %s %s (rev %d): %s", state.rfq_id, result.status, result.revision,
+                     "; ".join(b.detail for b in result.breaks) or "incomplete")
+        return result
+
+    async def tick(self) -> None:
+        """Judge open deals at the desk clock: unanswered orders and deal timeouts become breaks."""
+        now_us = self.clock.now_us()
+        for state in list(self.deals.values()):
+            last = state.last
+            if last is not None and last.status is ReconStatus.MATCHED:
+                continue  # only late data (an event) can change a matched deal
+            result = self.evaluate(state, now_us, timer=True)
+            if result is not None:
+                await self.stage.send(result)
+
+
+def build(settings: Settings | None = None) -> Stage:
+    return ReconStage(settings or get_settings()).stage

@@ -1,0 +1,94 @@
+"""Venue simulator stage: the desk's new hedge orders on `orders` -> fills and venue reports.
+
+- `prices` -> its own GlobalTable of the latest book per venue:symbol (`streams.hedger.BookTable`).
+- `orders` -> for each desk order seen for the first time (source `hedger`, state NEW or WORKING;
+  the desk's later updates and the venues' own reports on the same topic are ignored), the order
+  travels to its venue for a seeded log-normal latency: the stage waits until the arrival instant
+  on the desk clock (sim time), then matches the order as an IOC taker against the venue's book
+  *at that moment* (`otcdesk.venue_sim.execute`), and sends the Fills to `fills` and the venue's
+  final report (a HedgeOrder with source `venue:<VENUE>`) to `orders`.
+
+Each order draws from `derived_rng(seed, "venue:<order_id>")`: latency, fill ids, rejects and
+fault injection are the same whenever the order is replayed, so a redelivered order (at-least-once)
+produces the same events, ids included, which downstream dedups by event_id. Within a process an
+order is executed once (dedup by order_id).
+
+Restart: orders waiting out their latency are in memory only. Their input offsets may already be
+committed, so a crash in that window loses them; the hedger then cancels them after
+`hedge.order_timeout_ms` and re-routes the quantity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from otcdesk.errors import RejectedError
+from otcdesk.events import Event, HedgeOrder, OrderState
+from otcdesk.hedging import SOURCE as HEDGER_SOURCE
+from otcdesk.ids import derived_rng
+from otcdesk.instruments import Instrument
+from otcdesk.settings import Settings, get_settings
+from otcdesk.venue_sim import execute, is_venue_report, latency_us
+from streams.hedger import BookTable, load_instruments
+from streams.stage import Stage
+
+log = logging.getLogger(__name__)
+
+NEW_STATES = frozenset({OrderState.NEW, OrderState.WORKING})
+
+
+def is_new_desk_order(order: HedgeOrder) -> bool:
+    return (not is_venue_report(order) and order.source == HEDGER_SOURCE and order.state in NEW_STATES
+            and order.filled_qty_base == 0)
+
+
+class VenueSimStage:
+    def __init__(self, settings: Settings, instruments: Mapping[Any, Instrument] | None = None) -> None:
+        self.settings = settings
+        self.clock: Any = settings.clock()
+        self.instruments = dict(instruments if instruments is not None else load_instruments())
+        self.stage = Stage("venue-sim", settings)
+        self.books = BookTable(self.stage)
+        self.seen: set[str] = set()  # order ids executed (or in flight) in this process
+        self._pending: set[asyncio.Task[None]] = set()
+        self.stage.agent("orders", self.on_order)
+
+    async def on_order(self, order: Event) -> list[Event]:
+        if not isinstance(order, HedgeOrder):
+            raise RejectedError("wrong_event", f"{type(order).__name__} on orders")
+        if not is_new_desk_order(order) or order.order_id in self.seen:
+            return []
+        instrument = self.instruments.get((order.venue, order.symbol))
+        if instrument is None:
+            raise RejectedError("unknown_instrument", f"{order.venue} lists no {order.symbol}")
+        if order.qty_base <= 0:
+            raise RejectedError("non_positive_qty_base", f"order {order.order_id} qty {order.qty_base}")
+        self.seen.add(order.order_id)
+        rng = derived_rng(self.settings.seed, f"venue:{order.order_id}")
+        probe = random.Random()
+        probe.setstate(rng.getstate())  # execute() draws the latency first: the same draw, ahead of it
+        arrival_us = order.ts_us + latency_us(order.venue, self.settings.venue_sim, probe)
+        task = asyncio.ensure_future(self._execute_at(arrival_us, order, instrument, rng))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return []
+
+    async def _execute_at(self, arrival_us: int, order: HedgeOrder, instrument: Instrument,
+                          rng: random.Random) -> None:
+        try:
+            await self.clock.sleep_until_async(arrival_us)
+            book = self.books.book(order.venue, order.symbol)  # the venue's book when the order arrives
+            result = execute(order, book, instrument, self.settings.venue_sim, rng)
+            for fill in result.fills:
+                await self.stage.send(fill)
+            await self.stage.send(result.report)
+        except Exception:  # noqa: BLE001 - the hedger times the order out and re-routes it
+            log.exception("venue simulation of order %s failed", order.order_id)
+
+
+def build(settings: Settings | None = None) -> Stage:
+    return VenueSimStage(settings or get_settings()).stage
