@@ -27,17 +27,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from otcdesk.errors import RejectedError
-from otcdesk.events import Event, Fill, HedgeOrder, PriceUpdate, TradeBooked, Venue
+from otcdesk.events import Event, Fill, HedgeOrder, TradeBooked, Venue
 from otcdesk.hedging import HedgeTracker, hedge_lot, plan_twap
 from otcdesk.ids import derived_rng
 from otcdesk.instruments import Instrument
 from otcdesk.settings import Settings, get_settings
 from otcdesk.venue_sim import is_venue_report
+from streams.books import BookTable
 from streams.stage import Stage
 
 log = logging.getLogger(__name__)
 
-VENUES = tuple(v for v in Venue if v is not Venue.UNKNOWN)
 TICK_S = 0.05  # wall seconds between clip releases / timeout checks
 Instruments = Mapping[tuple[Venue, str], Instrument]
 
@@ -47,31 +47,6 @@ def load_instruments() -> dict[tuple[Venue, str], Instrument]:
     from otcdesk.venues.providers import offline_instruments
 
     return offline_instruments()
-
-
-class BookTable:
-    """The latest book per venue:symbol in a GlobalTable fed by an agent on `prices`."""
-
-    def __init__(self, stage: Stage) -> None:
-        self.table = stage.table("books", stage.settings.topics.prices_partitions, global_table=True)
-        stage.agent("prices", self.on_price)
-
-    async def on_price(self, update: Event) -> list[Event]:
-        if not isinstance(update, PriceUpdate):
-            raise RejectedError("wrong_event", f"{type(update).__name__} on prices")
-        key = update.key.encode()
-        known = self.table.get(key)
-        if not isinstance(known, PriceUpdate) or (update.ts_us, update.sequence) > (known.ts_us, known.sequence):
-            self.table[key] = update  # out-of-order or replayed snapshots never overwrite newer ones
-        return []
-
-    def book(self, venue: Venue, symbol: str) -> PriceUpdate | None:
-        found = self.table.get(f"{venue.value}:{symbol}".encode())
-        return found if isinstance(found, PriceUpdate) else None
-
-    def books_for(self, symbol: str) -> dict[Venue, PriceUpdate]:
-        """Venue -> book of `symbol`, for the venues that published one."""
-        return {v: b for v in VENUES if (b := self.book(v, symbol)) is not None}
 
 
 class HedgerStage:

@@ -33,7 +33,8 @@ from otcdesk.ids import derived_rng
 from otcdesk.instruments import Instrument
 from otcdesk.settings import Settings, get_settings
 from otcdesk.venue_sim import execute, is_venue_report, latency_us
-from streams.hedger import BookTable, load_instruments
+from streams.books import BookTable
+from streams.hedger import load_instruments
 from streams.stage import Stage
 
 log = logging.getLogger(__name__)
