@@ -1,45 +1,39 @@
 #!/usr/bin/env bash
-# `make demo`: stack up, topics + migrations, then the front office live for a minute:
-# the sim feed of four venues, the aggregator, the quote engine, acceptance and simulated clients,
-# with RFQs from the load generator. Leaves the stack running; prints what to try next.
+# `make demo`: stack up, topics + migrations, then a seeded desk session end to end: the sim feed
+# of four venues, all eight stages and the ClickHouse sink as supervised processes on a 600x
+# clock, a few hundred RFQs from simulated clients, every deal hedged, settled and reconciled.
+# Then analytics from ClickHouse. Leaves the stack running; prints what to try next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OTCDESK=.venv/bin/otcdesk
-DEMO_SECONDS=${DEMO_SECONDS:-60}
-RATE=${DEMO_RATE:-20}
-logs=.otcdesk/logs/demo
-mkdir -p "$logs"
+RFQS=${DEMO_RFQS:-200}
+SEED=${DEMO_SEED:-7}
+started=$(date +%s)
 
 $OTCDESK stack up
 $OTCDESK init
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-$OTCDESK feed run --source sim --start-us now >"$logs/feed.log" 2>&1 & pids+=($!)
-for stage in aggregator quote-engine acceptance client-sim; do
-  $OTCDESK stage run "$stage" >"$logs/$stage.log" 2>&1 & pids+=($!)
-done
-echo "demo: feed and 4 stages started (logs in $logs); waiting for them to join their groups..."
-sleep 15
-
-$OTCDESK rfq publish --client ACME --symbol BTC/USD --side buy --qty 200 --follow --timeout 15 || true
-$OTCDESK rfq load --rate "$RATE" --duration "$DEMO_SECONDS" --seed 7
-sleep 8  # last quotes expire or trade
+echo
+echo "== a desk session: $RFQS RFQs, seed $SEED, 600x (about 3 hours of market time) =="
+$OTCDESK simulate --rfqs "$RFQS" --speed 600 --seed "$SEED" --sink
 
 echo
-$OTCDESK summary
-$OTCDESK lag || true
+echo "== from ClickHouse (the sink wrote every event of the session) =="
+$OTCDESK sql "SELECT status, count() AS deals FROM (SELECT rfq_id, argMax(status, revision) AS status
+              FROM otcdesk.recon FINAL GROUP BY rfq_id) GROUP BY status ORDER BY status"
+$OTCDESK report hit_ratio
+$OTCDESK report fill_quality
+$OTCDESK report settlement_latency
+$OTCDESK report breaks_over_time
 
-cat <<'TXT'
+cat <<TXT
 
-The stack is still running. Try next:
-  .venv/bin/otcdesk stage run aggregator &   # ... and quote-engine, acceptance (client-sim answers sim clients)
-  .venv/bin/otcdesk feed run --source sim --start-us now &
-  .venv/bin/otcdesk rfq publish --client MYFUND --symbol BTC/USD --side buy --qty 25 --follow
-  .venv/bin/otcdesk quote accept <QUOTE_ID>
-  .venv/bin/otcdesk lag --watch
-  .venv/bin/otcdesk summary --json
+Demo wall time: $(( $(date +%s) - started )) s. The stack is still running. Try next:
+  .venv/bin/otcdesk run all --speed 60 --sink &      # the desk live (Ctrl-C or kill stops it)
+  .venv/bin/otcdesk rfq publish --client ACME --symbol BTC/USD --side buy --qty 25 --follow
+  .venv/bin/otcdesk lag --watch                      # consumer lag of every stage
+  .venv/bin/otcdesk report blotter --since 1h        # or: otcdesk report list
+  .venv/bin/otcdesk sql "SELECT venue, count(), sum(fee) FROM otcdesk.fills FINAL GROUP BY venue"
+  .venv/bin/otcdesk simulate --rfqs 500 --speed 600 --seed $SEED   # again: the same summary and digest
 Stop the stack with:  make stack-down
 TXT

@@ -32,5 +32,9 @@ class UserError(DeskError):
     """Bad input from a person at the CLI: one line, non-zero exit, no traceback."""
 
 
+class AuthenticationError(DeskError):
+    """Kafka refused the desk's credentials: retrying with the same settings cannot help."""
+
+
 class StackError(DeskError):
     """The local stack could not be installed, started, checked or stopped."""

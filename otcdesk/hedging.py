@@ -22,6 +22,7 @@ recon must then attribute venue fills to several trades. `plan_twap` refuses the
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
@@ -41,6 +42,13 @@ TERMINAL_ORDER_STATES = frozenset({OrderState.FILLED, OrderState.CANCELLED, Orde
 
 Instruments = Mapping[tuple[Venue, str], Instrument]
 Books = Mapping[Venue, PriceUpdate]
+#: uuid5 namespace of the tracker's ids: an order id is (trade, sequence number) and an order
+#: event's id is its content, so they do not depend on the order in which fills and venue reports
+#: of one deal reached the hedger (two topics), and a replay gives the same ids.
+#: Routings of one quantity no venue can take (no book, limits, minimums) before the desk stops
+#: trying and leaves it open: a hedge must end, and recon reports what it lacks.
+MAX_RETRIES = 12
+HEDGE_NAMESPACE = uuid.UUID("0b6f1c1e-2d0a-4f57-9a43-5f3c1d8e7a21")
 
 
 def new_id(rng: random.Random) -> str:
@@ -207,15 +215,28 @@ class _Order:
     notional_quote: Decimal = Decimal(0)
     fees_quote: Decimal = Decimal(0)
     venue_filled_qty_base: Decimal | None = None  # from the venue's final report
+    timed_out: bool = False
 
     @property
     def closed(self) -> bool:
-        return self.state in (OrderState.CANCELLED, OrderState.REJECTED) or self.venue_filled_qty_base is not None
+        """The venue gave its final word (or the desk gave up waiting): nothing more comes back."""
+        return self.venue_filled_qty_base is not None or self.timed_out
 
     @property
     def done_qty_base(self) -> Decimal:
         """Executed quantity, the venue's word when it gave one (a dropped fill stays counted)."""
         return self.filled_qty_base if self.venue_filled_qty_base is None else self.venue_filled_qty_base
+
+
+@dataclass(frozen=True, slots=True)
+class DueRouting:
+    """Quantity to route at `at_us`: a planned clip, or what came back from an order (`cause`)."""
+
+    at_us: int
+    qty_base: Decimal
+    clip_index: int
+    cause: str  # names the routing: order ids derive from it, so they do not depend on timing
+    attempt: int = 0  # routings of this quantity no venue could take so far
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,13 +249,17 @@ class HedgeProgress:
     fees_quote: Decimal
     working_orders: int
     done: bool
+    abandoned_qty_base: Decimal = Decimal(0)  # no venue could take it after MAX_RETRIES: open risk
 
 
 class HedgeTracker:
-    """Orders of one trade's hedge: release clips when due, apply fills and venue reports.
+    """Orders of one trade's hedge: route clips when due, apply fills and venue reports.
 
-    Call `due_orders` on a timer and after every fill or report: it releases clips whose time
-    came and re-routes quantity that came back (rejects, IOC remainders, timeouts).
+    Every routing is independent of the others, at its own event time: a planned clip at its
+    `send_at_us`, the unfilled rest of an order when the venue's final report (IOC remainder,
+    reject) says so, at the report's time. Order ids derive from the routing's cause, event ids
+    from their content. So the hedge is the same whatever the order in which this process saw
+    fills, reports and timer ticks, which is what makes a simulated session replayable.
     """
 
     def __init__(self, trade: TradeBooked, plan: HedgePlan, instruments: Instruments,
@@ -244,55 +269,90 @@ class HedgeTracker:
         self._orders: dict[str, _Order] = {}
         self._fill_ids: set[str] = set()
         self._next_clip = 0
-        self._last_clip_index = 0
-        self.pending_qty_base = Decimal(0)
+        self._returned: list[DueRouting] = []  # quantity that came back, waiting for its routing
+        self.abandoned_qty_base = Decimal(0)
 
     @property
     def orders(self) -> Mapping[str, _Order]:
         return self._orders
 
+    @property
+    def pending_qty_base(self) -> Decimal:
+        """Quantity that came back and is not routed yet."""
+        return sum((r.qty_base for r in self._returned), Decimal(0))
+
     def _event(self, o: _Order, ts_us: int) -> HedgeOrder:
         avg = (o.notional_quote / o.filled_qty_base).quantize(PRICE_QUANTUM) if o.filled_qty_base else Decimal(0)
-        return HedgeOrder(new_id(self._rng), ts_us, SOURCE, self.trade.rfq_id, o.order_id, self.trade.trade_id,
+        event_id = str(uuid.uuid5(HEDGE_NAMESPACE, f"{o.order_id}|{o.state.value}|{o.filled_qty_base}|{ts_us}"))
+        return HedgeOrder(event_id, ts_us, SOURCE, self.trade.rfq_id, o.order_id, self.trade.trade_id,
                           o.venue, self.trade.symbol, self.plan.side, o.qty_base, o.limit_price_quote,
                           o.clip_index, len(self.plan.clips), o.state, o.filled_qty_base, avg)
 
-    def due_orders(self, books: Books, now_us: int) -> list[HedgeOrder]:
-        qty, self.pending_qty_base = self.pending_qty_base, Decimal(0)
-        clips = self.plan.clips
-        while self._next_clip < len(clips) and clips[self._next_clip].send_at_us <= now_us:
-            qty += clips[self._next_clip].qty_base
-            self._last_clip_index = clips[self._next_clip].index
+    def next_action_us(self) -> int | None:
+        """Event time of the next routing due (a returned quantity or the next clip); None: none."""
+        times = [r.at_us for r in self._returned]
+        if self._next_clip < len(self.plan.clips):
+            times.append(self.plan.clips[self._next_clip].send_at_us)
+        return min(times, default=None)
+
+    def pop_due(self, now_us: int) -> DueRouting | None:
+        """The earliest routing due by `now_us` (removed from the queue), or None."""
+        returned = min(self._returned, key=lambda r: (r.at_us, r.cause), default=None)
+        clip = self.plan.clips[self._next_clip] if self._next_clip < len(self.plan.clips) else None
+        if clip is not None and clip.send_at_us <= now_us and (returned is None or clip.send_at_us <= returned.at_us):
             self._next_clip += 1
-        out: list[HedgeOrder] = []
-        used: set[Venue] = set()
+            return DueRouting(clip.send_at_us, clip.qty_base, clip.index, f"clip{clip.index}")
+        if returned is not None and returned.at_us <= now_us:
+            self._returned.remove(returned)
+            return returned
+        return None
+
+    def route(self, due: DueRouting, books: Books) -> list[HedgeOrder]:
+        """Orders for `due` on `books` (as of `due.at_us`); what no venue takes is retried later."""
+        qty, out, used = due.qty_base, [], set()
         while qty > 0:
             route = route_clip(qty, self.plan.side, books, self._instruments, self._settings, frozenset(used))
             if route is None:
                 break
-            order = _Order(new_id(self._rng), route.venue, route.qty_base, route.limit_price_quote,
-                           self._last_clip_index, now_us)
+            order_id = str(uuid.uuid5(HEDGE_NAMESPACE, f"{self.trade.trade_id}|{due.cause}|{len(used)}"))
+            order = _Order(order_id, route.venue, route.qty_base, route.limit_price_quote, due.clip_index, due.at_us)
             self._orders[order.order_id] = order
-            out.append(self._event(order, now_us))
+            out.append(self._event(order, due.at_us))
             qty -= route.qty_base
             used.add(route.venue)
-        self.pending_qty_base += qty  # no venue can take it now: retried on the next call
+        if qty > 0 and due.attempt + 1 >= MAX_RETRIES:
+            self.abandoned_qty_base += qty  # stays on the desk's book: recon flags the short hedge
+        elif qty > 0:  # no venue can take it now: again one TWAP interval later (event time)
+            retry_us = due.at_us + int(self._settings.interval_s * US_PER_S)
+            self._returned.append(DueRouting(retry_us, qty, due.clip_index, f"{due.cause}/retry", due.attempt + 1))
         return out
 
-    def _close(self, o: _Order, state: OrderState) -> None:
-        o.state = state
-        self.pending_qty_base += max(o.qty_base - o.done_qty_base, Decimal(0))
+    def due_orders(self, books: Books, now_us: int) -> list[HedgeOrder]:
+        """Every routing due by `now_us`, each at its own time, all on the same `books`."""
+        out: list[HedgeOrder] = []
+        while (due := self.pop_due(now_us)) is not None:
+            out += self.route(due, books)
+        return out
+
+    def _give_back(self, o: _Order, at_us: int, why: str) -> None:
+        rest = o.qty_base - o.done_qty_base
+        if rest > 0:
+            self._returned.append(DueRouting(at_us, rest, o.clip_index, f"{why}:{o.order_id}"))
 
     def on_fill(self, fill: Fill) -> HedgeOrder | None:
-        """Apply a venue execution report; None if it is a duplicate or for an unknown order."""
+        """Apply a venue execution report; None if it is a duplicate or for an unknown order.
+
+        A REJECT marks the order rejected in the desk's view; its quantity comes back with the
+        venue's final report (always sent after the fills), so the re-routing has one time.
+        """
         o = self._orders.get(fill.order_id)
         if fill.fill_id in self._fill_ids or o is None:
             return None
         self._fill_ids.add(fill.fill_id)
         if fill.exec_type is ExecType.REJECT:
-            if o.closed:
+            if o.closed or o.state is OrderState.REJECTED:
                 return None
-            self._close(o, OrderState.REJECTED)
+            o.state = OrderState.REJECTED
             return self._event(o, fill.ts_us)
         o.filled_qty_base += fill.qty_base
         o.notional_quote += fill.qty_base * fill.price_quote
@@ -302,15 +362,14 @@ class HedgeTracker:
         return self._event(o, fill.ts_us)
 
     def on_venue_report(self, report: HedgeOrder) -> HedgeOrder | None:
-        """The venue's final word on an order (IOC: FILLED, or CANCELLED with its filled qty)."""
+        """The venue's final word on an order (IOC: FILLED, or CANCELLED/REJECTED with its filled qty)."""
         o = self._orders.get(report.order_id)
         if o is None or o.closed:
             return None
         o.venue_filled_qty_base = report.filled_qty_base
-        if report.state in (OrderState.CANCELLED, OrderState.REJECTED):
-            self._close(o, report.state)
-        elif report.state is OrderState.FILLED:
-            o.state = OrderState.FILLED
+        if report.state in (OrderState.CANCELLED, OrderState.REJECTED, OrderState.FILLED):
+            o.state = report.state
+        self._give_back(o, report.ts_us, "rest")
         return self._event(o, report.ts_us)
 
     def expire(self, now_us: int) -> list[HedgeOrder]:
@@ -319,7 +378,8 @@ class HedgeTracker:
         out = []
         for o in self._orders.values():
             if not o.closed and o.state is not OrderState.FILLED and now_us - o.sent_us >= timeout_us:
-                self._close(o, OrderState.CANCELLED)
+                o.timed_out, o.state = True, OrderState.CANCELLED
+                self._give_back(o, now_us, "timeout")
                 out.append(self._event(o, now_us))
         return out
 
@@ -328,12 +388,13 @@ class HedgeTracker:
         done_qty = sum((o.done_qty_base for o in self._orders.values()), Decimal(0))
         notional = sum((o.notional_quote for o in self._orders.values()), Decimal(0))
         fees = sum((o.fees_quote for o in self._orders.values()), Decimal(0))
-        working = sum(1 for o in self._orders.values() if not o.closed and o.state not in TERMINAL_ORDER_STATES)
+        working = sum(1 for o in self._orders.values() if not o.closed and o.state is not OrderState.FILLED)
         target = self.plan.qty_base
-        remaining = max(target - done_qty, Decimal(0))
+        remaining = max(target - done_qty - self.abandoned_qty_base, Decimal(0))
         return HedgeProgress(
             target, filled, remaining,
             (filled / target * 100).quantize(Decimal("0.01")) if target else Decimal(100),
             (notional / filled).quantize(PRICE_QUANTUM) if filled else Decimal(0), fees, working,
             done=self._next_clip == len(self.plan.clips) and working == 0 and remaining == 0,
+            abandoned_qty_base=self.abandoned_qty_base,
         )

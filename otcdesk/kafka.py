@@ -12,14 +12,15 @@ Why wrappers at all: three librdkafka defaults would silently hurt the desk.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ClusterMetadata
 
-from otcdesk.errors import TransientError
+from otcdesk.errors import AuthenticationError, TransientError
 from otcdesk.events import Event
 from otcdesk.serde import AvroSerde, default_serde
 from otcdesk.settings import Settings
@@ -28,7 +29,11 @@ log = logging.getLogger(__name__)
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
-    """Bootstrap address and security settings shared by every confluent-kafka client."""
+    """Bootstrap address and security settings shared by every confluent-kafka client.
+
+    librdkafka redacts sasl.password and ssl.key.password in its own logs (even with debug=conf);
+    nothing here logs this dict.
+    """
     sec = settings.security
     conf: dict[str, Any] = {"bootstrap.servers": settings.bootstrap, "security.protocol": sec.protocol}
     if sec.sasl_mechanism:
@@ -37,6 +42,11 @@ def client_config(settings: Settings) -> dict[str, Any]:
         conf["sasl.password"] = sec.sasl_password.get_secret_value() if sec.sasl_password else ""
     if sec.ssl_cafile:
         conf["ssl.ca.location"] = str(sec.ssl_cafile)
+    if sec.ssl_certfile and sec.ssl_keyfile:
+        conf["ssl.certificate.location"] = str(sec.ssl_certfile)
+        conf["ssl.key.location"] = str(sec.ssl_keyfile)
+    if sec.ssl_key_password:
+        conf["ssl.key.password"] = sec.ssl_key_password.get_secret_value()
     return conf
 
 
@@ -65,12 +75,32 @@ def admin_client(settings: Settings) -> AdminClient:
     return AdminClient(client_config(settings))
 
 
+def broker_metadata(settings: Settings, timeout_s: float = 5.0) -> ClusterMetadata:
+    """The cluster's metadata; TransientError with the address when the broker does not answer.
+
+    A refused login raises AuthenticationError with the broker's reason instead, within a second:
+    librdkafka reports it only to `error_cb` and would let list_topics run to its timeout and
+    fail with 'Broker transport failure', so the request is retried in short slices.
+    """
+    errors: list[KafkaError] = []
+    admin = AdminClient(client_config(settings) | {"error_cb": errors.append})
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return admin.list_topics(timeout=max(0.01, min(1.0, deadline - time.monotonic())))
+        except KafkaException as exc:
+            admin.poll(0)  # serves the queued error callbacks
+            refused = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+            if refused:
+                who = f"user {settings.security.sasl_username!r}" if settings.security.sasl_username else "the desk"
+                raise AuthenticationError(f"Kafka at {settings.bootstrap} refused {who}: {refused[0].str()}") from None
+            if time.monotonic() >= deadline:
+                raise TransientError(f"Kafka at {settings.bootstrap} did not answer: {exc.args[0]}") from None
+
+
 def check_broker(settings: Settings, timeout_s: float = 5.0) -> None:
-    """Raise TransientError with the address when the broker does not answer."""
-    try:
-        admin_client(settings).list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        raise TransientError(f"Kafka at {settings.bootstrap} did not answer: {exc.args[0]}") from None
+    """Raise TransientError (no answer) or AuthenticationError (login refused) before real work."""
+    broker_metadata(settings, timeout_s)
 
 
 @dataclass

@@ -26,7 +26,6 @@ so at-least-once redelivery never double counts.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -47,81 +46,101 @@ ONE = Decimal(1)
 class VolatilityEstimator:
     """Realised volatility of the mid per symbol, in bps per sqrt(second), from a short window.
 
-    Irregular sampling is fine: variance per second = sum(r^2) / sum(dt). Mids closer than
-    `sample_ms` are skipped, so venue-book noise at feed cadence does not pass for volatility.
+    Irregular sampling is fine: variance per second = sum(r^2) / sum(dt). At most one mid per
+    `sample_ms` bucket of event time is kept (the earliest), so venue-book noise at feed cadence
+    does not pass for volatility. Buckets are aligned on the epoch, not on the first mid seen,
+    and `as_of_us` ignores later mids: the answer depends on event times only, not on the order
+    in which RFQs of different partitions were priced.
     """
 
     def __init__(self, window: int, min_points: int, sample_ms: int, default: Decimal) -> None:
         self._window, self._min_points = window, min_points
-        self._sample_us, self._default = sample_ms * 1000, default
-        self._mids: dict[str, deque[tuple[int, Decimal]]] = {}
+        self._sample_us, self._default = max(sample_ms * 1000, 1), default
+        self._mids: dict[str, dict[int, tuple[int, Decimal]]] = {}  # symbol -> bucket -> (ts, mid)
 
     @classmethod
     def from_settings(cls, s: QuoteSettings) -> VolatilityEstimator:
         return cls(s.vol_window, s.vol_min_points, s.vol_sample_ms, s.vol_default_bps_per_sqrt_s)
 
     def observe(self, symbol: str, ts_us: int, mid_quote: Decimal) -> None:
-        mids = self._mids.setdefault(symbol, deque(maxlen=self._window))
-        if mids and ts_us - mids[-1][0] < max(self._sample_us, 1):
-            return
-        mids.append((ts_us, mid_quote))
+        buckets = self._mids.setdefault(symbol, {})
+        bucket = ts_us // self._sample_us
+        if bucket not in buckets or ts_us < buckets[bucket][0]:
+            buckets[bucket] = (ts_us, mid_quote)
+        if len(buckets) > 8 * self._window:  # keep memory bounded: drop the oldest buckets
+            for old in sorted(buckets)[: len(buckets) - 4 * self._window]:
+                del buckets[old]
 
-    def sigma_bps_per_sqrt_s(self, symbol: str) -> Decimal:
-        mids = self._mids.get(symbol, ())
-        if len(mids) < self._min_points:
+    def sigma_bps_per_sqrt_s(self, symbol: str, as_of_us: int | None = None) -> Decimal:
+        buckets = self._mids.get(symbol, {})
+        points = [buckets[b] for b in sorted(buckets) if as_of_us is None or buckets[b][0] <= as_of_us]
+        points = points[-self._window:]
+        if len(points) < self._min_points:
             return self._default
-        points = list(mids)
         sum_sq = sum((((b / a) - 1) * BPS) ** 2 for (_, a), (_, b) in zip(points, points[1:]))
         seconds = Decimal(points[-1][0] - points[0][0]) / 1_000_000
         return (sum_sq / seconds).sqrt()
 
 
 class Inventory:
-    """Desk net position per base asset: client trades move it, hedge fills bring it back."""
+    """Desk net position per base asset: client trades move it, hedge fills bring it back.
+
+    Each movement is kept with its event time, so the position can be read as of an instant.
+    """
 
     def __init__(self) -> None:
-        self._position: dict[str, Decimal] = {}
+        self._moves: dict[str, list[tuple[int, Decimal]]] = {}  # asset -> (ts_us, delta)
         self._seen: set[str] = set()
 
-    def position_base(self, asset: str) -> Decimal:
-        return self._position.get(asset, ZERO)
+    def position_base(self, asset: str, as_of_us: int | None = None) -> Decimal:
+        return sum((d for ts, d in self._moves.get(asset, ()) if as_of_us is None or ts <= as_of_us), ZERO)
 
-    def _add(self, key: str, asset: str, delta: Decimal) -> None:
+    def _add(self, key: str, asset: str, ts_us: int, delta: Decimal) -> None:
         if key not in self._seen:
             self._seen.add(key)
-            self._position[asset] = self.position_base(asset) + delta
+            self._moves.setdefault(asset, []).append((ts_us, delta))
 
     def apply_trade(self, trade: TradeBooked) -> None:
         """A client BUY makes the desk short; a client SELL makes it long."""
         sign = -1 if trade.side is Side.BUY else 1
-        self._add(f"trade:{trade.trade_id}", base_of(trade.symbol), sign * trade.qty_base)
+        self._add(f"trade:{trade.trade_id}", base_of(trade.symbol), trade.ts_us, sign * trade.qty_base)
 
     def apply_fill(self, fill: Fill) -> None:
         """A hedge fill is the desk's own venue trade: BUY adds to the position."""
         if fill.exec_type is ExecType.FILL:
             sign = 1 if fill.side is Side.BUY else -1
-            self._add(f"fill:{fill.fill_id}", base_of(fill.symbol), sign * fill.qty_base)
+            self._add(f"fill:{fill.fill_id}", base_of(fill.symbol), fill.ts_us, sign * fill.qty_base)
 
 
 class CreditLedger:
-    """Per-client exposure: notional of booked trades not yet settled, against a limit."""
+    """Per-client exposure: notional of booked trades not yet settled, against a limit.
+
+    Bookings and releases keep their event times, so exposure can be read as of an instant.
+    """
 
     def __init__(self, clients: ClientSettings) -> None:
         self._clients = clients
-        self._open: dict[str, tuple[str, Decimal]] = {}  # trade_id -> (client, notional)
+        self._open: dict[str, tuple[str, Decimal, int]] = {}  # trade_id -> (client, notional, ts_us)
+        self._released: dict[str, int] = {}  # trade_id -> when the client's payment settled
 
     def limit_quote(self, client_id: str) -> Decimal:
         return self._clients.credit_limit_quote.get(client_id, self._clients.default_credit_limit_quote)
 
-    def outstanding_quote(self, client_id: str) -> Decimal:
-        return sum((n for c, n in self._open.values() if c == client_id), ZERO)
+    def outstanding_quote(self, client_id: str, as_of_us: int | None = None) -> Decimal:
+        def counts(trade_id: str, ts_us: int) -> bool:
+            released = self._released.get(trade_id)
+            if as_of_us is None:
+                return released is None
+            return ts_us <= as_of_us and (released is None or released > as_of_us)
+
+        return sum((n for t, (c, n, ts) in self._open.items() if c == client_id and counts(t, ts)), ZERO)
 
     def apply_trade(self, trade: TradeBooked) -> None:
-        self._open[trade.trade_id] = (trade.client_id, trade.notional_quote)
+        self._open[trade.trade_id] = (trade.client_id, trade.notional_quote, trade.ts_us)
 
-    def release(self, trade_id: str) -> None:
-        """Settlement completed: the exposure is gone."""
-        self._open.pop(trade_id, None)
+    def release(self, trade_id: str, ts_us: int = 0) -> None:
+        """Settlement completed at `ts_us`: the exposure is gone from then on."""
+        self._released[trade_id] = ts_us
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +183,11 @@ class QuoteEngine:
         self.credit = credit or CreditLedger(clients)
         self.symbols, self.source = frozenset(symbols), source
 
+    def state_as_of_us(self, priced: PricedRfq) -> int | None:
+        """The instant the desk-wide state is read at: all of it live, `state_lag_ms` back in a sim."""
+        lag_us = self.settings.state_lag_ms * 1000
+        return priced.priced_at_us - lag_us if lag_us else None
+
     def spread(self, priced: PricedRfq) -> SpreadBreakdown:
         s, rfq = self.settings, priced.rfq
         tier = self.clients.tiers.get(rfq.client_id, self.clients.default_tier)
@@ -172,10 +196,11 @@ class QuoteEngine:
         depth = min(priced.depth_ask_base if side is Side.BUY else priced.depth_bid_base
                     for side in priced.requested_sides)
         share = min(priced.qty_base / depth, ONE) if depth > 0 else ONE
-        sigma = self.volatility.sigma_bps_per_sqrt_s(rfq.symbol)
+        as_of = self.state_as_of_us(priced)
+        sigma = self.volatility.sigma_bps_per_sqrt_s(rfq.symbol, as_of)
         base = base_of(rfq.symbol)
         limit = s.inventory_limit_base.get(base)
-        ratio = self.inventory.position_base(base) / limit if limit else ZERO
+        ratio = self.inventory.position_base(base, as_of) / limit if limit else ZERO
         return SpreadBreakdown(
             base_bps=_q(s.tier_base_bps.get(tier, max(s.tier_base_bps.values(), default=ZERO))),
             size_bps=_q(size_bps),
@@ -215,7 +240,8 @@ class QuoteEngine:
                     f"{side.value} {priced.qty_base} {base}: only {sweep.qty_filled_base} {base} on "
                     f"fresh venues {','.join(v.value for v in priced.venues_used)}"))
         notional = priced.notional_at_mid_quote
-        outstanding, limit = self.credit.outstanding_quote(rfq.client_id), self.credit.limit_quote(rfq.client_id)
+        outstanding = self.credit.outstanding_quote(rfq.client_id, self.state_as_of_us(priced))
+        limit = self.credit.limit_quote(rfq.client_id)
         if outstanding + notional > limit:
             return self._reject(rfq, now_us, RejectReason.CREDIT_LIMIT, (
                 f"outstanding {outstanding:.2f} + this {notional:.2f} > limit {limit:.2f} {quote_of(rfq.symbol)}"))

@@ -88,7 +88,7 @@ def _unique(events: Iterable[Fill]) -> tuple[list[Fill], list[ReconBreak]]:
     return list(by_fill.values()), breaks
 
 
-def _latest_legs(settlements: Iterable[SettlementUpdated]) -> dict[SettlementLeg, SettlementUpdated]:
+def latest_legs(settlements: Iterable[SettlementUpdated]) -> dict[SettlementLeg, SettlementUpdated]:
     """Latest status per leg: by event time, then by progress through the machine."""
     latest: dict[SettlementLeg, SettlementUpdated] = {}
     for s in settlements:
@@ -172,7 +172,7 @@ def assess(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fil
             break
 
     # -- settlement legs ---------------------------------------------------------------------------
-    legs = _latest_legs(settlements)
+    legs = latest_legs(settlements)
     amounts = {SettlementLeg.BASE: policy.base_leg_amount(trade), SettlementLeg.QUOTE: policy.quote_leg_amount(trade)}
     for leg, expected in amounts.items():
         s = legs.get(leg)

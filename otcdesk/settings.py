@@ -9,6 +9,7 @@ keep their plain names, `KAFKA_BOOTSTRAP` and `CLICKHOUSE_URL`.
 from __future__ import annotations
 
 import json
+import ssl
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from otcdesk.clock import AnchoredClock, desk_clock
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 StackKind = Literal["local", "docker", "external"]
@@ -44,13 +45,48 @@ class TopicSettings(_Section):
 
 
 class KafkaSecurity(_Section):
-    """Passed through to every client (confluent-kafka, aiokafka via faust)."""
+    """How every Kafka client of the desk logs in: one mapping per client library, from these
+    fields (otcdesk.kafka.client_config, streams.fold.aiokafka_auth, streams.app.broker_credentials).
+
+    Secrets are SecretStr: `repr`, `str` and `model_dump_json()` print `**********`; only those
+    three mappings call `get_secret_value()`. Inconsistent combinations are refused here, because
+    each library would otherwise resolve them its own way (librdkafka ignores SASL fields under
+    PLAINTEXT while faust's SASL credentials switch to SASL_PLAINTEXT).
+    """
 
     protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
+    ssl_cafile: Path | None = Field(None, description="CA bundle (PEM) that signed the brokers' certificates")
+    ssl_certfile: Path | None = Field(None, description="client certificate (PEM), for brokers that require one")
+    ssl_keyfile: Path | None = Field(None, description="the client certificate's private key (PEM)")
+    ssl_key_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSecurity:
+        sasl, tls = self.protocol.startswith("SASL_"), self.protocol.endswith("SSL")
+        sasl_fields = (self.sasl_mechanism, self.sasl_username, self.sasl_password)
+        if sasl and not all(sasl_fields):
+            raise ValueError(f"protocol {self.protocol} needs sasl_mechanism, sasl_username and sasl_password")
+        if not sasl and any(sasl_fields):
+            raise ValueError(f"SASL settings given but protocol is {self.protocol} (use SASL_PLAINTEXT or SASL_SSL)")
+        if not tls and any((self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile, self.ssl_key_password)):
+            raise ValueError(f"TLS files given but protocol is {self.protocol} (use SSL or SASL_SSL)")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile) or (self.ssl_key_password and not self.ssl_keyfile):
+            raise ValueError("a client certificate needs ssl_certfile and ssl_keyfile together")
+        return self
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """TLS context of the Python clients (aiokafka, faust); None when the protocol has no TLS.
+        librdkafka reads the same files by path instead. Without ssl_cafile: the system's CAs."""
+        if not self.protocol.endswith("SSL"):
+            return None
+        context = ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
+        if self.ssl_certfile and self.ssl_keyfile:
+            password = self.ssl_key_password.get_secret_value() if self.ssl_key_password else None
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, password)
+        return context
 
 
 class LocalStackSettings(_Section):
@@ -64,6 +100,9 @@ class LocalStackSettings(_Section):
 
 class QuoteSettings(_Section):
     ttl_ms: int = Field(5000, ge=100, description="firm-quote lifetime in sim time")
+    state_lag_ms: int = Field(0, ge=0, description=(
+        "inventory, credit and volatility are taken as of the quote's time minus this (sim ms); "
+        "0 live, set by `otcdesk simulate` so that a replay sees the same desk state"))
     stale_book_ms: int = Field(2000, ge=1, description="a venue book older than this is excluded")
     expiry_sweep_ms: int = Field(100, ge=10, description="wall ms between sweeps for expired quotes")
     expiry_grace_ms: int = Field(1000, ge=0, description=(
@@ -141,6 +180,9 @@ class SimSettings(_Section):
     stale_prob: float = Field(0.001, ge=0, le=1, description="chance per step a venue goes silent")
     stale_ms_range: tuple[int, int] = (3000, 12000)
     crossed_prob: float = Field(0.002, ge=0, le=1, description="chance an update is crossed")
+    book_wait_ms: int = Field(0, ge=0, description=(
+        "0 (live): stages act on the latest books; > 0 (set by `otcdesk simulate`): on the books as of "
+        "an event's time, waiting up to this many wall ms for the feed to pass it (streams/books.py)"))
 
 
 # -- back office (hedging, venue simulator, settlement, reconciliation) ------------------------
@@ -287,8 +329,10 @@ class SinkSettings(_Section):
 class Settings(BaseSettings):
     """Everything configurable about a desk, its stack and its clients."""
 
+    # hide_input_in_errors: a validation error would otherwise print the raw input, which for the
+    # security section is the password itself (e.g. a misspelt OTCDESK_SECURITY__SASL_PASWORD).
     model_config = SettingsConfigDict(
-        env_prefix="OTCDESK_", env_nested_delimiter="__", frozen=True, extra="ignore"
+        env_prefix="OTCDESK_", env_nested_delimiter="__", frozen=True, extra="ignore", hide_input_in_errors=True
     )
 
     stack: StackKind = "local"
@@ -308,6 +352,9 @@ class Settings(BaseSettings):
     sim_speed: float = Field(1.0, gt=0, description="simulation clock speed factor (1 = real time)")
     sim_start_us: int | None = Field(None, description="sim time at the session's anchor (set by the supervisor)")
     sim_anchor_wall_us: int | None = Field(None, description="wall time (epoch us) the sim clock started at")
+    timeout_floor_wall_ms: int = Field(3000, ge=0, description=(
+        "no in-flight timeout (hedge order, recon fill) is shorter than this much wall time at the "
+        "session's speed: a 600x clock must not cancel an order whose report is only in flight"))
 
     topics: TopicSettings = TopicSettings()
     security: KafkaSecurity = KafkaSecurity()
@@ -339,6 +386,16 @@ class Settings(BaseSettings):
     def group(self, stage: str) -> str:
         """Consumer group of a stage: `otcdesk-<namespace><stage>` (`otcdesk lag` lists otcdesk-*)."""
         return f"otcdesk-{self.namespace}{stage}"
+
+    def with_timeout_floor(self) -> Settings:
+        """These settings with the in-flight timeouts raised to `timeout_floor_wall_ms` of wall time."""
+        floor_ms = self.timeout_floor_wall_ms * self.sim_speed
+        hedge_ms = max(self.hedge.order_timeout_ms, int(floor_ms))
+        fill_s = max(self.recon.fill_timeout_s, Decimal(int(floor_ms)) / 1000)
+        return self.model_copy(update={
+            "hedge": self.hedge.model_copy(update={"order_timeout_ms": hedge_ms}),
+            "recon": self.recon.model_copy(update={"fill_timeout_s": fill_s}),
+        })
 
     def clock(self) -> AnchoredClock:
         """The desk clock every stage of this session shares (wall time outside a session)."""

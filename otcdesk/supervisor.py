@@ -120,10 +120,13 @@ class Supervisor:
                 proc.wait()
 
 
-def desk_children(stages: Sequence[str], *, with_feed: bool, with_sink: bool) -> list[Child]:
+def desk_children(stages: Sequence[str], *, with_feed: bool, with_sink: bool,
+                  feed_start: str = "now") -> list[Child]:
+    """The processes of a desk; the feed starts at `feed_start` (`now`: the desk clock's present,
+    also after a restart; an epoch: a fixed, replayable start, paced on the session clock)."""
     children = []
-    if with_feed:  # `now` = the session's desk clock, also after a restart
-        children.append(Child("feed", ("feed", "run", "--source", "sim", "--start-us", "now")))
+    if with_feed:
+        children.append(Child("feed", ("feed", "run", "--source", "sim", "--start-us", feed_start)))
     children += [Child(stage, ("stage", "run", stage)) for stage in stages]
     if with_sink:
         children.append(Child("sink", ("sink", "run")))

@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from otcdesk.errors import DeskError, TransientError
-from otcdesk.kafka import admin_client, client_config
+from otcdesk.kafka import admin_client, broker_metadata, client_config
 from otcdesk.settings import ALL_TOPICS, LIFECYCLE_TOPICS, Settings
 
 
@@ -51,11 +51,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]:
     """Create missing topics; returns name -> 'created' | 'exists'. Refuses a partition mismatch."""
+    existing = broker_metadata(settings, timeout_s).topics
     admin = admin_client(settings)
-    try:
-        existing = admin.list_topics(timeout=timeout_s).topics
-    except KafkaException as exc:
-        raise TransientError(f"Kafka at {settings.bootstrap} did not answer: {exc.args[0]}") from None
     result: dict[str, str] = {}
     new = []
     for spec in topic_specs(settings):
@@ -136,3 +133,60 @@ def ensure_changelog_topic(settings: Settings, name: str, partitions: int, timeo
         if exc.args[0].code() != 36:  # TOPIC_ALREADY_EXISTS: another worker made it
             raise DeskError(f"creating changelog topic {name} failed: {exc.args[0]}") from None
     _wait_for_leaders(admin, [name], timeout_s)
+
+
+def delete_namespace(settings: Settings, timeout_s: float = 30.0, *, wait_for_members: bool = False) -> list[str]:
+    """Delete a namespace's topics (desk topics and faust changelogs) and consumer groups.
+
+    For `otcdesk simulate` (a session starts from empty topics) and for tests. Refuses the default
+    (empty) namespace: that is the desk's production data. Returns the topics deleted.
+    `wait_for_members`: wait until groups still held by (killed) members can be deleted too.
+    """
+    if not settings.namespace:
+        raise DeskError("refusing to delete the default namespace's topics")
+    admin = admin_client(settings)
+    listed = admin.list_topics(timeout=timeout_s).topics
+    prefixes = (settings.namespace, f"otcdesk-{settings.namespace}")
+    topics = sorted(t for t in listed if t.startswith(prefixes))
+    for future in (admin.delete_topics(topics, operation_timeout=timeout_s).values() if topics else ()):
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException:
+            pass  # already gone
+    _delete_groups(admin, f"otcdesk-{settings.namespace}", timeout_s, wait_for_members)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:  # deletion is asynchronous: a re-create must not race it
+        left = set(topics) & set(admin.list_topics(timeout=timeout_s).topics)
+        if not left:
+            break
+        time.sleep(0.2)
+    return topics
+
+
+def _delete_groups(admin: AdminClient, prefix: str, timeout_s: float, wait_for_members: bool) -> None:
+    """Delete the consumer groups named `prefix*`, waiting out members of killed processes.
+
+    A group with members cannot be deleted; a process killed with -9 stays a member until its
+    session times out, and a new worker joining that group waits for it just as long (its first
+    event would come a minute late). So wait here, once, with the reason in the error if it
+    does not end.
+    """
+    deadline = time.monotonic() + max(timeout_s, 90.0)
+    while True:
+        listed = admin.list_consumer_groups(request_timeout=timeout_s).result(timeout=timeout_s).valid
+        groups = [g.group_id for g in listed if g.group_id.startswith(prefix)]
+        if not groups:
+            return
+        busy = []
+        for group, future in admin.delete_consumer_groups(groups, request_timeout=timeout_s).items():
+            try:
+                future.result(timeout=timeout_s)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:
+                    busy.append(group)
+        if not busy or not wait_for_members:
+            return
+        if time.monotonic() > deadline:
+            raise DeskError(f"consumer groups {', '.join(busy)} still have members: stop the processes of "
+                            "the earlier session (or wait for their session timeout)")
+        time.sleep(2.0)

@@ -49,6 +49,7 @@ class Execution:
     arrival_us: int
     fills: tuple[Fill, ...]  # as the desk receives them (faults applied)
     report: HedgeOrder  # the venue's final status of the order
+    faults: tuple[str, ...] = ()  # faults injected into the fills: the simulation's ground truth
 
 
 def latency_us(venue: Venue, settings: VenueSimSettings, rng: random.Random) -> int:
@@ -103,7 +104,8 @@ def execute(
     filled = order.qty_base - left
     state = OrderState.FILLED if left == 0 else OrderState.CANCELLED
     report = _report(order, state, filled, notional / filled if filled else Decimal(0), arrival_us + 1, rng)
-    return Execution(arrival_us, tuple(_inject_faults(fills, settings, rng)), report)
+    delivered, faults = _inject_faults(fills, settings, rng)
+    return Execution(arrival_us, tuple(delivered), report, tuple(faults))
 
 
 def _report(order: HedgeOrder, state: OrderState, filled: Decimal, avg: Decimal, ts_us: int,
@@ -114,16 +116,25 @@ def _report(order: HedgeOrder, state: OrderState, filled: Decimal, avg: Decimal,
                       avg.quantize(PRICE_QUANTUM))
 
 
-def _inject_faults(fills: list[Fill], settings: VenueSimSettings, rng: random.Random) -> list[Fill]:
-    """Overcharge, drop or duplicate fills with the configured probabilities (0 by default)."""
+def _inject_faults(fills: list[Fill], settings: VenueSimSettings,
+                   rng: random.Random) -> tuple[list[Fill], list[str]]:
+    """Overcharge, drop or duplicate fills with the configured probabilities (0 by default).
+
+    Returns the fills as delivered and the names of the faults injected (one per faulted fill).
+    """
     out: list[Fill] = []
+    faults: list[str] = []
     for fill in fills:
         if settings.fee_overcharge_prob and rng.random() < settings.fee_overcharge_prob:
             fee = (fill.fee * (1 + settings.fee_overcharge_factor)).quantize(FEE_QUANTUM, ROUND_HALF_EVEN)
-            fill = replace(fill, fee=fee)
+            if fee != fill.fee:
+                fill = replace(fill, fee=fee)
+                faults.append("fee_overcharge")
         if settings.drop_fill_prob and rng.random() < settings.drop_fill_prob:
+            faults.append("drop_fill")
             continue
         out.append(fill)
         if settings.duplicate_fill_prob and rng.random() < settings.duplicate_fill_prob:
             out.append(replace(fill, event_id=new_id(rng)))  # a redelivery: same fill_id, new event
-    return out
+            faults.append("duplicate_fill")
+    return out, faults

@@ -3,7 +3,8 @@
 - `prices` -> the latest book per venue:symbol (`streams.books`: a GlobalTable, so any worker
   can price any RFQ);
 - `rfq` -> `rfq-priced`: the RFQ's VWAP for its full size on both sides, after venue fees, with
-  stale/crossed venues excluded, as of the RFQ's event time (`otcdesk.pricing`).
+  stale/crossed venues excluded, as of the RFQ's event time (`otcdesk.pricing`; in a simulated
+  session on the books as of that time, `BookTable.books_at`).
 
 An RFQ that breaks the contract (bad size, side or id) is dead-lettered; one for a symbol the
 desk does not quote is dead-lettered too, and its refusal still goes to the quote engine so the
@@ -32,9 +33,9 @@ class Aggregator:
         self.ids = CausalIds()
         self.stage.agent("rfq", self.on_rfq)
 
-    def book_for(self, symbol: str, now_us: int) -> ConsolidatedBook:
-        return ConsolidatedBook(symbol, list(self.books.books_for(symbol).values()), now_us,
-                                self.settings.quote.stale_book_ms)
+    async def book_for(self, symbol: str, now_us: int) -> ConsolidatedBook:
+        books = await self.books.books_at(symbol, now_us)
+        return ConsolidatedBook(symbol, list(books.values()), now_us, self.settings.quote.stale_book_ms)
 
     async def on_rfq(self, rfq: Event) -> list[Event]:
         if not isinstance(rfq, Rfq):
@@ -45,7 +46,7 @@ class Aggregator:
             refusal = PricingRefusal(rfq, RejectReason.UNKNOWN_SYMBOL,
                                      f"{rfq.symbol!r} not quoted; the desk quotes {', '.join(self.settings.symbols)}")
             raise RejectedError("unknown_symbol", refusal.detail, replies=(to_event(refusal, self.ids, rfq.ts_us),))
-        priced = price_rfq(rfq, self.book_for(rfq.symbol, rfq.ts_us))
+        priced = price_rfq(rfq, await self.book_for(rfq.symbol, rfq.ts_us))
         return [to_event(priced, self.ids, rfq.ts_us)]
 
 

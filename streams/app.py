@@ -41,19 +41,18 @@ class DeskApp(faust.App):
 codecs.register("otcdesk-avro", DeskAvroCodec())
 
 
-def broker_credentials(settings: Settings) -> Any:
+def broker_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """faust's form of the desk's security settings; faust hands them to every aiokafka client it
+    makes (consumer, producer, topic creation). The protocol follows from the type: SASL
+    credentials with a TLS context are SASL_SSL, without one SASL_PLAINTEXT; SSL credentials SSL."""
     sec = settings.security
-    if not sec.sasl_mechanism:
-        return None
-    password = sec.sasl_password.get_secret_value() if sec.sasl_password else ""
-    ssl_context = None
-    if sec.protocol == "SASL_SSL":
-        import ssl
-
-        ssl_context = ssl.create_default_context(cafile=str(sec.ssl_cafile) if sec.ssl_cafile else None)
-    return faust.SASLCredentials(
-        username=sec.sasl_username or "", password=password, mechanism=sec.sasl_mechanism, ssl_context=ssl_context
-    )
+    context = sec.ssl_context()
+    if sec.sasl_mechanism:
+        password = sec.sasl_password.get_secret_value() if sec.sasl_password else ""
+        return faust.SASLCredentials(
+            username=sec.sasl_username or "", password=password, mechanism=sec.sasl_mechanism, ssl_context=context
+        )
+    return faust.SSLCredentials(context) if context else None
 
 
 def make_app(stage: str, settings: Settings, **overrides: Any) -> DeskApp:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,27 +30,25 @@ log = logging.getLogger(__name__)
 def aiokafka_auth(settings: Settings) -> dict[str, Any]:
     """aiokafka's names for the desk's security settings."""
     sec = settings.security
-    conf: dict[str, Any] = {"security_protocol": sec.protocol}
+    conf: dict[str, Any] = {"security_protocol": sec.protocol, "ssl_context": sec.ssl_context()}
     if sec.sasl_mechanism:
         conf |= {
             "sasl_mechanism": sec.sasl_mechanism,
             "sasl_plain_username": sec.sasl_username,
             "sasl_plain_password": sec.sasl_password.get_secret_value() if sec.sasl_password else None,
         }
-    if sec.protocol.endswith("SSL"):
-        import ssl
-
-        conf["ssl_context"] = ssl.create_default_context(cafile=str(sec.ssl_cafile) if sec.ssl_cafile else None)
     return conf
 
 
 class TopicFold:
     """Applies every decodable event of `topic` to `apply`, from offset 0, forever."""
 
-    def __init__(self, settings: Settings, topic: str, apply: Callable[[Event], None]) -> None:
+    def __init__(self, settings: Settings, topic: str, apply: Callable[[Event], None],
+                 lookback_s: float | None = None) -> None:
         self.settings = settings
         self.topic = settings.topic(topic)
         self.apply = apply
+        self.lookback_s = lookback_s  # None: from the first offset; else the records of the last seconds
         self.caught_up = asyncio.Event()
         self.applied = 0
 
@@ -66,6 +65,8 @@ class TopicFold:
             partitions = [TopicPartition(self.topic, p) for p in sorted(numbers)]
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
+            if self.lookback_s is not None:
+                await self._seek_back(consumer, partitions)
             targets = await consumer.end_offsets(partitions)
             await self._loop(consumer, targets)
         finally:
@@ -85,6 +86,15 @@ class TopicFold:
                         self.applied += 1
                     except DecodeError:
                         continue  # the stage that owns the topic dead-letters it
+
+    async def _seek_back(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        """To the first record written in the last `lookback_s` wall seconds (the end if none)."""
+        since_ms = int((time.time() - (self.lookback_s or 0)) * 1000)
+        found = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            hit = found.get(tp)
+            consumer.seek(tp, hit.offset if hit is not None else ends[tp])
 
     def _partition_numbers(self) -> list[int]:
         """From the broker's metadata (aiokafka has none for a topic nobody subscribed to)."""

@@ -8,10 +8,14 @@
   updated view of the order (PARTIALLY_FILLED, FILLED, CANCELLED, REJECTED) goes back to `orders`,
   and quantity that came back (IOC remainder, reject) is re-routed at once.
 - a timer (every `TICK_S` wall seconds) releases the clips whose time came on the desk clock
-  (sim time) and cancels orders no venue answered within `hedge.order_timeout_ms` (sim ms).
+  (sim time) and cancels orders no venue answered within `hedge.order_timeout_ms` (sim ms, never
+  less than `timeout_floor_wall_ms` of wall time).
+- every routing happens at an event time (the clip's `send_at_us`, the venue report that returned
+  quantity) on the books as of that time (`BookTable.books_at`), independently of the others, so
+  a simulated session routes the same way in every run.
 
-Every tracker draws its ids from `derived_rng(seed, "hedge:<trade_id>")`, so a plan is
-reproducible. Trades, fills and orders are keyed by rfq_id and co-partitioned, so the worker
+Every plan draws its jitter from `derived_rng(seed, "hedge:<trade_id>")` and the tracker's ids
+are content-derived (uuid5), so a plan and its orders are reproducible. Trades, fills and orders are keyed by rfq_id and co-partitioned, so the worker
 owning a deal's partition sees all of its events.
 
 Restart: the trackers live in memory. A restarted hedger does not resume the hedges in flight
@@ -51,7 +55,7 @@ def load_instruments() -> dict[tuple[Venue, str], Instrument]:
 
 class HedgerStage:
     def __init__(self, settings: Settings, instruments: Instruments | None = None) -> None:
-        self.settings = settings
+        self.settings = settings = settings.with_timeout_floor()
         self.clock: Any = settings.clock()
         self.instruments = dict(instruments if instruments is not None else load_instruments())
         self.stage = Stage("hedger", settings)
@@ -74,15 +78,14 @@ class HedgerStage:
             hedge_lot(trade.symbol, self.instruments)
         except KeyError as exc:
             raise RejectedError("unknown_symbol", f"no venue lists {trade.symbol!r}") from exc
-        now_us = max(self.clock.now_us(), trade.ts_us)
-        books = self.books.books_for(trade.symbol)
+        books = await self.books.books_at(trade.symbol, trade.ts_us)
         rng = derived_rng(self.settings.seed, f"hedge:{trade.trade_id}")
-        plan = plan_twap(trade, books, self.instruments, self.settings.hedge, rng, now_us)
+        plan = plan_twap(trade, books, self.instruments, self.settings.hedge, rng, trade.ts_us)
         tracker = HedgeTracker(trade, plan, self.instruments, self.settings.hedge, rng)
         self.trackers[trade.rfq_id] = tracker
         log.info("hedging %s %s %s: %d clips over %s s", trade.side, trade.qty_base, trade.symbol,
                  len(plan.clips), plan.horizon_s)
-        return list(tracker.due_orders(books, now_us))  # the first clip goes at once
+        return await self._advance(tracker, max(self.clock.now_us(), trade.ts_us))  # the first clip goes at once
 
     async def on_fill(self, fill: Event) -> list[Event]:
         if not isinstance(fill, Fill):
@@ -90,11 +93,8 @@ class HedgerStage:
         tracker = self.trackers.get(fill.rfq_id)
         if tracker is None:
             return []  # not a hedge of this worker's (or lost in a restart)
-        out: list[Event] = []
         update = tracker.on_fill(fill)
-        if update is not None:
-            out.append(update)
-        return out + self._rerouted(tracker)
+        return ([update] if update is not None else []) + await self._advance(tracker, self.clock.now_us())
 
     async def on_order(self, order: Event) -> list[Event]:
         if not isinstance(order, HedgeOrder):
@@ -104,26 +104,32 @@ class HedgerStage:
         tracker = self.trackers.get(order.rfq_id)
         if tracker is None:
             return []
-        out: list[Event] = []
         update = tracker.on_venue_report(order)
-        if update is not None:
-            out.append(update)
-        return out + self._rerouted(tracker)
+        return ([update] if update is not None else []) + await self._advance(tracker, self.clock.now_us())
 
-    def _rerouted(self, tracker: HedgeTracker) -> list[Event]:
-        """Quantity that came back goes out again now (clips not yet due stay scheduled)."""
-        if tracker.pending_qty_base <= 0:
+    async def _advance(self, tracker: HedgeTracker, now_us: int) -> list[Event]:
+        """Route what is due by `now_us`, each routing at its own event time on the books as of then.
+
+        One wait for the feed to pass `now_us` covers every routing due by then (a wait per
+        routing would cost a feed step each, and a tick has hundreds at 600x).
+        """
+        at_us = tracker.next_action_us()
+        if at_us is None or at_us > now_us:
             return []
-        now_us = self.clock.now_us()
-        return list(tracker.due_orders(self.books.books_for(tracker.trade.symbol), now_us))
+        symbol = tracker.trade.symbol
+        await self.books.wait_past(symbol, now_us)
+        out: list[Event] = []
+        while (due := tracker.pop_due(now_us)) is not None:
+            out += tracker.route(due, self.books.books_as_of(symbol, due.at_us))
+        return out
 
     async def tick(self) -> None:
         """Release due clips and cancel unanswered orders (desk clock, sim time)."""
         now_us = self.clock.now_us()
         for rfq_id, tracker in list(self.trackers.items()):
             try:
-                out = tracker.expire(now_us)
-                out += tracker.due_orders(self.books.books_for(tracker.trade.symbol), now_us)
+                out: list[Event] = list(tracker.expire(now_us))
+                out += await self._advance(tracker, now_us)
                 for event in out:
                     await self.stage.send(event)
             except Exception:  # noqa: BLE001 - one deal's failure must not stop the others' clips

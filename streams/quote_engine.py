@@ -48,7 +48,7 @@ class QuoteEngineStage:
             self.engine.inventory.apply_fill(event)
         elif (isinstance(event, SettlementUpdated) and event.state is SettlementState.SETTLED
               and event.direction is TransferDirection.CLIENT_TO_DESK):
-            self.engine.credit.release(event.trade_id)  # the client has paid: exposure gone
+            self.engine.credit.release(event.trade_id, event.ts_us)  # the client has paid: exposure gone
 
     async def on_priced(self, priced: Event) -> list[Event]:
         if not isinstance(priced, RfqPriced):

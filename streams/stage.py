@@ -98,8 +98,8 @@ class Stage:
             await self.topic(out.TOPIC).send(key=out.key.encode(), value=data)
         self.processed += 1
 
-    async def send(self, out: Event) -> None:
-        await self.topic(out.TOPIC).send(key=out.key.encode(), value=self.serde.encode(out))
+    async def send(self, out: Event, headers: dict[str, bytes] | None = None) -> None:
+        await self.topic(out.TOPIC).send(key=out.key.encode(), value=self.serde.encode(out), headers=headers)
 
     async def send_dead_letter(self, event: EventT, exc: BaseException) -> None:
         msg = event.message

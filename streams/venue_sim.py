@@ -5,7 +5,8 @@
   the desk's later updates and the venues' own reports on the same topic are ignored), the order
   travels to its venue for a seeded log-normal latency: the stage waits until the arrival instant
   on the desk clock (sim time), then matches the order as an IOC taker against the venue's book
-  *at that moment* (`otcdesk.venue_sim.execute`), and sends the Fills to `fills` and the venue's
+  at that instant (`BookTable.book_at`: as of the arrival in a simulated session, so every run
+  matches the same; the latest book live) (`otcdesk.venue_sim.execute`), and sends the Fills to `fills` and the venue's
   final report (a HedgeOrder with source `venue:<VENUE>`) to `orders`.
 
 Each order draws from `derived_rng(seed, "venue:<order_id>")`: latency, fill ids, rejects and
@@ -40,6 +41,7 @@ from streams.stage import Stage
 log = logging.getLogger(__name__)
 
 NEW_STATES = frozenset({OrderState.NEW, OrderState.WORKING})
+FAULTS_HEADER = "otcdesk.sim.faults"  # on a venue report: the faults injected into its fills
 
 
 def is_new_desk_order(order: HedgeOrder) -> bool:
@@ -82,11 +84,14 @@ class VenueSimStage:
                           rng: random.Random) -> None:
         try:
             await self.clock.sleep_until_async(arrival_us)
-            book = self.books.book(order.venue, order.symbol)  # the venue's book when the order arrives
+            book = await self.books.book_at(order.venue, order.symbol, arrival_us)  # the book it meets
             result = execute(order, book, instrument, self.settings.venue_sim, rng)
             for fill in result.fills:
                 await self.stage.send(fill)
-            await self.stage.send(result.report)
+            # The simulation's ground truth travels beside the data, never in it: `otcdesk simulate`
+            # reads this header to tell injected faults from breaks nobody injected.
+            faults = {FAULTS_HEADER: ",".join(result.faults).encode()} if result.faults else None
+            await self.stage.send(result.report, headers=faults)
         except Exception:  # noqa: BLE001 - the hedger times the order out and re-routes it
             log.exception("venue simulation of order %s failed", order.order_id)
 

@@ -71,7 +71,12 @@ def _run_sim(settings: Settings, open_publisher: OpenPublisher, symbols: tuple[s
 
     instruments = select_instruments(offline_instruments(), symbols, venues_of(split_names(venues_text)))
     plan = SimFeedPlan(start_us, settings.sim.step_ms, duration_s, speed, sleep)
-    updates = sim_updates(instruments.values(), settings.sim, seed, plan)
+    # In a session (`otcdesk run all`, `otcdesk simulate`) the steps are paced on the desk clock that
+    # every stage reads, not on a clock of this process: a feed started before the session's
+    # anchor, or restarted, publishes step k when the desk reaches it (late steps at once).
+    in_session = sleep and settings.sim_anchor_wall_us is not None and settings.sim_start_us is not None
+    updates = sim_updates(instruments.values(), settings.sim, seed, plan,
+                          clock=settings.clock() if in_session else None)
     publisher = open_publisher()
     with _progress("sim", duration_s, "sim s") as hook:
         return pump(updates, publisher, lambda u: hook((u.ts_us - start_us) / US_PER_S))

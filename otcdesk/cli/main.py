@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from otcdesk.errors import DeskError
@@ -27,9 +28,10 @@ _err = Console(stderr=True)
 def _register() -> None:
     # Imported here so one noun's import error names itself.
     from otcdesk.cli import (
-        db_cmd, feed_cmd, init_cmd, lag_cmd, quote_cmd, rfq_cmd, run_cmd, schemas_cmd, sink_cmd, stack_cmd, stage_cmd,
-        summary_cmd, topics_cmd,
+        db_cmd, feed_cmd, init_cmd, lag_cmd, quote_cmd, rfq_cmd, run_cmd, schemas_cmd, simulate_cmd, sink_cmd,
+        stack_cmd, stage_cmd, summary_cmd, topics_cmd,
     )
+    from otcdesk.cli import report_cmd, sql_cmd
 
     app.add_typer(stack_cmd.app, name="stack")
     app.command("init")(init_cmd.init)
@@ -44,6 +46,9 @@ def _register() -> None:
     app.add_typer(sink_cmd.app, name="sink")
     app.command("lag")(lag_cmd.lag)
     app.command("summary")(summary_cmd.summary)
+    app.command("simulate")(simulate_cmd.simulate)
+    app.command("report")(report_cmd.report)
+    app.command("sql")(sql_cmd.sql)
 
 
 _register()
@@ -54,6 +59,10 @@ def main() -> None:
         app()
     except DeskError as exc:
         _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except ValidationError as exc:  # OTCDESK_* settings: name the field and the rule, never the value
+        what = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        _err.print(f"[red]error:[/red] invalid settings: {what}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         _err.print("interrupted")

@@ -4,6 +4,7 @@ OTCDESK_STACK=local (default) starts the project's own stack (idempotent: a runn
 and left running); docker starts throwaway containers with testcontainers; external uses
 KAFKA_BOOTSTRAP and CLICKHOUSE_URL. When the stack cannot be had, the tests fail under CI (with
 what to install) and are skipped, with the same reason, elsewhere: never a silent skip on CI.
+`scram_broker` is a second, throwaway broker that takes only SASL/SCRAM logins (test_sasl.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from otcdesk.errors import StackError
+from otcdesk.db import client
+from otcdesk.db.runner import DriverRunner
+from otcdesk.errors import DeskError, StackError
 from otcdesk.settings import Settings
 from otcdesk.stack import ensure_up
+from tests.integration.scram_broker import ScramBroker
 
 
 def _unavailable(exc: StackError) -> None:
@@ -43,3 +47,31 @@ def stack() -> Iterator[Settings]:
     except StackError as exc:
         _unavailable(exc)
     yield settings
+
+
+@pytest.fixture(scope="module")
+def scram_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScramBroker]:
+    """A throwaway broker that takes only SASL/SCRAM logins, stopped after the module whatever
+    happened; it needs Java and the local stack's jars, not the local stack itself."""
+    broker = ScramBroker(tmp_path_factory.mktemp("scram-broker"), Settings())
+    try:
+        try:
+            broker.start()
+        except StackError as exc:
+            _unavailable(exc)
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def server(stack: Settings) -> Iterator[DriverRunner]:
+    """The ClickHouse writer on the stack's server; unreachable is a failure, never a skip."""
+    try:
+        runner = client.admin(stack)
+    except DeskError as exc:
+        ci = " (CI is set: integration tests never skip)" if os.environ.get("CI") else ""
+        pytest.fail(f"no usable ClickHouse for the integration tests{ci}: {exc}")
+    assert runner.engine.startswith("ClickHouse 18.16") or not os.environ.get("CI"), runner.engine
+    yield runner
+    runner.close()

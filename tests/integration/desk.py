@@ -18,10 +18,10 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from otcdesk.events import Event
-from otcdesk.kafka import admin_client, consumer_config
+from otcdesk.kafka import consumer_config
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
-from otcdesk.topics import create_topics, topic_specs
+from otcdesk.topics import create_topics, delete_namespace
 
 OTCDESK = [sys.executable, "-m", "otcdesk.cli.main"]
 
@@ -33,22 +33,7 @@ def namespace(stack: Settings) -> Iterator[Settings]:
     try:
         yield settings
     finally:
-        admin = admin_client(settings)
-        topics = [s.name for s in topic_specs(settings)]
-        topics += [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"otcdesk-{settings.namespace}")]
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            try:
-                future.result(timeout=30)
-            except Exception:  # noqa: BLE001 - best-effort cleanup of a test namespace
-                pass
-        groups = [g.group_id for g in admin.list_consumer_groups(request_timeout=30).result(timeout=30).valid
-                  if g.group_id.startswith(f"otcdesk-{settings.namespace}")]
-        if groups:
-            for future in admin.delete_consumer_groups(groups).values():
-                try:
-                    future.result(timeout=30)
-                except Exception:  # noqa: BLE001
-                    pass
+        delete_namespace(settings)
 
 
 def env_of(settings: Settings, **extra: str) -> dict[str, str]:

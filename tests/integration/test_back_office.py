@@ -76,6 +76,9 @@ def test_a_200_btc_buy_is_hedged_filled_settled_and_reconciled(stack: Settings, 
         "OTCDESK_SIM_SPEED": str(SPEED), "OTCDESK_SIM_START_US": str(SIM_START_US),
         "OTCDESK_SIM_ANCHOR_WALL_US": str(anchor_us),
         "OTCDESK_HEDGE__ORDER_TIMEOUT_MS": "3000000", "OTCDESK_RECON__FILL_TIMEOUT_S": "3000",
+        # Two clips of 100 BTC: more than any one venue's participation cap, so each clip is split
+        # over several venues (with many small clips the cheapest venue takes them all).
+        "OTCDESK_HEDGE__MAX_CLIPS": "2",
     }
     with namespace(stack) as settings:
         sim = settings.model_copy(update={"sim_speed": SPEED, "sim_start_us": SIM_START_US,

@@ -50,10 +50,9 @@ def _settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"hedge": settings.hedge.model_copy(update={"order_timeout_ms": 10**9})})
 
 
-async def _load_books(stage: HedgerStage | VenueSimStage, agent_name: str, qty: str = "5") -> None:
-    async with stage.stage.app.agents[agent_name].test_context() as prices:
-        for venue in VENUES:
-            await prices.put(value=wire(_book(venue, qty=qty)), key=f"{venue.value}:BTC/USD".encode())
+async def _load_books(stage: HedgerStage | VenueSimStage, qty: str = "5") -> None:
+    for venue in VENUES:
+        stage.books.apply(_book(venue, qty=qty))  # what the prices fold does with each record
 
 
 def _desk_orders(recorded: Recorded) -> list[HedgeOrder]:
@@ -64,22 +63,28 @@ def test_hedger_plans_a_twap_releases_clips_on_the_clock_and_dead_letters_bad_in
     hedger = HedgerStage(_settings(settings), INSTRUMENTS)
     clock = hedger.clock = FixedClock(T0)
     recorded = record(hedger.stage)
+    plans = []
 
     async def run() -> None:
-        await _load_books(hedger, "hedger_prices")
+        await _load_books(hedger)
         async with hedger.stage.app.agents["hedger_trades"].test_context() as trades:
             await trades.put(value=wire(_trade()), key=b"rfq-1")
             await trades.put(value=wire(_trade(event_id="e-again")), key=b"rfq-1")  # redelivered: no 2nd hedge
             await trades.put(value=GARBAGE, key=b"junk")
             await trades.put(value=wire(_book(Venue.OKX)), key=b"rfq-x")  # a PriceUpdate is no trade
+        plans.append(hedger.trackers["rfq-1"].plan)
         first = len(_desk_orders(recorded))
         assert first >= 1  # the first clip goes at once
         clock.advance(700 * 1_000_000)  # past any horizon: every clip is due
         await hedger.tick()
+        clips = [o for o in _desk_orders(recorded) if o.state is OrderState.WORKING]
+        assert {o.clip_index for o in clips} == {c.index for c in plans[0].clips}  # each at its planned time
+        assert sorted(o.ts_us for o in clips) == sorted(c.send_at_us for c in plans[0].clips for _ in
+                                                         range(sum(1 for o in clips if o.clip_index == c.index)))
 
     asyncio.run(run())
-    orders = _desk_orders(recorded)
-    plan = hedger.trackers["rfq-1"].plan
+    orders = [o for o in _desk_orders(recorded) if o.state is OrderState.WORKING]
+    plan = plans[0]
     assert len(plan.clips) >= 2 and sum(c.qty_base for c in plan.clips) == D("10")
     assert sum(o.qty_base for o in orders) == D("10")
     assert all(o.state is OrderState.WORKING and o.source == "hedger" and o.rfq_id == "rfq-1" for o in orders)
@@ -108,7 +113,7 @@ def test_venue_sim_fills_new_orders_after_latency_deterministically(settings: Se
         recorded = record(venue.stage)
 
         async def run(v: VenueSimStage = venue) -> None:
-            await _load_books(v, "venue_sim_prices")
+            await _load_books(v)
             async with v.stage.app.agents["venue_sim_orders"].test_context() as orders:
                 await orders.put(value=wire(_order()), key=b"rfq-1")
                 await orders.put(value=wire(_order()), key=b"rfq-1")  # redelivered: executed once
@@ -172,6 +177,7 @@ def test_recon_dead_letters_wrong_events_per_topic(settings: Settings) -> None:
             await fills.put(value=GARBAGE, key=b"junk")
         async with stage.stage.app.agents["recon_trades"].test_context() as trades:
             await trades.put(value=wire(_trade()), key=b"rfq-1")  # pending: nothing to say yet
+        await stage.flush()
 
     asyncio.run(run())
     assert recorded.events("recon") == []
@@ -194,8 +200,8 @@ def test_a_deal_hedged_filled_and_settled_reconciles_matched(settings: Settings)
     seen: set[str] = set()  # venue events already passed back to the hedger
 
     async def run() -> None:
-        await _load_books(hedger, "hedger_prices", qty="1")
-        await _load_books(venue, "venue_sim_prices", qty="1")
+        await _load_books(hedger, qty="1")
+        await _load_books(venue, qty="1")
         agents = hedger.stage.app.agents
         async with agents["hedger_trades"].test_context() as h_trades:
             await h_trades.put(value=wire(trade), key=b"rfq-1")
@@ -232,6 +238,7 @@ def test_a_deal_hedged_filled_and_settled_reconciles_matched(settings: Settings)
             for event in everything:
                 await agents_by[topic.get(type(event), "settlements")].put(value=wire(event), key=b"rfq-1")
             await r_fills.put(value=wire(everything[-1]), key=b"rfq-1")  # a SettlementUpdated on fills
+        await recon.flush()  # the deal is judged on its timer, after its events
 
     asyncio.run(run())
     assert "rfq-1" in hedger.done

@@ -41,10 +41,8 @@ def test_aggregator_prices_an_rfq_on_the_books_it_holds_and_dead_letters_garbage
     recorded = record(agg.stage)
 
     async def run() -> None:
-        async with agg.stage.app.agents["aggregator_prices"].test_context() as prices:
-            for venue, mid in ((Venue.BINANCE, "95000"), (Venue.OKX, "95010")):
-                await prices.put(value=wire(_book(venue, mid)), key=f"{venue.value}:BTC/USD".encode())
-        # the GlobalTable is written through faust's table API; in test_context read it back directly
+        for venue, mid in ((Venue.BINANCE, "95000"), (Venue.OKX, "95010")):
+            agg.books.apply(_book(venue, mid))  # what the prices fold does with each record
         async with agg.stage.app.agents["aggregator_rfq"].test_context() as rfqs:
             await rfqs.put(value=wire(_rfq()), key=b"rfq-1")
             await rfqs.put(value=b"\xc3\x01garbage-bytes", key=b"junk")

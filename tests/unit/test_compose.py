@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import yaml
 
+from otcdesk.db.client import READ_ONLY_USER
 from otcdesk.settings import Settings
 from streams import STAGES
 
@@ -45,3 +47,15 @@ def test_desk_environment_names_are_settings_the_code_reads(monkeypatch) -> None
     assert settings.seed == int(env["OTCDESK_SEED"])
     for stage in STAGES:
         assert SERVICES[stage]["environment"] == env
+
+
+def test_clickhouse_gets_the_read_only_user_of_sql_and_reports() -> None:
+    """`otcdesk sql` and `otcdesk report` connect as otcdesk_ro: the compose server must define
+    it with a readonly=1 profile, as the local stack's users.xml does."""
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in SERVICES["clickhouse"]["volumes"]}
+    source = mounts["/etc/clickhouse-server/users.d/otcdesk-ro.xml"]
+    root = ET.parse(Path(__file__).resolve().parents[2] / source).getroot()
+    user = root.find(f"users/{READ_ONLY_USER}")
+    assert user is not None
+    profile = root.find(f"profiles/{user.findtext('profile')}")
+    assert profile is not None and profile.findtext("readonly") == "1"

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from otcdesk.settings import LocalStackSettings, Settings
 from otcdesk.stack import clickhouse, kafka, processes
@@ -35,6 +36,24 @@ def test_server_properties_is_a_single_node_kraft_combined_node(tmp_path: Path) 
         assert props[key] == "1"
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["auto.create.topics.enable"] == "false"
+
+
+def test_scram_server_properties_make_the_client_listener_sasl_only(tmp_path: Path) -> None:
+    user = kafka.ScramUser("desk-admin", SecretStr("s3cret"))
+    props = _props(kafka.server_properties(tmp_path / "data", 19092, 19093, scram=user))
+    assert props["listeners"] == "SASL_PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"
+    assert props["inter.broker.listener.name"] == "SASL_PLAINTEXT"
+    assert props["sasl.enabled.mechanisms"] == props["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    jaas = props["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"]
+    assert jaas.startswith("org.apache.kafka.common.security.scram.ScramLoginModule required ")
+    assert 'username="desk-admin"' in jaas and jaas.endswith(";")
+    assert "s3cret" not in repr(user)
+
+
+def test_a_layout_can_run_another_stacks_jars(tmp_path: Path) -> None:
+    assert kafka.KafkaLayout(tmp_path, REPO).libs == tmp_path / "kafka-libs"
+    assert kafka.KafkaLayout(tmp_path / "x", REPO, jars=tmp_path / "kafka-libs").libs == tmp_path / "kafka-libs"
 
 
 def test_cluster_id_has_kafkas_uuid_format() -> None:

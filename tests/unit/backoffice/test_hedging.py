@@ -118,7 +118,9 @@ def test_rejected_order_is_re_routed_as_a_new_clip():
     (order,) = tracker.due_orders(BOOKS, T0)
     rejected = tracker.on_fill(_fill(order, "r1", "0", "0", ExecType.REJECT))
     assert rejected is not None and rejected.state is OrderState.REJECTED
-    assert tracker.pending_qty_base == D("1")
+    assert tracker.pending_qty_base == D("0")  # the quantity comes back with the venue's report
+    report = replace(order, source="venue:BINANCE", state=OrderState.REJECTED, ts_us=order.ts_us + 11)
+    assert tracker.on_venue_report(report) is not None and tracker.pending_qty_base == D("1")
     (again,) = tracker.due_orders(BOOKS, T0 + 1000)
     assert again.order_id != order.order_id and again.qty_base == D("1") and again.clip_index == order.clip_index
 
@@ -135,7 +137,8 @@ def test_ioc_remainder_reported_by_the_venue_is_re_routed(settings):
     assert closed is not None and closed.state is OrderState.CANCELLED and closed.filled_qty_base == D("0.3")
     assert tracker.pending_qty_base == D("0.7")
     assert tracker.on_venue_report(result.report) is None  # idempotent
-    assert sum((o.qty_base for o in tracker.due_orders(BOOKS, T0 + 10)), D(0)) == D("0.7")
+    assert tracker.due_orders(BOOKS, result.report.ts_us - 1) == []  # due when the venue said so
+    assert sum((o.qty_base for o in tracker.due_orders(BOOKS, result.report.ts_us)), D(0)) == D("0.7")
 
 
 def test_unanswered_order_expires_and_its_rest_re_routes():
@@ -144,3 +147,15 @@ def test_unanswered_order_expires_and_its_rest_re_routes():
     assert tracker.expire(T0 + 1000) == []
     (expired,) = tracker.expire(T0 + HedgeSettings().order_timeout_ms * 1000)
     assert expired.state is OrderState.CANCELLED and tracker.pending_qty_base == D("1")
+
+
+def test_quantity_no_venue_takes_is_retried_in_event_time_then_left_open():
+    tracker = _tracker("1")
+    assert tracker.due_orders({}, T0) == []  # no book at all: nothing routable
+    assert tracker.pending_qty_base == D("1")
+    step_us = int(HedgeSettings().interval_s * 1_000_000)
+    assert tracker.next_action_us() == T0 + step_us  # the retry is one TWAP interval later
+    tracker.due_orders({}, T0 + 100 * step_us)  # every retry in between, each at its own time
+    progress = tracker.progress()
+    assert tracker.pending_qty_base == 0 and progress.abandoned_qty_base == D("1")
+    assert progress.done and progress.remaining_qty_base == 0

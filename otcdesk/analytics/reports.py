@@ -1,0 +1,136 @@
+"""`otcdesk report NAME`: which query each report runs, with which parameters, and how it plots.
+
+A report is a query file of schemas/clickhouse/queries/ of the same name plus the parameters the
+desk's settings give it (size buckets, the recon rules, the venue report prefix). Time-series
+reports name the columns a plot draws. Running one needs only a `SqlRunner`, so the tests run
+every report on the 18.16 server and on chDB alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from otcdesk.analytics.queries import Value, load
+from otcdesk.analytics.recon_params import Instruments, recon_params
+from otcdesk.db.runner import SqlRunner
+from otcdesk.errors import UserError
+from otcdesk.events import SettlementState
+from otcdesk.settings import Settings
+from otcdesk.venue_sim import VENUE_SOURCE_PREFIX
+
+#: Far enough in the future for "no upper bound" and still an Int64 on every engine.
+NO_END_US = 2**62
+DEFAULT_BUCKET_US = 60 * 1_000_000
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What a person chose at the command line (times in epoch us)."""
+
+    since_us: int = 0
+    until_us: int = NO_END_US
+    bucket_us: int = DEFAULT_BUCKET_US
+    as_of_us: int = 0  # recon_breaks: 0 = each deal at its latest event time
+    #: recon_breaks' instruments; None = the venues' fixtures through ccxt, as the recon stage loads them
+    instruments: Instruments | None = None
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A time series: x is an epoch-us column, one line per value of `series`, a panel per y."""
+
+    x: str
+    series: str
+    y: tuple[str, ...]
+    stacked: bool = False  # bars stacked by series (counts), else a line per series
+
+
+ParamsOf = Callable[[Settings, ReportOptions], Mapping[str, Value]]
+
+
+def _none(_settings: Settings, _options: ReportOptions) -> Mapping[str, Value]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    params_of: ParamsOf = _none
+    plot: Plot | None = None
+
+    @property
+    def title(self) -> str:
+        return load(self.name).title
+
+    def params(self, settings: Settings, options: ReportOptions) -> dict[str, Value]:
+        return {"since_us": options.since_us, "until_us": options.until_us, **self.params_of(settings, options)}
+
+
+@dataclass(frozen=True)
+class Result:
+    report: Report
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def size_buckets(settings: Settings) -> dict[str, Value]:
+    """The quote engine's size tiers (notional at mid) as hit-ratio buckets: '0-1M', '1M-5M', ..."""
+    edges = sorted({threshold for threshold, _ in settings.quote.size_tier_bps} | {Decimal(0)})
+    labels = [f"{_short(lo)}-{_short(hi)}" for lo, hi in zip(edges, edges[1:], strict=False)]
+    labels.append(f">={_short(edges[-1])}")
+    return {"bucket_edges_quote": edges, "bucket_labels": labels}
+
+
+def _short(amount: Decimal) -> str:
+    for unit, size in (("B", 10**9), ("M", 10**6), ("k", 10**3)):
+        if amount >= size:
+            return f"{format((amount / size).normalize(), 'f')}{unit}"
+    return format(amount.normalize(), "f")
+
+
+def _recon(settings: Settings, options: ReportOptions) -> Mapping[str, Value]:
+    instruments = options.instruments
+    if instruments is None:
+        from otcdesk.venues.providers import offline_instruments  # ccxt: loaded only for this report
+
+        instruments = offline_instruments()
+    # the recon stage judges with its timeouts floored to wall time at the session's sim speed
+    return recon_params(settings.with_timeout_floor(), instruments, options.as_of_us)
+
+
+def _bucket(_settings: Settings, options: ReportOptions) -> Mapping[str, Value]:
+    return {"bucket_us": options.bucket_us}
+
+
+REPORTS: dict[str, Report] = {r.name: r for r in (
+    Report("blotter", lambda _s, _o: {"settlement_states": [s.value for s in SettlementState]}),
+    Report("hit_ratio", lambda s, _o: size_buckets(s)),
+    Report("spread_captured"),
+    Report("hedge_slippage"),
+    Report("fill_quality", lambda _s, _o: {"venue_source_prefix": VENUE_SOURCE_PREFIX}),
+    Report("settlement_latency"),
+    Report("recon_breaks", _recon),
+    Report("breaks_over_time", _bucket, Plot("bucket_start_us", "kind", ("breaks",), stacked=True)),
+    Report("inventory_pnl", _bucket, Plot("bucket_start_us", "symbol", ("inventory_base", "pnl_quote"))),
+)}
+
+
+def get(name: str) -> Report:
+    report = REPORTS.get(name)
+    if report is None:
+        raise UserError(f"unknown report {name!r}: see `otcdesk report list`")
+    return report
+
+
+def run(runner: SqlRunner, database: str, report: Report, settings: Settings, options: ReportOptions) -> Result:
+    query = load(report.name)
+    rows = runner.query(query.render(database, report.params(settings, options)))
+    return Result(report, query.column_names, rows)
+
+
+def listing() -> Sequence[tuple[str, str, str]]:
+    """(name, title, time series or not) of every report, for `otcdesk report list`."""
+    return [(r.name, r.title, "time series" if r.plot else "") for r in REPORTS.values()]

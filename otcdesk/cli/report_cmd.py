@@ -1,0 +1,69 @@
+"""`otcdesk report NAME`: the desk's analytics over the ClickHouse event log (docs/analytics.md).
+
+Each report runs one named query of schemas/clickhouse/queries/ as the read-only user and prints
+a table, `--json` or `--csv`; time-series reports also draw `--plot FILE.png`. `otcdesk report
+list` names them. Bad input (unknown report, a time that does not parse, `--plot` on a report
+that is not a time series) is one red line and exit code 2, as is an unreachable server.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from otcdesk.analytics import reports
+from otcdesk.analytics.render import choose_format, plot, show
+from otcdesk.analytics.timespec import duration_us, instant_us
+from otcdesk.db import client
+from otcdesk.db.migrate import check_database_name
+from otcdesk.errors import UserError
+from otcdesk.settings import get_settings
+
+_err = Console(stderr=True)
+
+
+def report(
+    name: str = typer.Argument(..., help="A report name (otcdesk report list), or `list`."),
+    since: str | None = typer.Option(None, "--since", help="From: 2h (ago), 2025-11-24T16:00:00Z or epoch us."),
+    until: str | None = typer.Option(None, "--until", help="Before: same forms as --since."),
+    bucket: str = typer.Option("1m", "--bucket", help="Time-series bucket width: 30s, 5m, 1h, 1d."),
+    as_of: str | None = typer.Option(None, "--as-of", help="recon_breaks: judge every deal at this time "
+                                                           "(default: each at its latest event)."),
+    database: str | None = typer.Option(None, "--database", help="Database (default: the CLICKHOUSE_URL one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON rows (decimals as strings)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV with a header line."),
+    plot_to: Path | None = typer.Option(None, "--plot", help="Time-series reports: also draw FILE.png."),
+) -> None:
+    """Analytics from ClickHouse: blotter, hit ratio, spreads, slippage, fills, settlement, breaks, P&L."""
+    fmt = choose_format(as_json, as_csv)
+    if name == "list":
+        show("Reports", ["report", "title", "plot"], reports.listing(), fmt)
+        return
+    chosen = reports.get(name)
+    if plot_to is not None and chosen.plot is None:
+        series = ", ".join(r.name for r in reports.REPORTS.values() if r.plot)
+        raise UserError(f"--plot: {name} is not a time series (plots: {series})")
+    if as_of is not None and name != "recon_breaks":
+        raise UserError("--as-of applies to recon_breaks only")
+    now_us = time.time_ns() // 1000
+    options = reports.ReportOptions(
+        since_us=instant_us(since, "--since", now_us) if since else 0,
+        until_us=instant_us(until, "--until", now_us) if until else reports.NO_END_US,
+        bucket_us=duration_us(bucket, "--bucket"),
+        as_of_us=instant_us(as_of, "--as-of", now_us) if as_of else 0,
+    )
+    settings = get_settings()
+    db = check_database_name(database or settings.clickhouse.database)
+    runner = client.connect(client.endpoint(settings, read_only=True), database=db)
+    try:
+        result = reports.run(runner, db, chosen, settings, options)
+    finally:
+        runner.close()
+    show(f"{chosen.title} ({db})", result.columns, result.rows, fmt)
+    if plot_to is not None and chosen.plot is not None:
+        spec = chosen.plot
+        plot(plot_to, chosen.title, result.columns, result.rows, spec.x, spec.series, spec.y, stacked=spec.stacked)
+        _err.print(f"plot written to {plot_to}", highlight=False)
