@@ -113,7 +113,8 @@ class SessionRunner:
         from consumers.lag import LagMonitor
 
         (group,) = LagMonitor(self.settings).snapshot([self.settings.group("sink")])
-        lags = [p.lag for p in group.partitions]
+        # a partition nothing was ever written to has no committed offset and nothing to wait for
+        lags = [0 if p.lag is None and p.log_end_offset == 0 else p.lag for p in group.partitions]
         return None if not lags or any(lag is None for lag in lags) else sum(lags)
 
     def stop(self) -> None:

@@ -48,6 +48,7 @@ class Child:
     crashes_in_a_row: int = 0
     restart_at: float | None = None
     last_exit: int | None = None
+    retired: bool = False  # stopped on purpose: not restarted
 
     @property
     def state(self) -> str:
@@ -92,6 +93,8 @@ class Supervisor:
         events = []
         now = self.clock()
         for child in self.children:
+            if child.retired:
+                continue
             if child.proc is not None and child.proc.poll() is not None and child.restart_at is None:
                 child.last_exit = child.proc.returncode
                 if now - child.started_at >= self.backoff.healthy_after_s:
@@ -105,6 +108,19 @@ class Supervisor:
                 self._spawn(child)
                 events.append(f"{child.name} restarted (restart #{child.restarts})")
         return events
+
+    def retire(self, name: str, grace_s: float = 20.0) -> None:
+        """Stop one child for good (SIGTERM, then SIGKILL after `grace_s`); it is not restarted."""
+        for child in self.children:
+            if child.name == name:
+                child.retired = True
+                if child.proc is not None and child.proc.poll() is None:
+                    child.proc.send_signal(signal.SIGTERM)
+                    try:
+                        child.proc.wait(grace_s)
+                    except subprocess.TimeoutExpired:
+                        child.proc.kill()
+                        child.proc.wait()
 
     def stop(self, grace_s: float = 20.0) -> None:
         self._stopping = True

@@ -86,7 +86,11 @@ def _drive(runner, started: float, timeout: float, screen: Console) -> bool:  # 
 
 
 def _drain_sink(runner, progress: Progress, started: float, timeout: float) -> bool:  # noqa: ANN001
-    """With `--sink`: wait until ClickHouse has every record of the session (the sink's lag is 0)."""
+    """With `--sink`: wait until ClickHouse has every record of the session (the sink's lag is 0).
+
+    The feed is stopped first: every deal is closed, and a feed that goes on would keep the sink
+    busy with books forever."""
+    runner.supervisor.retire("feed")
     task = progress.add_task("sink -> ClickHouse (records left)", total=None)
     while time.monotonic() - started < timeout:
         lag = runner.sink_lag()

@@ -267,3 +267,40 @@ def test_cli_unreachable_broker_is_one_line_exit_2(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "127.0.0.1:1" in done.stderr
+
+
+# -- a running desk ---------------------------------------------------------------------------
+
+
+def test_running_desk_groups_equal_kafka_consumer_groups_tool(stack: Settings, tmp_path: Path) -> None:
+    """Live stage processes (members, commits by faust): the monitor's rows are the tool's rows.
+
+    The stages run with no feed and no load once the RFQs are consumed, so their offsets hold
+    still while both read them: "the same moment" without racing a moving target.
+    """
+    from otcdesk.kafka import EventProducer
+    from otcdesk.simulate import SessionPlan
+    from tests.integration.desk import namespace, processes
+
+    stages = ("aggregator", "quote-engine", "acceptance")
+    with namespace(stack) as settings, processes(
+            settings, {s: ("stage", "run", s) for s in stages}, tmp_path) as procs:
+        with EventProducer(settings) as producer:
+            for rfq in SessionPlan(seed=3, speed=1, rfqs=20).schedule(settings):
+                producer.produce(rfq)
+        groups = [settings.group(s) for s in stages]
+        deadline = time.monotonic() + 90
+        while True:
+            assert all(p.poll() is None for p in procs.values()), "a stage died"
+            results = LagMonitor(settings, LagHistory()).snapshot(groups)
+            settled = all(r.state == "Stable" and r.members == 1 and r.partitions and r.total_lag == 0
+                          for r in results)
+            if settled or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        assert settled, [(r.group, r.state, r.members, r.total_lag) for r in results]
+        time.sleep(2.0)  # past faust's commit interval: nothing left to commit
+        results = LagMonitor(settings, LagHistory()).snapshot(groups)
+        for result in results:
+            assert ours(result) == java_describe(settings, result.group), result.group
+            assert (result.state, result.members) == ("Stable", 1)
