@@ -10,6 +10,7 @@ lifecycle topics into a `SessionTally`.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -29,7 +30,8 @@ TAILED = ("quotes", "trades", "orders", "settlements", "recon", "dlq")
 
 
 class SessionRunner:
-    def __init__(self, settings: Settings, plan: SessionPlan, *, startup_s: float, with_sink: bool) -> None:
+    def __init__(self, settings: Settings, plan: SessionPlan, *, startup_s: float, with_sink: bool,
+                 kills: Sequence[tuple[str, float]] = ()) -> None:
         from streams import STAGES
 
         self.plan = plan
@@ -45,6 +47,10 @@ class SessionRunner:
             plan.env(self.settings, self.anchor_wall_us), self.logs)
         self.published = 0
         self.with_sink = with_sink
+        # chaos: (process, share of the RFQs published) at which it gets kill -9; the supervisor
+        # restarts it like any crashed process
+        self.kills = sorted(kills, key=lambda k: k[1])
+        self.killed: list[str] = []
         self._producer: EventProducer | None = None
         self._tail: Consumer | None = None
         self._admin = admin_client(self.settings)
@@ -95,6 +101,10 @@ class SessionRunner:
         while self.published < len(self.rfqs) and self.rfqs[self.published].ts_us <= now_us:
             self._producer.produce(self.rfqs[self.published])
             self.published += 1
+        while self.kills and self.published >= self.kills[0][1] * len(self.rfqs):
+            name, _ = self.kills.pop(0)
+            self.supervisor.kill(name)
+            self.killed.append(name)
         serde = default_serde()
         deadline = time.monotonic() + poll_s
         while time.monotonic() < deadline:

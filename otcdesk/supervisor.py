@@ -109,6 +109,12 @@ class Supervisor:
                 events.append(f"{child.name} restarted (restart #{child.restarts})")
         return events
 
+    def kill(self, name: str) -> None:
+        """kill -9 a child, as a crash would (chaos tests); `tick` restarts it after its backoff."""
+        for child in self.children:
+            if child.name == name and child.proc is not None and child.proc.poll() is None:
+                child.proc.kill()
+
     def retire(self, name: str, grace_s: float = 20.0) -> None:
         """Stop one child for good (SIGTERM, then SIGKILL after `grace_s`); it is not restarted."""
         for child in self.children:

@@ -75,6 +75,12 @@ class AcceptanceStage:
 
     def on_response(self, key: bytes, response: QuoteResponse) -> list[Event]:
         validate_response(response)
+        booked = self.outcomes.get(key)
+        if isinstance(booked, TradeBooked) and booked.event_id == self._trade_event_id(response):
+            # The same acceptance again (redelivered after a crash): its trade may never have
+            # reached `trades` (the outcome's changelog write and the trade's send are separate),
+            # so send the very same trade again; consumers drop it by event_id if they have it.
+            return [booked]
         self.ids.rebase(response.event_id)
         result = self.book.accept(response, response.ts_us)
         if result is None:  # a valid decline: the response is the outcome
@@ -86,6 +92,12 @@ class AcceptanceStage:
         if outcome_of(result) is Outcome.EXPIRED and outcome_of(self.outcomes.get(key)) is None:
             self.outcomes[key] = result  # the late acceptance is what expired it
         raise RejectedError(result.reason.value.lower(), result.detail, replies=(result,))
+
+    def _trade_event_id(self, response: QuoteResponse) -> str:
+        """The event id the trade of `response` gets (CausalIds rebased on the response)."""
+        ids = CausalIds()
+        ids.rebase(response.event_id)
+        return ids.new()
 
     async def sweep(self) -> None:
         """Expire quotes past valid_until, with a grace in wall time for acceptances in flight."""

@@ -73,6 +73,10 @@ def make_app(stage: str, settings: Settings, **overrides: Any) -> DeskApp:
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         broker_commit_interval=1.0,
+        # a killed worker's group membership ends after this; its restarted self (or the next
+        # worker) waits that long for its partitions. faust's 60 s default is a minute of outage.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
         datadir=str(datadir),
     )
     conf.update(overrides)

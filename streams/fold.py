@@ -44,11 +44,12 @@ class TopicFold:
     """Applies every decodable event of `topic` to `apply`, from offset 0, forever."""
 
     def __init__(self, settings: Settings, topic: str, apply: Callable[[Event], None],
-                 lookback_s: float | None = None) -> None:
+                 lookback_s: float | None = None, *, once: bool = False) -> None:
         self.settings = settings
         self.topic = settings.topic(topic)
         self.apply = apply
         self.lookback_s = lookback_s  # None: from the first offset; else the records of the last seconds
+        self.once = once  # stop at the end offsets seen at start (a rebuild), instead of following
         self.caught_up = asyncio.Event()
         self.applied = 0
 
@@ -78,9 +79,13 @@ class TopicFold:
             if not self.caught_up.is_set() and await self._reached(consumer, targets):
                 self.caught_up.set()
                 log.info("fold of %s caught up after %d events", self.topic, self.applied)
+                if self.once:
+                    return
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
                 for record in records:
+                    if self.once and record.offset >= targets.get(TopicPartition(record.topic, record.partition), 0):
+                        continue  # past the rebuild's end: the stage's own consumer has it
                     try:
                         self.apply(serde.decode(record.value))
                         self.applied += 1

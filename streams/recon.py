@@ -17,13 +17,17 @@ A deal that got events is judged at event time (the latest ts_us of its events),
 timeout timer judges at the desk clock.
 A result's event_id is uuid5(rfq_id, revision) (`otcdesk.recon.reconcile`).
 
-Restart: the deals' states are in memory. A restarted recon only sees events after its committed
-offsets, so deals in flight are judged on partial data (typically BROKEN at the deal timeout, or
-never complete); a Table of the deals' events is the next step (see docs/back-office.md).
+Restart: the deals' states are in memory, rebuilt at start from the four topics and from `recon`
+(its own results, for the last revision of each deal) read from their first offsets to their
+end offsets of that moment (`TopicFold(once=True)`); nothing is judged before that. A restarted
+recon therefore judges every deal on all of its events and sends nothing it had already sent
+(the first judgement of a rebuilt deal equals its last result). One recon worker: the rebuild
+reads every partition, so two workers would each judge every deal.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +37,7 @@ from otcdesk.events import Event, Fill, HedgeOrder, ReconResult, ReconStatus, Se
 from otcdesk.instruments import Instrument
 from otcdesk.recon import ReconState, assess, reconcile
 from otcdesk.settings import Settings, get_settings
+from streams.fold import TopicFold
 from streams.hedger import load_instruments
 from streams.stage import Stage
 
@@ -50,7 +55,8 @@ def _outcome(result: ReconResult) -> tuple[object, ...]:
 
 
 class ReconStage:
-    def __init__(self, settings: Settings, instruments: Mapping[Any, Instrument] | None = None) -> None:
+    def __init__(self, settings: Settings, instruments: Mapping[Any, Instrument] | None = None, *,
+                 rebuild: bool = True) -> None:
         self.settings = settings = settings.with_timeout_floor()
         self.clock: Any = settings.clock()
         self.instruments = dict(instruments if instruments is not None else load_instruments())
@@ -58,6 +64,12 @@ class ReconStage:
         self.deals: dict[str, ReconState] = {}
         self.latest_us: dict[str, int] = {}  # event time of each deal: its latest ts_us
         self.dirty: set[str] = set()  # deals with events not judged yet
+        self.rebuilt = asyncio.Event()  # nothing is judged before the deals are rebuilt
+        if rebuild:
+            self._folds = [TopicFold(settings, topic, self._restore, once=True) for topic in (*EXPECTED, "recon")]
+            self.stage.app.task(self._rebuild)
+        else:
+            self.rebuilt.set()
         for topic, kind in EXPECTED.items():
             self.stage.agent(topic, self._handler(topic, kind))
         self.stage.app.timer(TICK_S)(self.tick)
@@ -79,6 +91,25 @@ class ReconStage:
         self.dirty.add(event.rfq_id)
         return []
 
+    async def _rebuild(self) -> None:
+        """Every deal's events and last result, from the topics' first offsets to their ends now.
+
+        A restarted recon then judges a deal on all of its events (not only those after its
+        committed offsets) and numbers its next result after the last one it sent; what the
+        agents redeliver is dropped by event_id."""
+        await asyncio.gather(*(fold.run() for fold in self._folds))
+        self.dirty.update(self.deals)  # judged against the restored last result: unchanged, silent
+        self.rebuilt.set()
+        log.info("recon rebuilt %d deals", len(self.deals))
+
+    def _restore(self, event: Event) -> None:
+        if isinstance(event, ReconResult):
+            state = self.deals.setdefault(event.rfq_id, ReconState(event.rfq_id))
+            if event.revision > state.revision:
+                state.revision, state.last = event.revision, event
+        elif isinstance(event, (TradeBooked, HedgeOrder, Fill, SettlementUpdated)):
+            self.on_event(event)
+
     async def flush(self) -> None:
         """Judge the deals that got events since the last flush, each at its event time.
 
@@ -86,6 +117,8 @@ class ReconStage:
         of order and fill events, and judging the whole deal on each made recon quadratic in them
         (at 600x it fell minutes behind). The result after the deal's last event is the same.
         """
+        if not self.rebuilt.is_set():
+            return
         dirty, self.dirty = self.dirty, set()
         for rfq_id in sorted(dirty):
             result = self.evaluate(self.deals[rfq_id], self.latest_us[rfq_id], timer=False)
@@ -112,6 +145,8 @@ class ReconStage:
 
     async def tick(self) -> None:
         """Judge open deals at the desk clock: unanswered orders and deal timeouts become breaks."""
+        if not self.rebuilt.is_set():
+            return
         await self.flush()  # event-time judgements first: a timeout must not pre-empt data already in
         now_us = self.clock.now_us()
         for state in list(self.deals.values()):

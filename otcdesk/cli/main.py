@@ -28,7 +28,7 @@ _err = Console(stderr=True)
 def _register() -> None:
     # Imported here so one noun's import error names itself.
     from otcdesk.cli import (
-        db_cmd, feed_cmd, init_cmd, lag_cmd, quote_cmd, rfq_cmd, run_cmd, schemas_cmd, simulate_cmd, sink_cmd,
+        chaos_cmd, db_cmd, feed_cmd, init_cmd, lag_cmd, quote_cmd, rfq_cmd, run_cmd, schemas_cmd, simulate_cmd, sink_cmd,
         stack_cmd, stage_cmd, summary_cmd, topics_cmd,
     )
     from otcdesk.cli import report_cmd, sql_cmd
@@ -47,6 +47,7 @@ def _register() -> None:
     app.command("lag")(lag_cmd.lag)
     app.command("summary")(summary_cmd.summary)
     app.command("simulate")(simulate_cmd.simulate)
+    app.add_typer(chaos_cmd.app, name="chaos")
     app.command("report")(report_cmd.report)
     app.command("sql")(sql_cmd.sql)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from otcdesk.cli.output import console, print_json, print_table
+from otcdesk.errors import UserError
 from otcdesk.settings import get_settings
 from otcdesk.simulate import NAMESPACE, SessionPlan, SessionSummary
 
@@ -26,36 +28,72 @@ def simulate(
     sink: bool = typer.Option(False, "--sink/--no-sink", help="Also run the ClickHouse sink (for `otcdesk report`)."),
     startup: float = typer.Option(25.0, "--startup", help="Wall seconds the processes get to start before sim time runs."),
     timeout: float = typer.Option(900.0, "--timeout", help="Give up after this many wall seconds."),
+    kill: list[str] = typer.Option([], "--kill", help="Chaos: PROCESS@SHARE, kill -9 PROCESS once SHARE (0-1) of "
+                                   "the RFQs are out (restarted by the supervisor). Repeatable."),
     namespace: str = typer.Option(NAMESPACE, "--namespace", help="Topic/group prefix of the session (wiped first)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run the desk on seeded RFQs until every deal is settled or failed and reconciled."""
-    from otcdesk.session import SessionRunner
-
     settings = get_settings()
     plan = SessionPlan(seed=settings.seed if seed is None else seed, speed=speed, rfqs=rfqs, rate_per_s=rate,
                        faults=faults, namespace=namespace)
-    runner = SessionRunner(settings, plan, startup_s=startup, with_sink=sink)
     screen = Console(stderr=True) if as_json else console  # --json: stdout carries the JSON only
-    screen.print(f"session: {rfqs} RFQs, seed {plan.seed}, {speed:g}x, namespace {plan.namespace!r}, "
-                  f"logs in {runner.log_dir}")
+    result = run_session(plan, screen, startup_s=startup, timeout_s=timeout, sink=sink, kills=parse_kills(kill))
+    if as_json:
+        print_json(result.as_json())
+    else:
+        _print(result.summary)
+        console.print(f"wall time {result.wall_s:.0f} s; {'complete' if result.complete else 'INCOMPLETE (timed out)'}")
+    if not result.complete:
+        raise typer.Exit(1)
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    summary: SessionSummary
+    complete: bool
+    wall_s: float
+    killed: tuple[str, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return self.summary.as_json() | {"complete": self.complete, "wall_s": round(self.wall_s, 1),
+                                         "killed": list(self.killed)}
+
+
+def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout_s: float, sink: bool = False,
+                kills: list[tuple[str, float]] | None = None) -> SessionResult:
+    """One session from an empty namespace to its summary, with a progress display on `screen`."""
+    from otcdesk.session import SessionRunner
+
+    runner = SessionRunner(get_settings(), plan, startup_s=startup_s, with_sink=sink, kills=kills or [])
+    screen.print(f"session: {plan.rfqs} RFQs, seed {plan.seed}, {plan.speed:g}x, namespace {plan.namespace!r}, "
+                 f"logs in {runner.log_dir}" + (f", kill -9: {kills}" if kills else ""))
     runner.prepare()
     started = time.monotonic()
     complete = False
     try:
         runner.start()
-        complete = _drive(runner, started, timeout, screen)
+        complete = _drive(runner, started, timeout_s, screen)
     finally:
         runner.stop()
-    summary = runner.tally.summary()
-    wall_s = time.monotonic() - started
-    if as_json:
-        print_json(summary.as_json() | {"complete": complete, "wall_s": round(wall_s, 1)})
-    else:
-        _print(summary)
-        console.print(f"wall time {wall_s:.0f} s; {'complete' if complete else 'INCOMPLETE (timed out)'}")
-    if not complete:
-        raise typer.Exit(1)
+    return SessionResult(runner.tally.summary(), complete, time.monotonic() - started, tuple(runner.killed))
+
+
+def parse_kills(texts: list[str]) -> list[tuple[str, float]]:
+    """`recon@0.5` -> ("recon", 0.5); a one-line UserError for anything else."""
+    from streams import STAGES
+
+    kills = []
+    for text in texts:
+        name, _, share = text.partition("@")
+        try:
+            at = float(share)
+        except ValueError:
+            at = -1.0
+        if name not in (*STAGES, "feed", "sink") or not 0 <= at <= 1:
+            raise UserError(f"--kill wants PROCESS@SHARE with a stage, feed or sink and 0 <= SHARE <= 1, got {text!r}")
+        kills.append((name, at))
+    return kills
 
 
 def _drive(runner, started: float, timeout: float, screen: Console) -> bool:  # noqa: ANN001 - SessionRunner

@@ -168,7 +168,7 @@ def test_settlement_emits_each_leg_state_when_its_sim_time_comes(settings: Setti
 
 
 def test_recon_dead_letters_wrong_events_per_topic(settings: Settings) -> None:
-    stage = ReconStage(settings, INSTRUMENTS)
+    stage = ReconStage(settings, INSTRUMENTS, rebuild=False)
     recorded = record(stage.stage)
 
     async def run() -> None:
@@ -192,7 +192,7 @@ def test_a_deal_hedged_filled_and_settled_reconciles_matched(settings: Settings)
     s = s.model_copy(update={"hedge": s.hedge.model_copy(update={"interval_s": D("50")})})
     clock = FixedClock(T0)
     hedger, venue, settle, recon = (HedgerStage(s, INSTRUMENTS), VenueSimStage(s, INSTRUMENTS),
-                                    SettlementStage(s), ReconStage(s, INSTRUMENTS))
+                                    SettlementStage(s), ReconStage(s, INSTRUMENTS, rebuild=False))
     for stage in (hedger, venue, settle, recon):
         stage.clock = clock
     rec_h, rec_v, rec_s, rec_r = (record(x.stage) for x in (hedger, venue, settle, recon))

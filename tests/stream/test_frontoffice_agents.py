@@ -108,14 +108,16 @@ def test_acceptance_books_a_trade_once_and_refuses_late_or_repeated_acceptances(
         async with stage.stage.app.agents["acceptance_quotes"].test_context() as agent:
             await agent.put(value=wire(_quote()), key=b"rfq-1")
             await agent.put(value=wire(_response()), key=b"rfq-1")
-            await agent.put(value=wire(_response(event_id="e-again")), key=b"rfq-1")
+            await agent.put(value=wire(_response()), key=b"rfq-1")  # redelivered: the same trade again
+            await agent.put(value=wire(_response(event_id="e-again")), key=b"rfq-1")  # a 2nd accept: refused
             await agent.put(value=wire(_quote(rfq_id="rfq-2", quote_id="q-2", event_id="e-q2")), key=b"rfq-2")
             late = _response(event_id="e-late", rfq_id="rfq-2", quote_id="q-2", ts_us=T0 + 2000 + 6_000_000)
             await agent.put(value=wire(late), key=b"rfq-2")
 
     asyncio.run(run())
     trades = [e for e in recorded.events("trades") if isinstance(e, TradeBooked)]
-    assert len(trades) == 1 and trades[0].price_quote == D("95100") and trades[0].qty_base == D("10")
+    assert len(trades) == 2 and trades[0] == trades[1]  # one trade, sent twice: dedup by event_id downstream
+    assert trades[0].price_quote == D("95100") and trades[0].qty_base == D("10")
     refusals = {e.quote_id: e.reason for e in recorded.events("quotes") if isinstance(e, QuoteRejected)}
     assert refusals == {"q-1": RejectReason.ALREADY_ACCEPTED, "q-2": RejectReason.QUOTE_EXPIRED}
     assert sorted(d.reason for d in recorded.dead_letters()) == ["invalid:already_accepted", "invalid:quote_expired"]

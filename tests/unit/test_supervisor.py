@@ -45,3 +45,28 @@ def test_stop_terminates_running_children(tmp_path: Path) -> None:
     sup.start()
     sup.stop(grace_s=10)
     assert child.proc is not None and child.proc.poll() is not None
+
+
+def test_a_retired_child_is_not_restarted(tmp_path: Path) -> None:
+    now = [0.0]
+    child = Child("quick", ("stage", "run", "no-such-stage"))  # exits 2 at once
+    sup = Supervisor([child], {}, tmp_path, Backoff(first_s=1, cap_s=60), clock=lambda: now[0])
+    sup.start()
+    assert child.proc is not None
+    child.proc.wait(60)
+    sup.retire("quick")  # as `otcdesk simulate --sink` does with the feed before draining the sink
+    now[0] = 1000.0
+    assert sup.tick() == [] and child.restarts == 0 and child.retired
+    sup.stop(grace_s=5)
+
+
+def test_kill_schedules_parse_or_fail_in_one_line() -> None:
+    import pytest
+
+    from otcdesk.cli.simulate_cmd import parse_kills
+    from otcdesk.errors import UserError
+
+    assert parse_kills(["recon@0.5", "feed@1"]) == [("recon", 0.5), ("feed", 1.0)]
+    for bad in ("recon", "recon@1.5", "nobody@0.5", "recon@x"):
+        with pytest.raises(UserError):
+            parse_kills([bad])
