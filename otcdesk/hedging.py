@@ -263,9 +263,9 @@ class HedgeTracker:
     """
 
     def __init__(self, trade: TradeBooked, plan: HedgePlan, instruments: Instruments,
-                 settings: HedgeSettings, rng: random.Random) -> None:
+                 settings: HedgeSettings) -> None:
         self.trade, self.plan = trade, plan
-        self._instruments, self._settings, self._rng = instruments, settings, rng
+        self._instruments, self._settings = instruments, settings
         self._orders: dict[str, _Order] = {}
         self._fill_ids: set[str] = set()
         self._next_clip = 0

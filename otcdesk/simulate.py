@@ -38,12 +38,12 @@ from otcdesk.events import (
     SettlementState, SettlementUpdated, TradeBooked,
 )
 from otcdesk.recon import latest_legs
+from otcdesk.venue_sim import FAULTS_HEADER
 from otcdesk.settings import Settings
 
 #: 2025-03-04T14:00:00Z, a Tuesday, 09:00 in New York: USD wires of the session value the same day.
 SIM_START_US = 1_741_096_800_000_000
 NAMESPACE = "sim-"
-FAULTS_HEADER = "otcdesk.sim.faults"
 #: The quote engine's state is read this much wall time in the past (times the speed, in sim ms).
 #: It must exceed how far behind the desk clock the stages publish (tens of ms on this machine
 #: when idle, around a second when the desk's ten processes share 2 busy cores).

@@ -27,6 +27,7 @@ from otcdesk.instruments import Instrument, quote_of
 from otcdesk.settings import VenueSimSettings
 
 VENUE_SOURCE_PREFIX = "venue:"
+FAULTS_HEADER = "otcdesk.sim.faults"  # on a venue report: the faults injected into its fills
 FEE_QUANTUM = Decimal("1e-8")
 
 

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 VENUES = tuple(v for v in Venue if v is not Venue.UNKNOWN)
 #: Snapshots kept per venue:symbol for as-of lookups: 1024 steps of the sim feed (four minutes at
-#: the default 250 ms step, ten wall seconds of a 600x session) cover any event waiting.
+#: the default 250 ms step, twenty wall seconds of a 600x session) cover any event waiting.
 HISTORY = 1024
 #: Wall seconds of `prices` a (re)started worker reads back: several feed steps of every venue.
 LOOKBACK_S = 60.0
@@ -44,7 +44,6 @@ class BookTable:
     """Books per venue:symbol: the latest, and the recent ones for as-of reads (all in memory)."""
 
     def __init__(self, stage: Stage) -> None:
-        self._latest: dict[bytes, PriceUpdate] = {}
         self.wait_s = stage.settings.sim.book_wait_ms / 1000
         self.step_us = stage.settings.sim.step_ms * 1000
         self._history: dict[bytes, list[tuple[int, int, PriceUpdate]]] = defaultdict(list)
@@ -60,11 +59,8 @@ class BookTable:
     def apply(self, update: Event) -> None:
         if not isinstance(update, PriceUpdate):
             return  # not a book: the sink dead-letters what does not belong on `prices`
-        key = update.key.encode()
-        known = self._latest.get(key)
-        if known is None or (update.ts_us, update.sequence) > (known.ts_us, known.sequence):
-            self._latest[key] = update  # out-of-order or replayed snapshots never overwrite newer ones
-        history = self._history[key]
+        history = self._history[update.key.encode()]  # sorted: out-of-order or replayed snapshots
+        # never pass for the latest, which is always the last entry
         entry = (update.ts_us, update.sequence, update)
         at = bisect.bisect_left(history, entry[:2], key=lambda e: e[:2])
         if at == len(history) or history[at][:2] != entry[:2]:
@@ -75,7 +71,9 @@ class BookTable:
             self._moved.set()
 
     def book(self, venue: Venue, symbol: str) -> PriceUpdate | None:
-        return self._latest.get(f"{venue.value}:{symbol}".encode())
+        """The latest snapshot (by ts_us, then sequence) of a venue's book."""
+        history = self._history.get(f"{venue.value}:{symbol}".encode())
+        return history[-1][2] if history else None
 
     def books_for(self, symbol: str) -> dict[Venue, PriceUpdate]:
         """Venue -> latest book of `symbol`, for the venues that published one."""

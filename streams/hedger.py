@@ -81,7 +81,7 @@ class HedgerStage:
         books = await self.books.books_at(trade.symbol, trade.ts_us)
         rng = derived_rng(self.settings.seed, f"hedge:{trade.trade_id}")
         plan = plan_twap(trade, books, self.instruments, self.settings.hedge, rng, trade.ts_us)
-        tracker = HedgeTracker(trade, plan, self.instruments, self.settings.hedge, rng)
+        tracker = HedgeTracker(trade, plan, self.instruments, self.settings.hedge)
         self.trackers[trade.rfq_id] = tracker
         log.info("hedging %s %s %s: %d clips over %s s", trade.side, trade.qty_base, trade.symbol,
                  len(plan.clips), plan.horizon_s)

@@ -33,7 +33,7 @@ from otcdesk.hedging import SOURCE as HEDGER_SOURCE
 from otcdesk.ids import derived_rng
 from otcdesk.instruments import Instrument
 from otcdesk.settings import Settings, get_settings
-from otcdesk.venue_sim import execute, is_venue_report, latency_us
+from otcdesk.venue_sim import FAULTS_HEADER, execute, is_venue_report, latency_us
 from streams.books import BookTable
 from streams.hedger import load_instruments
 from streams.stage import Stage
@@ -41,7 +41,6 @@ from streams.stage import Stage
 log = logging.getLogger(__name__)
 
 NEW_STATES = frozenset({OrderState.NEW, OrderState.WORKING})
-FAULTS_HEADER = "otcdesk.sim.faults"  # on a venue report: the faults injected into its fills
 
 
 def is_new_desk_order(order: HedgeOrder) -> bool:

@@ -88,7 +88,7 @@ def hedge_and_settle(index: int, client: str, symbol: str, side: Side, qty: str,
     books = {venue: _book(venue, symbol, t0) for venue in Venue if (venue, symbol) in INSTRUMENTS}
     rng = random.Random(index)
     plan = plan_twap(trade, books, INSTRUMENTS, settings.hedge, rng, t0)
-    tracker = HedgeTracker(trade, plan, INSTRUMENTS, settings.hedge, rng)
+    tracker = HedgeTracker(trade, plan, INSTRUMENTS, settings.hedge)
     orders: list[HedgeOrder] = []
     fills: list[Fill] = []
     now = t0

@@ -6,7 +6,6 @@ Each run migrates its own throwaway database and drops it, so the desk's data is
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,7 +16,6 @@ import pytest
 from otcdesk.db import client, rows
 from otcdesk.db.migrate import ChecksumMismatchError, load_migrations, migrate
 from otcdesk.db.runner import DriverRunner, QueryError
-from otcdesk.errors import DeskError
 from otcdesk.events import EVENT_TYPES, Event
 from otcdesk.settings import Settings
 from tests.samples import sample_events
@@ -32,19 +30,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def settings() -> Settings:
     return Settings()
-
-
-@pytest.fixture(scope="module")
-def server(settings: Settings) -> Iterator[DriverRunner]:
-    """The writer on the real server; unreachable is a failure (never a skip), on CI or not."""
-    try:
-        runner = client.admin(settings)
-    except DeskError as exc:
-        ci = " (CI is set: integration tests never skip)" if os.environ.get("CI") else ""
-        pytest.fail(f"no usable ClickHouse for the integration tests{ci}: {exc}")
-    print(f"engine: {runner.engine}")
-    yield runner
-    runner.close()
 
 
 def _drop(runner: DriverRunner, database: str) -> None:

@@ -74,7 +74,7 @@ def test_participation_cap_limits_each_order(settings):
     route = route_clip(D("10"), Side.BUY, books, INSTRUMENTS, cfg)
     assert route is not None and route.qty_base == D("3")  # 10 % of 30 visible
     plan = plan_twap(trade(qty="10"), books, INSTRUMENTS, cfg.model_copy(update={"max_clips": 1}), random.Random(2), T0)
-    tracker = HedgeTracker(trade(qty="10"), plan, INSTRUMENTS, cfg, random.Random(3))
+    tracker = HedgeTracker(trade(qty="10"), plan, INSTRUMENTS, cfg)
     orders = tracker.due_orders(books, T0)
     assert {o.venue for o in orders} == {Venue.BINANCE, Venue.KRAKEN}
     assert all(o.qty_base <= D("3") for o in orders)
@@ -95,8 +95,7 @@ def _fill(order, fill_id: str, qty: str, price: str = "95001", exec_type=ExecTyp
 def _tracker(qty: str = "1", settings: HedgeSettings | None = None) -> HedgeTracker:
     cfg = (settings or HedgeSettings()).model_copy(update={"max_clips": 1})
     t = trade(qty=qty)
-    return HedgeTracker(t, plan_twap(t, BOOKS, INSTRUMENTS, cfg, random.Random(1), T0), INSTRUMENTS, cfg,
-                        random.Random(2))
+    return HedgeTracker(t, plan_twap(t, BOOKS, INSTRUMENTS, cfg, random.Random(1), T0), INSTRUMENTS, cfg)
 
 
 def test_tracker_ignores_duplicate_fills():

@@ -47,7 +47,7 @@ def build_deal(side: Side = Side.BUY, qty: str = "4", seed: int = 1) -> Deal:
     t = trade(side, qty, price)
     rng = random.Random(seed)
     plan = plan_twap(t, BOOKS, INSTRUMENTS, SETTINGS.hedge, rng, T0)
-    tracker = HedgeTracker(t, plan, INSTRUMENTS, SETTINGS.hedge, rng)
+    tracker = HedgeTracker(t, plan, INSTRUMENTS, SETTINGS.hedge)
     orders: list[HedgeOrder] = []
     fills: list[Fill] = []
     now = T0
