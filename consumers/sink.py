@@ -21,13 +21,13 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from consumers.sink_batch import Batch, BatchPolicy, RateMeter, SinkOptions, backoff
+from consumers.sink_batch import Batch, BatchPolicy, RateMeter, Row, SinkOptions, backoff
 from consumers.sink_metrics import LogEnds, Prometheus, Reporter, SinkSummary, assignment_lag, reached, targets
 from consumers.sink_writer import ClickHouseWriter, EventWriter
-from otcdesk.db.rows import TABLES, Provenance, table_of, to_row
+from otcdesk.db.rows import TABLES, Provenance, record_row_builder, table_of, to_row
 from otcdesk.dlq import dead_letter, dead_letter_id, headers_of
 from otcdesk.errors import TransientError
-from otcdesk.events import DeadLetter, Event
+from otcdesk.events import BY_SCHEMA, DeadLetter, Event
 from otcdesk.kafka import EventProducer, admin_client, consumer_config
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
@@ -154,30 +154,43 @@ class Sink:
 
     # -- one record -----------------------------------------------------------------------------
     def _take_all(self, messages: Sequence[Message]) -> None:
+        now = self.clock() if messages else 0.0  # one look per consumed batch, not per record
         for msg in messages:
-            self._take(msg)
+            self._take(msg, now)
 
-    def _take(self, msg: Message) -> None:
+    def _take(self, msg: Message, now: float) -> None:
         err = msg.error()
         if err is not None:
             if err.code() != KafkaError._PARTITION_EOF:
                 log.warning("consume error %s[%s]: %s", msg.topic(), msg.partition(), err)
             return
         topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
-        now = self.clock()
-        self.first_record_at = self.first_record_at or now
+        if self.first_record_at is None:
+            self.first_record_at = now
         self.last_record_at = now
-        where = Provenance(topic, partition, offset)
+        cls: type[Event]
         try:
-            event: Event = self.serde.decode(msg.value())  # type: ignore[arg-type]
+            cls, row = self._decode_row(msg.value(), topic, partition, offset)  # type: ignore[arg-type]
         except DecodeError as exc:
-            event = self._dead_letter(msg, exc)
-        cls = type(event)
-        if cls not in TABLES:
+            cls, row = DeadLetter, to_row(self._dead_letter(msg, exc), Provenance(topic, partition, offset))
+        if row is None:
             self._skip(cls)
-            self.batch.add(None, None, topic, partition, offset, now)
-            return
-        self.batch.add(cls, to_row(event, where), topic, partition, offset, now)
+        self.batch.add(cls if row is not None else None, row, topic, partition, offset, now)
+
+    def _decode_row(self, data: bytes, topic: str, partition: int, offset: int) -> tuple[type[Event], Row | None]:
+        """The event's type and its row (None: no table for it), straight from the Avro record.
+
+        `record_row_builder` skips the typed event the sink would only take apart again; it
+        refuses what `from_avro` refuses, with the same DecodeError reason as `serde.decode`.
+        """
+        schema, record = self.serde.decode_record(data)
+        try:
+            cls = BY_SCHEMA[schema.event]
+            if cls not in TABLES:
+                return cls, None
+            return cls, record_row_builder(cls)(record, topic, partition, offset)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DecodeError("bad_value", f"{schema.event}: {type(exc).__name__}: {exc}") from exc
 
     def _dead_letter(self, msg: Message, exc: DecodeError) -> DeadLetter:
         topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)

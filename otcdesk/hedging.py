@@ -12,7 +12,11 @@ no clock; callers pass books, instruments, settings, a seeded `random.Random` an
 - `route_clip` sends a clip where the fee-adjusted executable price is best, taking at most a
   share of a venue's visible depth, with a protective limit a few bps through the touch.
 - `HedgeTracker` keeps the orders of one trade, applies fills idempotently by fill_id, and puts
-  the unfilled rest of a cancelled or rejected order back in line for re-routing.
+  the unfilled rest of a cancelled or rejected order back in line for re-routing. Only the
+  venue's final word returns quantity: an order the venue has not answered in time is *asked
+  about* (`expire` re-sends the order, which the venue answers with its report: ccxt's
+  `fetch_order`), never assumed unfilled, because a late fill on top of a re-routed rest is an
+  over-hedge.
 
 Netting opposite deals before hedging (`HedgeSettings.netting_enabled`) is a TODO: it needs a
 per-symbol netting window shared across deals (a stateful stage, not a per-trade plan), and the
@@ -215,12 +219,12 @@ class _Order:
     notional_quote: Decimal = Decimal(0)
     fees_quote: Decimal = Decimal(0)
     venue_filled_qty_base: Decimal | None = None  # from the venue's final report
-    timed_out: bool = False
+    asked_us: int | None = None  # when the desk last asked the venue about it (no report in time)
 
     @property
     def closed(self) -> bool:
-        """The venue gave its final word (or the desk gave up waiting): nothing more comes back."""
-        return self.venue_filled_qty_base is not None or self.timed_out
+        """The venue gave its final word: nothing more comes back."""
+        return self.venue_filled_qty_base is not None
 
     @property
     def done_qty_base(self) -> Decimal:
@@ -271,6 +275,9 @@ class HedgeTracker:
         self._next_clip = 0
         self._returned: list[DueRouting] = []  # quantity that came back, waiting for its routing
         self.abandoned_qty_base = Decimal(0)
+        #: the desk's own first event of each order already on `orders` (a restarted hedger's
+        #: rebuild): a routing replayed for one of them re-sends that order as it was sent
+        self.recorded: Mapping[str, HedgeOrder] = {}
 
     @property
     def orders(self) -> Mapping[str, _Order]:
@@ -308,13 +315,20 @@ class HedgeTracker:
         return None
 
     def route(self, due: DueRouting, books: Books) -> list[HedgeOrder]:
-        """Orders for `due` on `books` (as of `due.at_us`); what no venue takes is retried later."""
+        """Orders for `due` on `books` (as of `due.at_us`); what no venue takes is retried later.
+
+        An order already sent for this routing (`recorded`, after a restart) is taken as it was
+        sent, not routed again on today's books: a live restart must not move a sent order."""
         qty, out, used = due.qty_base, [], set()
         while qty > 0:
-            route = route_clip(qty, self.plan.side, books, self._instruments, self._settings, frozenset(used))
+            order_id = str(uuid.uuid5(HEDGE_NAMESPACE, f"{self.trade.trade_id}|{due.cause}|{len(used)}"))
+            sent = self.recorded.get(order_id)
+            if sent is not None:
+                route = Route(sent.venue, sent.qty_base, sent.limit_price_quote, Decimal(0), Decimal(0))
+            else:
+                route = route_clip(qty, self.plan.side, books, self._instruments, self._settings, frozenset(used))
             if route is None:
                 break
-            order_id = str(uuid.uuid5(HEDGE_NAMESPACE, f"{self.trade.trade_id}|{due.cause}|{len(used)}"))
             order = _Order(order_id, route.venue, route.qty_base, route.limit_price_quote, due.clip_index, due.at_us)
             self._orders[order.order_id] = order
             out.append(self._event(order, due.at_us))
@@ -373,15 +387,26 @@ class HedgeTracker:
         return self._event(o, report.ts_us)
 
     def expire(self, now_us: int) -> list[HedgeOrder]:
-        """Cancel orders the venue never answered within `order_timeout_ms`; their rest re-routes."""
+        """Ask the venue about orders it has not answered within `order_timeout_ms` (again every
+        timeout while it stays silent): the question is the order itself, sent again unchanged
+        (same event id, so consumers that have it drop it), which the venue answers with its final
+        report (`otcdesk.venue_sim`; live, ccxt's `fetch_order`). Nothing is re-routed on a timeout:
+        the order may be filled and only late. A venue that never answers leaves the hedge open,
+        and recon flags the order (no report after `recon.fill_timeout_s`)."""
         timeout_us = self._settings.order_timeout_ms * 1000
         out = []
         for o in self._orders.values():
-            if not o.closed and o.state is not OrderState.FILLED and now_us - o.sent_us >= timeout_us:
-                o.timed_out, o.state = True, OrderState.CANCELLED
-                self._give_back(o, now_us, "timeout")
-                out.append(self._event(o, now_us))
+            if o.closed or o.state is OrderState.FILLED:  # every fill in: only the report is late
+                continue
+            if now_us - (o.sent_us if o.asked_us is None else o.asked_us) >= timeout_us:
+                o.asked_us = now_us
+                out.append(self.sent_event(o))
         return out
+
+    def sent_event(self, o: _Order) -> HedgeOrder:
+        """The order as the desk first sent it (state WORKING, nothing filled, at its routing time)."""
+        return self._event(_Order(o.order_id, o.venue, o.qty_base, o.limit_price_quote, o.clip_index, o.sent_us),
+                           o.sent_us)
 
     def progress(self) -> HedgeProgress:
         filled = sum((o.filled_qty_base for o in self._orders.values()), Decimal(0))

@@ -57,6 +57,9 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "partitioner": "murmur2_random",  # same partition as aiokafka/Java for the same key
         "linger.ms": 5,
         "compression.type": "none",  # aiokafka needs extra packages to read lz4/zstd
+        # librdkafka gives up on an event after 5 min by default; a broker restart took 4 min on a
+        # loaded 2-core box (docs/reliability.md, scenario 3): keep retrying through a longer one.
+        "message.timeout.ms": 900_000,
     }
     return conf | overrides
 

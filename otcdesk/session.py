@@ -61,6 +61,12 @@ class SessionRunner:
     def log_dir(self) -> Path:
         return self.logs
 
+    @property
+    def producer(self) -> EventProducer:
+        """The session's producer (started): chaos publishes its replays with it."""
+        assert self._producer is not None, "start() first"
+        return self._producer
+
     def prepare(self) -> None:
         """An empty namespace: the session's topics and groups from any earlier run deleted."""
         delete_namespace(self.settings, wait_for_members=True)

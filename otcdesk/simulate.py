@@ -68,6 +68,8 @@ class SessionPlan:
     warmup_s: int = 600  # sim seconds of market data before the first RFQ
     namespace: str = NAMESPACE
     faults: bool = True
+    quote_grace_ms: int | None = None  # wall ms past a quote's deadline (chaos: a client-sim restart)
+    state_lag_wall_ms: int = STATE_LAG_WALL_MS  # chaos: longer than a restart delays trades and fills
 
     def __post_init__(self) -> None:
         if self.rfqs < 1:
@@ -95,10 +97,12 @@ class SessionPlan:
             "OTCDESK_SIM_ANCHOR_WALL_US": str(anchor_wall_us),
             "OTCDESK_SIM__STEP_MS": str(step_ms), "OTCDESK_SIM__BOOK_WAIT_MS": str(BOOK_WAIT_MS),
             "OTCDESK_QUOTE__STALE_BOOK_MS": str(max(settings.quote.stale_book_ms, 3 * step_ms)),
-            "OTCDESK_QUOTE__STATE_LAG_MS": str(math.ceil(STATE_LAG_WALL_MS * self.speed)),
+            "OTCDESK_QUOTE__STATE_LAG_MS": str(math.ceil(self.state_lag_wall_ms * self.speed)),
         }
         if self.faults:
             env |= {f"OTCDESK_VENUE_SIM__{name}": rate for name, rate in FAULT_RATES.items()}
+        if self.quote_grace_ms is not None:
+            env["OTCDESK_QUOTE__EXPIRY_GRACE_MS"] = str(self.quote_grace_ms)
         return env
 
     def schedule(self, settings: Settings) -> list[Rfq]:
@@ -213,9 +217,9 @@ class SessionTally:
             desk_pnl_quote=str(sum((r.pnl_quote for r in results), Decimal(0))),
             dead_letters=dict(sorted(self.dead_letters.items())), digest="",
         )
-        return summary.with_digest(self._deal_lines())
+        return summary.with_digest(self.deal_lines())
 
-    def _deal_lines(self) -> list[str]:
+    def deal_lines(self) -> list[str]:
         """One canonical line per RFQ: what the digest covers beyond the totals."""
         lines = []
         for rfq_id in sorted(self.rfq_ids):

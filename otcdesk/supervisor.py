@@ -24,6 +24,28 @@ from pathlib import Path
 from otcdesk.clock import wall_now_us
 
 OTCDESK = (sys.executable, "-m", "otcdesk.cli.main")
+#: set in every child: its supervisor's pid (see `die_with_supervisor`)
+SUPERVISOR_PID_ENV = "OTCDESK_SUPERVISOR_PID"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_supervisor() -> None:
+    """Called first thing in a supervised child: have it SIGTERMed when its supervisor dies.
+
+    Children run in their own session (Ctrl-C in a terminal reaches the supervisor alone, which
+    stops them in order), so nothing else stops them if the supervisor itself is killed: a
+    timed-out test or a `kill -9` of `otcdesk run all` used to leave whole desks running.
+    Done in the child rather than in a Popen preexec_fn (unsafe with threads in the parent);
+    a supervisor already gone by then is caught by the parent-pid check. Linux only.
+    """
+    expected = os.environ.pop(SUPERVISOR_PID_ENV, None)  # not inherited further down
+    if not expected or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(expected):
+        sys.exit("otcdesk: the supervisor that started this process is gone")
 
 
 @dataclass(frozen=True)
@@ -83,7 +105,8 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         log = open(self.logs / f"{child.name}.log", "ab")  # noqa: SIM115 - owned by the child's lifetime
-        child.proc = subprocess.Popen([*OTCDESK, *child.args], env={**os.environ, **self.env},
+        child.proc = subprocess.Popen([*OTCDESK, *child.args],
+                                      env={**os.environ, **self.env, SUPERVISOR_PID_ENV: str(os.getpid())},
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()  # the child holds its own descriptor
         child.started_at, child.restart_at = self.clock(), None

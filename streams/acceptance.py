@@ -81,6 +81,8 @@ class AcceptanceStage:
             # reached `trades` (the outcome's changelog write and the trade's send are separate),
             # so send the very same trade again; consumers drop it by event_id if they have it.
             return [booked]
+        if isinstance(booked, QuoteResponse) and booked.event_id == response.event_id:
+            return []  # the same decline again (a redelivery): its outcome is stored already
         self.ids.rebase(response.event_id)
         result = self.book.accept(response, response.ts_us)
         if result is None:  # a valid decline: the response is the outcome

@@ -53,7 +53,8 @@ class QuoteEngineStage:
     async def on_priced(self, priced: Event) -> list[Event]:
         if not isinstance(priced, RfqPriced):
             raise RejectedError("wrong_event", f"{type(priced).__name__} on rfq-priced")
-        await asyncio.gather(*(fold.caught_up.wait() for fold in self.folds))
+        if not all(fold.caught_up.is_set() for fold in self.folds):  # after start-up: no tasks, no loop turns
+            await asyncio.gather(*(fold.caught_up.wait() for fold in self.folds))
         self.ids.rebase(priced.event_id)
         return [self.engine.quote(from_event(priced), priced.priced_at_us)]
 

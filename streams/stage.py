@@ -17,7 +17,7 @@ import faust
 from faust.types import EventT
 
 from otcdesk.dlq import dead_letter, dead_letter_id, headers_of
-from otcdesk.errors import DeskError
+from otcdesk.errors import DeskError, RejectedError
 from otcdesk.events import Event
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
@@ -86,6 +86,7 @@ class Stage:
                 raise value.error
             if not isinstance(value, Event):
                 raise TypeError(f"expected an event, got {type(value).__name__}")
+            _check_key(event.message, value, self.settings)
             # Encoded here, inside the try: an output that does not fit its schema dead-letters
             # the input that produced it instead of crashing the agent.
             outputs = [(out, self.serde.encode(out)) for out in await handler(value)]
@@ -118,3 +119,12 @@ class Stage:
         self.dead_lettered += 1
         await self.topic("dlq").send(key=msg.key if isinstance(msg.key, bytes) else None,
                                      value=letter, headers=headers_of(letter))
+
+
+def _check_key(msg: Any, value: Event, settings: Settings) -> None:
+    """An event of this topic's own type under another deal's key is a contract violation: it sits
+    on the wrong partition, so its deal's other events (and their order) are elsewhere. Other
+    types are left to the handler (its `wrong_event` reason says more)."""
+    key = msg.key
+    if msg.topic == settings.topic(value.TOPIC) and isinstance(key, bytes) and key != value.key.encode():
+        raise RejectedError("wrong_key", f"key {key[:40]!r} on {msg.topic} is not the event's {value.key[:40]!r}")

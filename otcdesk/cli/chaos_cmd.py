@@ -8,49 +8,205 @@ event changes a line), nothing doubled (a second trade, fill or result changes o
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
+from otcdesk.chaos.session_faults import QUOTE_GRACE_MS, STATE_LAG_WALL_MS, ReplayCheck, check_invariants, event_ids, kill_schedule
+from otcdesk.chaos.figures import Figures
 from otcdesk.cli.output import console, print_json, print_table
 from otcdesk.cli.simulate_cmd import parse_kills, run_session
 from otcdesk.settings import get_settings
 from otcdesk.simulate import NAMESPACE, SessionPlan
+from streams import STAGES
 
 app = typer.Typer(help="Fault scenarios on the real stack (docs/reliability.md).", no_args_is_help=True)
 
-#: The processes that come back from kill -9 with nothing lost (docs/reliability.md says why the
-#: others do not yet: their in-flight state is in memory).
-RESTART_SAFE = ("aggregator", "quote-engine", "acceptance", "settlement", "recon")
+#: The processes that come back from kill -9 with nothing lost: every one (docs/reliability.md,
+#: "What a restart keeps").
+RESTART_SAFE = (*STAGES, "feed")
 
 
 @app.command("kill")
 def kill(
     stages: str = typer.Option(",".join(RESTART_SAFE), "--stages", help="Comma separated processes to kill -9 in turn."),
     rfqs: int = typer.Option(60, "--rfqs", help="RFQs per session."),
-    seed: int = typer.Option(None, "--seed", help="Seed of both sessions (default: settings seed)."),
+    seed: int = typer.Option(None, "--seed", help="Seed of both sessions and of the kill moments (default: settings seed)."),
+    rounds: int = typer.Option(1, "--rounds", min=1, help="Kills per process, each at a seeded moment."),
+    rate: float = typer.Option(0.02, "--rate", help="Mean RFQ arrivals per sim second."),
     speed: float = typer.Option(600.0, "--speed", help="Sim clock speed factor."),
     startup: float = typer.Option(15.0, "--startup", help="Wall seconds the processes get to start."),
     timeout: float = typer.Option(900.0, "--timeout", help="Give up a session after this many wall seconds."),
     namespace: str = typer.Option(NAMESPACE, "--namespace", help="Topic/group prefix of the sessions (wiped first)."),
     as_json: bool = typer.Option(False, "--json", help="Print both summaries and the verdict as JSON."),
 ) -> None:
-    """A clean session, then the same seed with each stage killed (-9) once, in turn: same digest?"""
+    """A clean session, then the same seed with each process killed (-9) at seeded moments: same
+    digest, and issue 8's invariants on the faulted session's topics?"""
     names = [n.strip() for n in stages.split(",") if n.strip()]
-    step = 1 / (len(names) + 1)
-    kills = parse_kills([f"{name}@{round(step * (i + 1), 3)}" for i, name in enumerate(names)])
     settings = get_settings()
-    plan = SessionPlan(seed=settings.seed if seed is None else seed, speed=speed, rfqs=rfqs, namespace=namespace)
+    seed = settings.seed if seed is None else seed
+    kills = parse_kills([f"{name}@{at}" for name, at in kill_schedule(names, seed, rounds)])
+    plan = SessionPlan(seed=seed, speed=speed, rfqs=rfqs, rate_per_s=rate, namespace=namespace,
+                       quote_grace_ms=QUOTE_GRACE_MS, state_lag_wall_ms=STATE_LAG_WALL_MS)
     screen = Console(stderr=True) if as_json else console
     clean = run_session(plan, screen, startup_s=startup, timeout_s=timeout)
     faulted = run_session(plan, screen, startup_s=startup, timeout_s=timeout, kills=kills)
-    same = clean.complete and faulted.complete and clean.summary == faulted.summary
+    scoped = settings.model_copy(update={"namespace": namespace, "seed": seed})
+    invariants = check_invariants(scoped, (r.rfq_id for r in plan.schedule(scoped)))
+    same = clean.complete and faulted.complete and clean.summary == faulted.summary and invariants.hold
+    Figures("kill", faults=len(kills), processed=sum(map(len, event_ids(scoped).values())),
+            lost=len(invariants.without_outcome) + max(0, clean.summary.deals - faulted.summary.deals),
+            duplicated=len(invariants.booked_twice) + len(invariants.two_outcomes),
+            detail={"same_session": same, "digests": [clean.summary.digest, faulted.summary.digest],
+                    "wall_s": [round(clean.wall_s), round(faulted.wall_s)]}).save(settings.state_dir)
     if as_json:
-        print_json({"same": same, "clean": clean.as_json(), "faulted": faulted.as_json()})
+        print_json({"same": same, "kills": kills, "invariants": asdict(invariants) | {"hold": invariants.hold},
+                    "clean": clean.as_json(), "faulted": faulted.as_json()})
     else:
+        console.print(f"invariants: {'hold' if invariants.hold else asdict(invariants)}")
         rows = [(field, getattr(clean.summary, field), getattr(faulted.summary, field))
                 for field in ("answered", "deals", "settled", "recon", "breaks", "desk_pnl_quote", "digest")]
         rows.append(("wall s", f"{clean.wall_s:.0f}", f"{faulted.wall_s:.0f}"))
         print_table(f"kill -9 of {', '.join(faulted.killed)}: {'SAME session' if same else 'DIFFERENT'}",
                     ("figure", "clean", "with kills"), rows)
     if not same:
+        raise typer.Exit(1)
+
+
+@app.command("replay")
+def replay(
+    rfqs: int = typer.Option(30, "--rfqs", help="RFQs of the session."),
+    seed: int = typer.Option(None, "--seed", help="Seed of the session and of the replay's order (default: settings seed)."),
+    share: float = typer.Option(0.3, "--share", min=0.01, max=1.0, help="Share of each partition re-published."),
+    speed: float = typer.Option(600.0, "--speed", help="Sim clock speed factor."),
+    startup: float = typer.Option(15.0, "--startup", help="Wall seconds the processes get to start."),
+    timeout: float = typer.Option(900.0, "--timeout", help="Give up after this many wall seconds."),
+    namespace: str = typer.Option(NAMESPACE, "--namespace", help="Topic/group prefix of the session (wiped first)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+) -> None:
+    """A session, then a slice of every lifecycle topic published again (duplicates, out of order)
+    while the desk runs: the same summary, and no event id the desk had not written before?"""
+    settings = get_settings()
+    seed = settings.seed if seed is None else seed
+    plan = SessionPlan(seed=seed, speed=speed, rfqs=rfqs, namespace=namespace)
+    check = ReplayCheck(seed, share)
+    screen = Console(stderr=True) if as_json else console
+    result = run_session(plan, screen, startup_s=startup, timeout_s=timeout, then=check)
+    new_ids = check.new_ids(settings.model_copy(update={"namespace": namespace})) if check.before else {}
+    changed = check.changed(result.summary)
+    same = result.complete and not changed and not any(n for topic, n in new_ids.items() if topic != "dlq")
+    Figures("replay", faults=check.replayed, processed=sum(map(len, check.ids_before.values())),
+            lost=len(changed), duplicated=sum(n for topic, n in new_ids.items() if topic != "dlq"),
+            recover_s=[check.drain_s], detail={"same_results": same}).save(settings.state_dir)
+    verdict = {"same": same, "changed": changed, "replayed": check.replayed, "drain_s": round(check.drain_s, 1),
+               "new_ids": new_ids,
+               "before": check.before.as_json() if check.before else None, "after": result.as_json()}
+    if as_json:
+        print_json(verdict)
+    else:
+        print_table(f"replay of {check.replayed} records: {'SAME results' if same else 'DIFFERENT'}",
+                    ("figure", "value"), [(k, v) for k, v in verdict.items() if k not in ("before", "after")]
+                    + [("digest before / after", f"{check.before.digest if check.before else '-'} / "
+                                                 f"{result.summary.digest}")])
+    if not same:
+        raise typer.Exit(1)
+
+
+# -- scenarios 2-5 of issue 8 (otcdesk/chaos/): figures instead of a clean run to compare with ----
+
+def _scratch(scenario: str) -> Path:
+    """Where a scenario keeps its throwaway servers and logs: emptied first, kept afterwards."""
+    home = get_settings().state_dir / "chaos" / scenario
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    return home
+
+
+def _report(figures: Figures, as_json: bool) -> None:
+    path = figures.save(get_settings().state_dir)
+    if as_json:
+        print_json(figures.as_json())
+    else:
+        rows = [("runs", figures.runs), ("faults injected", figures.faults), ("events processed", figures.processed),
+                ("lost", figures.lost), ("duplicated", figures.duplicated),
+                ("time to recover s", ", ".join(f"{s:.1f}" for s in figures.recover_s) or "-"),
+                *((k, str(v)) for k, v in figures.detail.items()), ("figures", str(path))]
+        print_table(f"{figures.scenario}: {'nothing lost, nothing doubled' if figures.ok else 'FAILED'}",
+                    ("figure", "value"), rows)
+    if not figures.ok:
+        raise typer.Exit(1)
+
+
+def _say(as_json: bool) -> Callable[[str], None]:
+    screen = Console(stderr=True) if as_json else console
+    return lambda line: screen.print(line, highlight=False)
+
+
+@app.command("sink-kill")
+def sink_kill_cmd(
+    events: int = typer.Option(20_000, "--events", min=1, help="RFQ events published beside the kills."),
+    kills: int = typer.Option(3, "--kills", min=0, help="kill -9 at seeded moments, after the worst-moment crash."),
+    rate: float = typer.Option(500.0, "--rate", min=1, help="Events published per second."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the events and of the kill moments."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """Scenario 2: the sink killed -9 (first between insert and commit): every event stored once."""
+    from otcdesk.chaos import sink_kill
+
+    home = _scratch("sink-kill")
+    _report(sink_kill.run(get_settings(), events=events, kills=kills, rate_per_s=rate, seed=seed, logs=home,
+                          say=_say(as_json)), as_json)
+
+
+@app.command("broker-restart")
+def broker_restart_cmd(
+    rfqs: int = typer.Option(40, "--rfqs", min=1, help="RFQs of the session."),
+    down: float = typer.Option(10.0, "--down", min=0, help="Seconds the broker stays stopped."),
+    at: float = typer.Option(0.4, "--at", min=0, max=1, help="Share of the RFQs out when it stops."),
+    speed: float = typer.Option(60.0, "--speed", min=1, help="Sim clock speed factor."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the session."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """Scenario 3: a throwaway broker stopped and restarted mid-session: every RFQ answered once."""
+    from otcdesk.chaos import broker_restart
+
+    _report(broker_restart.run(get_settings(), _scratch("broker-restart"), rfqs=rfqs, speed=speed, at_share=at,
+                               down_s=down, seed=seed, say=_say(as_json)), as_json)
+
+
+@app.command("clickhouse-down")
+def clickhouse_down_cmd(
+    events: int = typer.Option(10_000, "--events", min=1, help="RFQ events published across the outage."),
+    rate: float = typer.Option(200.0, "--rate", min=1, help="Events published per second."),
+    down: float = typer.Option(30.0, "--down", min=0, help="Seconds ClickHouse stays stopped."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the events."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """Scenario 4: a throwaway ClickHouse stopped mid-flow: the sink backs off, catches up, loses nothing."""
+    from otcdesk.chaos import clickhouse_down
+
+    _report(clickhouse_down.run(get_settings(), _scratch("clickhouse-down"), events=events, rate_per_s=rate,
+                                down_s=down, seed=seed, say=_say(as_json)), as_json)
+
+
+@app.command("fuzz")
+def fuzz_cmd(
+    messages: int = typer.Option(10_000, "--messages", min=1, help="Malformed messages over the stages' input topics."),
+    rfqs: int = typer.Option(10, "--rfqs", min=1, help="RFQs of the normal session beside them."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the messages and of the session."),
+    timeout: float = typer.Option(1800.0, "--timeout", min=1, help="Give up after this many wall seconds."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """Scenario 5: hostile input on every input topic: all dead-lettered, no stage down, the session served."""
+    from otcdesk.chaos import hostile
+
+    figures = hostile.run(get_settings(), messages=messages, rfqs=rfqs, seed=seed, logs=_scratch("fuzz"),
+                          say=_say(as_json), timeout_s=timeout)
+    _report(figures, as_json)
+    if figures.detail.get("restarts"):
+        _say(as_json)(f"[red]stages exited and were restarted: {figures.detail['restarts']}")
         raise typer.Exit(1)

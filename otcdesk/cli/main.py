@@ -56,6 +56,9 @@ _register()
 
 
 def main() -> None:
+    from otcdesk.supervisor import die_with_supervisor
+
+    die_with_supervisor()
     try:
         app()
     except DeskError as exc:

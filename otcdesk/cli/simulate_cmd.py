@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -61,8 +63,11 @@ class SessionResult:
 
 
 def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout_s: float, sink: bool = False,
-                kills: list[tuple[str, float]] | None = None) -> SessionResult:
-    """One session from an empty namespace to its summary, with a progress display on `screen`."""
+                kills: list[tuple[str, float]] | None = None, then: Callable[[Any], None] | None = None) -> SessionResult:
+    """One session from an empty namespace to its summary, with a progress display on `screen`.
+
+    `then(runner)`, if given, runs once the session is complete, with its processes still up
+    (chaos: replay topics into the running desk); the summary is the one after it, once quiet."""
     from otcdesk.session import SessionRunner
 
     runner = SessionRunner(get_settings(), plan, startup_s=startup_s, with_sink=sink, kills=kills or [])
@@ -74,6 +79,9 @@ def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout
     try:
         runner.start()
         complete = _drive(runner, started, timeout_s, screen)
+        if complete and then is not None:
+            then(runner)
+            complete = _drive(runner, started, timeout_s, screen)
     finally:
         runner.stop()
     return SessionResult(runner.tally.summary(), complete, time.monotonic() - started, tuple(runner.killed))

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from otcdesk.db.runner import quote_ident
@@ -124,6 +125,84 @@ def to_row(event: Event, provenance: Provenance | None = None) -> tuple[Any, ...
     where = provenance or Provenance()
     values = [v for f in event_fields(type(event)) for v in _field_values(event, f)]
     return (*values, where.topic, where.partition, where.offset)
+
+
+#: (decoded Avro record, topic, partition, offset) -> the row `to_row` gives for the same event.
+RecordRowBuilder = Callable[[Mapping[str, Any], str, int, int], tuple[Any, ...]]
+
+
+def _enum_symbols(hint: Any) -> frozenset[str] | None:
+    """The symbols of a StrEnum field (plain, optional or a tuple of them), else None."""
+    for candidate in (hint, *typing.get_args(hint)):
+        if isinstance(candidate, type) and issubclass(candidate, StrEnum):
+            return frozenset(candidate._value2member_map_)
+    return None
+
+
+def _check_symbols(value: Any, symbols: frozenset[str], where: str) -> None:
+    """What `from_avro`'s StrEnum conversion would refuse (None is an absent optional)."""
+    values = value if isinstance(value, list) else (value,)
+    for item in values:
+        if item is not None and item not in symbols:
+            raise ValueError(f"{item!r} is not a valid {where}")
+
+
+@functools.cache
+def record_row_builder(cls: type[Event]) -> RecordRowBuilder:
+    """The row of `cls` straight from fastavro's decoded dict, without building the typed event.
+
+    Why: the sink stores every event it reads; `to_row(from_avro(cls, record))` builds a frozen
+    dataclass (and one per nested record) only to take it apart again, which cost as much as the
+    Avro decode itself. Here the top-level values come out of the dict in one `itemgetter` call
+    (fastavro already gives enums as their symbol, arrays as lists, decimals as Decimal, bytes as
+    bytes: what `to_row` produces), nested records are split into their `Nested` columns, and the
+    checks `from_avro` would make are kept: a missing or extra field, or an enum symbol the Python
+    enum lacks, raises KeyError/TypeError/ValueError like it (the sink dead-letters those).
+    """
+    hints = typing.get_type_hints(cls)
+    fields = event_fields(cls)
+    take = operator.itemgetter(*(f.name for f in fields))
+    enums = [(i, symbols, f.name) for i, f in enumerate(fields)
+             if f.record is None and (symbols := _enum_symbols(hints[f.name])) is not None]
+    nested = [(i, _nested_splitter(f)) for i, f in enumerate(fields) if f.record is not None]
+    width = len(fields)
+    name = cls.__name__
+
+    def build(record: Mapping[str, Any], topic: str, partition: int, offset: int) -> tuple[Any, ...]:
+        if len(record) != width:
+            raise TypeError(f"{name}: {len(record)} fields decoded, {width} expected")
+        values = take(record) if width > 1 else (take(record),)
+        for i, symbols, field_name in enums:
+            _check_symbols(values[i], symbols, f"{name}.{field_name}")
+        if not nested:
+            return (*values, topic, partition, offset)
+        row: list[Any] = []
+        start = 0
+        for i, split in nested:
+            row += values[start:i]
+            row += split(values[i])
+            start = i + 1
+        row += values[start:]
+        return (*row, topic, partition, offset)
+
+    return build
+
+
+def _nested_splitter(field: Field) -> Callable[[list[Mapping[str, Any]]], list[list[Any]]]:
+    """A list of nested records -> one list per record field (the `Nested` columns)."""
+    assert field.record is not None
+    hints = typing.get_type_hints(field.record)
+    subs = [(sub.name, _enum_symbols(hints[sub.name])) for sub in dataclasses.fields(field.record)]
+    where = field.record.__name__
+
+    def split(items: list[Mapping[str, Any]]) -> list[list[Any]]:
+        columns = [[item[sub] for item in items] for sub, _ in subs]
+        for column, (sub, symbols) in zip(columns, subs, strict=True):
+            if symbols is not None:
+                _check_symbols(column, symbols, f"{where}.{sub}")
+        return columns
+
+    return split
 
 
 def to_columns(events: Sequence[Event], provenance: Sequence[Provenance] | None = None) -> list[list[Any]]:

@@ -60,7 +60,7 @@ def _desk_orders(recorded: Recorded) -> list[HedgeOrder]:
 
 
 def test_hedger_plans_a_twap_releases_clips_on_the_clock_and_dead_letters_bad_input(settings: Settings) -> None:
-    hedger = HedgerStage(_settings(settings), INSTRUMENTS)
+    hedger = HedgerStage(_settings(settings), INSTRUMENTS, rebuild=False)
     clock = hedger.clock = FixedClock(T0)
     recorded = record(hedger.stage)
     plans = []
@@ -108,7 +108,7 @@ def test_venue_sim_fills_new_orders_after_latency_deterministically(settings: Se
     runs = []
     for _ in range(2):
         venue = VenueSimStage(settings.model_copy(update={"venue_sim": settings.venue_sim.model_copy(
-            update={"reject_prob": 0.0})}), INSTRUMENTS)
+            update={"reject_prob": 0.0})}), INSTRUMENTS, rebuild=False)
         clock = venue.clock = FixedClock(T0)
         recorded = record(venue.stage)
 
@@ -191,7 +191,7 @@ def test_a_deal_hedged_filled_and_settled_reconciles_matched(settings: Settings)
     # Thin books (20 BTC a venue, 5 within the participation cap) and one clip: it needs several venues.
     s = s.model_copy(update={"hedge": s.hedge.model_copy(update={"interval_s": D("50")})})
     clock = FixedClock(T0)
-    hedger, venue, settle, recon = (HedgerStage(s, INSTRUMENTS), VenueSimStage(s, INSTRUMENTS),
+    hedger, venue, settle, recon = (HedgerStage(s, INSTRUMENTS, rebuild=False), VenueSimStage(s, INSTRUMENTS, rebuild=False),
                                     SettlementStage(s), ReconStage(s, INSTRUMENTS, rebuild=False))
     for stage in (hedger, venue, settle, recon):
         stage.clock = clock

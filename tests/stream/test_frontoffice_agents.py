@@ -126,7 +126,7 @@ def test_acceptance_books_a_trade_once_and_refuses_late_or_repeated_acceptances(
 def test_client_sim_answers_only_its_own_clients_deterministically(settings: Settings) -> None:
     answers = []
     for _ in range(2):
-        stage = ClientSimStage(settings.model_copy(update={"sim_speed": 1e9}))  # answers come due at once
+        stage = ClientSimStage(settings.model_copy(update={"sim_speed": 1e9}), rebuild=False)  # answers come due at once
         recorded = record(stage.stage)
 
         async def run(s: ClientSimStage = stage) -> None:

@@ -14,8 +14,9 @@ from confluent_kafka import TopicPartition
 from consumers.sink import Sink, SinkOptions
 from otcdesk.dlq import dead_letter_id
 from consumers.sink_batch import Batch, BatchPolicy, RateMeter, backoff, commit_positions, partition_lag, total_lag
+from otcdesk.db.rows import Provenance, record_row_builder, to_row
 from otcdesk.errors import TransientError
-from otcdesk.events import DeadLetter, Event, Rfq
+from otcdesk.events import DeadLetter, Event, Rfq, RfqPriced
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from tests.samples import sample_events
@@ -238,3 +239,31 @@ def test_revoke_drops_the_uncommitted_batch() -> None:
     consumer.on_revoke = sink._on_revoke
     consumer.on_revoke(consumer, [])
     assert sink.batch.empty and sink.rebalances == 1
+
+
+# -- rows straight from the Avro record (the sink's fast path) -----------------------------------
+
+
+@pytest.mark.parametrize("event", sample_events(), ids=lambda e: type(e).__name__)
+def test_row_from_the_decoded_record_is_the_row_of_the_typed_event(event: Event) -> None:
+    _, record = default_serde().decode_record(default_serde().encode(event))
+    row = record_row_builder(type(event))(record, "fills", 2, 7)
+    expected = to_row(event, Provenance("fills", 2, 7))
+    assert row == expected and [type(v) for v in row] == [type(v) for v in expected]
+
+
+def test_row_builder_refuses_what_the_typed_event_refuses() -> None:
+    serde = default_serde()
+    _, rfq = serde.decode_record(serde.encode(sample_events()[0]))
+    build = record_row_builder(Rfq)
+    with pytest.raises(ValueError, match="SIDEWAYS"):
+        build({**rfq, "side": "SIDEWAYS"}, "rfq", 0, 0)  # an enum symbol the Python enum lacks
+    with pytest.raises(TypeError):
+        build({**rfq, "surplus": 1}, "rfq", 0, 0)
+    with pytest.raises(KeyError):
+        build({**{k: v for k, v in rfq.items() if k != "side"}, "surplus": 1}, "rfq", 0, 0)
+    priced = next(e for e in sample_events() if isinstance(e, RfqPriced))
+    _, record = serde.decode_record(serde.encode(priced))
+    record["allocations"][0]["venue"] = "NYSE"  # inside a nested record too
+    with pytest.raises(ValueError, match="NYSE"):
+        record_row_builder(RfqPriced)(record, "rfq-priced", 0, 0)

@@ -140,12 +140,43 @@ def test_ioc_remainder_reported_by_the_venue_is_re_routed(settings):
     assert sum((o.qty_base for o in tracker.due_orders(BOOKS, result.report.ts_us)), D(0)) == D("0.7")
 
 
-def test_unanswered_order_expires_and_its_rest_re_routes():
+def test_unanswered_order_is_asked_about_not_re_routed():
+    """A timeout re-sends the order (the venue answers with its report); it never returns quantity:
+    the order may only be late, and re-routing its rest on top of late fills over-hedges."""
     tracker = _tracker("1")
     (order,) = tracker.due_orders(BOOKS, T0)
+    timeout_us = HedgeSettings().order_timeout_ms * 1000
     assert tracker.expire(T0 + 1000) == []
-    (expired,) = tracker.expire(T0 + HedgeSettings().order_timeout_ms * 1000)
-    assert expired.state is OrderState.CANCELLED and tracker.pending_qty_base == D("1")
+    (asked,) = tracker.expire(T0 + timeout_us)
+    assert asked == order  # the very order, same event id: consumers that have it drop it
+    assert tracker.pending_qty_base == 0 and tracker.due_orders(BOOKS, T0 + 10 * timeout_us) == []
+    assert tracker.expire(T0 + timeout_us + 1000) == []  # asked again only after another timeout
+    assert tracker.expire(T0 + 2 * timeout_us) == [order]
+    assert not tracker.progress().done and tracker.progress().working_orders == 1
+
+
+def test_late_fills_after_a_timeout_hedge_the_trade_once():
+    """The over-hedge of docs/reliability.md: the venue filled 0.6 late, its report says so."""
+    tracker = _tracker("1")
+    (order,) = tracker.due_orders(BOOKS, T0)
+    late_us = T0 + 3 * HedgeSettings().order_timeout_ms * 1000
+    tracker.expire(late_us - 1)
+    tracker.on_fill(_fill(order, "f1", "0.6"))
+    report = replace(order, source="venue:BINANCE", state=OrderState.CANCELLED, filled_qty_base=D("0.6"),
+                     ts_us=late_us)
+    tracker.on_venue_report(report)
+    rest = tracker.due_orders(BOOKS, late_us)
+    assert sum((o.qty_base for o in rest), D(0)) == D("0.4")  # only what the venue did not fill
+
+
+def test_a_recorded_order_is_replayed_as_sent_not_routed_again():
+    """A restarted hedger replays its routings: an order already on `orders` keeps its venue and size."""
+    (order,) = _tracker("1").due_orders(BOOKS, T0)
+    other = replace(order, venue=Venue.KRAKEN, qty_base=D("1"))
+    tracker = _tracker("1")
+    tracker.recorded = {order.order_id: other}
+    (again,) = tracker.due_orders({}, T0)  # no books at all: the recorded order needs none
+    assert again.order_id == order.order_id and again.venue is Venue.KRAKEN
 
 
 def test_quantity_no_venue_takes_is_retried_in_event_time_then_left_open():

@@ -1,0 +1,107 @@
+"""ClickHouse sink rows/s vs a plain clickhouse-driver columnar insert of the very same rows.
+
+N events cycling through every event type (tests/samples.py, fresh event ids) are produced once
+to a scratch namespace's topics. Each repeat then (a) drains them with the real `Sink` (`--once`,
+a new group, a fresh scratch database; rate = rows / its active time, first record consumed to
+last insert acknowledged) and (b) builds the same rows with `to_row` and inserts them with
+`client.execute(insert_sql, columns, columnar=True)`, `batch_max_rows` rows per insert, into a
+second scratch database. The ratio to (b)'s insert alone is the issue's figure: everything the
+sink does besides inserting (consume, Avro decode, row building, commits) is its overhead. The
+second figure compares with build + insert, i.e. what Kafka + Avro alone cost the sink.
+Every repeat checks the sink stored all N rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from bench.core import BenchContext, Figure, Target
+from consumers.sink import Sink, SinkOptions
+from consumers.sink_batch import transpose
+from otcdesk.db import client
+from otcdesk.db.rows import Provenance, insert_sql, to_row
+from otcdesk.events import Event
+from otcdesk.kafka import EventProducer
+from otcdesk.settings import Settings
+
+TARGET = Target("ratio>=", 0.8)
+
+
+def bench_events(count: int) -> Iterator[Event]:
+    """`count` events cycling through every type, each with a unique event_id."""
+    from tests.samples import sample_events
+
+    samples = sample_events()
+    for i in range(count):
+        yield replace(samples[i % len(samples)], event_id=f"bench-{i}")
+
+
+def produce(settings: Settings, events: list[Event]) -> None:
+    with EventProducer(settings, **{"linger.ms": 20, "batch.size": 1_000_000}) as producer:
+        for event in events:
+            producer.produce(event)
+
+
+def run_sink(settings: Settings, group: str, database: str) -> dict[str, Any]:
+    return Sink(settings, SinkOptions(group, database, once=True)).run().as_json()
+
+
+def direct_insert(settings: Settings, database: str, events: list[Event]) -> tuple[float, float]:
+    """Seconds to build the rows (to_row, as the sink does) and seconds to insert them columnar."""
+    chunk = settings.sink.batch_max_rows  # the sink's insert size: same on both sides
+    started = time.perf_counter()
+    per_type: dict[type[Event], list[tuple[Any, ...]]] = {}
+    for offset, event in enumerate(events):
+        per_type.setdefault(type(event), []).append(to_row(event, Provenance(event.TOPIC, 0, offset)))
+    built = time.perf_counter()
+    runner = client.admin(settings)
+    try:
+        for cls, rows in per_type.items():
+            for start in range(0, len(rows), chunk):
+                runner.client.execute(insert_sql(cls, database), transpose(rows[start:start + chunk]), columnar=True)
+    finally:
+        runner.close()
+    return built - started, time.perf_counter() - built
+
+
+def _stored(runner: Any, database: str, tables: list[str]) -> int:
+    return sum(runner.query(f"SELECT count() FROM {database}.{t}")[0][0] for t in tables)
+
+
+def run(ctx: BenchContext) -> list[Figure]:
+    count = ctx.size(100_000, 2_000)
+    events = list(bench_events(count))
+    advance = ctx.task(f"sink: {count:,} events x {ctx.repeats}", 1 + 2 * ctx.repeats)
+    sink_runs: list[float] = []
+    insert_runs: list[float] = []
+    build_insert_runs: list[float] = []
+    batches: list[int] = []
+    with ctx.scratch_namespace("sink") as settings:
+        produce(settings, events)
+        advance(1)
+        for repeat in range(ctx.repeats):
+            with ctx.scratch_database("sink") as (runner, sink_db):
+                summary = run_sink(settings, settings.group(f"sink-{repeat}"), sink_db)
+                stored = _stored(runner, sink_db, list(summary["rows"]))
+                if summary["total_rows"] != count or stored != count:
+                    raise RuntimeError(f"sink stored {stored} rows ({summary['total_rows']} inserted) of {count}")
+                sink_runs.append(summary["rows_per_s"])
+                batches.append(summary["batches"])
+            advance(1)
+            with ctx.scratch_database("sinkdirect") as (_, direct_db):
+                build_s, insert_s = direct_insert(settings, direct_db, events)
+                insert_runs.append(count / insert_s)
+                build_insert_runs.append(count / (build_s + insert_s))
+            advance(1)
+    extra = {"events": count, "sink_batches": batches, "insert_rows": settings.sink.batch_max_rows}
+    return [
+        Figure("sink", "sink --once rows/s", "rows/s", tuple(sink_runs),
+               "clickhouse-driver columnar insert of prebuilt rows", tuple(insert_runs), TARGET,
+               "sink: consume + Avro decode + to_row + insert + commit, over its active time", extra),
+        Figure("sink", "sink --once vs to_row + insert", "rows/s", tuple(sink_runs),
+               "to_row + columnar insert (no Kafka, no Avro)", tuple(build_insert_runs), None,
+               "ratio = what consuming and decoding cost on top of building and inserting rows", extra),
+    ]

@@ -1,0 +1,138 @@
+"""Per-stage saturation: events/s through each desk stage alone vs a bare faust agent (the floor).
+
+Method. The inputs are a chain of real desk output: N RFQs of `ClientSim` (1 ms apart in event
+time) and books of the market simulator go into a source namespace; each stage, in flow order,
+then runs once as an `otcdesk stage run` process on its input there, and what it wrote becomes
+the next stage's input (the aggregator's priced RFQs feed the quote engine, its quotes the client
+simulator, quotes and responses the acceptance, its trades the hedger and so on). Every
+measured run gets a fresh namespace holding a copy of the stage's input as it was before the
+stage ran (same partitions, keys, bytes), starts the process, and times from its group's join to
+the commit of every input offset: events/s = committed input records / that time. The floor
+runs the same way on the same copy: `bench.floor`, one faust agent per input topic with the same
+app settings and codec, that decodes, re-encodes and sends each event. Floor and stage alternate
+per repeat. A run's dead letters are counted: a stage must do its real work, not dead-letter.
+
+Sim time. Every process gets a desk clock starting at the RFQs' event time; its speed is chosen
+per stage (SPEED) so that what the stage waits for in sim time happens during the run (client
+and venue latencies, settlement legs) or, for the stages whose timers would act on the whole
+backlog at once (quote expiry, TWAP clips), does not happen at all: the notes say which.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from functools import partial
+
+from bench.core import BenchContext, Figure, Target
+from bench.stagerun import (
+    FLOOR_OUT, READS_PRICES, STAGE_INPUTS, Drain, DrainWatch, Offsets, all_alive, copy_records, end_offsets,
+    floor_process, make_topic, price_snapshots, produce_events, session_env, stage_processes, tally, timed_drain,
+    wait_quiet,
+)
+from otcdesk.clients import ClientSim
+from otcdesk.clock import wall_now_us
+from otcdesk.settings import ALL_TOPICS, LIFECYCLE_TOPICS, Settings
+
+log = logging.getLogger(__name__)
+
+#: flow order: each stage's input is what the stages before it wrote
+CHAIN = ("aggregator", "quote-engine", "client-sim", "acceptance", "hedger", "venue-sim", "settlement", "recon")
+FROZEN, FAST = 0.001, 1000.0
+SPEED = {"client-sim": FAST, "venue-sim": FAST, "settlement": 10_000.0, "acceptance": FROZEN}
+#: books are made once at the RFQs' event time; live pricing must not call them stale later on
+ENV = {"OTCDESK_QUOTE__STALE_BOOK_MS": str(86_400_000)}
+NOTES = {
+    "aggregator": "RFQs validated, consolidated book of 4 venues, VWAP sweep, rfq-priced encoded and sent",
+    "quote-engine": "priced RFQs -> spread, skew, credit -> Quote or QuoteRejected (trades/fills folds empty)",
+    "client-sim": "quotes -> seeded client decisions; responses sent after their sim latency (clock 1000x: "
+                  "within the run, and read back as input: quotes + responses counted)",
+    "acceptance": "quotes stored in the live-quotes table (changelog), responses -> TradeBooked or refusal; "
+                  "clock frozen: the expiry sweep expires nothing during the run",
+    "hedger": "trades -> TWAP plan on the books, first clip routed and sent at once, later clips as they fall "
+              "due (clock 1x from the trades' time), its own order events read back; no venue: no fills; its 50 ms "
+              "tick walks every open hedge",
+    "venue-sim": "hedge orders -> IOC match on the venue's book after its latency (clock 1000x) -> fills + "
+                 "venue report; venue reports and the desk's updates on orders are read and skipped",
+    "settlement": "trades -> both legs planned; the legs' events sent on the 50 ms timer as sim time passes "
+                  "(clock 10,000x: hours of legs in seconds, partly during the drain)",
+    "recon": "trades + orders + fills + settlements folded per deal, judged every 200 ms (hedges hold first "
+             "clips only: mostly pending, few results); its start-up rebuild read the topics empty",
+}
+FLOOR = "bare faust agent: decode + re-encode + send (bench.floor)"
+
+
+def run(ctx: BenchContext) -> list[Figure]:
+    n = ctx.size(6000, 80)
+    chain = CHAIN[:2] if ctx.smoke else CHAIN  # smoke: the quote path and one floor (about a minute)
+    advance = ctx.task("stages", len(chain))
+    figures: list[Figure] = []
+    rates: dict[str, list[float]] = {}
+    with ctx.scratch_namespace("stages") as src:
+        base_us = wall_now_us()
+        clients = ClientSim(ctx.seed, clients=src.clients, sim=src.sim, symbols=src.symbols, source="bench")
+        produce_events(src, (clients.next_rfq(base_us + i * 1000) for i in range(n)))
+        for stage in chain:
+            figure = _bench_stage(ctx, src, stage, base_us, with_floor=not ctx.smoke or stage == chain[0])
+            rates[stage] = list(figure.runs)
+            figures.append(figure)
+            advance(1)
+    path = [min(a, q) for a, q in zip(rates["aggregator"], rates["quote-engine"])]
+    figures.append(Figure(
+        "stages", "quote path (aggregator + quote-engine)", "events/s", tuple(path), target=Target("value>=", 2000),
+        note="per repeat the slower of the two stages' drains (each its own process: the path runs at its "
+             "slower stage when both have a core); bench.scaling measures both running together"))
+    return figures
+
+
+def _bench_stage(ctx: BenchContext, src: Settings, stage: str, base_us: int, *, with_floor: bool) -> Figure:
+    inputs = STAGE_INPUTS[stage]
+    before = end_offsets(src, inputs)
+    expect = sum(before.values())
+    if expect == 0:
+        return Figure("stages", f"{stage} drain", "events/s", (), note=f"no input: the stages before it wrote "
+                      f"nothing on {', '.join(inputs)}; not measured")
+    stage_runs: list[Drain] = []
+    floor_runs: list[Drain] = []
+    written: Counter[str] = Counter()
+    for repeat in range(ctx.repeats):
+        if with_floor:
+            with ctx.scratch_namespace("floor") as ns:
+                floor_runs.append(_drain(src, ns, stage, before, base_us, floor=True))
+        with ctx.scratch_namespace("stage") as ns:
+            stage_runs.append(_drain(src, ns, stage, before, base_us, floor=False))
+            if repeat == 0:  # what it wrote is the input of the stages after it
+                written = tally(ns, [t for t in ALL_TOPICS if t != "prices"], start=before)
+                copy_records(ns, src, LIFECYCLE_TOPICS, start=before)
+    letters = {k: v for k, v in written.items() if k.startswith("dlq:")}
+    note = NOTES[stage] + (f"; dead letters: {letters}" if letters else "")
+    return Figure(
+        "stages", f"{stage} drain", "events/s", tuple(d.rate for d in stage_runs), baseline=FLOOR,
+        baseline_runs=tuple(d.rate for d in floor_runs), target=Target("ratio>=", 0.5), note=note,
+        extra={"input_records": expect, "events": [d.events for d in stage_runs],
+               "join_s": [round(d.join_s, 2) for d in stage_runs], "drain_s": [round(d.drain_s, 2) for d in stage_runs],
+               "floor_drain_s": [round(d.drain_s, 2) for d in floor_runs], "written": dict(written),
+               "clock_speed": SPEED.get(stage, 1.0)})
+
+
+def _drain(src: Settings, ns: Settings, stage: str, before: Offsets, base_us: int, *, floor: bool) -> Drain:
+    """One drain of `stage` (or of its floor) in the fresh namespace `ns`, its input copied from
+    `src` once it has joined; a stage run ends once what it sends on sim time has been sent."""
+    inputs = STAGE_INPUTS[stage]
+    env = session_env(ns, start_us=base_us, speed=SPEED.get(stage, 1.0), extra=ENV)
+    load = partial(copy_records, src, ns, inputs, stop=before)
+    started = time.monotonic()
+    if floor:
+        make_topic(ns, FLOOR_OUT)
+        with floor_process(inputs, env) as proc:
+            return timed_drain(DrainWatch(ns, ns.group("floor"), inputs), load, started=started,
+                               alive=lambda: proc.poll() is None)
+    if stage in READS_PRICES:  # the stage reads the last 60 wall s of `prices` at start
+        produce_events(ns, price_snapshots(ns, base_us))
+    with stage_processes(stage, 1, env) as sup:
+        drain = timed_drain(DrainWatch(ns, ns.group(stage), inputs), load, started=started,
+                            alive=partial(all_alive, sup))
+        wait_quiet(ns, LIFECYCLE_TOPICS, quiet_s=2.0, timeout_s=30)
+    log.info("%s in %s: %s", stage, ns.namespace, drain)
+    return drain

@@ -1,0 +1,66 @@
+"""Scenario 1 of issue 8: kill -9 of every process in turn, mid-session, restarted by the supervisor.
+
+`otcdesk chaos kill` runs a seeded session clean, then again with every stage and the feed
+killed with SIGKILL twice each, at moments drawn from the seed, and reads the faulted session's
+topics back. It must be the same session (same summary, same digest: nothing lost, nothing
+doubled) and issue 8's invariants must hold on its topics: every RFQ one final outcome, no deal
+booked twice, every trade hedged to its quantity or flagged by recon; no break on a deal whose
+venue faults were not injected. Small (20 RFQs) so both sessions take a few minutes on 2 cores;
+the RFQs arrive slowly (one every 500 sim s: 17 wall seconds at 600x) so that the kills, at
+shares of the RFQs published, are spread over the session instead of landing in the same second.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections import Counter
+
+import pytest
+
+from otcdesk.chaos.session_faults import QUOTE_GRACE_MS, STATE_LAG_WALL_MS, kill_schedule
+from otcdesk.cli.chaos_cmd import RESTART_SAFE
+from otcdesk.settings import Settings
+from otcdesk.simulate import SessionPlan
+from otcdesk.topics import delete_namespace
+from streams import STAGES
+from tests.integration.desk import OTCDESK, env_of
+
+
+@pytest.mark.chaos_long  # not yet shown to pass: docs/reliability.md
+def test_every_process_killed_twice_gives_the_same_session(stack: Settings) -> None:
+    assert set(RESTART_SAFE) == {*STAGES, "feed"}  # the default kills every process
+    namespace = f"t{uuid.uuid4().hex[:8]}-"
+    cmd = [*OTCDESK, "chaos", "kill", "--rfqs", "20", "--rate", "0.002", "--seed", "11", "--rounds", "2",
+           "--startup", "12", "--timeout", "300", "--namespace", namespace, "--json"]
+    try:
+        done = subprocess.run(cmd, env=env_of(stack), capture_output=True, text=True, timeout=720)
+    finally:
+        delete_namespace(stack.model_copy(update={"namespace": namespace}))
+    assert done.stdout, f"chaos kill exited {done.returncode} without a verdict\n{done.stderr[-3000:]}"
+    verdict = json.loads(done.stdout)
+    clean, faulted = verdict["clean"], verdict["faulted"]
+    assert sorted(faulted["killed"]) == sorted(2 * [*STAGES, "feed"]), faulted["killed"]
+    assert verdict["invariants"]["hold"], verdict["invariants"]
+    assert clean["complete"] and faulted["complete"]
+    assert clean["deals"] > 0 and clean["answered"] == clean["rfqs"] == 20
+    assert faulted["breaks_without_fault"] == []
+    assert {k: v for k, v in faulted.items() if k not in ("wall_s", "killed")} == \
+        {k: v for k, v in clean.items() if k not in ("wall_s", "killed")}
+    assert verdict["same"] and done.returncode == 0
+
+
+def test_the_kill_moments_are_a_function_of_the_seed() -> None:
+    kills = kill_schedule(RESTART_SAFE, 11, rounds=2)
+    assert kills == kill_schedule(RESTART_SAFE, 11, rounds=2) != kill_schedule(RESTART_SAFE, 12, rounds=2)
+    assert Counter(name for name, _ in kills) == {name: 2 for name in RESTART_SAFE}
+    assert all(0.05 <= at <= 0.95 for _, at in kills) and kills == sorted(kills, key=lambda k: (k[1], k[0]))
+
+
+def test_a_chaos_session_keeps_quotes_open_and_reads_the_state_longer_back() -> None:
+    """Longer than a restart: a late answer or trade is still judged by its own event time."""
+    chaos = SessionPlan(7, 600, 1, quote_grace_ms=QUOTE_GRACE_MS, state_lag_wall_ms=STATE_LAG_WALL_MS)
+    env, plain = chaos.env(Settings(), 1), SessionPlan(7, 600, 1).env(Settings(), 1)
+    assert env["OTCDESK_QUOTE__EXPIRY_GRACE_MS"] == "30000" and "OTCDESK_QUOTE__EXPIRY_GRACE_MS" not in plain
+    assert env["OTCDESK_QUOTE__STATE_LAG_MS"] == str(30_000 * 600) and plain["OTCDESK_QUOTE__STATE_LAG_MS"] == "900000"

@@ -1,0 +1,45 @@
+"""Every benchmark of `make bench` runs for a second against the real stack, so none can rot.
+
+One test per name in `bench.__main__.BENCHES`: a module listed there but missing, or one that
+raises, fails its test (never a skip). Only that the code runs and reports sane figures is
+checked, never a speed: no timed assertion belongs in the suite (bench/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import BENCHES, main
+from otcdesk.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_bench_smoke(name: str, stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ep = stack.clickhouse  # the fixture's stack, for main()'s Settings() and the processes it starts
+    monkeypatch.setenv("OTCDESK_STACK", "external")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", stack.bootstrap)
+    monkeypatch.setenv("CLICKHOUSE_URL", f"clickhouse://{ep.user}@{ep.host}:{ep.port}/{ep.database}")
+    assert main(["--smoke", "--only", name, "--out", str(tmp_path)]) == 0, f"bench {name} failed (see stderr)"
+    (json_path,) = tmp_path.glob("*.json")
+    (md_path,) = tmp_path.glob("*.md")
+    data = json.loads(json_path.read_text())
+    assert data["runs"][-1]["benches"] == [name] and data["runs"][-1]["smoke"] is True
+    figures = [f for f in data["figures"] if f["bench"] == name]
+    assert figures, f"bench {name} reported no figure"
+    for fig in figures:
+        value = fig["value"]
+        assert value is not None and value["runs"], fig["name"]
+        assert all(math.isfinite(v) and v > 0 for v in value["runs"]), (fig["name"], value)
+        if fig["baseline"] is not None:
+            base = fig["baseline_value"]
+            assert base is not None and all(math.isfinite(v) and v > 0 for v in base["runs"]), (fig["name"], base)
+            assert fig["ratio"] is not None and fig["ratio"] > 0, fig["name"]
+        if fig["target"] is not None:
+            assert fig["met"] in (True, False), fig["name"]  # judged, whatever the verdict
+        assert f"| {fig['name']} |" in md_path.read_text()
