@@ -51,6 +51,12 @@ STATE_LAG_WALL_MS = 1500
 #: How long (wall) a stage waits for the feed to pass an event's time before acting on what it
 #: has: long, because acting early is what would make two runs differ; only a dead feed waits it.
 BOOK_WAIT_MS = 30_000
+#: How long (wall) the acceptance keeps a quote open past its deadline in a session. An answer is
+#: judged by its own event time, so the sweep must not beat a late *arrival*: at 600x the 1 s
+#: default grace is 10 sim minutes, yet a client-sim answer a second late on busy cores was swept
+#: as expired in one run and accepted in the other (CI, 2026-11-30). Only quotes nobody answers
+#: wait it out.
+QUOTE_GRACE_WALL_MS = 10_000
 TERMINAL_LEG = frozenset({SettlementState.SETTLED, SettlementState.FAILED, SettlementState.TIMED_OUT})
 #: Venue faults a session injects (per fill) unless `--no-faults`.
 FAULT_RATES = {"FEE_OVERCHARGE_PROB": "0.01", "DROP_FILL_PROB": "0.005", "DUPLICATE_FILL_PROB": "0.005"}
@@ -68,7 +74,7 @@ class SessionPlan:
     warmup_s: int = 600  # sim seconds of market data before the first RFQ
     namespace: str = NAMESPACE
     faults: bool = True
-    quote_grace_ms: int | None = None  # wall ms past a quote's deadline (chaos: a client-sim restart)
+    quote_grace_ms: int | None = QUOTE_GRACE_WALL_MS  # wall ms past a quote's deadline (chaos: longer, a restart)
     state_lag_wall_ms: int = STATE_LAG_WALL_MS  # chaos: longer than a restart delays trades and fills
 
     def __post_init__(self) -> None:

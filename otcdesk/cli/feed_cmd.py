@@ -64,7 +64,8 @@ OpenPublisher = Callable[[], FeedPublisher]
 
 
 def _run_sim(settings: Settings, open_publisher: OpenPublisher, symbols: tuple[str, ...], venues_text: str,
-             speed: float, seed: int, duration_s: float | None, sleep: bool, start_us: int) -> FeedSummary:
+             speed: float, seed: int, duration_s: float | None, sleep: bool, start_us: int,
+             from_now: bool = False) -> FeedSummary:
     from otcdesk.venues.providers import offline_instruments
     from producers.feeds.selection import select_instruments
     from producers.feeds.sim import SimFeedPlan, sim_updates
@@ -75,8 +76,12 @@ def _run_sim(settings: Settings, open_publisher: OpenPublisher, symbols: tuple[s
     # every stage reads, not on a clock of this process: a feed started before the session's
     # anchor, or restarted, publishes step k when the desk reaches it (late steps at once).
     in_session = sleep and settings.sim_anchor_wall_us is not None and settings.sim_start_us is not None
+    # `--start-us now` outside a session at 1x: paced on the wall clock too, so the seconds this
+    # process took to start are caught up at once; paced on its own clock they stayed behind for
+    # good, and a 2-3 s start made every book older than the quote engine's 2 s freshness limit.
+    on_wall = sleep and from_now and speed == 1
     updates = sim_updates(instruments.values(), settings.sim, seed, plan,
-                          clock=settings.clock() if in_session else None)
+                          clock=settings.clock() if in_session or on_wall else None)
     publisher = open_publisher()
     with _progress("sim", duration_s, "sim s") as hook:
         return pump(updates, publisher, lambda u: hook((u.ts_us - start_us) / US_PER_S))
@@ -143,7 +148,8 @@ def run(
         from producers.feeds.sim import resolve_start_us
 
         summary = _run_sim(settings, open_publisher, chosen, venues, speed, settings.seed if seed is None else seed,
-                           duration, not no_sleep, resolve_start_us(start_us, settings))
+                           duration, not no_sleep, resolve_start_us(start_us, settings),
+                           from_now=(start_us or "").strip().lower() == "now")
     elif source == "replay":
         from producers.feeds.sim import resolve_start_us
 
