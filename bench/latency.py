@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
@@ -38,6 +38,7 @@ COMMANDS = {"feed": ["feed", "run", "--source", "sim", "--start-us", "now"],
             "aggregator": ["stage", "run", "aggregator"], "quote-engine": ["stage", "run", "quote-engine"]}
 READY_TIMEOUT_S = 240.0  # workers join their groups and the books reach the aggregator (minutes on a loaded machine)
 DRAIN_S = 30.0  # how long after its last send a rate waits for late answers
+SETTLE_S = 300.0  # how long the next run waits for a saturated run's backlog to be answered
 
 
 class Answers(threading.Thread):
@@ -123,9 +124,17 @@ def measure(settings: Settings, answers: Answers, rate: float, duration_s: float
     outcomes: dict[str, int] = {}
     for r in due:
         outcomes[answers.kind(r)] = outcomes.get(answers.kind(r), 0) + 1
-    return {"rfqs": len(due), "answered": sum(r in answers.answered for r in due),
+    return {"rfqs": len(due), "due": list(due), "answered": sum(r in answers.answered for r in due),
             "dead_letters": len(answers.dead_letters) - dead_before, "outcomes": outcomes,
             "p50": percentile(latencies, 0.50), "p99": percentile(latencies, 0.99), "max": max(latencies)}
+
+
+def settle(answers: Answers, rfq_ids: Iterable[str], timeout_s: float = SETTLE_S) -> float:
+    """Seconds until every one of `rfq_ids` is answered (at most `timeout_s`)."""
+    started, pending = time.time(), set(rfq_ids)
+    while time.time() - started < timeout_s and (pending := pending - answers.answered.keys()):
+        time.sleep(0.2)
+    return round(time.time() - started, 1)
 
 
 def wait_ready(settings: Settings, answers: Answers, seed: int, logs: Path, *, quotes: bool = True) -> None:
@@ -168,8 +177,11 @@ def measure_rates(ctx: BenchContext, rates: Sequence[float], duration_s: float) 
                 advance(1)
                 for repeat in range(ctx.repeats):
                     for rate in rates:
-                        results[rate].append(measure(settings, answers, rate, duration_s,
-                                                     ctx.seed + int(rate) + 10_000 * repeat))
+                        run_ = measure(settings, answers, rate, duration_s, ctx.seed + int(rate) + 10_000 * repeat)
+                        # a rate past the desk's capacity leaves a backlog: the next run starts once it
+                        # is answered, or it would measure that backlog's queue instead of its own rate
+                        run_["settle_s"] = settle(answers, run_.pop("due"))  # type: ignore[arg-type]
+                        results[rate].append(run_)
                         advance(1)
                 dead = [name for name, proc in procs.items() if proc.poll() is not None]
                 if dead:
@@ -182,6 +194,7 @@ def measure_rates(ctx: BenchContext, rates: Sequence[float], duration_s: float) 
     figures = []
     for rate, runs in results.items():
         extra = {"duration_s": duration_s, "rfqs": [r["rfqs"] for r in runs], "answered": [r["answered"] for r in runs],
+                 "settle_s": [r["settle_s"] for r in runs],
                  "dead_letters": [r["dead_letters"] for r in runs], "outcomes": [r["outcomes"] for r in runs],
                  "reject_examples": answers.reject_details}
         for stat in ("p50", "p99", "max"):

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
+from itertools import accumulate
 
 from otcdesk.events import Quote, QuoteAction, QuoteResponse, Rfq, Side
 from otcdesk.ids import IdFactory, derived_rng
@@ -39,6 +40,7 @@ D = Decimal
 SIZE_QUANTUM_BASE: Mapping[str, Decimal] = {"BTC/USD": D("0.01"), "ETH/USD": D("0.1")}
 NOTIONAL_QUANTUM_QUOTE = D("1000")
 SYMBOL_WEIGHTS: Mapping[str, float] = {"BTC/USD": 0.65, "ETH/USD": 0.35}
+SIDES = (Side.BUY, Side.SELL, Side.TWO_WAY)  # the order of ClientProfile.side_mix
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,16 @@ class ClientSim:
         self._intent: OrderedDict[str, Side] = OrderedDict()  # two-way rfq_id -> side wanted
         self._count = 0
         self.source = source
+        # Cumulative weights computed once: `random.choices` with `cum_weights` draws exactly what
+        # it draws with `weights` (it accumulates them the same way), without redoing it per RFQ,
+        # which was a fifth of the load generator's time.
+        self._name_cum = list(accumulate(self.profiles[n].weight for n in self._names))
+        self._symbol_cum = {
+            p.name: ([s for s in self._symbols if s in p.sizes],
+                     list(accumulate(SYMBOL_WEIGHTS.get(s, 1.0) for s in self._symbols if s in p.sizes)))
+            for p in self.profiles.values()
+        }
+        self._side_cum = {p.name: list(accumulate(p.side_mix)) for p in self.profiles.values()}
 
     def next_arrival_us(self, now_us: int) -> int:
         """Poisson arrivals at `ClientSettings.rfq_per_s` (sim time)."""
@@ -113,10 +125,10 @@ class ClientSim:
 
     def next_rfq(self, now_us: int) -> Rfq:
         rng = self._rng
-        profile = self.profiles[rng.choices(self._names, [self.profiles[n].weight for n in self._names])[0]]
-        symbols = [s for s in self._symbols if s in profile.sizes]
-        symbol = rng.choices(symbols, [SYMBOL_WEIGHTS.get(s, 1.0) for s in symbols])[0]
-        side = rng.choices((Side.BUY, Side.SELL, Side.TWO_WAY), profile.side_mix)[0]
+        profile = self.profiles[rng.choices(self._names, cum_weights=self._name_cum)[0]]
+        symbols, symbol_cum = self._symbol_cum[profile.name]
+        symbol = rng.choices(symbols, cum_weights=symbol_cum)[0]
+        side = rng.choices(SIDES, cum_weights=self._side_cum[profile.name])[0]
         median, sigma = profile.sizes[symbol]
         quantum = SIZE_QUANTUM_BASE.get(symbol, D("0.01"))
         raw = float(median) * math.exp(sigma * rng.gauss(0.0, 1.0))

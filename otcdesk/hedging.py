@@ -302,6 +302,17 @@ class HedgeTracker:
             times.append(self.plan.clips[self._next_clip].send_at_us)
         return min(times, default=None)
 
+    def wake_us(self) -> int | None:
+        """Desk time the timer must next look at this hedge: its next routing due, or the earliest
+        moment an unanswered order's venue is to be asked about it (`expire`); None: nothing is
+        timed, the hedge waits for fills and venue reports."""
+        timeout_us = self._settings.order_timeout_ms * 1000
+        times = [(o.sent_us if o.asked_us is None else o.asked_us) + timeout_us
+                 for o in self._orders.values() if not o.closed and o.state is not OrderState.FILLED]
+        if (action_us := self.next_action_us()) is not None:
+            times.append(action_us)
+        return min(times, default=None)
+
     def pop_due(self, now_us: int) -> DueRouting | None:
         """The earliest routing due by `now_us` (removed from the queue), or None."""
         returned = min(self._returned, key=lambda r: (r.at_us, r.cause), default=None)

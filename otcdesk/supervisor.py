@@ -143,26 +143,26 @@ class Supervisor:
         for child in self.children:
             if child.name == name:
                 child.retired = True
-                if child.proc is not None and child.proc.poll() is None:
-                    child.proc.send_signal(signal.SIGTERM)
-                    try:
-                        child.proc.wait(grace_s)
-                    except subprocess.TimeoutExpired:
-                        child.proc.kill()
-                        child.proc.wait()
+                if child.proc is not None:
+                    terminate([child.proc], grace_s)
 
     def stop(self, grace_s: float = 20.0) -> None:
         self._stopping = True
-        running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
-        for proc in running:
-            proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        for proc in running:
-            try:
-                proc.wait(max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate([c.proc for c in self.children if c.proc is not None], grace_s)
+
+
+def terminate(procs: Sequence[subprocess.Popen], grace_s: float) -> None:
+    """SIGTERM to every running one at once, then SIGKILL to those still up `grace_s` later."""
+    running = [p for p in procs if p.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for proc in running:
+        try:
+            proc.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def desk_children(stages: Sequence[str], *, with_feed: bool, with_sink: bool,

@@ -3,7 +3,8 @@
 A client's acceptance is fill-or-kill against its quote (`otcdesk.acceptance`): an accepted
 quote becomes a TradeBooked with the locked price (the desk's internal booking); a refused one
 (expired, unknown, wrong side/price/qty, twice) gets a QuoteRejected and is dead-lettered. A
-quote nobody answers expires with a QuoteRejected(QUOTE_EXPIRED) stamped at its deadline.
+quote nobody answers expires with a QuoteRejected(QUOTE_EXPIRED) stamped at its deadline, by a
+sweep that starts once the worker's group has read the backlog it found at start.
 
 Quote, response and outcome of a deal share the rfq_id key and so one partition of `quotes`:
 the live quotes are kept in faust Tables co-partitioned with it (changelog-backed), so a
@@ -21,6 +22,7 @@ from otcdesk.events import Event, Quote, QuoteAction, QuoteRejected, QuoteRespon
 from otcdesk.ids import CausalIds
 from otcdesk.settings import Settings, get_settings
 from otcdesk.validation import validate_response
+from streams.backlog import Backlog
 from streams.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class AcceptanceStage:
         self.outcomes = self.stage.table("outcomes", settings.topics.partitions)
         self._restored: set[bytes] = set()
         self._restored_all = False
+        self.backlog = Backlog(settings, "quotes", settings.group("acceptance"))
         self.stage.agent("quotes", self.on_quotes)
         app.timer(settings.quote.expiry_sweep_ms / 1000)(self.sweep)
 
@@ -102,7 +105,12 @@ class AcceptanceStage:
         return ids.new()
 
     async def sweep(self) -> None:
-        """Expire quotes past valid_until, with a grace in wall time for acceptances in flight."""
+        """Expire quotes past valid_until, with a grace in wall time for acceptances in flight.
+
+        Not before the backlog present at start is read (`Backlog`): after a restart, an answer
+        still unread there would otherwise find its quote expired by this sweep."""
+        if not self.backlog.done and not await asyncio.to_thread(self.backlog.read):
+            return
         if not self._restored_all:  # after a restart: quotes nobody answered still expire
             self._restored_all = True
             for key in list(self.quotes.keys()):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from otcdesk.errors import RejectedError
 from otcdesk.events import Event, RejectReason, Rfq
 from otcdesk.ids import CausalIds
-from otcdesk.pricing import ConsolidatedBook, PricingRefusal, price_rfq
+from otcdesk.pricing import ConsolidatedBook, LevelCache, PricingRefusal, price_rfq
 from otcdesk.pricing_wire import to_event
 from otcdesk.settings import Settings, get_settings
 from otcdesk.validation import validate_rfq
@@ -31,11 +31,13 @@ class Aggregator:
         self.stage = Stage("aggregator", settings)
         self.books = BookTable(self.stage)
         self.ids = CausalIds()
+        self.levels = LevelCache()
         self.stage.agent("rfq", self.on_rfq)
 
     async def book_for(self, symbol: str, now_us: int) -> ConsolidatedBook:
         books = await self.books.books_at(symbol, now_us)
-        return ConsolidatedBook(symbol, list(books.values()), now_us, self.settings.quote.stale_book_ms)
+        return ConsolidatedBook(symbol, list(books.values()), now_us, self.settings.quote.stale_book_ms,
+                                self.levels)
 
     async def on_rfq(self, rfq: Event) -> list[Event]:
         if not isinstance(rfq, Rfq):

@@ -41,6 +41,7 @@ class Stage:
         self.serde = default_serde()
         self.processed = 0
         self.dead_lettered = 0
+        self._own_topic: dict[str, str] = {}  # event TOPIC -> its namespaced name (per event: no formatting)
 
     def topic(self, name: str) -> faust.TopicT:
         if name not in self._topics:
@@ -86,7 +87,7 @@ class Stage:
                 raise value.error
             if not isinstance(value, Event):
                 raise TypeError(f"expected an event, got {type(value).__name__}")
-            _check_key(event.message, value, self.settings)
+            self._check_key(event.message, value)
             # Encoded here, inside the try: an output that does not fit its schema dead-letters
             # the input that produced it instead of crashing the agent.
             outputs = [(out, self.serde.encode(out)) for out in await handler(value)]
@@ -98,6 +99,17 @@ class Stage:
         for out, data in outputs:
             await self.topic(out.TOPIC).send(key=out.key.encode(), value=data)
         self.processed += 1
+
+    def _check_key(self, msg: Any, value: Event) -> None:
+        """An event of this topic's own type under another deal's key is a contract violation: it
+        sits on the wrong partition, so its deal's other events (and their order) are elsewhere.
+        Other types are left to the handler (its `wrong_event` reason says more)."""
+        own = self._own_topic.get(value.TOPIC)
+        if own is None:
+            own = self._own_topic[value.TOPIC] = self.settings.topic(value.TOPIC)
+        key = msg.key
+        if msg.topic == own and isinstance(key, bytes) and key != value.key.encode():
+            raise RejectedError("wrong_key", f"key {key[:40]!r} on {msg.topic} is not the event's {value.key[:40]!r}")
 
     async def send(self, out: Event, headers: dict[str, bytes] | None = None) -> None:
         await self.topic(out.TOPIC).send(key=out.key.encode(), value=self.serde.encode(out), headers=headers)
@@ -119,12 +131,3 @@ class Stage:
         self.dead_lettered += 1
         await self.topic("dlq").send(key=msg.key if isinstance(msg.key, bytes) else None,
                                      value=letter, headers=headers_of(letter))
-
-
-def _check_key(msg: Any, value: Event, settings: Settings) -> None:
-    """An event of this topic's own type under another deal's key is a contract violation: it sits
-    on the wrong partition, so its deal's other events (and their order) are elsewhere. Other
-    types are left to the handler (its `wrong_event` reason says more)."""
-    key = msg.key
-    if msg.topic == settings.topic(value.TOPIC) and isinstance(key, bytes) and key != value.key.encode():
-        raise RejectedError("wrong_key", f"key {key[:40]!r} on {msg.topic} is not the event's {value.key[:40]!r}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -24,7 +23,7 @@ from otcdesk.errors import DeskError
 from otcdesk.events import Event, Rfq
 from otcdesk.kafka import EventProducer, consumer_config
 from otcdesk.settings import Settings
-from otcdesk.supervisor import OTCDESK
+from otcdesk.supervisor import OTCDESK, terminate
 from otcdesk.topics import create_topics, delete_namespace
 
 if TYPE_CHECKING:
@@ -133,14 +132,8 @@ class Proc:
 
     def stop(self, grace_s: float = 20.0) -> int | None:
         """SIGTERM, SIGKILL after `grace_s`; returns the exit code."""
-        if self.running:
-            assert self.proc is not None
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            terminate([self.proc], grace_s)
         return self.exit_code
 
     def tail(self, lines: int = 20) -> str:

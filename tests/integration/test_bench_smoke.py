@@ -19,13 +19,7 @@ from otcdesk.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-#: smoke runs that fail on a CI box for reasons not yet understood: opt-in (CHAOS_LONG=1 make test),
-#: listed in bench/README.md; never a reason to weaken the checks below
-UNRELIABLE = {"stages"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.chaos_long) if n in UNRELIABLE else n
-                                  for n in BENCHES])
+@pytest.mark.parametrize("name", BENCHES)
 def test_bench_smoke(name: str, stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ep = stack.clickhouse  # the fixture's stack, for main()'s Settings() and the processes it starts
     monkeypatch.setenv("OTCDESK_STACK", "external")
@@ -46,6 +40,9 @@ def test_bench_smoke(name: str, stack: Settings, tmp_path: Path, monkeypatch: py
         for stats in (fig["value"], fig["baseline_value"]):
             if stats is not None:
                 assert all(math.isfinite(v) and v >= 0 for v in stats["runs"]), (fig["name"], stats)
-        if fig["target"] is not None:
-            assert fig["met"] in (True, False), fig["name"]  # judged, whatever the verdict
+        if fig["target"] is not None:  # judged, whatever the verdict, whenever it can be:
+            # a ratio needs its baseline, and a smoke run's floor may not drain on a busy box
+            judgeable = fig["value"] is not None and (fig["baseline_value"] is not None
+                                                      or not fig["target"].startswith("ratio"))
+            assert fig["met"] in ((True, False) if judgeable else (None,)), fig["name"]
         assert f"| {fig['name']} |" in md_path.read_text()

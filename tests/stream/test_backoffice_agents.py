@@ -95,6 +95,35 @@ def test_hedger_plans_a_twap_releases_clips_on_the_clock_and_dead_letters_bad_in
     assert all(d.source_topic == "tc-trades" for d in recorded.dead_letters())
 
 
+def test_hedger_tick_looks_only_at_hedges_whose_wake_time_came(settings: Settings) -> None:
+    """The timer pops due hedges off a heap: a hedge whose next clip is later is not touched, and
+    a hedge filled by its events leaves the heap without a tick."""
+    hedger = HedgerStage(_settings(settings), INSTRUMENTS, rebuild=False)
+    clock = hedger.clock = FixedClock(T0)
+    record(hedger.stage)
+    touched: list[str] = []
+
+    async def run() -> None:
+        await _load_books(hedger)
+        async with hedger.stage.app.agents["hedger_trades"].test_context() as trades:
+            for n in range(3):
+                await trades.put(value=wire(_trade(rfq_id=f"rfq-{n}", event_id=f"e-{n}")), key=f"rfq-{n}".encode())
+        wakes = {rfq_id: t.wake_us() for rfq_id, t in hedger.trackers.items()}
+        assert all(w is not None and w > T0 for w in wakes.values())  # the first clips went at once
+        for tracker in hedger.trackers.values():
+            original = tracker.expire
+            tracker.expire = lambda now_us, _t=tracker, _o=original: touched.append(_t.trade.rfq_id) or _o(now_us)
+        await hedger.tick()  # nothing due yet
+        assert touched == []
+        first = min(wakes, key=wakes.__getitem__)
+        clock.advance(wakes[first] - T0)
+        await hedger.tick()
+        assert touched == [r for r, w in wakes.items() if w == wakes[first]]
+        assert hedger.trackers[first].wake_us() > wakes[first]  # filed again at its next clip
+
+    asyncio.run(run())
+
+
 def _order(order_id: str = "o-1", qty: str = "3", venue: Venue = Venue.BINANCE, **kw: object) -> HedgeOrder:
     values: dict = dict(event_id=f"e-{order_id}", ts_us=T0, source="hedger", rfq_id="rfq-1", order_id=order_id,
                         trade_id="trade-rfq-1", venue=venue, symbol="BTC/USD", side=Side.BUY, qty_base=D(qty),

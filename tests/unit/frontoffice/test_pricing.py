@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otcdesk.events import PriceUpdate, RejectReason, Side, Venue
-from otcdesk.pricing import ConsolidatedBook, PricedRfq, PricingRefusal, price_rfq
+from otcdesk.pricing import ConsolidatedBook, LevelCache, PricedRfq, PricingRefusal, price_rfq
 
 from .conftest import T0, rfq, update
 
@@ -152,3 +152,25 @@ def test_vwap_worsens_with_size(books: list[PriceUpdate], a: int, b_: int) -> No
     assert buy_s.vwap_quote is not None and buy_l.vwap_quote is not None
     assert sell_s.vwap_quote is not None and sell_l.vwap_quote is not None
     assert buy_l.vwap_quote >= buy_s.vwap_quote and sell_l.vwap_quote <= sell_s.vwap_quote
+
+
+def test_level_cache_reuses_the_merge_while_the_snapshots_are_the_same_objects() -> None:
+    cache = LevelCache()
+    first = ConsolidatedBook("BTC/USD", [BIN, OKX], T0, STALE_MS, cache)
+    again = ConsolidatedBook("BTC/USD", [OKX, BIN], T0 + 1000, STALE_MS, cache)  # venue order is normalised
+    assert again.asks is first.asks and again.bids is first.bids
+    newer = update(Venue.OKX, [("100.5", "1")], [("100.9", "1")], fee="0.002", tick="0.1", ts_us=T0 + 10)
+    moved = ConsolidatedBook("BTC/USD", [BIN, newer], T0 + 1000, STALE_MS, cache)
+    assert moved.asks is not first.asks
+    stale = ConsolidatedBook("BTC/USD", [BIN, newer], T0 + 10 + (STALE_MS + 1) * 1000, STALE_MS, cache)
+    assert stale.venues_used == () and stale.asks == ()  # exclusions still judged per RFQ
+
+
+@given(books=venue_books(), lots=st.integers(1, 400))
+@settings(max_examples=60, deadline=None)
+def test_a_cached_book_prices_as_a_fresh_one(books: list[PriceUpdate], lots: int) -> None:
+    cache = LevelCache()
+    ConsolidatedBook("BTC/USD", books, T0, STALE_MS, cache)  # fills the cache
+    request = rfq(qty=str(D(lots) / 100))
+    cached = price_rfq(request, ConsolidatedBook("BTC/USD", books, T0, STALE_MS, cache))
+    assert cached == price_rfq(request, book(*books))
