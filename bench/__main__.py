@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     settings = Settings()
     console = Console(stderr=True)
+    meta = report.machine(settings)  # before the benchmarks: the load at start is the machine's, not ours
     figures: list[Figure] = []
     failed: list[str] = []
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total}"),
@@ -61,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
                 got = []
             figures += got
             progress.advance(overall)
-    meta = report.machine(settings)
     json_path, md_path = report.write(args.out, figures, {**meta, "smoke": args.smoke}, set(names) - set(failed))
     console.print(report.markdown({"date": "", "runs": [], "figures": [f.as_json() for f in figures]}))
     console.print(f"written {json_path} and {md_path}")

@@ -89,9 +89,11 @@ def markdown(data: dict[str, Any]) -> str:
              "Method and limits: bench/README.md.", ""]
     for run in data["runs"]:
         pk = ", ".join(f"{k} {v}" for k, v in run.get("packages", {}).items())
-        lines.append(f"- run {run.get('finished')}: {run.get('benches')} on {run.get('cpus')} CPUs, load at start "
-                     f"{[round(x, 2) for x in run.get('loadavg_at_start', [])]}, Python {run.get('python')}, "
-                     f"Kafka {run.get('kafka')}, {run.get('clickhouse')}, commit {run.get('commit')}; {pk}")
+        load = ("at start", run["loadavg_at_start"]) if "loadavg_at_start" in run else ("at end", run.get("loadavg_at_end", []))
+        lines.append(f"- run {run.get('finished')}: {run.get('benches')} on {run.get('cpus')} CPUs, load {load[0]} "
+                     f"{[round(x, 2) for x in load[1]]}, Python {run.get('python')}, "
+                     f"Kafka {run.get('kafka')}, {run.get('clickhouse')}, commit {run.get('commit')}; {pk}"
+                     + (f". Note: {run['note']}" if run.get("note") else ""))
     lines.append("")
     bench = None
     for fig in data["figures"]:

@@ -43,6 +43,8 @@ TABLES = ("trades", "orders", "fills", "settlements")
 #: (about 20 min); stopped at the budget, the figure is the budget, marked as a lower bound
 BUDGET_S = 300
 TIMEOUT_EXCEEDED = 159  # ClickHouse error code of max_execution_time
+MEMORY_EXCEEDED = 241  # ... and of max_memory_usage
+MEMORY_BYTES = 14_000_000_000  # per query; the machine has 24 GiB
 BIG = 10_000_000  # from this size on, one run per query (the budget bounds it, repeats would not)
 
 
@@ -122,8 +124,9 @@ def timed(ch: Client, sql: str, budget_s: int = BUDGET_S) -> tuple[float, int, i
     try:
         rows = ch.execute(sql, settings={"max_execution_time": budget_s})
     except ServerException as exc:
-        if exc.code != TIMEOUT_EXCEEDED:
+        if exc.code not in (TIMEOUT_EXCEEDED, MEMORY_EXCEEDED):
             raise
+        # stopped at the budget, or refused past MEMORY_BYTES: reported as the budget (a lower bound)
         return float(budget_s), ch.last_query.progress.rows if ch.last_query else 0, None
     elapsed = time.perf_counter() - started
     return elapsed, ch.last_query.progress.rows, len(rows)
@@ -156,7 +159,8 @@ def measure_size(ctx: BenchContext, ch: Client, db: str, fills: int, sqls: dict[
                                  "stopped_at_budget": stopped}
         note = "wall time to the last row, via otcdesk.analytics.reports"
         if stopped:
-            note = f"STOPPED by max_execution_time={BUDGET_S}s: the value is a lower bound; " + note
+            note = (f"STOPPED by max_execution_time={BUDGET_S}s or refused past max_memory_usage="
+                    f"{MEMORY_BYTES / 1e9:g} GB: the value is a lower bound; " + note)
         figures.append(Figure("sql", label, "s", tuple(r[0] for r in runs),
                               target=RECON_TARGET if name == "recon_breaks" and fills >= BIG else None,
                               note=note, extra=extra))
@@ -182,7 +186,11 @@ def run(ctx: BenchContext) -> list[Figure]:
 
 
 def _client(settings: Settings, db: str) -> Client:
-    """A writer client with a long receive timeout: OPTIMIZE FINAL of 10M rows outlasts the default."""
+    """A writer client with a long receive timeout (OPTIMIZE FINAL of 10M rows outlasts the default)
+    and MEMORY_BYTES per query instead of the stack's 4 GB (infra/clickhouse/users.xml.tmpl): over
+    10M fills recon_breaks' per-fill aggregation needs more, and a query refused for memory
+    measures nothing (first idle run, 2026-11-30: "would use 3.78 GiB")."""
     ep = client.endpoint(settings)
     return Client(host=ep.host, port=ep.port, user=ep.user, password=ep.password, database=db,
-                  send_receive_timeout=BUDGET_S + 600, client_name="otcdesk-bench")
+                  send_receive_timeout=BUDGET_S + 600, client_name="otcdesk-bench",
+                  settings={"max_memory_usage": MEMORY_BYTES})

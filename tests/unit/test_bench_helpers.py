@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from bench.core import Figure, Target
-from bench.latency import percentile
+from bench.latency import percentile, settle
 from bench.producer import KEY_DELIM, MSG_DELIM, kcat_file
 
 
@@ -35,3 +38,15 @@ def test_targets_judge_ratio_and_value() -> None:
     assert fast.ratio == pytest.approx(0.9) and fast.met is True
     slow = Figure("b", "p99", "ms", (25.0,), target=Target("value<=", 20.0))
     assert slow.met is False and str(slow.target) == "<= 20"
+
+
+def test_settle_waits_for_a_backlog_to_be_answered_and_no_longer() -> None:
+    """The latency bench's next run starts once the last run's RFQs are answered (or at the cap)."""
+    answers = SimpleNamespace(answered={"a": (0.0, "quote")})
+    assert settle(answers, ["a"], timeout_s=5) == 0.0  # nothing pending: no wait
+    late = threading.Timer(0.5, lambda: answers.answered.update(b=(0.0, "quote")))
+    late.start()
+    waited = settle(answers, ["a", "b"], timeout_s=5)
+    assert 0.4 <= waited < 5
+    started = time.time()
+    assert settle(answers, ["never"], timeout_s=0.5) >= 0.5 and time.time() - started < 2
