@@ -16,7 +16,7 @@ from tests.chaos.figures import record
 from tests.integration.conftest import _unavailable
 
 #: Beyond pyproject's 300 s per test: the scenario itself takes minutes on a loaded 2-core box.
-pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.chaos_long, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(1200)]
 
 
 def test_desk_resumes_after_a_broker_restart(stack: Settings, tmp_path: Path) -> None:

@@ -30,7 +30,6 @@ def test_generation_is_seeded_and_covers_every_kind_and_topic() -> None:
             assert f"decode:{refused.value.reason}".startswith(m.reason), m.kind
 
 
-@pytest.mark.chaos_long  # the hedger's tick starves its agent: docs/reliability.md
 def test_stages_dead_letter_hostile_input_and_keep_serving(stack: Settings, tmp_path: Path) -> None:
     figures = hostile.run(stack, messages=10_000, rfqs=5, namespace="c2.fuzz-", logs=tmp_path, timeout_s=900)
     record(figures, stack)
