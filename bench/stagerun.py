@@ -305,7 +305,7 @@ class DrainWatch:
         raw = self.monitor._group_offsets(self.group, desc)  # noqa: SLF001
         joined = raw.state == "Stable" and raw.members >= self.members
         parts = {tp for tp in (*raw.owners, *raw.committed) if tp[0] in self.topics}
-        ends = self.monitor._log_end_offsets(parts)  # noqa: SLF001
+        ends = self.monitor.log_end_offsets(parts)
         committed = sum(raw.committed.get(tp, 0) for tp in parts)
         left = sum(max(ends.get(tp, 0) - raw.committed.get(tp, 0), 0) for tp in parts)
         return joined, committed, left if parts else -1

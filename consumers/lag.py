@@ -220,7 +220,7 @@ class LagMonitor:
             return []
         raw = [self._group_offsets(g, d) for g, d in self._describe(groups).items()]
         partitions = {tp for g in raw for tp in (*g.owners, *g.committed)}
-        ends = self._log_end_offsets(partitions)
+        ends = self.log_end_offsets(partitions)
         now = time.time()
         waiting = {
             (tp, off) for g in raw for tp, off in g.committed.items()
@@ -248,13 +248,13 @@ class LagMonitor:
             (tp.topic, tp.partition): m.member_id
             for m in (desc.members if desc else []) for tp in m.assignment.topic_partitions
         }
-        committed = self._committed(group) if desc is not None else {}
+        committed = self.committed(group) if desc is not None else {}
         state = _STATE_NAMES.get(desc.state, str(desc.state)) if desc else "Dead"
         members = len(desc.members) if desc else 0
         exists = not (state == "Dead" and members == 0 and not committed)
         return _GroupOffsets(group, exists, state, members, owners, committed)
 
-    def _committed(self, group: str) -> dict[tuple[str, int], int]:
+    def committed(self, group: str) -> dict[tuple[str, int], int]:
         """Only real commits: librdkafka reports "no commit" as a negative offset (-1001)."""
         request = [ConsumerGroupTopicPartitions(group)]
         future = self._admin.list_consumer_group_offsets(request, request_timeout=self.timeout_s)[group]
@@ -264,7 +264,7 @@ class LagMonitor:
             for tp in result.topic_partitions or [] if tp.error is None and tp.offset >= 0
         }
 
-    def _log_end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    def log_end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """ListOffsets(latest) read_uncommitted = the high watermark, exactly what the Java tool asks.
         A partition the broker cannot answer for (topic deleted) has no LEO: "-" as in the tool."""
         request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}

@@ -306,9 +306,7 @@ class HedgeTracker:
         """Desk time the timer must next look at this hedge: its next routing due, or the earliest
         moment an unanswered order's venue is to be asked about it (`expire`); None: nothing is
         timed, the hedge waits for fills and venue reports."""
-        timeout_us = self._settings.order_timeout_ms * 1000
-        times = [(o.sent_us if o.asked_us is None else o.asked_us) + timeout_us
-                 for o in self._orders.values() if not o.closed and o.state is not OrderState.FILLED]
+        times = [at_us for o in self._orders.values() if (at_us := self._ask_at_us(o)) is not None]
         if (action_us := self.next_action_us()) is not None:
             times.append(action_us)
         return min(times, default=None)
@@ -404,15 +402,19 @@ class HedgeTracker:
         report (`otcdesk.venue_sim`; live, ccxt's `fetch_order`). Nothing is re-routed on a timeout:
         the order may be filled and only late. A venue that never answers leaves the hedge open,
         and recon flags the order (no report after `recon.fill_timeout_s`)."""
-        timeout_us = self._settings.order_timeout_ms * 1000
         out = []
         for o in self._orders.values():
-            if o.closed or o.state is OrderState.FILLED:  # every fill in: only the report is late
-                continue
-            if now_us - (o.sent_us if o.asked_us is None else o.asked_us) >= timeout_us:
+            if (at_us := self._ask_at_us(o)) is not None and at_us <= now_us:
                 o.asked_us = now_us
                 out.append(self.sent_event(o))
         return out
+
+    def _ask_at_us(self, o: _Order) -> int | None:
+        """When the venue is to be asked about `o` (a timeout after it was sent or last asked);
+        None once it answered, or once every fill is in (only the report is late then)."""
+        if o.closed or o.state is OrderState.FILLED:
+            return None
+        return (o.sent_us if o.asked_us is None else o.asked_us) + self._settings.order_timeout_ms * 1000
 
     def sent_event(self, o: _Order) -> HedgeOrder:
         """The order as the desk first sent it (state WORKING, nothing filled, at its routing time)."""

@@ -78,6 +78,12 @@ def admin_client(settings: Settings) -> AdminClient:
     return AdminClient(client_config(settings))
 
 
+def partition_numbers(settings: Settings, topic: str, timeout_s: float = 10.0) -> list[int]:
+    """A topic's partitions from the broker's metadata (empty if it does not exist)."""
+    meta = admin_client(settings).list_topics(topic, timeout=timeout_s).topics.get(topic)
+    return sorted(meta.partitions) if meta is not None and not meta.error else []
+
+
 def broker_metadata(settings: Settings, timeout_s: float = 5.0) -> ClusterMetadata:
     """The cluster's metadata; TransientError with the address when the broker does not answer.
 

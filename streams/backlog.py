@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import KafkaException
 
-from otcdesk.kafka import admin_client
+from consumers.lag import LagMonitor
+from otcdesk.errors import TransientError
+from otcdesk.kafka import partition_numbers
 from otcdesk.settings import Settings
 
 log = logging.getLogger(__name__)
-TIMEOUT_S = 10.0
 
 
 class Backlog:
     def __init__(self, settings: Settings, topic: str, group: str) -> None:
         self.topic, self.group, self.settings = settings.topic(topic), group, settings
-        self._admin: AdminClient | None = None  # made at the first call: a stage built in a test never asks
+        self._monitor: LagMonitor | None = None  # made at the first call: a stage built in a test never asks
         self.ends: dict[int, int] | None = None  # partition -> end offset when first asked
         self.done = False
 
@@ -34,30 +34,22 @@ class Backlog:
         if self.done:
             return True
         try:
-            self._admin = self._admin or admin_client(self.settings)
+            self._monitor = self._monitor or LagMonitor(self.settings)
             if self.ends is None:
-                self.ends = self._end_offsets()
+                self.ends = self._end_offsets(self._monitor)
                 log.info("backlog of %s on %s: %s", self.group, self.topic, self.ends)
-            committed = self._committed()
-        except KafkaException as exc:  # the broker is away: not read yet, asked again later
+            committed = self._monitor.committed(self.group)
+        except (KafkaException, TransientError) as exc:  # the broker is away: not read yet, asked again later
             log.warning("backlog of %s on %s unknown: %s", self.group, self.topic, exc)
             return False
-        self.done = all(committed.get(p, 0) >= end for p, end in self.ends.items())
+        self.done = all(committed.get((self.topic, p), 0) >= end for p, end in self.ends.items())
         return self.done
 
-    def _end_offsets(self) -> dict[int, int]:
-        assert self._admin is not None
-        meta = self._admin.list_topics(self.topic, timeout=TIMEOUT_S).topics.get(self.topic)
-        partitions = sorted(meta.partitions) if meta is not None and not meta.error else []
+    def _end_offsets(self, monitor: LagMonitor) -> dict[int, int]:
+        partitions = partition_numbers(self.settings, self.topic)
         if not partitions:
-            raise KafkaException(f"topic {self.topic} has no partitions")
-        request = {TopicPartition(self.topic, p): OffsetSpec.latest() for p in partitions}
-        futures = self._admin.list_offsets(request, request_timeout=TIMEOUT_S)
-        return {tp.partition: future.result().offset for tp, future in futures.items()}
-
-    def _committed(self) -> dict[int, int]:
-        assert self._admin is not None
-        request = [ConsumerGroupTopicPartitions(self.group)]
-        result = self._admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT_S)[self.group].result()
-        return {tp.partition: tp.offset for tp in result.topic_partitions or []
-                if tp.topic == self.topic and tp.error is None and tp.offset >= 0}
+            raise TransientError(f"topic {self.topic} has no partitions")
+        ends = monitor.log_end_offsets((self.topic, p) for p in partitions)
+        if len(ends) != len(partitions):
+            raise TransientError(f"no end offset for every partition of {self.topic}")
+        return {p: end for (_, p), end in ends.items()}

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from otcdesk.errors import TransientError
 from otcdesk.events import Event
-from otcdesk.kafka import admin_client
+from otcdesk.kafka import partition_numbers
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 
@@ -60,7 +60,7 @@ class TopicFold:
         )
         await consumer.start()
         try:
-            numbers = await asyncio.to_thread(self._partition_numbers)
+            numbers = await asyncio.to_thread(partition_numbers, self.settings, self.topic)  # aiokafka has none for a topic nobody subscribed to
             if not numbers:
                 raise TransientError(f"topic {self.topic} has no partitions (run `otcdesk init`)")
             partitions = [TopicPartition(self.topic, p) for p in sorted(numbers)]
@@ -100,11 +100,6 @@ class TopicFold:
         for tp in partitions:
             hit = found.get(tp)
             consumer.seek(tp, hit.offset if hit is not None else ends[tp])
-
-    def _partition_numbers(self) -> list[int]:
-        """From the broker's metadata (aiokafka has none for a topic nobody subscribed to)."""
-        meta = admin_client(self.settings).list_topics(self.topic, timeout=10).topics.get(self.topic)
-        return sorted(meta.partitions) if meta is not None and not meta.error else []
 
     @staticmethod
     async def _reached(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
