@@ -4,11 +4,13 @@ The pure parts (what a session is, how its events add up) are in `otcdesk.simula
 does the I/O for `otcdesk simulate`: wipe and create the session's namespace, start the desk's
 processes under the `Supervisor` on a clock anchored a little in the future (so every process is
 up before sim time starts), publish each RFQ when the desk clock reaches its time, and tail the
-lifecycle topics into a `SessionTally`.
+lifecycle topics into a `SessionTally`. While the feed or a stage is down (killed, crashed) and
+until it says it handles records again, the session's clock stands still (`otcdesk.pause`).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -20,6 +22,7 @@ from confluent_kafka.admin import ConsumerGroupDescription
 from otcdesk.clock import AnchoredClock, wall_now_us
 from otcdesk.events import Rfq
 from otcdesk.kafka import EventProducer, admin_client, consumer_config
+from otcdesk.pause import PauseReader, SessionPause
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 from otcdesk.simulate import SessionPlan, SessionTally
@@ -37,14 +40,21 @@ class SessionRunner:
         self.plan = plan
         self.settings = settings.model_copy(update={"namespace": plan.namespace, "seed": plan.seed})
         self.stages = STAGES
+        # whose restart stops the clock: each says when it handles records again (the sink is not
+        # one of them: what it stores never feeds back into the session)
+        self.pausing = frozenset(("feed", *STAGES))
         self.rfqs: list[Rfq] = plan.schedule(self.settings)
         self.tally = SessionTally(frozenset(r.rfq_id for r in self.rfqs))
         self.anchor_wall_us = wall_now_us() + int(startup_s * 1_000_000)
-        self.clock = AnchoredClock(plan.start_us, self.anchor_wall_us, plan.speed)
+        self.control_dir = settings.state_dir / "sessions" / plan.namespace
+        control_dir = self.control_dir
+        shutil.rmtree(control_dir, ignore_errors=True)  # an earlier session's pauses and pids
+        self.pause = SessionPause(control_dir)
+        self.clock = AnchoredClock(plan.start_us, self.anchor_wall_us, plan.speed, PauseReader(control_dir))
         self.logs = settings.state_dir / "logs" / "simulate"
         self.supervisor = Supervisor(
             desk_children(STAGES, with_feed=True, with_sink=with_sink, feed_start=str(plan.start_us)),
-            plan.env(self.settings, self.anchor_wall_us), self.logs)
+            plan.env(self.settings, self.anchor_wall_us) | {"OTCDESK_SIM_CONTROL_DIR": str(control_dir)}, self.logs)
         self.published = 0
         self.with_sink = with_sink
         # chaos: (process, share of the RFQs published) at which it gets kill -9; the supervisor
@@ -108,7 +118,11 @@ class SessionRunner:
             self._producer.produce(self.rfqs[self.published])
             self.published += 1
         while self.kills and self.published >= self.kills[0][1] * len(self.rfqs):
-            name, _ = self.kills.pop(0)
+            name, _ = self.kills[0]
+            if name in self.pause.down:
+                break  # killed again once it is back: a restart is not cut short by the next kill
+            self.kills.pop(0)
+            self.pause.hold(name)
             self.supervisor.kill(name)
             self.killed.append(name)
         serde = default_serde()
@@ -122,7 +136,24 @@ class SessionRunner:
                 except DecodeError:
                     continue  # bad bytes are the stages' business (they dead-letter them)
                 self.tally.add(event, dict(msg.headers() or ()))
-        return self.supervisor.tick()
+        news = self.supervisor.tick()
+        self._hold_clock_while_down()
+        return news
+
+    def _hold_clock_while_down(self) -> None:
+        """The clock runs only while every process is up and has said it is ready: it stands still
+        from a process's exit until its new self says so, and, past the anchor, for a process that
+        has not said so since it started (a slow start delays the session instead of changing it)."""
+        started = wall_now_us() >= self.anchor_wall_us
+        for child in self.supervisor.children:
+            if child.name not in self.pausing:
+                continue
+            proc = child.proc
+            ready = proc is not None and proc.poll() is None and self.pause.ready_pid(child.name) == proc.pid
+            if ready:
+                self.pause.release(child.name)
+            elif started or proc is None or proc.poll() is not None:
+                self.pause.hold(child.name)
 
     def sink_lag(self) -> int | None:
         """Records the sink has not committed yet (None until it committed on every partition)."""
@@ -139,3 +170,4 @@ class SessionRunner:
         if self._tail is not None:
             self._tail.close()
         self.supervisor.stop()
+        shutil.rmtree(self.control_dir, ignore_errors=True)  # the processes that read it are gone

@@ -17,6 +17,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from otcdesk.clock import AnchoredClock, desk_clock
+from otcdesk.pause import PauseReader
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -352,6 +353,9 @@ class Settings(BaseSettings):
     sim_speed: float = Field(1.0, gt=0, description="simulation clock speed factor (1 = real time)")
     sim_start_us: int | None = Field(None, description="sim time at the session's anchor (set by the supervisor)")
     sim_anchor_wall_us: int | None = Field(None, description="wall time (epoch us) the sim clock started at")
+    sim_control_dir: Path | None = Field(None, description=(
+        "a simulated session's control files (otcdesk.pause): its clock stands still while one of "
+        "its processes restarts, and each process says there when it handles records"))
     timeout_floor_wall_ms: int = Field(3000, ge=0, description=(
         "no in-flight timeout (hedge order, recon fill) is shorter than this much wall time at the "
         "session's speed: a 600x clock must not cancel an order whose report is only in flight"))
@@ -399,7 +403,8 @@ class Settings(BaseSettings):
 
     def clock(self) -> AnchoredClock:
         """The desk clock every stage of this session shares (wall time outside a session)."""
-        return desk_clock(self.sim_start_us, self.sim_anchor_wall_us, self.sim_speed)
+        pauses = PauseReader(self.sim_control_dir) if self.sim_control_dir is not None else None
+        return desk_clock(self.sim_start_us, self.sim_anchor_wall_us, self.sim_speed, pauses)
 
     @property
     def bootstrap(self) -> str:

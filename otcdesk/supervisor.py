@@ -133,10 +133,12 @@ class Supervisor:
         return events
 
     def kill(self, name: str) -> None:
-        """kill -9 a child, as a crash would (chaos tests); `tick` restarts it after its backoff."""
+        """kill -9 a child, as a crash would (chaos tests), and reap it: once this returns it is
+        gone (not still answering `poll()`); `tick` restarts it after its backoff."""
         for child in self.children:
             if child.name == name and child.proc is not None and child.proc.poll() is None:
                 child.proc.kill()
+                child.proc.wait()
 
     def retire(self, name: str, grace_s: float = 20.0) -> None:
         """Stop one child for good (SIGTERM, then SIGKILL after `grace_s`); it is not restarted."""

@@ -55,6 +55,7 @@ class BookTable:
             await self.fold.run()
 
         stage.app.task(read_prices)
+        stage.ready_after(self.fold.caught_up)
 
     def apply(self, update: Event) -> None:
         if not isinstance(update, PriceUpdate):
@@ -87,7 +88,9 @@ class BookTable:
         return history[at - 1][2] if at else None
 
     async def wait_past(self, symbol: str, ts_us: int) -> None:
-        """Until some venue of `symbol` published a step after `ts_us`, or `book_wait_ms` passed.
+        """Until some venue of `symbol` published a step after `ts_us` and the fold has applied
+        what the broker then held of every venue (`TopicFold.read_to_end`: one venue past `ts_us`
+        says nothing of the partitions of the others), or `book_wait_ms` passed.
 
         Live (`book_wait_ms == 0`) returns at once."""
         if self.wait_s <= 0:
@@ -106,6 +109,10 @@ class BookTable:
                 await asyncio.wait_for(self._moved.wait(), left)
             except TimeoutError:
                 continue  # the deadline check above says it
+        try:
+            await asyncio.wait_for(self.fold.read_to_end(), max(deadline - loop.time(), 0.001))
+        except TimeoutError:
+            log.warning("books of %s not read to the end within %.1f s: acting on what is there", symbol, self.wait_s)
         if loop.time() - started > 1.0:  # the feed (or this process's reading of it) is behind
             log.warning("waited %.1f s for the feed of %s to pass %d", loop.time() - started, symbol, ts_us)
 

@@ -40,9 +40,13 @@ class ClientSimStage:
         self.handled: set[str] = set()  # quote ids answered (or let expire) by this process
         self._quotes: dict[str, Quote] = {}
         self._answered: set[str] = set()
+        self.rebuilt = asyncio.Event()  # the quotes of the topic without a response answered again
         if rebuild:
             self._fold = TopicFold(settings, "quotes", self.read_back, once=True)
             self.stage.app.task(self._rebuild)
+        else:
+            self.rebuilt.set()
+        self.stage.ready_after(self.rebuilt)
         self.stage.agent("quotes", self.on_quote)
 
     def read_back(self, event: Event) -> None:
@@ -55,6 +59,7 @@ class ClientSimStage:
         """Answer again the quotes of the topic that have no response (module docstring)."""
         await self._fold.run()
         await self.resume()
+        self.rebuilt.set()
 
     async def resume(self) -> None:
         """Answer the quotes read back that have no response on the topic."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from otcdesk.errors import TransientError
 from otcdesk.events import Event
@@ -52,6 +53,9 @@ class TopicFold:
         self.once = once  # stop at the end offsets seen at start (a rebuild), instead of following
         self.caught_up = asyncio.Event()
         self.applied = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._next: dict[TopicPartition, int] = {}  # partition -> offset of the next record to apply
+        self._applied_batch = asyncio.Event()  # set after every batch: `read_to_end` looks again
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -69,9 +73,32 @@ class TopicFold:
             if self.lookback_s is not None:
                 await self._seek_back(consumer, partitions)
             targets = await consumer.end_offsets(partitions)
+            self._next = {tp: await consumer.position(tp) for tp in partitions}
+            self._consumer = consumer
             await self._loop(consumer, targets)
         finally:
+            self._consumer = None
             await consumer.stop()
+
+    async def read_to_end(self) -> None:
+        """Until every record the broker holds now (end offsets asked now) is applied.
+
+        Partitions are fetched and applied unevenly: a fold can be past an instant on one venue's
+        partition and seconds behind it on another, and what it last heard of a partition (the
+        fetch's high watermark) may be old too. A record produced before the one that moved a
+        watermark is on the broker by then (one producer, one broker connection, requests in
+        order), so the end offsets asked after it cover it."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        try:
+            ends = await consumer.end_offsets(list(self._next))
+        except KafkaError as exc:  # the broker is away: what is applied is all there is
+            log.warning("end offsets of %s unknown: %s", self.topic, exc)
+            return
+        while self._consumer is consumer and any(self._next[tp] < end for tp, end in ends.items()):
+            self._applied_batch.clear()
+            await self._applied_batch.wait()
 
     async def _loop(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:
         serde = default_serde()
@@ -82,7 +109,9 @@ class TopicFold:
                 if self.once:
                     return
             batches = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
+            for tp, records in batches.items():
+                if records:
+                    self._next[tp] = records[-1].offset + 1
                 for record in records:
                     if self.once and record.offset >= targets.get(TopicPartition(record.topic, record.partition), 0):
                         continue  # past the rebuild's end: the stage's own consumer has it
@@ -91,6 +120,8 @@ class TopicFold:
                         self.applied += 1
                     except DecodeError:
                         continue  # the stage that owns the topic dead-letters it
+            if batches:
+                self._applied_batch.set()
 
     async def _seek_back(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
         """To the first record written in the last `lookback_s` wall seconds (the end if none)."""

@@ -114,6 +114,7 @@ class HedgerStage:
             self.stage.app.task(self._rebuild)
         else:
             self.rebuilt.set()
+        self.stage.ready_after(self.rebuilt)
         self.stage.agent("trades", self.on_trade)
         self.stage.agent("fills", self.on_fill)
         self.stage.agent("orders", self.on_order)

@@ -4,6 +4,9 @@ The spread terms, size and credit checks live in `otcdesk.quoting`; this module 
 desk's inventory (for the skew) and each client's open exposure (for credit) are sums over all
 deals, so every worker folds the whole `trades`, `fills` and `settlements` topics into them from
 the first offset (`streams.fold`), and waits for the folds to catch up before its first quote.
+The volatility term is the realised volatility of the mids of the RFQs priced so far: a fold of
+`rfq-priced` too, so a restarted worker (or a second one) knows the mids of RFQs it did not
+quote itself (observing a mid twice changes nothing).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ class QuoteEngineStage:
         self.stage = Stage("quote-engine", settings)
         self.ids = CausalIds()
         self.engine = QuoteEngine(settings.quote, settings.clients, self.ids, symbols=settings.symbols)
-        self.folds = [TopicFold(settings, topic, self.fold) for topic in ("trades", "fills", "settlements")]
+        self.folds = [TopicFold(settings, topic, self.fold) for topic in ("trades", "fills", "settlements", "rfq-priced")]
         for fold in self.folds:
             self.stage.app.task(self._runner(fold))
+        self.stage.ready_after(*(fold.caught_up for fold in self.folds))
         self.stage.agent("rfq-priced", self.on_priced)
 
     @staticmethod
@@ -49,6 +53,8 @@ class QuoteEngineStage:
         elif (isinstance(event, SettlementUpdated) and event.state is SettlementState.SETTLED
               and event.direction is TransferDirection.CLIENT_TO_DESK):
             self.engine.credit.release(event.trade_id, event.ts_us)  # the client has paid: exposure gone
+        elif isinstance(event, RfqPriced) and event.refusal_reason is None and event.mid_price_quote is not None:
+            self.engine.volatility.observe(event.symbol, event.priced_at_us, event.mid_price_quote)
 
     async def on_priced(self, priced: Event) -> list[Event]:
         if not isinstance(priced, RfqPriced):

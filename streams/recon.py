@@ -70,6 +70,7 @@ class ReconStage:
             self.stage.app.task(self._rebuild)
         else:
             self.rebuilt.set()
+        self.stage.ready_after(self.rebuilt)
         for topic, kind in EXPECTED.items():
             self.stage.agent(topic, self._handler(topic, kind))
         self.stage.app.timer(TICK_S)(self.tick)

@@ -8,6 +8,7 @@ record's coordinates: bad input never stops a stage and is never lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,6 +20,7 @@ from faust.types import EventT
 from otcdesk.dlq import dead_letter, dead_letter_id, headers_of
 from otcdesk.errors import DeskError, RejectedError
 from otcdesk.events import Event
+from otcdesk.pause import mark_ready
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from otcdesk.topics import ensure_changelog_topic
@@ -42,6 +44,26 @@ class Stage:
         self.processed = 0
         self.dead_lettered = 0
         self._own_topic: dict[str, str] = {}  # event TOPIC -> its namespaced name (per event: no formatting)
+        self._ready_after: list[asyncio.Event] = []  # state to rebuild before the stage says it is ready
+        self._announcing: asyncio.Task[None] | None = None
+        if settings.sim_control_dir is not None:  # a session whose clock waits for restarts (otcdesk.pause)
+            self.app.on_rebalance_complete.connect(self._on_rebalanced)
+
+    def ready_after(self, *events: asyncio.Event) -> None:
+        """The stage says it is ready (otcdesk.pause) only once these are set: its rebuilt state."""
+        self._ready_after += events
+
+    async def _on_rebalanced(self, sender: Any, **_: Any) -> None:
+        # in a task: faust resumes the streams after its receivers return, and a rebuild may need them
+        if self._announcing is None or self._announcing.done():
+            self._announcing = asyncio.ensure_future(self._announce())
+
+    async def _announce(self) -> None:
+        for event in self._ready_after:
+            await event.wait()
+        assert self.settings.sim_control_dir is not None
+        mark_ready(self.settings.sim_control_dir, self.name)
+        log.info("%s handles records (partitions assigned, state rebuilt)", self.name)
 
     def topic(self, name: str) -> faust.TopicT:
         if name not in self._topics:

@@ -75,6 +75,7 @@ class VenueSimStage:
             self.stage.app.task(self._rebuild)
         else:
             self.rebuilt.set()
+        self.stage.ready_after(self.rebuilt)
         self.stage.agent("orders", self.on_order)
 
     def read_back(self, order: Event) -> None:

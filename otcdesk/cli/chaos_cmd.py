@@ -19,7 +19,7 @@ from rich.console import Console
 from otcdesk.chaos.session_faults import QUOTE_GRACE_MS, STATE_LAG_WALL_MS, ReplayCheck, check_invariants, event_ids, kill_schedule
 from otcdesk.chaos.figures import Figures
 from otcdesk.cli.output import console, print_json, print_table
-from otcdesk.cli.simulate_cmd import parse_kills, run_session
+from otcdesk.cli.simulate_cmd import SessionResult, parse_kills, run_session
 from otcdesk.settings import get_settings
 from otcdesk.simulate import NAMESPACE, SessionPlan
 from streams import STAGES
@@ -57,24 +57,41 @@ def kill(
     faulted = run_session(plan, screen, startup_s=startup, timeout_s=timeout, kills=kills)
     scoped = settings.model_copy(update={"namespace": namespace, "seed": seed})
     invariants = check_invariants(scoped, (r.rfq_id for r in plan.schedule(scoped)))
-    same = clean.complete and faulted.complete and clean.summary == faulted.summary and invariants.hold
+    differences = session_differences(clean, faulted)
+    same = clean.complete and faulted.complete and not differences and invariants.hold
     Figures("kill", faults=len(kills), processed=sum(map(len, event_ids(scoped).values())),
             lost=len(invariants.without_outcome) + max(0, clean.summary.deals - faulted.summary.deals),
-            duplicated=len(invariants.booked_twice) + len(invariants.two_outcomes),
+            duplicated=len(invariants.booked_twice) + len(invariants.two_outcomes), recover_s=list(faulted.pauses_s),
             detail={"same_session": same, "digests": [clean.summary.digest, faulted.summary.digest],
                     "wall_s": [round(clean.wall_s), round(faulted.wall_s)]}).save(settings.state_dir)
     if as_json:
+        differ = [{"clean": a, "faulted": b} for a, b in zip(clean.deal_lines, faulted.deal_lines) if a != b]
         print_json({"same": same, "kills": kills, "invariants": asdict(invariants) | {"hold": invariants.hold},
+                    "differences": differences, "deals_differ": differ,
                     "clean": clean.as_json(), "faulted": faulted.as_json()})
     else:
         console.print(f"invariants: {'hold' if invariants.hold else asdict(invariants)}")
         rows = [(field, getattr(clean.summary, field), getattr(faulted.summary, field))
                 for field in ("answered", "deals", "settled", "recon", "breaks", "desk_pnl_quote", "digest")]
         rows.append(("wall s", f"{clean.wall_s:.0f}", f"{faulted.wall_s:.0f}"))
+        rows.append(("clock paused (restarts)", "-", f"{len(faulted.pauses_s)} times, {sum(faulted.pauses_s):.0f} s"))
         print_table(f"kill -9 of {', '.join(faulted.killed)}: {'SAME session' if same else 'DIFFERENT'}",
                     ("figure", "clean", "with kills"), rows)
     if not same:
         raise typer.Exit(1)
+
+
+def session_differences(clean: SessionResult, faulted: SessionResult) -> list[str]:
+    """What differs between two runs of one seed: summary fields and deal lines (`deal_lines`).
+
+    Dead letters are compared by reason, not by count: a restarted client-sim answers its open
+    quotes again (same ids), and an answer the acceptance refused once (a late acceptance) is
+    refused again at its new offset, with a dead letter of its own. So is the digest, which
+    covers the counts."""
+    a, b = asdict(clean.summary), asdict(faulted.summary)
+    fields = [k for k in a if k not in ("dead_letters", "digest") and a[k] != b[k]]
+    fields += ["dead_letters"] if set(a["dead_letters"]) != set(b["dead_letters"]) else []
+    return fields + (["deal_lines"] if clean.deal_lines != faulted.deal_lines else [])
 
 
 @app.command("replay")

@@ -19,7 +19,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from otcdesk.cli.output import console
 from otcdesk.clock import US_PER_S
 from otcdesk.errors import UserError
+from otcdesk.events import PriceUpdate
 from otcdesk.kafka import check_broker
+from otcdesk.pause import mark_ready
 from otcdesk.settings import Settings, get_settings
 from producers.feeds.publisher import FeedPublisher, FeedSummary, pump, stop_on_sigterm
 from producers.feeds.selection import DESK_VENUES, split_names, venues_of
@@ -80,11 +82,22 @@ def _run_sim(settings: Settings, open_publisher: OpenPublisher, symbols: tuple[s
     # process took to start are caught up at once; paced on its own clock they stayed behind for
     # good, and a 2-3 s start made every book older than the quote engine's 2 s freshness limit.
     on_wall = sleep and from_now and speed == 1
-    updates = sim_updates(instruments.values(), settings.sim, seed, plan,
-                          clock=settings.clock() if in_session or on_wall else None)
+    clock = settings.clock() if in_session or on_wall else None
+    updates = sim_updates(instruments.values(), settings.sim, seed, plan, clock=clock)
     publisher = open_publisher()
+    control_dir = settings.sim_control_dir if in_session else None
+    step_us, announced = plan.step_ms * 1000, False
     with _progress("sim", duration_s, "sim s") as hook:
-        return pump(updates, publisher, lambda u: hook((u.ts_us - start_us) / US_PER_S))
+
+        def on_update(update: PriceUpdate) -> None:
+            nonlocal announced
+            hook((update.ts_us - start_us) / US_PER_S)
+            # caught up with the session clock (a restart replays from the session start): say so, once
+            if control_dir is not None and clock is not None and not announced and update.ts_us + step_us > clock.now_us():
+                mark_ready(control_dir, "feed")
+                announced = True
+
+        return pump(updates, publisher, on_update)
 
 
 def _run_replay(open_publisher: OpenPublisher, file: Path, speed: float, sleep: bool,

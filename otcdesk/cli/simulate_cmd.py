@@ -56,10 +56,12 @@ class SessionResult:
     complete: bool
     wall_s: float
     killed: tuple[str, ...]
+    pauses_s: tuple[float, ...] = ()  # wall seconds the clock stood still for each restart (otcdesk.pause)
+    deal_lines: tuple[str, ...] = ()  # one per RFQ (SessionTally.deal_lines): where two sessions differ
 
     def as_json(self) -> dict[str, object]:
         return self.summary.as_json() | {"complete": self.complete, "wall_s": round(self.wall_s, 1),
-                                         "killed": list(self.killed)}
+                                         "killed": list(self.killed), "pauses_s": [round(s, 1) for s in self.pauses_s]}
 
 
 def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout_s: float, sink: bool = False,
@@ -84,7 +86,8 @@ def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout
             complete = _drive(runner, started, timeout_s, screen)
     finally:
         runner.stop()
-    return SessionResult(runner.tally.summary(), complete, time.monotonic() - started, tuple(runner.killed))
+    return SessionResult(runner.tally.summary(), complete, time.monotonic() - started, tuple(runner.killed),
+                         tuple(runner.pause.lengths_s), tuple(runner.tally.deal_lines()))
 
 
 def parse_kills(texts: list[str]) -> list[tuple[str, float]]:

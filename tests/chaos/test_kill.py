@@ -6,8 +6,10 @@ topics back. It must be the same session (same summary, same digest: nothing los
 doubled) and issue 8's invariants must hold on its topics: every RFQ one final outcome, no deal
 booked twice, every trade hedged to its quantity or flagged by recon; no break on a deal whose
 venue faults were not injected. Small (20 RFQs) so both sessions take a few minutes on 2 cores;
-the RFQs arrive slowly (one every 500 sim s: 17 wall seconds at 600x) so that the kills, at
-shares of the RFQs published, are spread over the session instead of landing in the same second.
+the RFQs arrive slowly (one every 500 sim s: 17 wall seconds for all 20 at 600x) so that the
+kills, at shares of the RFQs published, are spread over the session. The session's clock stands
+still while a killed process restarts (otcdesk.pause): 18 restarts cost minutes of wall time,
+not days of market.
 """
 
 from __future__ import annotations
@@ -28,15 +30,15 @@ from streams import STAGES
 from tests.integration.desk import OTCDESK, env_of
 
 
-@pytest.mark.chaos_long  # not yet shown to pass: docs/reliability.md
-@pytest.mark.timeout(900)  # two sessions of 20 RFQs and 18 restarts: minutes on 2 cores
+@pytest.mark.chaos_long  # 1 run in 5 still loses an outcome: docs/reliability.md, "Still open"
+@pytest.mark.timeout(1500)  # two sessions of 20 RFQs and 18 restarts: 4-5 minutes idle on 2 cores
 def test_every_process_killed_twice_gives_the_same_session(stack: Settings) -> None:
     assert set(RESTART_SAFE) == {*STAGES, "feed"}  # the default kills every process
     namespace = f"t{uuid.uuid4().hex[:8]}-"
     cmd = [*OTCDESK, "chaos", "kill", "--rfqs", "20", "--rate", "0.002", "--seed", "11", "--rounds", "2",
-           "--startup", "12", "--timeout", "300", "--namespace", namespace, "--json"]
+           "--startup", "12", "--timeout", "600", "--namespace", namespace, "--json"]
     try:
-        done = subprocess.run(cmd, env=env_of(stack), capture_output=True, text=True, timeout=720)
+        done = subprocess.run(cmd, env=env_of(stack), capture_output=True, text=True, timeout=1400)
     finally:
         delete_namespace(stack.model_copy(update={"namespace": namespace}))
     assert done.stdout, f"chaos kill exited {done.returncode} without a verdict\n{done.stderr[-3000:]}"
@@ -47,8 +49,12 @@ def test_every_process_killed_twice_gives_the_same_session(stack: Settings) -> N
     assert clean["complete"] and faulted["complete"]
     assert clean["deals"] > 0 and clean["answered"] == clean["rfqs"] == 20
     assert faulted["breaks_without_fault"] == []
-    assert {k: v for k, v in faulted.items() if k not in ("wall_s", "killed")} == \
-        {k: v for k, v in clean.items() if k not in ("wall_s", "killed")}
+    assert len(faulted["pauses_s"]) >= 9  # the clock stood still for the restarts (9 distinct kill moments)
+    # the same session: every figure and deal line (dead letters by reason: session_differences)
+    assert verdict["differences"] == [], (verdict["differences"], verdict["deals_differ"])
+    run = ("wall_s", "killed", "pauses_s", "dead_letters", "digest")
+    assert {k: v for k, v in faulted.items() if k not in run} == {k: v for k, v in clean.items() if k not in run}
+    assert set(faulted["dead_letters"]) == set(clean["dead_letters"])
     assert verdict["same"] and done.returncode == 0
 
 

@@ -139,3 +139,24 @@ def test_client_sim_answers_only_its_own_clients_deterministically(settings: Set
         answers.append([(e.quote_id, e.action, e.event_id) for e in recorded.events("quotes")])
     assert answers[0] == answers[1]
     assert all(quote_id == "q-1" for quote_id, _, _ in answers[0])
+
+
+def test_a_quote_engine_learns_the_mids_of_rfqs_it_did_not_quote_from_the_rfq_priced_fold(settings: Settings) -> None:
+    """A restarted (or second) worker's volatility is the same as the one that quoted them."""
+    fresh, quoted = QuoteEngineStage(settings), QuoteEngineStage(settings)
+    books = [_book(Venue.BINANCE, "95000"), _book(Venue.KRAKEN, "95005")]
+    mids = ("95000", "95400", "94700", "95900", "95100", "95300", "94900", "95600", "95200", "94800", "95500")
+    for n, mid in enumerate(mids):  # more than vol_min_points (10), one a minute
+        rfq = _rfq(rfq_id=f"rfq-{n}", event_id=f"e-{n}", ts_us=T0 + n * 60_000_000)
+        shifted = [replace(_book(b.venue, mid, rfq.ts_us)) for b in books]
+        ids = CausalIds()
+        ids.rebase(rfq.event_id)
+        event = to_event(price_rfq(rfq, ConsolidatedBook("BTC/USD", shifted, rfq.ts_us, 2000)), ids, rfq.ts_us)
+        quoted.ids.rebase(rfq.event_id)
+        quoted.engine.quote(price_rfq(rfq, ConsolidatedBook("BTC/USD", shifted, rfq.ts_us, 2000)), rfq.ts_us)
+        fresh.fold(event)
+        fresh.fold(event)  # the stage's own quote and the fold both see it: once is once
+    as_of = T0 + len(mids) * 60_000_000
+    sigma = quoted.engine.volatility.sigma_bps_per_sqrt_s("BTC/USD", as_of)
+    assert sigma == fresh.engine.volatility.sigma_bps_per_sqrt_s("BTC/USD", as_of)
+    assert sigma != settings.quote.vol_default_bps_per_sqrt_s  # enough points: a measured volatility
