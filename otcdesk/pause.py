@@ -14,7 +14,8 @@ kinds of local files in the session's control dir (`OTCDESK_SIM_CONTROL_DIR`):
 
 - `pause.json`: `{"paused_us": wall us of the pauses that ended, "since_us": when the current one
   began (or null), "down": [processes]}`, replaced atomically (write, then rename), read by every
-  clock (one `stat` per read; the content again only when the file changed);
+  clock (one `stat` per read; the content again when the file changed, and at least every 20 ms:
+  a freed inode can come back with the same coarse mtime);
 - `ready/<name>`: the pid of process `name` once it handles records (a stage: its partitions
   assigned and its state rebuilt; the feed: caught up with the clock). A restart is over when the
   file holds the new process's pid.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +47,7 @@ class PauseReader:
     def __init__(self, control_dir: Path) -> None:
         self.path = Path(control_dir) / PAUSE_FILE
         self._seen: tuple[int, int] | None = None  # (inode, mtime) of the content below
+        self._read_at = 0.0  # monotonic time of that read
         self._value: tuple[int, int | None] = (0, None)
 
     def __call__(self) -> tuple[int, int | None]:
@@ -52,13 +55,14 @@ class PauseReader:
             st = os.stat(self.path)
         except FileNotFoundError:
             return self._value
-        if (st.st_ino, st.st_mtime_ns) != self._seen:
+        now = time.monotonic()
+        if (st.st_ino, st.st_mtime_ns) != self._seen or now - self._read_at > 0.02:
             try:
                 data = json.loads(self.path.read_text())
             except (OSError, ValueError):  # replaced while read: the next call reads the new one
                 return self._value
             self._value = (int(data["paused_us"]), None if data["since_us"] is None else int(data["since_us"]))
-            self._seen = (st.st_ino, st.st_mtime_ns)
+            self._seen, self._read_at = (st.st_ino, st.st_mtime_ns), now
         return self._value
 
 

@@ -78,6 +78,7 @@ class TopicFold:
             await self._loop(consumer, targets)
         finally:
             self._consumer = None
+            self._applied_batch.set()  # a `read_to_end` waiting on this fold returns: it has stopped
             await consumer.stop()
 
     async def read_to_end(self) -> None:
