@@ -44,6 +44,17 @@ REPLAYED = ("rfq", "quotes", "trades", "orders", "fills", "settlements", "recon"
 WRITTEN = ("quotes", "trades", "orders", "fills", "settlements", "recon")
 
 
+def summary_differences(before: SessionSummary, after: SessionSummary,
+                        lines_before: Sequence[str], lines_after: Sequence[str]) -> list[str]:
+    """Summary fields that differ between two runs of one session, and `deal_lines` if any deal's
+    line does. Dead-letter counts (and the digest, which covers them) are left out: a record the
+    desk refused once is refused again when it comes again (a replay, a restarted client-sim's
+    answer), at a new offset, with a dead letter of its own."""
+    a, b = asdict(before), asdict(after)
+    fields = [k for k in a if k not in ("dead_letters", "digest") and a[k] != b[k]]
+    return fields + (["deal_lines"] if list(lines_before) != list(lines_after) else [])
+
+
 def kill_schedule(names: Sequence[str], seed: int, rounds: int = 1) -> list[tuple[str, float]]:
     """Each process killed `rounds` times at seeded moments (share of the RFQs published, in
     (0.05, 0.95)), in time order: the same seed kills at the same moments."""
@@ -200,9 +211,7 @@ class ReplayCheck:
         with a dead letter of its own (its own offset); the new-dead-letter count says how many."""
         if self.before is None or self._runner is None:
             return ["no replay"]
-        fields = [k for k, v in asdict(after).items() if k not in ("dead_letters", "digest")
-                  and getattr(self.before, k) != v]
-        return fields + (["deals"] if self._runner.tally.deal_lines() != self._lines else [])
+        return summary_differences(self.before, after, self._lines, self._runner.tally.deal_lines())
 
     def new_ids(self, settings: Settings) -> dict[str, int]:
         """Event ids per topic that were not there before the replay: 0 on every topic the desk

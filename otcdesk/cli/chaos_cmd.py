@@ -16,7 +16,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from otcdesk.chaos.session_faults import QUOTE_GRACE_MS, STATE_LAG_WALL_MS, ReplayCheck, check_invariants, event_ids, kill_schedule
+from otcdesk.chaos.session_faults import (
+    QUOTE_GRACE_MS, STATE_LAG_WALL_MS, ReplayCheck, check_invariants, event_ids, kill_schedule, summary_differences,
+)
 from otcdesk.chaos.figures import Figures
 from otcdesk.cli.output import console, print_json, print_table
 from otcdesk.cli.simulate_cmd import SessionResult, parse_kills, run_session
@@ -82,16 +84,12 @@ def kill(
 
 
 def session_differences(clean: SessionResult, faulted: SessionResult) -> list[str]:
-    """What differs between two runs of one seed: summary fields and deal lines (`deal_lines`).
-
-    Dead letters are compared by reason, not by count: a restarted client-sim answers its open
-    quotes again (same ids), and an answer the acceptance refused once (a late acceptance) is
-    refused again at its new offset, with a dead letter of its own. So is the digest, which
-    covers the counts."""
-    a, b = asdict(clean.summary), asdict(faulted.summary)
-    fields = [k for k in a if k not in ("dead_letters", "digest") and a[k] != b[k]]
-    fields += ["dead_letters"] if set(a["dead_letters"]) != set(b["dead_letters"]) else []
-    return fields + (["deal_lines"] if clean.deal_lines != faulted.deal_lines else [])
+    """What differs between two runs of one seed (`summary_differences`), dead letters compared by
+    reason: a restarted client-sim answers its open quotes again (same ids), and an answer the
+    acceptance refused once is refused again at its new offset."""
+    reasons_differ = set(clean.summary.dead_letters) != set(faulted.summary.dead_letters)
+    return (summary_differences(clean.summary, faulted.summary, clean.deal_lines, faulted.deal_lines)
+            + (["dead_letters"] if reasons_differ else []))
 
 
 @app.command("replay")
