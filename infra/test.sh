@@ -13,9 +13,7 @@ if ! $OTCDESK stack status >/dev/null 2>&1; then
 fi
 $OTCDESK init || { echo "test: topics/migrations failed (see above)"; [ $started_here = 1 ] && $OTCDESK stack down; exit 1; }
 
-# Chaos scenarios not yet passing reliably on 2 cores are opt-in (docs/reliability.md).
-if [ "${CHAOS_LONG:-0}" = 1 ]; then marks=(); else marks=(-m "not chaos_long"); fi
-.venv/bin/python -m pytest "${marks[@]}" "$@"
+.venv/bin/python -m pytest "$@"
 rc=$?
 [ $rc -eq 5 ] && { echo "test: pytest collected no tests: that is a failure"; rc=1; }
 

@@ -4,17 +4,20 @@ faust-streaming leaves aiokafka's producer at acks=1 without idempotence unless 
 exactly-once, whose open duplicate/crash bugs (faust-streaming #517, #323, #177, #440, #136) rule
 it out here. So the desk runs at-least-once with an idempotent producer (the transport below
 turns it on) and consumers that deduplicate by event_id. aiokafka partitions keys with murmur2,
-like Java and like our confluent-kafka producers (`partitioner=murmur2_random`).
+like Java and like our confluent-kafka producers (`partitioner=murmur2_random`). Its consumer
+closes two windows in which faust drops records after a rebalance (SeekFirstConsumer).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
 import faust
 from faust.serializers import codecs
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
 
 from otcdesk.settings import Settings
 from streams.codec import DeskAvroCodec
@@ -25,8 +28,61 @@ class IdempotentProducer(aiokafka_driver.Producer):
         return {"acks": "all", "enable_idempotence": True}
 
 
+class SeekFirstConsumer(aiokafka_driver.Consumer):
+    """faust's consumer without two ways a restarted worker with tables drops records for good.
+
+    Found by `otcdesk chaos kill` (a restarted acceptance never handled a quote) and reproduced
+    on the real broker by tests/integration/test_recovery_seek.py. Both are faust 0.15.3 races
+    around a rebalance; neither is fixed upstream (faust-streaming #596 is the first, open).
+
+    1. Recovery resumes the stream partitions, seeks them to their committed offsets (a round
+       trip in the consumer thread) while the fetcher runs, then resumes flow control, which
+       clears every stream's queue. Records fetched during the seek are cleared, and their read
+       offset has moved on, so when they come again the consumer drops them as already read.
+       Here a partition resumed takes effect at the next `resume_flow`: faust calls it after every
+       resume, after the seek and the clear, so nothing is fetched in between.
+    2. faust fetches with its *live* set of active partitions, read in the consumer thread while
+       the event loop changes it. When it empties meanwhile (recovery pauses the changelogs
+       before it resumes the streams), aiokafka reads an empty set as "every partition" and
+       hands over records faust then drops as inactive, with their positions moved on. The seek
+       to committed offsets brings back those of partitions that have one; a partition without
+       (a deal's first records) loses them. Here the fetch gets a copy taken when it starts.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._resume_pending: set[TP] = set()
+
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        self._resume_pending.update(tps)
+
+    def pause_partitions(self, tps: Iterable[TP]) -> None:
+        tps = set(tps)
+        self._resume_pending.difference_update(tps)
+        super().pause_partitions(tps)
+
+    def resume_flow(self) -> None:
+        pending, self._resume_pending = self._resume_pending, set()
+        if pending:
+            super().resume_partitions(pending)
+        super().resume_flow()
+
+    async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
+        self._resume_pending.difference_update(revoked)
+        await super().on_partitions_revoked(revoked)
+
+    async def _getmany(self, active_partitions: Set[TP] | None, timeout: float) -> Mapping[TP, list[Any]]:
+        if active_partitions is None:  # client-only apps: every partition is meant
+            return await super()._getmany(None, timeout)
+        snapshot = frozenset(active_partitions)
+        if not snapshot:
+            return {}
+        return await super()._getmany(snapshot, timeout)
+
+
 class DeskTransport(aiokafka_driver.Transport):
     Producer = IdempotentProducer
+    Consumer = SeekFirstConsumer
 
 
 class DeskWorker(faust.Worker):

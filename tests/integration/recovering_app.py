@@ -1,0 +1,62 @@
+"""A faust worker with a table whose restart seeks slowly: the window of faust-streaming #596.
+
+Run as a real worker process (`python -m tests.integration.recovering_app worker`). Its one agent
+stores every event of OTCDESK_TEST_SOURCE in a table (so a restart reads a changelog back, the
+recovery path every desk stage with a table takes) and forwards it to OTCDESK_TEST_TARGET.
+OTCDESK_TEST_SEEK_DELAY_S makes the seek to the committed offsets that long, so the fetcher
+certainly runs during it; each record takes OTCDESK_TEST_HANDLE_DELAY_S and the stream's buffer
+holds 4, so records wait in the queue (and the fetcher waits for room) when the seek ends, as
+they do in a busy stage; OTCDESK_TEST_STOCK_CONSUMER=1 uses faust's own consumer instead of
+the desk's (streams.app.SeekFirstConsumer), to show what that consumer prevents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+
+from otcdesk.events import Event
+from otcdesk.settings import Settings
+from streams.app import DeskTransport, SeekFirstConsumer, make_app
+from streams.stage import Stage
+
+DELAY_S = float(os.environ.get("OTCDESK_TEST_SEEK_DELAY_S", "0"))
+HANDLE_DELAY_S = float(os.environ.get("OTCDESK_TEST_HANDLE_DELAY_S", "0"))
+BASE = aiokafka_driver.Consumer if os.environ.get("OTCDESK_TEST_STOCK_CONSUMER") == "1" else SeekFirstConsumer
+
+
+class SlowSeekConsumer(BASE):  # type: ignore[misc, valid-type]
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        await asyncio.sleep(DELAY_S)
+        return await super().seek_to_committed()
+
+
+class SlowSeekTransport(DeskTransport):
+    Consumer = SlowSeekConsumer
+
+
+settings = Settings()
+name = os.environ.get("OTCDESK_TEST_STAGE", "test-recovering")
+app = make_app(name, settings, stream_buffer_maxsize=4)
+app.transport = SlowSeekTransport(app.conf.broker_consumer, app)
+stage = Stage(name, settings, app=app)
+seen = stage.table("seen", settings.topics.partitions)
+TARGET = os.environ.get("OTCDESK_TEST_TARGET", "recovering-target")
+
+
+async def store_and_forward(event: Event) -> list[Event]:
+    await asyncio.sleep(HANDLE_DELAY_S)
+    seen[event.key.encode()] = event
+    await stage.topic(TARGET).send(key=event.key.encode(), value=stage.serde.encode(event))
+    return []
+
+
+stage.agent(os.environ.get("OTCDESK_TEST_SOURCE", "recovering-source"), store_and_forward)
+
+if __name__ == "__main__":
+    stage.prepare_topics()
+    app.main()
