@@ -1,4 +1,4 @@
-"""A faust worker with a table whose restart seeks slowly: the window of faust-streaming #596.
+"""A faust worker with a table whose restart seeks slowly: where faust 0.15.3 dropped records.
 
 Run as a real worker process (`python -m tests.integration.recovering_app worker`). Its one agent
 stores every event of OTCDESK_TEST_SOURCE in a table (so a restart reads a changelog back, the

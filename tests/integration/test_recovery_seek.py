@@ -33,7 +33,7 @@ from tests.samples import sample_events
 
 pytestmark = pytest.mark.integration
 SERDE = default_serde()
-SEEK_DELAY_S = "3"
+SEEK_DELAY_S, HANDLE_DELAY_S = "3", "0.25"
 
 
 def _rfqs(tag: str, batch: str, partitions: int, on: range, per_partition: int) -> list[Rfq]:
@@ -89,9 +89,10 @@ def _restart_with_records_waiting(settings: Settings, tmp_path: Path, stock: boo
     for future in admin.create_topics([NewTopic(t, partitions, 1) for t in (source, target)]).values():
         future.result(timeout=30)
     env = dict(os.environ, OTCDESK_TEST_SOURCE=source, OTCDESK_TEST_TARGET=target,
-               OTCDESK_TEST_STAGE=f"test-recovering-{tag}", OTCDESK_TEST_SEEK_DELAY_S=SEEK_DELAY_S,
-               OTCDESK_TEST_HANDLE_DELAY_S="0.25",
+               OTCDESK_TEST_STAGE=f"test-recovering-{tag}",
                OTCDESK_TEST_STOCK_CONSUMER="1" if stock else "0", PYTHONUNBUFFERED="1")
+    # only the restart is slowed: the first start must hand everything over whichever consumer
+    slowed = env | {"OTCDESK_TEST_SEEK_DELAY_S": SEEK_DELAY_S, "OTCDESK_TEST_HANDLE_DELAY_S": HANDLE_DELAY_S}
     log = tmp_path / f"worker-{'stock' if stock else 'desk'}.log"
     # committed offsets on the first half of the partitions only; records waiting on all of them
     before = _rfqs(tag, "a", partitions, range(partitions // 2), 3)
@@ -108,7 +109,7 @@ def _restart_with_records_waiting(settings: Settings, tmp_path: Path, stock: boo
         with EventProducer(settings) as producer:
             for event in after:
                 producer.produce(event, topic=source)
-        worker = Worker(env, log)
+        worker = Worker(slowed, log)
         try:
             sent = {e.event_id for e in before + after}
             # the restart reads the table's changelog back, seeks for 3 s and handles the 30
