@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: stack up, topics + migrations, then a seeded desk session end to end: the sim feed
-# of four venues, all eight stages and the ClickHouse sink as supervised processes on a 600x
-# clock, a few hundred RFQs from simulated clients, every deal hedged, settled and reconciled.
+# of four venues, all eight stages and the ClickHouse sink as supervised processes on stream time
+# (as fast as the CPUs allow), a few hundred RFQs from simulated clients, every deal hedged,
+# settled and reconciled.
 # Then analytics from ClickHouse. Leaves the stack running; prints what to try next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +15,8 @@ $OTCDESK stack up
 $OTCDESK init
 
 echo
-echo "== a desk session: $RFQS RFQs, seed $SEED, 600x (about 3 hours of market time) =="
-$OTCDESK simulate --rfqs "$RFQS" --speed 600 --seed "$SEED" --sink
+echo "== a desk session: $RFQS RFQs, seed $SEED (about 3 hours of market time, as fast as the CPUs allow) =="
+$OTCDESK simulate --rfqs "$RFQS" --seed "$SEED" --sink
 
 echo
 echo "== from ClickHouse (the sink wrote every event of the session) =="
@@ -34,6 +35,7 @@ Demo wall time: $(( $(date +%s) - started )) s. The stack is still running. Try 
   .venv/bin/otcdesk lag --watch                      # consumer lag of every stage
   .venv/bin/otcdesk report blotter --since 1h        # or: otcdesk report list
   .venv/bin/otcdesk sql "SELECT venue, count(), sum(fee) FROM otcdesk.fills FINAL GROUP BY venue"
-  .venv/bin/otcdesk simulate --rfqs 500 --speed 600 --seed $SEED   # again: the same summary and digest
+  .venv/bin/otcdesk simulate --rfqs $RFQS --seed $SEED   # again: the same summary and digest
+  .venv/bin/otcdesk simulate --rfqs $RFQS --seed $SEED --speed 600   # paced to watch: the same again
 Stop the stack with:  make stack-down
 TXT

@@ -100,55 +100,34 @@ class FixedClock:
 class AnchoredClock:
     """The desk clock shared by separate processes: sim time pinned to a wall-clock anchor.
 
-    `SimClock` measures from its own start, so two processes would disagree; every stage of a
-    simulated session instead reads `now = start_us + (wall_now - anchor_wall_us) * speed` from
-    the same three settings (`OTCDESK_SIM_START_US`, `OTCDESK_SIM_ANCHOR_WALL_US`,
-    `OTCDESK_SIM_SPEED`), which the session's supervisor sets for all of them.
-
-    `pauses` (a session's `otcdesk.pause.PauseReader`) returns the wall time the clock stood
-    still so far and the start of a pause under way: wall time in pauses does not count, and
-    during one the clock shows the moment it began. Processes see a pause a little apart, so the
-    clock never goes back: it holds its last reading until time passes it again.
+    `SimClock` measures from its own start, so two processes would disagree; every process of a
+    live desk instead reads `now = start_us + (wall_now - anchor_wall_us) * speed` from the same
+    three settings (`OTCDESK_SIM_START_US`, `OTCDESK_SIM_ANCHOR_WALL_US`, `OTCDESK_SIM_SPEED`),
+    which `otcdesk run all` sets for all of them. A simulated session does not use it: its stages
+    run on stream time (`otcdesk.streamtime`), and only its sources pace themselves on it.
     """
 
-    def __init__(self, start_us: int, anchor_wall_us: int, speed: float,
-                 pauses: Callable[[], tuple[int, int | None]] | None = None) -> None:
+    def __init__(self, start_us: int, anchor_wall_us: int, speed: float) -> None:
         self.start_us, self.anchor_wall_us, self.speed = start_us, anchor_wall_us, speed
-        self._pauses = pauses
-        self._last_us = 0  # never read back before a first reading
 
     def now_us(self) -> int:
-        wall_us = wall_now_us()
-        if self._pauses is None:
-            return self.start_us + int((wall_us - self.anchor_wall_us) * self.speed)
-        paused_us, since_us = self._pauses()
-        if since_us is not None:
-            wall_us = min(wall_us, since_us)
-        now_us = self.start_us + int((wall_us - paused_us - self.anchor_wall_us) * self.speed)
-        self._last_us = max(self._last_us, now_us)
-        return self._last_us
+        return self.start_us + int((wall_now_us() - self.anchor_wall_us) * self.speed)
 
     def wall_seconds_until(self, ts_us: int) -> float:
         return max(ts_us - self.now_us(), 0) / US_PER_S / self.speed
 
-    def _nap_s(self, ts_us: int) -> float:
-        # a pause may begin or end while asleep: a pausable clock looks again every 50 ms
-        delay_s = self.wall_seconds_until(ts_us)
-        return min(delay_s, 0.05) if self._pauses is not None else delay_s
-
     def sleep_until(self, ts_us: int) -> None:
-        while (delay_s := self._nap_s(ts_us)) > 0:
+        while (delay_s := self.wall_seconds_until(ts_us)) > 0:
             time.sleep(delay_s)
 
     async def sleep_until_async(self, ts_us: int) -> None:
-        while (delay_s := self._nap_s(ts_us)) > 0:
+        while (delay_s := self.wall_seconds_until(ts_us)) > 0:
             await asyncio.sleep(delay_s)
 
 
-def desk_clock(start_us: int | None, anchor_wall_us: int | None, speed: float,
-               pauses: Callable[[], tuple[int, int | None]] | None = None) -> AnchoredClock:
-    """The session's clock from settings; without a session, anchored at this moment's wall time."""
+def desk_clock(start_us: int | None, anchor_wall_us: int | None, speed: float) -> AnchoredClock:
+    """The desk clock from settings; without an anchor, anchored at this moment's wall time."""
     if start_us is None or anchor_wall_us is None:
         now = wall_now_us()
         return AnchoredClock(now, now, speed)
-    return AnchoredClock(start_us, anchor_wall_us, speed, pauses)
+    return AnchoredClock(start_us, anchor_wall_us, speed)

@@ -415,11 +415,39 @@ class DeadLetter(Event):
         return (self.source_key or b"").decode("utf-8", "replace")
 
 
+@dataclass(frozen=True, slots=True)
+class TopicPosition:
+    topic: str
+    partition: int
+    next_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatermarkAdvanced(Event):
+    """A producer of a simulated session sends no more records with an event time before `ts_us`
+    (stream time, docs/architecture.md "Stream time"). A control record, not a desk fact: it lives
+    on the `watermarks` topic and is never stored in ClickHouse."""
+
+    SCHEMA: ClassVar[str] = "watermark"
+    TOPIC: ClassVar[str] = "watermarks"
+
+    next_us: int | None
+    input_us: int | None
+    positions: tuple[TopicPosition, ...]
+
+    @property
+    def key(self) -> str:
+        return self.source
+
+
+#: The desk's facts: one ClickHouse table each.
 EVENT_TYPES: tuple[type[Event], ...] = (
     Rfq, PriceUpdate, RfqPriced, Quote, QuoteRejected, QuoteResponse, TradeBooked,
     HedgeOrder, Fill, SettlementUpdated, ReconResult, DeadLetter,
 )
-BY_SCHEMA: dict[str, type[Event]] = {cls.SCHEMA: cls for cls in EVENT_TYPES}
+#: Records that only steer the stages of a session.
+CONTROL_TYPES: tuple[type[Event], ...] = (WatermarkAdvanced,)
+BY_SCHEMA: dict[str, type[Event]] = {cls.SCHEMA: cls for cls in (*EVENT_TYPES, *CONTROL_TYPES)}
 
 E = TypeVar("E", bound=Event)
 _Converter = Callable[[Any], Any]

@@ -126,25 +126,34 @@ class EventProducer:
         self.serde = serde or default_serde()
         self.settings = settings
         self.stats = DeliveryStats()
+        #: (topic, partition) -> one past the offset of the last acknowledged record
+        self.positions: dict[tuple[str, int], int] = {}
         self._producer = Producer(producer_config(settings, **overrides))
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             self.stats.delivered += 1
+            tp, offset = (msg.topic(), msg.partition()), msg.offset()
+            if offset is not None and offset + 1 > self.positions.get(tp, 0):
+                self.positions[tp] = offset + 1
             return
         self.stats.failed += 1
         text = f"{msg.topic()}[{msg.partition()}]: {err.str()}"
         self.stats.errors.append(text)
         log.error("delivery failed %s", text)
 
-    def produce(self, event: Event, topic: str | None = None, headers: list[tuple[str, bytes]] | None = None) -> None:
-        self.produce_bytes(topic or self.settings.topic(event.TOPIC), event.key.encode(), self.serde.encode(event), headers)
+    def produce(self, event: Event, topic: str | None = None, headers: list[tuple[str, bytes]] | None = None,
+                partition: int | None = None) -> None:
+        self.produce_bytes(topic or self.settings.topic(event.TOPIC), event.key.encode(), self.serde.encode(event),
+                           headers, partition)
 
     def produce_bytes(self, topic: str, key: bytes | None, value: bytes | None,
-                      headers: list[tuple[str, bytes]] | None = None) -> None:
+                      headers: list[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:
+        extra = {} if partition is None else {"partition": partition}  # else the key's (murmur2)
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery,
+                                       **extra)
                 break
             except BufferError:  # local queue full: serve callbacks, then retry
                 self._producer.poll(0.05)

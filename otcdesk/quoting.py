@@ -183,11 +183,6 @@ class QuoteEngine:
         self.credit = credit or CreditLedger(clients)
         self.symbols, self.source = frozenset(symbols), source
 
-    def state_as_of_us(self, priced: PricedRfq) -> int | None:
-        """The instant the desk-wide state is read at: all of it live, `state_lag_ms` back in a sim."""
-        lag_us = self.settings.state_lag_ms * 1000
-        return priced.priced_at_us - lag_us if lag_us else None
-
     def spread(self, priced: PricedRfq) -> SpreadBreakdown:
         s, rfq = self.settings, priced.rfq
         tier = self.clients.tiers.get(rfq.client_id, self.clients.default_tier)
@@ -196,11 +191,10 @@ class QuoteEngine:
         depth = min(priced.depth_ask_base if side is Side.BUY else priced.depth_bid_base
                     for side in priced.requested_sides)
         share = min(priced.qty_base / depth, ONE) if depth > 0 else ONE
-        as_of = self.state_as_of_us(priced)
-        sigma = self.volatility.sigma_bps_per_sqrt_s(rfq.symbol, as_of)
+        sigma = self.volatility.sigma_bps_per_sqrt_s(rfq.symbol)
         base = base_of(rfq.symbol)
         limit = s.inventory_limit_base.get(base)
-        ratio = self.inventory.position_base(base, as_of) / limit if limit else ZERO
+        ratio = self.inventory.position_base(base) / limit if limit else ZERO
         return SpreadBreakdown(
             base_bps=_q(s.tier_base_bps.get(tier, max(s.tier_base_bps.values(), default=ZERO))),
             size_bps=_q(size_bps),
@@ -240,7 +234,7 @@ class QuoteEngine:
                     f"{side.value} {priced.qty_base} {base}: only {sweep.qty_filled_base} {base} on "
                     f"fresh venues {','.join(v.value for v in priced.venues_used)}"))
         notional = priced.notional_at_mid_quote
-        outstanding = self.credit.outstanding_quote(rfq.client_id, self.state_as_of_us(priced))
+        outstanding = self.credit.outstanding_quote(rfq.client_id)
         limit = self.credit.limit_quote(rfq.client_id)
         if outstanding + notional > limit:
             return self._reject(rfq, now_us, RejectReason.CREDIT_LIMIT, (

@@ -202,6 +202,22 @@ def assess(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fil
                       slippage.quantize(Decimal("0.000001")), pnl.quantize(PRICE_QUANTUM))
 
 
+def next_deadline_us(trade: TradeBooked, orders: Sequence[HedgeOrder], settings: Settings, now_us: int) -> int | None:
+    """The first instant after `now_us` at which `assess` may judge the deal differently with no
+    new event: an order's fill timeout (after it was sent, or after its last report) or the deal
+    timeout. None when none is left."""
+    rs = settings.recon
+    fill_us = int(rs.fill_timeout_s * US_PER_S)
+    times = [trade.ts_us + int(rs.deal_timeout_s * US_PER_S)]
+    last: dict[str, int] = {}
+    for o in orders:
+        last[o.order_id] = max(o.ts_us, last.get(o.order_id, o.ts_us))
+        if not is_venue_report(o):
+            times.append(o.ts_us + fill_us)
+    times += [ts + fill_us for ts in last.values()]
+    return min((t for t in times if t > now_us), default=None)
+
+
 def reconcile(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fill],
               settlements: Sequence[SettlementUpdated], instruments: Instruments, settings: Settings,
               now_us: int, revision: int) -> ReconResult:

@@ -182,6 +182,25 @@ class AvroSerde:
                 raise DecodeError("decimal_overflow", f"{reader.event}.{name} has {len(value.as_tuple().digits)} digits")
         return reader, record
 
+    def peek(self, data: bytes) -> tuple[str, str, int]:
+        """(event name, event_id, ts_us) of a record without decoding the rest of it.
+
+        Every event schema starts with `event_id` (string) and `ts_us` (long), so they sit at
+        the front of the body: a stage that only needs to order a record, or to keep the latest
+        of many (the books of `prices`), decodes it when it reads it, if ever."""
+        if not isinstance(data, (bytes, bytearray)) or len(data) < HEADER_LEN or data[:2] != MAGIC:
+            raise DecodeError("bad_header", "not a single-object Avro record")
+        writer = self.catalog.by_fingerprint.get(bytes(data[2:HEADER_LEN]))
+        if writer is None:
+            raise DecodeError("unknown_fingerprint", bytes(data[2:HEADER_LEN]).hex())
+        try:
+            length, at = _zigzag(data, HEADER_LEN)
+            event_id = bytes(data[at:at + length]).decode()
+            ts_us, _ = _zigzag(data, at + length)
+        except (IndexError, UnicodeDecodeError) as exc:
+            raise DecodeError("bad_body", f"{writer.event}: {type(exc).__name__}") from exc
+        return writer.event, event_id, ts_us
+
     # -- typed events -------------------------------------------------------------------------
     def encode(self, event: Event) -> bytes:
         return self.encode_record(event.SCHEMA, to_avro(event))
@@ -192,6 +211,20 @@ class AvroSerde:
             return from_avro(BY_SCHEMA[schema.event], record)
         except (KeyError, TypeError, ValueError) as exc:
             raise DecodeError("bad_value", f"{schema.event}: {type(exc).__name__}: {exc}") from exc
+
+
+def _zigzag(data: bytes | bytearray, at: int) -> tuple[int, int]:
+    """An Avro long (zig-zag varint) at `at`: (value, offset after it)."""
+    shift = result = 0
+    while True:
+        byte = data[at]
+        at += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), at
+        shift += 7
+        if shift > 63:
+            raise IndexError("varint too long")
 
 
 @lru_cache(maxsize=1)

@@ -1,35 +1,39 @@
-"""Running one simulated session on the real stack: processes, RFQs on time, the topics read back.
+"""Running one simulated session on the real stack: processes, the RFQ source, the topics read back.
 
 The pure parts (what a session is, how its events add up) are in `otcdesk.simulate`; this module
 does the I/O for `otcdesk simulate`: wipe and create the session's namespace, start the desk's
-processes under the `Supervisor` on a clock anchored a little in the future (so every process is
-up before sim time starts), publish each RFQ when the desk clock reaches its time, and tail the
-lifecycle topics into a `SessionTally`. While the feed or a stage is down (killed, crashed) and
-until it says it handles records again, the session's clock stands still (`otcdesk.pause`).
+processes under the `Supervisor` (every one on stream time), publish the session's RFQs with
+their watermarks (all at once at full speed, or each when a clock paced on the wall reaches it),
+tail the lifecycle topics into a `SessionTally`, and follow every producer's watermark on the
+`watermarks` topic. The session is over when every producer has ended its streams and the tail
+has read every record they wrote.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 from pathlib import Path
 
-from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
-from confluent_kafka.admin import ConsumerGroupDescription
+from confluent_kafka import Consumer, TopicPartition
 
 from otcdesk.clock import AnchoredClock, wall_now_us
 from otcdesk.events import Rfq
-from otcdesk.kafka import EventProducer, admin_client, consumer_config
-from otcdesk.pause import PauseReader, SessionPause
+from otcdesk.kafka import EventProducer, consumer_config
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 from otcdesk.simulate import SessionPlan, SessionTally
+from otcdesk.streamtime import BEFORE_ALL_US, END_US
+from otcdesk.streamtime.sources import SourceWatermarks, WatermarkBoard
 from otcdesk.supervisor import Supervisor, desk_children
+from otcdesk.venue_sim import FAULTS_HEADER
 from otcdesk.topics import create_topics, delete_namespace
 
 TAILED = ("quotes", "trades", "orders", "settlements", "recon", "dlq")
+#: The producer name of the session's RFQs on the `watermarks` topic.
+RFQ_SOURCE = "simulate"
+#: Wall seconds between two watermarks of a paced RFQ source.
+MARK_EVERY_S = 0.1
 
 
 class SessionRunner:
@@ -38,34 +42,35 @@ class SessionRunner:
         from streams import STAGES
 
         self.plan = plan
-        self.settings = settings.model_copy(update={"namespace": plan.namespace, "seed": plan.seed})
+        self.settings = settings.model_copy(update={"namespace": plan.namespace, "seed": plan.seed, "time": "stream"})
         self.stages = STAGES
-        # whose restart stops the clock: each says when it handles records again (the sink is not
-        # one of them: what it stores never feeds back into the session)
-        self.pausing = frozenset(("feed", *STAGES))
+        self.producers = ("feed", RFQ_SOURCE, *STAGES)
         self.rfqs: list[Rfq] = plan.schedule(self.settings)
         self.tally = SessionTally(frozenset(r.rfq_id for r in self.rfqs))
-        self.anchor_wall_us = wall_now_us() + int(startup_s * 1_000_000)
-        self.control_dir = settings.state_dir / "sessions" / plan.namespace
-        control_dir = self.control_dir
-        shutil.rmtree(control_dir, ignore_errors=True)  # an earlier session's pauses and pids
-        self.pause = SessionPause(control_dir)
-        self.clock = AnchoredClock(plan.start_us, self.anchor_wall_us, plan.speed, PauseReader(control_dir))
+        paced = plan.speed is not None
+        anchor_wall_us = wall_now_us() + int(startup_s * 1_000_000) if paced else None
+        self.clock = AnchoredClock(plan.start_us, anchor_wall_us, plan.speed) if anchor_wall_us and plan.speed else None
         self.logs = settings.state_dir / "logs" / "simulate"
+        feed_args = ("--duration", str(plan.feed_s(self.rfqs)), *(() if paced else ("--no-sleep",)))
         self.supervisor = Supervisor(
-            desk_children(STAGES, with_feed=True, with_sink=with_sink, feed_start=str(plan.start_us)),
-            plan.env(self.settings, self.anchor_wall_us) | {"OTCDESK_SIM_CONTROL_DIR": str(control_dir)}, self.logs)
+            desk_children(STAGES, with_feed=True, with_sink=with_sink, feed_start=str(plan.start_us),
+                          feed_args=feed_args),
+            plan.env(self.settings, anchor_wall_us), self.logs)
         self.published = 0
         self.with_sink = with_sink
-        # chaos: (process, share of the RFQs published) at which it gets kill -9; the supervisor
+        # chaos: (process, share of the RFQs answered) at which it gets kill -9; the supervisor
         # restarts it like any crashed process
         self.kills = sorted(kills, key=lambda k: k[1])
         self.killed: list[str] = []
+        self._down: dict[str, int | None] = {}  # killed, not back yet -> its records read when restarted
+        self._killed_at: dict[str, float] = {}
+        self.recover_s: list[float] = []  # per kill: wall seconds until the process published again
         self._producer: EventProducer | None = None
+        self._marks: SourceWatermarks | None = None
         self._tail: Consumer | None = None
-        self._admin = admin_client(self.settings)
-        self._describing: dict[str, Future[ConsumerGroupDescription]] | None = None
-        self._ready = 0
+        self.board: WatermarkBoard | None = None
+        self._read: dict[tuple[str, int], int] = {}  # tailed partition -> next offset
+        self._marked_at = 0.0
 
     @property
     def log_dir(self) -> Path:
@@ -85,75 +90,95 @@ class SessionRunner:
     def start(self) -> None:
         self.supervisor.start()
         self._producer = EventProducer(self.settings)
+        self._marks = SourceWatermarks(self.settings, self._producer, RFQ_SOURCE)
+        self.board = WatermarkBoard(self.settings)
         self._tail = Consumer(consumer_config(self.settings, "otcdesk.simulate-tail"))
         names = [self.settings.topic(t) for t in TAILED]
         meta = self._tail.list_topics(timeout=10).topics
         self._tail.assign([TopicPartition(n, p, 0) for n in names for p in meta[n].partitions])
+        if self.clock is None:  # full speed: the whole RFQ stream at once
+            self._publish_until(END_US)
 
-    def ready_stages(self) -> int:
-        """How many stages' consumer groups are Stable with a member (joined, partitions assigned).
-
-        Never blocks the publishing loop: a describe request is sent and its answer read on a
-        later call (a group's coordinator may take seconds to answer while it loads).
-        """
-        if self._describing is None:
-            groups = [self.settings.group(s) for s in self.stages]
-            self._describing = self._admin.describe_consumer_groups(groups, request_timeout=10)
-        elif all(f.done() for f in self._describing.values()):
-            ready = 0
-            for future in self._describing.values():
-                try:
-                    desc = future.result()
-                except Exception:  # noqa: BLE001 - not there yet
-                    continue
-                ready += desc.state is ConsumerGroupState.STABLE and bool(desc.members)
-            self._ready, self._describing = ready, None
-        return self._ready
-
-    def step(self, poll_s: float = 0.2) -> list[str]:
-        """Publish the RFQs due on the desk clock, read what the desk wrote; returns supervisor news."""
-        assert self._producer is not None and self._tail is not None
-        now_us = self.clock.now_us()
+    def _publish_until(self, now_us: int) -> None:
+        assert self._producer is not None and self._marks is not None
         while self.published < len(self.rfqs) and self.rfqs[self.published].ts_us <= now_us:
             self._producer.produce(self.rfqs[self.published])
             self.published += 1
-        while self.kills and self.published >= self.kills[0][1] * len(self.rfqs):
-            name, _ = self.kills[0]
-            if name in self.pause.down:
-                break  # killed again once it is back: a restart is not cut short by the next kill
-            self.kills.pop(0)
-            self.pause.hold(name)
-            self.supervisor.kill(name)
-            self.killed.append(name)
+        if self.published == len(self.rfqs):
+            self._marks.advance(END_US)  # not end(): a broker that is down must not stop the session
+        elif time.monotonic() - self._marked_at >= MARK_EVERY_S:
+            self._marks.advance(now_us + 1)
+            self._marked_at = time.monotonic()
+
+    def ready_stages(self) -> int:
+        """Stages that have published a watermark (started, read their inputs back)."""
+        return sum(1 for s in self.stages if self.board is not None and s in self.board.heard)
+
+    def desk_time_us(self) -> int | None:
+        """The watermark of the slowest stage still running (None before all have one)."""
+        if self.board is None:
+            return None
+        marks = [self.board.wm(s) for s in self.stages]
+        running = [m for m in marks if m != END_US]
+        return min(running) if running and min(running) > BEFORE_ALL_US else None
+
+    def step(self, poll_s: float = 0.2) -> list[str]:
+        """Publish the RFQs due, kill what is due to be killed, read what the desk wrote; returns
+        the supervisor's news."""
+        assert self._tail is not None and self.board is not None
+        if self.clock is not None and self.published < len(self.rfqs):
+            self._publish_until(self.clock.now_us())
+        assert self._marks is not None
+        self._marks.catch_up()  # a watermark the broker could not take when it was due
+        self._kill_due()
         serde = default_serde()
+        orders = self.settings.topic("orders")
         deadline = time.monotonic() + poll_s
         while time.monotonic() < deadline:
             for msg in self._tail.consume(2000, 0.05):
                 if msg.error() or msg.value() is None:
                     continue
+                self._read[(msg.topic(), msg.partition())] = msg.offset() + 1
+                headers = dict(msg.headers() or ())
+                if msg.topic() == orders and FAULTS_HEADER not in headers:
+                    continue  # of `orders`, the tally wants the venues' fault markers only
                 try:
                     event = serde.decode(msg.value())
                 except DecodeError:
                     continue  # bad bytes are the stages' business (they dead-letter them)
-                self.tally.add(event, dict(msg.headers() or ()))
+                self.tally.add(event, headers)
+        self.board.poll()
         news = self.supervisor.tick()
-        self._hold_clock_while_down()
+        for name in self._down:
+            if self._down[name] is None and any(line.startswith(f"{name} restarted") for line in news):
+                self._down[name] = self.board.heard.get(name, 0)
         return news
 
-    def _hold_clock_while_down(self) -> None:
-        """The clock runs only while every process is up and has said it is ready: it stands still
-        from a process's exit until its new self says so, and, past the anchor, for a process that
-        has not said so since it started (a slow start delays the session instead of changing it)."""
-        started = wall_now_us() >= self.anchor_wall_us
-        for child in self.supervisor.children:
-            if child.name not in self.pausing:
-                continue
-            proc = child.proc
-            ready = proc is not None and proc.poll() is None and self.pause.ready_pid(child.name) == proc.pid
-            if ready:
-                self.pause.release(child.name)
-            elif started or proc is None or proc.poll() is not None:
-                self.pause.hold(child.name)
+    def _kill_due(self) -> None:
+        assert self.board is not None
+        back = [n for n, count in self._down.items() if count is not None and self.board.heard.get(n, 0) > count]
+        for name in back:
+            del self._down[name]
+            self.recover_s.append(time.monotonic() - self._killed_at.pop(name))
+        share = self.tally.answered / len(self.rfqs)
+        while self.kills and share >= self.kills[0][1]:
+            name, _ = self.kills[0]
+            if name in self._down:
+                break  # killed again once it is back: a restart is not cut short by the next kill
+            self.kills.pop(0)
+            self._down[name] = None
+            self._killed_at[name] = time.monotonic()
+            self.supervisor.kill(name)
+            self.killed.append(name)
+
+    @property
+    def ended(self) -> bool:
+        """Every producer ended its streams, and the tail has read everything they wrote."""
+        if self.board is None or not self.board.ended(self.producers):
+            return False
+        tailed = {self.settings.topic(t) for t in TAILED}
+        return all(self._read.get((p.topic, p.partition), 0) >= p.next_offset
+                   for mark in self.board.latest.values() for p in mark.positions if p.topic in tailed)
 
     def sink_lag(self) -> int | None:
         """Records the sink has not committed yet (None until it committed on every partition)."""
@@ -169,5 +194,6 @@ class SessionRunner:
             self._producer.flush()
         if self._tail is not None:
             self._tail.close()
+        if self.board is not None:
+            self.board.close()
         self.supervisor.stop()
-        shutil.rmtree(self.control_dir, ignore_errors=True)  # the processes that read it are gone

@@ -17,7 +17,6 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from otcdesk.clock import AnchoredClock, desk_clock
-from otcdesk.pause import PauseReader
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,6 +26,8 @@ StackKind = Literal["local", "docker", "external"]
 LIFECYCLE_TOPICS = ("rfq", "rfq-priced", "quotes", "trades", "orders", "fills", "settlements", "recon")
 #: The nine topics of the product card plus `rfq-priced`, the aggregator's output to the quote engine.
 ALL_TOPICS = ("rfq", "prices", "rfq-priced", "quotes", "trades", "orders", "fills", "settlements", "recon", "dlq")
+#: Topics that steer the stages of a simulated session and hold no desk facts (not stored in ClickHouse).
+CONTROL_TOPICS = ("watermarks",)
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,14 +102,11 @@ class LocalStackSettings(_Section):
 
 class QuoteSettings(_Section):
     ttl_ms: int = Field(5000, ge=100, description="firm-quote lifetime in sim time")
-    state_lag_ms: int = Field(0, ge=0, description=(
-        "inventory, credit and volatility are taken as of the quote's time minus this (sim ms); "
-        "0 live, set by `otcdesk simulate` so that a replay sees the same desk state"))
     stale_book_ms: int = Field(2000, ge=1, description="a venue book older than this is excluded")
-    expiry_sweep_ms: int = Field(100, ge=10, description="wall ms between sweeps for expired quotes")
     expiry_grace_ms: int = Field(1000, ge=0, description=(
-        "wall ms a quote stays open past valid_until so an acceptance in flight is judged by its own "
-        "event time, not by when it happened to arrive"))
+        "live only: wall ms a quote stays open past valid_until so an acceptance in flight is judged "
+        "by its own event time, not by when it happened to arrive (in stream time the watermarks say "
+        "when every answer is in)"))
     max_qty_base: dict[str, Decimal] = {"BTC": Decimal("500"), "ETH": Decimal("10000")}
     min_qty_base: dict[str, Decimal] = {"BTC": Decimal("0.01"), "ETH": Decimal("0.1")}
     # -- front office (pricing, quoting, acceptance): see otcdesk/quoting.py for the formula --
@@ -181,9 +179,6 @@ class SimSettings(_Section):
     stale_prob: float = Field(0.001, ge=0, le=1, description="chance per step a venue goes silent")
     stale_ms_range: tuple[int, int] = (3000, 12000)
     crossed_prob: float = Field(0.002, ge=0, le=1, description="chance an update is crossed")
-    book_wait_ms: int = Field(0, ge=0, description=(
-        "0 (live): stages act on the latest books; > 0 (set by `otcdesk simulate`): on the books as of "
-        "an event's time, waiting up to this many wall ms for the feed to pass it (streams/books.py)"))
 
 
 # -- back office (hedging, venue simulator, settlement, reconciliation) ------------------------
@@ -305,6 +300,9 @@ class ReconSettings(_Section):
     fee_tolerance_quote: Decimal = Field(Decimal("0.0001"), ge=0, description="absolute floor (rounding)")
     fill_timeout_s: Decimal = Field(Decimal("30"), gt=0, description="an order without any report by then")
     deal_timeout_s: Decimal = Field(Decimal("345600"), gt=0, description="4 days: a wire over a weekend")
+    judge_every_ms: int = Field(1000, ge=1, description=(
+        "a deal with new events is judged at the end of each slot this long (event time): a burst of "
+        "fills is judged once"))
 
 
 class SinkSettings(_Section):
@@ -350,15 +348,16 @@ class Settings(BaseSettings):
     namespace: str = Field("", pattern=r"^[a-z0-9._-]*$", description=(
         "prefix of every topic and consumer group: isolates a test or a benchmark run on a shared broker"))
     symbols: tuple[str, ...] = ("BTC/USD", "ETH/USD")
-    sim_speed: float = Field(1.0, gt=0, description="simulation clock speed factor (1 = real time)")
-    sim_start_us: int | None = Field(None, description="sim time at the session's anchor (set by the supervisor)")
-    sim_anchor_wall_us: int | None = Field(None, description="wall time (epoch us) the sim clock started at")
-    sim_control_dir: Path | None = Field(None, description=(
-        "a simulated session's control files (otcdesk.pause): its clock stands still while one of "
-        "its processes restarts, and each process says there when it handles records"))
+    time: Literal["wall", "stream"] = Field("wall", description=(
+        "where a stage's time comes from: the desk clock (live: a real feed, people accepting quotes) "
+        "or stream time, the watermarks of its inputs (`otcdesk simulate` sets it for every process "
+        "of a session: docs/architecture.md, Stream time)"))
+    sim_speed: float = Field(1.0, gt=0, description="desk clock speed factor, live (1 = real time)")
+    sim_start_us: int | None = Field(None, description="desk time at the anchor (set by the supervisor)")
+    sim_anchor_wall_us: int | None = Field(None, description="wall time (epoch us) the desk clock started at")
     timeout_floor_wall_ms: int = Field(3000, ge=0, description=(
-        "no in-flight timeout (hedge order, recon fill) is shorter than this much wall time at the "
-        "session's speed: a 600x clock must not cancel an order whose report is only in flight"))
+        "live only: no in-flight timeout (hedge order, recon fill) is shorter than this much wall time "
+        "at the clock's speed: a 600x clock must not cancel an order whose report is only in flight"))
 
     topics: TopicSettings = TopicSettings()
     security: KafkaSecurity = KafkaSecurity()
@@ -392,7 +391,10 @@ class Settings(BaseSettings):
         return f"otcdesk-{self.namespace}{stage}"
 
     def with_timeout_floor(self) -> Settings:
-        """These settings with the in-flight timeouts raised to `timeout_floor_wall_ms` of wall time."""
+        """These settings with the in-flight timeouts raised to `timeout_floor_wall_ms` of wall time
+        (live only: in stream time nothing is in flight once the watermarks have passed it)."""
+        if self.time == "stream":
+            return self
         floor_ms = self.timeout_floor_wall_ms * self.sim_speed
         hedge_ms = max(self.hedge.order_timeout_ms, int(floor_ms))
         fill_s = max(self.recon.fill_timeout_s, Decimal(int(floor_ms)) / 1000)
@@ -402,9 +404,9 @@ class Settings(BaseSettings):
         })
 
     def clock(self) -> AnchoredClock:
-        """The desk clock every stage of this session shares (wall time outside a session)."""
-        pauses = PauseReader(self.sim_control_dir) if self.sim_control_dir is not None else None
-        return desk_clock(self.sim_start_us, self.sim_anchor_wall_us, self.sim_speed, pauses)
+        """The desk clock of a live desk: wall time, or sim time paced on it (`sim_speed`, anchored
+        by `sim_start_us` and `sim_anchor_wall_us`). Stages in stream time do not read it."""
+        return desk_clock(self.sim_start_us, self.sim_anchor_wall_us, self.sim_speed)
 
     @property
     def bootstrap(self) -> str:

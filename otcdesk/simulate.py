@@ -1,19 +1,22 @@
 """`otcdesk simulate`: one seeded desk session, from RFQs to reconciliation, and its summary.
 
 A session runs the real desk (feed, every stage, optionally the sink: `otcdesk run all`'s
-processes) in its own namespace (`sim-` topics and groups, wiped first) on a sim clock, feeds it
-the seeded RFQs of `ClientSim` at their sim times, and reads the lifecycle topics until every RFQ
-has an outcome and every deal is settled or failed and reconciled.
+processes) in its own namespace (`sim-` topics and groups, wiped first), feeds it the seeded RFQs
+of `ClientSim`, and reads the lifecycle topics until every producer has ended its streams.
 
-Why two runs of one seed print the same summary (docs/back-office.md, "Deterministic sessions"):
-every random choice is drawn from the seed and the id of what it is about (a quote, an order, a
-trade); every timestamp is event time (an RFQ's scheduled instant, a clip's planned time, a
-venue's seeded latency), never "when this process got to it"; the stages price, route and match
-on the books *as of* an event's time (`sim.book_wait_ms`), and the quote engine reads its
-desk-wide state (inventory, credit, volatility) `quote.state_lag_ms` in the past, which the
-session sets to `STATE_LAG_WALL_MS` of wall time at its speed, so a deal still in flight in one run and already
-booked in the other does not change a quote. What is left to chance is a stage more than that
-behind the clock (a machine stalled for seconds): the summary's digest would then differ.
+Why two runs of one seed print the same summary, at any speed, on a starved CPU and through
+restarts (docs/back-office.md, "Deterministic sessions"): every process of a session runs on
+stream time (`OTCDESK_TIME=stream`, `otcdesk.streamtime`). The two sources (the feed, and the
+session's RFQs published by `otcdesk.session`) stamp their records with event times fixed by the
+seed and say how far they have got with watermark records; each stage handles its records and
+timers in event-time order once its inputs have passed them, so what it does depends on its
+inputs only. Every random choice is drawn from the seed and the id of what it is about (a quote,
+an order, a trade). The sources end their streams at the end of the plan (`SessionPlan.feed_s`);
+the stages then run every timer left (settlement steps, expiries, recon deadlines) and end
+theirs, and the session is over: no wall-clock quiet time decides it.
+
+`speed`: None runs as fast as the CPUs allow; a number paces both sources on a clock that many
+times faster than the wall, for people who want to watch. The result is the same.
 
 Fault injection (on by default): the venue simulator overcharges, drops or duplicates a few fills
 and marks its report with the `otcdesk.sim.faults` header; the summary counts breaks on deals
@@ -38,25 +41,19 @@ from otcdesk.events import (
     SettlementState, SettlementUpdated, TradeBooked,
 )
 from otcdesk.recon import latest_legs
-from otcdesk.venue_sim import FAULTS_HEADER
 from otcdesk.settings import Settings
+from otcdesk.venue_sim import FAULTS_HEADER
 
 #: 2025-03-04T14:00:00Z, a Tuesday, 09:00 in New York: USD wires of the session value the same day.
 SIM_START_US = 1_741_096_800_000_000
 NAMESPACE = "sim-"
-#: The quote engine's state is read this much wall time in the past (times the speed, in sim ms).
-#: It must exceed how far behind the desk clock the stages publish (tens of ms on this machine
-#: when idle, around a second when the desk's ten processes share 2 busy cores).
-STATE_LAG_WALL_MS = 1500
-#: How long (wall) a stage waits for the feed to pass an event's time before acting on what it
-#: has: long, because acting early is what would make two runs differ; only a dead feed waits it.
-BOOK_WAIT_MS = 30_000
-#: How long (wall) the acceptance keeps a quote open past its deadline in a session. An answer is
-#: judged by its own event time, so the sweep must not beat a late *arrival*: at 600x the 1 s
-#: default grace is 10 sim minutes, yet a client-sim answer a second late on busy cores was swept
-#: as expired in one run and accepted in the other (CI, 2026-11-30). Only quotes nobody answers
-#: wait it out.
-QUOTE_GRACE_WALL_MS = 10_000
+#: Feed cadence of a session (event time), whatever its speed: every venue publishes a book
+#: about every 10 s of the session (`sim.update_prob`), and the quote engine takes a book up to 3
+#: steps old as fresh.
+STEP_MS = 10_000
+#: How long the feed runs past the last RFQ: a deal's hedge ends within the longest TWAP horizon
+#: (`hedge.max_horizon_s`, 10 min) and its retries; settlements and recon need no books.
+FEED_TAIL_S = 1800
 TERMINAL_LEG = frozenset({SettlementState.SETTLED, SettlementState.FAILED, SettlementState.TIMED_OUT})
 #: Venue faults a session injects (per fill) unless `--no-faults`.
 FAULT_RATES = {"FEE_OVERCHARGE_PROB": "0.01", "DROP_FILL_PROB": "0.005", "DUPLICATE_FILL_PROB": "0.005"}
@@ -64,55 +61,45 @@ FAULT_RATES = {"FEE_OVERCHARGE_PROB": "0.01", "DROP_FILL_PROB": "0.005", "DUPLIC
 
 @dataclass(frozen=True, slots=True)
 class SessionPlan:
-    """What one session is: `rfqs` RFQs arriving at `rate_per_s` (sim) on a clock at `speed`."""
+    """What one session is: `rfqs` RFQs arriving at `rate_per_s` (event time), published at `speed`
+    times the wall clock (None: as fast as the desk goes)."""
 
     seed: int
-    speed: float
+    speed: float | None
     rfqs: int
     rate_per_s: float = 0.02
     start_us: int = SIM_START_US
-    warmup_s: int = 600  # sim seconds of market data before the first RFQ
+    warmup_s: int = 600  # seconds of market data before the first RFQ
     namespace: str = NAMESPACE
     faults: bool = True
-    quote_grace_ms: int | None = QUOTE_GRACE_WALL_MS  # wall ms past a quote's deadline (chaos: longer, a restart)
-    state_lag_wall_ms: int = STATE_LAG_WALL_MS  # chaos: longer than a restart delays trades and fills
 
     def __post_init__(self) -> None:
         if self.rfqs < 1:
             raise UserError(f"--rfqs must be at least 1, got {self.rfqs}")
-        if not (math.isfinite(self.speed) and 0 < self.speed <= 10_000):
-            raise UserError(f"--speed must be in (0, 10000], got {self.speed}")
+        if self.speed is not None and not (math.isfinite(self.speed) and 0 < self.speed <= 10_000):
+            raise UserError(f"--speed must be 'max' or a number in (0, 10000], got {self.speed}")
         if not re.fullmatch(r"[a-z0-9._]+-", self.namespace):
             raise UserError(f"--namespace must be lowercase letters, digits, '.', '_' ending in '-', got {self.namespace!r}")
         if not (math.isfinite(self.rate_per_s) and self.rate_per_s > 0):
             raise UserError(f"--rate must be a positive number of RFQs per sim second, got {self.rate_per_s}")
 
-    def step_ms(self, settings: Settings) -> int:
-        """Feed cadence: at most 50 steps per wall second (at 600x a book every 12 sim seconds).
-
-        Three stages decode every book of every venue; on 2 cores beside the rest of the desk,
-        400 updates a second is what they read without falling behind."""
-        return max(settings.sim.step_ms, math.ceil(self.speed * 20))
-
-    def env(self, settings: Settings, anchor_wall_us: int) -> dict[str, str]:
-        """The environment of every process of the session (one clock, one seed, event-time mode)."""
-        step_ms = self.step_ms(settings)
+    def env(self, settings: Settings, anchor_wall_us: int | None = None) -> dict[str, str]:
+        """The environment of every process of the session: one seed, stream time; with a speed,
+        the clock the feed paces itself on (anchored at `anchor_wall_us`)."""
         env = {
-            "OTCDESK_NAMESPACE": self.namespace, "OTCDESK_SEED": str(self.seed),
-            "OTCDESK_SIM_SPEED": repr(float(self.speed)), "OTCDESK_SIM_START_US": str(self.start_us),
-            "OTCDESK_SIM_ANCHOR_WALL_US": str(anchor_wall_us),
-            "OTCDESK_SIM__STEP_MS": str(step_ms), "OTCDESK_SIM__BOOK_WAIT_MS": str(BOOK_WAIT_MS),
-            "OTCDESK_QUOTE__STALE_BOOK_MS": str(max(settings.quote.stale_book_ms, 3 * step_ms)),
-            "OTCDESK_QUOTE__STATE_LAG_MS": str(math.ceil(self.state_lag_wall_ms * self.speed)),
+            "OTCDESK_NAMESPACE": self.namespace, "OTCDESK_SEED": str(self.seed), "OTCDESK_TIME": "stream",
+            "OTCDESK_SIM__STEP_MS": str(STEP_MS),
+            "OTCDESK_QUOTE__STALE_BOOK_MS": str(max(settings.quote.stale_book_ms, 3 * STEP_MS)),
         }
+        if self.speed is not None and anchor_wall_us is not None:
+            env |= {"OTCDESK_SIM_SPEED": repr(float(self.speed)), "OTCDESK_SIM_START_US": str(self.start_us),
+                    "OTCDESK_SIM_ANCHOR_WALL_US": str(anchor_wall_us)}
         if self.faults:
             env |= {f"OTCDESK_VENUE_SIM__{name}": rate for name, rate in FAULT_RATES.items()}
-        if self.quote_grace_ms is not None:
-            env["OTCDESK_QUOTE__EXPIRY_GRACE_MS"] = str(self.quote_grace_ms)
         return env
 
     def schedule(self, settings: Settings) -> list[Rfq]:
-        """The session's RFQs with their sim times: `ClientSim`'s seeded mix, Poisson arrivals."""
+        """The session's RFQs with their event times: `ClientSim`'s seeded mix, Poisson arrivals."""
         clients = settings.clients.model_copy(update={"rfq_per_s": self.rate_per_s})
         sim = ClientSim(self.seed, clients=clients, sim=settings.sim, symbols=settings.symbols, source="simulate")
         at_us, out = self.start_us + self.warmup_s * 1_000_000, []
@@ -120,6 +107,10 @@ class SessionPlan:
             at_us = sim.next_arrival_us(at_us)
             out.append(sim.next_rfq(at_us))
         return out
+
+    def feed_s(self, rfqs: list[Rfq]) -> int:
+        """Seconds of market data the session's feed publishes from `start_us`."""
+        return math.ceil((rfqs[-1].ts_us - self.start_us) / 1_000_000) + FEED_TAIL_S
 
 
 @dataclass

@@ -71,11 +71,14 @@ class Child:
     restart_at: float | None = None
     last_exit: int | None = None
     retired: bool = False  # stopped on purpose: not restarted
+    finishes: bool = False  # exits 0 when its work is done (a session's feed): then not restarted
 
     @property
     def state(self) -> str:
         if self.proc is not None and self.proc.poll() is None:
             return "running"
+        if self.finishes and self.retired and self.last_exit == 0:
+            return "finished"  # its work is done (a session's feed)
         return "waiting" if self.restart_at is not None else "stopped"
 
 
@@ -120,6 +123,10 @@ class Supervisor:
                 continue
             if child.proc is not None and child.proc.poll() is not None and child.restart_at is None:
                 child.last_exit = child.proc.returncode
+                if child.finishes and child.last_exit == 0:
+                    child.retired = True
+                    events.append(f"{child.name} finished")
+                    continue
                 if now - child.started_at >= self.backoff.healthy_after_s:
                     child.crashes_in_a_row = 0
                 child.crashes_in_a_row += 1
@@ -168,12 +175,14 @@ def terminate(procs: Sequence[subprocess.Popen], grace_s: float) -> None:
 
 
 def desk_children(stages: Sequence[str], *, with_feed: bool, with_sink: bool,
-                  feed_start: str = "now") -> list[Child]:
+                  feed_start: str = "now", feed_args: Sequence[str] = ()) -> list[Child]:
     """The processes of a desk; the feed starts at `feed_start` (`now`: the desk clock's present,
-    also after a restart; an epoch: a fixed, replayable start, paced on the session clock)."""
+    also after a restart; an epoch: a fixed, replayable start) with `feed_args` besides (a
+    session's: its duration, its pacing); a feed with a duration finishes."""
     children = []
     if with_feed:
-        children.append(Child("feed", ("feed", "run", "--source", "sim", "--start-us", feed_start)))
+        children.append(Child("feed", ("feed", "run", "--source", "sim", "--start-us", feed_start, *feed_args),
+                              finishes="--duration" in feed_args))
     children += [Child(stage, ("stage", "run", stage)) for stage in stages]
     if with_sink:
         children.append(Child("sink", ("sink", "run")))

@@ -1,4 +1,4 @@
-"""The desk's nine topics: specs from settings, idempotent creation, end offsets.
+"""The desk's topics: specs from settings, idempotent creation, end offsets.
 
 Lifecycle topics share one partition count so a deal's events (keyed by rfq_id) sit on the same
 partition number everywhere: a stage can join them without a repartition. `prices` is keyed by
@@ -15,7 +15,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from otcdesk.errors import DeskError, TransientError
 from otcdesk.kafka import admin_client, broker_metadata, client_config
-from otcdesk.settings import ALL_TOPICS, LIFECYCLE_TOPICS, Settings
+from otcdesk.settings import ALL_TOPICS, CONTROL_TOPICS, LIFECYCLE_TOPICS, Settings
+from otcdesk.streamtime import PRODUCERS
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             specs.append(TopicSpec(settings.topic(name), t.prices_partitions, t.prices_retention_ms))
         else:
             specs.append(TopicSpec(settings.topic(name), t.dlq_partitions, t.dlq_retention_ms))
+    # one partition per producer of a session (otcdesk.streamtime.PRODUCERS): a stage reads those it waits for
+    specs += [TopicSpec(settings.topic(name), len(PRODUCERS), t.retention_ms) for name in CONTROL_TOPICS]
     return specs
 
 
@@ -100,7 +103,7 @@ def describe_topics(settings: Settings, timeout_s: float = 10.0) -> list[TopicSt
     try:
         meta = consumer.list_topics(timeout=timeout_s).topics
         states = []
-        for name in map(settings.topic, ALL_TOPICS):
+        for name in map(settings.topic, (*ALL_TOPICS, *CONTROL_TOPICS)):
             if name not in meta:
                 continue
             ends = tuple(

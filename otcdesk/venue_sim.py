@@ -23,12 +23,17 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from otcdesk.events import ExecType, Fill, HedgeOrder, OrderState, PriceUpdate, Side, Venue
 from otcdesk.hedging import PRICE_QUANTUM, new_id, side_levels
+from otcdesk.hedging import SOURCE as HEDGER_SOURCE
+from otcdesk.ids import derived_rng
 from otcdesk.instruments import Instrument, quote_of
 from otcdesk.settings import VenueSimSettings
 
 VENUE_SOURCE_PREFIX = "venue:"
 FAULTS_HEADER = "otcdesk.sim.faults"  # on a venue report: the faults injected into its fills
 FEE_QUANTUM = Decimal("1e-8")
+#: No order reaches a venue sooner than this after it was sent (event time): the venue simulator
+#: answers nothing earlier, which is the lookahead the hedger's stream time relies on.
+MIN_LATENCY_US = 1
 
 
 def venue_source(venue: Venue) -> str:
@@ -53,9 +58,33 @@ class Execution:
     faults: tuple[str, ...] = ()  # faults injected into the fills: the simulation's ground truth
 
 
+NEW_STATES = frozenset({OrderState.NEW, OrderState.WORKING})
+
+
+def is_new_desk_order(order: HedgeOrder) -> bool:
+    """The desk's order as first sent (or sent again as a question): what a venue acts on."""
+    return (not is_venue_report(order) and order.source == HEDGER_SOURCE and order.state in NEW_STATES
+            and order.filled_qty_base == 0)
+
+
+def order_rng(seed: int, order_id: str) -> random.Random:
+    """Every draw of the venue about one order (latency first), so handling it again repeats them."""
+    return derived_rng(seed, f"venue:{order_id}")
+
+
+def arrival_us(order: HedgeOrder, settings: VenueSimSettings, seed: int) -> int:
+    """When `order` reaches its venue: its time plus the seeded latency `execute` draws first."""
+    return order.ts_us + latency_us(order.venue, settings, order_rng(seed, order.order_id))
+
+
+def answer_us(order: HedgeOrder, settings: VenueSimSettings, seed: int) -> int | None:
+    """When the simulated venue answers `order` (its arrival), None for a record it does not answer."""
+    return arrival_us(order, settings, seed) if isinstance(order, HedgeOrder) and is_new_desk_order(order) else None
+
+
 def latency_us(venue: Venue, settings: VenueSimSettings, rng: random.Random) -> int:
     median_ms = settings.latency_ms.get(venue.value, settings.default_latency_ms)
-    return max(1, int(median_ms * math.exp(settings.latency_sigma * rng.gauss(0.0, 1.0)) * 1000))
+    return max(MIN_LATENCY_US, int(median_ms * math.exp(settings.latency_sigma * rng.gauss(0.0, 1.0)) * 1000))
 
 
 def _reject_reason(order: HedgeOrder, book: PriceUpdate | None, inst: Instrument) -> str | None:

@@ -143,6 +143,9 @@ def make_app(stage: str, settings: Settings, **overrides: Any) -> DeskApp:
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         broker_commit_interval=1.0,
+        # records wait in the stage's event-time queue, acknowledged once handled: a rebalance must
+        # not wait for them (their offsets are simply not committed yet, and come again)
+        stream_wait_empty=False,
         # a killed worker's group membership ends after this; its restarted self (or the next
         # worker) waits that long for its partitions. faust's 60 s default is a minute of outage.
         broker_session_timeout=10.0,

@@ -34,6 +34,28 @@ class DeskAvroCodec(Codec):
         return decode_value(s)
 
 
+@dataclass(frozen=True, slots=True)
+class Peeked:
+    """A record whose event name, id and time were read (`AvroSerde.peek`), the rest left as bytes
+    until somebody needs it: most snapshots of `prices` are replaced before any stage reads them."""
+
+    event: str
+    event_id: str
+    ts_us: int
+    raw: bytes
+    key: str  # the Kafka key, as text
+
+    def decode(self) -> Event:
+        return default_serde().decode(self.raw)
+
+
+def peek_value(data: bytes, key: bytes | None = None) -> Peeked | Undecodable:
+    try:
+        return Peeked(*default_serde().peek(data), bytes(data), (key or b"").decode("utf-8", "replace"))
+    except DecodeError as exc:
+        return Undecodable(bytes(data) if data is not None else b"", exc)
+
+
 def decode_value(data: bytes) -> Event | Undecodable:
     """What the codec hands an agent for `data`: the typed event, or the bytes with the reason."""
     try:

@@ -1,11 +1,13 @@
-"""Fold a whole topic into in-memory state, from its first offset, in every worker.
+"""Read whole topics without a consumer group: every partition, from the first offset.
 
-Some desk state is a sum over all deals, not over one partition: the desk's inventory per asset
-and each client's credit usage (quote engine). A faust Table would shard it by key across
-workers; instead each worker reads every partition of `trades` from the beginning with a
-group-less consumer (nothing committed, nothing shared), like a GlobalTable. A restart therefore
-rebuilds the state exactly, and `caught_up` tells the stage when the fold has reached the end
-offsets seen at start (it should not quote on a half-built inventory).
+Two uses, both by every worker for itself (nothing committed, nothing shared):
+
+- `TopicFold` follows a topic for good: state that is a sum over all deals (the quote engine's
+  inventory, credit and volatility), the books of `prices`, the session's watermark records;
+- `read_to_end` reads topics up to the end offsets they have when it starts: a stage's start-up
+  read of its inputs and of its own outputs (streams/stage.py).
+
+`caught_up` tells when a fold has reached the end offsets of its start.
 """
 
 from __future__ import annotations
@@ -13,19 +15,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
 
 from otcdesk.errors import TransientError
-from otcdesk.events import Event
 from otcdesk.kafka import partition_numbers
-from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 
 log = logging.getLogger(__name__)
+
+OnRecord = Callable[[ConsumerRecord], None]
 
 
 def aiokafka_auth(settings: Settings) -> dict[str, Any]:
@@ -41,101 +43,123 @@ def aiokafka_auth(settings: Settings) -> dict[str, Any]:
     return conf
 
 
-class TopicFold:
-    """Applies every decodable event of `topic` to `apply`, from offset 0, forever."""
+def _consumer(settings: Settings, **extra: Any) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False,
+                            auto_offset_reset="earliest", **aiokafka_auth(settings), **extra)
 
-    def __init__(self, settings: Settings, topic: str, apply: Callable[[Event], None],
-                 lookback_s: float | None = None, *, once: bool = False) -> None:
-        self.settings = settings
+
+async def _partitions(settings: Settings, topics: Sequence[str]) -> list[TopicPartition]:
+    out = []
+    for topic in topics:
+        # aiokafka has no metadata for a topic nobody subscribed to: ask the admin client
+        numbers = await asyncio.to_thread(partition_numbers, settings, topic)
+        if not numbers:
+            raise TransientError(f"topic {topic} has no partitions (run `otcdesk init`)")
+        out += [TopicPartition(topic, p) for p in sorted(numbers)]
+    return out
+
+
+async def read_to_end(settings: Settings, topics: Sequence[str], on_record: OnRecord,
+                      on_ends: Callable[[dict[tuple[str, int], int]], None] | None = None) -> dict[tuple[str, int], int]:
+    """Every record of `topics` (Kafka names) before the end offsets they have now, each
+    partition in offset order; returns those end offsets, which `on_ends` gets before any record."""
+    consumer = _consumer(settings)
+    await consumer.start()
+    try:
+        partitions = await _partitions(settings, topics)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = {(tp.topic, tp.partition): end for tp, end in (await consumer.end_offsets(partitions)).items()}
+        if on_ends is not None:
+            on_ends(ends)
+        todo = {tp for tp in partitions if ends[(tp.topic, tp.partition)] > await consumer.position(tp)}
+        while todo:
+            for tp, records in (await consumer.getmany(*todo, timeout_ms=500)).items():
+                end = ends[(tp.topic, tp.partition)]
+                for record in records:
+                    if record.offset < end:
+                        on_record(record)
+                if records and records[-1].offset + 1 >= end:
+                    todo.discard(tp)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+class TopicFold:
+    """Hands every record of `topic` (desk name) to `on_record`, from the first offset, or from
+    the records of the last `lookback_s` wall seconds, forever (a `Followers` of one topic)."""
+
+    def __init__(self, settings: Settings, topic: str, on_record: OnRecord, lookback_s: float | None = None,
+                 partitions: Sequence[int] | None = None) -> None:
+        self.followers = Followers(settings)
+        self.caught_up = self.followers.follow(topic, on_record, lookback_s=lookback_s, partitions=partitions)
         self.topic = settings.topic(topic)
-        self.apply = apply
-        self.lookback_s = lookback_s  # None: from the first offset; else the records of the last seconds
-        self.once = once  # stop at the end offsets seen at start (a rebuild), instead of following
-        self.caught_up = asyncio.Event()
-        self.applied = 0
-        self._consumer: AIOKafkaConsumer | None = None
-        self._next: dict[TopicPartition, int] = {}  # partition -> offset of the next record to apply
-        self._applied_batch = asyncio.Event()  # set after every batch: `read_to_end` looks again
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", **aiokafka_auth(self.settings),
-        )
+        await self.followers.run()
+
+
+class Followers:
+    """Several topics followed by one group-less consumer (one fetch loop per stage, not one per
+    topic): each topic from its first offset or a lookback, its records to its own callback."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._follows: dict[str, tuple[OnRecord, float | None, Sequence[int] | None, asyncio.Event]] = {}
+        self.applied = 0
+
+    def follow(self, topic: str, on_record: OnRecord, *, lookback_s: float | None = None,
+               partitions: Sequence[int] | None = None) -> asyncio.Event:
+        """Follow `topic` (desk name); returns the event set once its end offsets of the start are read."""
+        caught_up = asyncio.Event()
+        self._follows[self.settings.topic(topic)] = (on_record, lookback_s, partitions, caught_up)
+        return caught_up
+
+    async def run(self) -> None:
+        if not self._follows:
+            return
+        consumer = _consumer(self.settings)
         await consumer.start()
         try:
-            numbers = await asyncio.to_thread(partition_numbers, self.settings, self.topic)  # aiokafka has none for a topic nobody subscribed to
-            if not numbers:
-                raise TransientError(f"topic {self.topic} has no partitions (run `otcdesk init`)")
-            partitions = [TopicPartition(self.topic, p) for p in sorted(numbers)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            if self.lookback_s is not None:
-                await self._seek_back(consumer, partitions)
-            targets = await consumer.end_offsets(partitions)
-            self._next = {tp: await consumer.position(tp) for tp in partitions}
-            self._consumer = consumer
-            await self._loop(consumer, targets)
+            assigned: list[TopicPartition] = []
+            for tp in await _partitions(self.settings, list(self._follows)):
+                wanted = self._follows[tp.topic][2]
+                if wanted is None or tp.partition in wanted:
+                    assigned.append(tp)
+            for topic, (_, _, _, caught_up) in self._follows.items():
+                if not any(tp.topic == topic for tp in assigned):
+                    caught_up.set()
+            if not assigned:
+                return
+            consumer.assign(assigned)
+            await consumer.seek_to_beginning(*assigned)
+            await self._seek_back(consumer, assigned)
+            targets = await consumer.end_offsets(assigned)
+            callbacks = {topic: follow[0] for topic, follow in self._follows.items()}
+            while True:
+                for topic, (_, _, _, caught_up) in self._follows.items():
+                    if not caught_up.is_set() and all([await consumer.position(tp) >= end
+                                                       for tp, end in targets.items() if tp.topic == topic]):
+                        caught_up.set()
+                        log.info("fold of %s caught up after %d records", topic, self.applied)
+                for tp, records in (await consumer.getmany(timeout_ms=200)).items():
+                    on_record = callbacks[tp.topic]
+                    for record in records:
+                        on_record(record)
+                    self.applied += len(records)
         finally:
-            self._consumer = None
-            self._applied_batch.set()  # a `read_to_end` waiting on this fold returns: it has stopped
             await consumer.stop()
 
-    async def read_to_end(self) -> None:
-        """Until every record the broker holds now (end offsets asked now) is applied.
-
-        Partitions are fetched and applied unevenly: a fold can be past an instant on one venue's
-        partition and seconds behind it on another, and what it last heard of a partition (the
-        fetch's high watermark) may be old too. A record produced before the one that moved a
-        watermark is on the broker by then (one producer, one broker connection, requests in
-        order), so the end offsets asked after it cover it."""
-        consumer = self._consumer
-        if consumer is None:
-            return
-        try:
-            ends = await consumer.end_offsets(list(self._next))
-        except KafkaError as exc:  # the broker is away: what is applied is all there is
-            log.warning("end offsets of %s unknown: %s", self.topic, exc)
-            return
-        while self._consumer is consumer and any(self._next[tp] < end for tp, end in ends.items()):
-            self._applied_batch.clear()
-            await self._applied_batch.wait()
-
-    async def _loop(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:
-        serde = default_serde()
-        while True:
-            if not self.caught_up.is_set() and await self._reached(consumer, targets):
-                self.caught_up.set()
-                log.info("fold of %s caught up after %d events", self.topic, self.applied)
-                if self.once:
-                    return
-            batches = await consumer.getmany(timeout_ms=200)
-            for tp, records in batches.items():
-                if records:
-                    self._next[tp] = records[-1].offset + 1
-                for record in records:
-                    if self.once and record.offset >= targets.get(TopicPartition(record.topic, record.partition), 0):
-                        continue  # past the rebuild's end: the stage's own consumer has it
-                    try:
-                        self.apply(serde.decode(record.value))
-                        self.applied += 1
-                    except DecodeError:
-                        continue  # the stage that owns the topic dead-letters it
-            if batches:
-                self._applied_batch.set()
-
     async def _seek_back(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
-        """To the first record written in the last `lookback_s` wall seconds (the end if none)."""
-        since_ms = int((time.time() - (self.lookback_s or 0)) * 1000)
-        found = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
-        ends = await consumer.end_offsets(partitions)
-        for tp in partitions:
+        """Topics with a lookback: to the first record written in its last wall seconds (the end if none)."""
+        back = [tp for tp in partitions if self._follows[tp.topic][1] is not None]
+        if not back:
+            return
+        now_ms = time.time() * 1000
+        found = await consumer.offsets_for_times(
+            {tp: int(now_ms - (self._follows[tp.topic][1] or 0) * 1000) for tp in back})
+        ends = await consumer.end_offsets(back)
+        for tp in back:
             hit = found.get(tp)
             consumer.seek(tp, hit.offset if hit is not None else ends[tp])
-
-    @staticmethod
-    async def _reached(consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> bool:
-        for tp, end in targets.items():
-            if await consumer.position(tp) < end:
-                return False
-        return True

@@ -49,7 +49,7 @@ def run(settings: Settings, home: Path, *, rfqs: int = 20, speed: float = 60.0, 
                 runner.start()
                 _drive(runner, broker, figures, at_share, down_s, say, timeout_s)
                 restarts = {c.name: c.restarts for c in runner.supervisor.children if c.restarts}
-                running = all(c.state == "running" for c in runner.supervisor.children)
+                running = all(c.state in ("running", "finished") for c in runner.supervisor.children)
             finally:
                 stop_session(runner)
             trades, published = _read_back(runner.settings)

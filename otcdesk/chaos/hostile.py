@@ -124,7 +124,7 @@ def run(settings: Settings, *, messages: int = 10_000, rfqs: int = 10, seed: int
                 break
         drained_s = None if fuzzed_at is None else time.monotonic() - fuzzed_at
         restarts = {name: n - at_fuzz.get(name, 0) for name, n in _restarts(runner).items() if n > at_fuzz.get(name, 0)}
-        down = [c.name for c in runner.supervisor.children if c.state != "running"]
+        down = [c.name for c in runner.supervisor.children if c.state not in ("running", "finished")]
     finally:
         letters.close()
         stop_session(runner)

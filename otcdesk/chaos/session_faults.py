@@ -29,14 +29,6 @@ from otcdesk.simulate import SessionSummary
 if TYPE_CHECKING:
     from otcdesk.session import SessionRunner
 
-#: Wall ms a quote stays open past its deadline in a chaos session: a killed client-sim answers
-#: after its restart (seconds), and its answer must still be judged by its own event time (the
-#: expiry is stamped at the deadline whatever the grace, so a clean run's digest is the same).
-QUOTE_GRACE_MS = 30_000
-#: Wall ms back the quote engine reads the desk's state in a chaos session (a clean one: 1.5 s).
-#: A killed acceptance, hedger or venue-sim books its trades and fills late, at their own (past)
-#: event times; a quote read in between would miss them and differ from the clean run's.
-STATE_LAG_WALL_MS = 30_000
 #: The topics a replay re-publishes a slice of: every input of a desk stage but `prices`
 #: (a book replayed is older than the latest, and the books ignore it by design).
 REPLAYED = ("rfq", "quotes", "trades", "orders", "fills", "settlements", "recon")

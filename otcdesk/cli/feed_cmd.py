@@ -21,7 +21,6 @@ from otcdesk.clock import US_PER_S
 from otcdesk.errors import UserError
 from otcdesk.events import PriceUpdate
 from otcdesk.kafka import check_broker
-from otcdesk.pause import mark_ready
 from otcdesk.settings import Settings, get_settings
 from producers.feeds.publisher import FeedPublisher, FeedSummary, pump, stop_on_sigterm
 from producers.feeds.selection import DESK_VENUES, split_names, venues_of
@@ -74,30 +73,25 @@ def _run_sim(settings: Settings, open_publisher: OpenPublisher, symbols: tuple[s
 
     instruments = select_instruments(offline_instruments(), symbols, venues_of(split_names(venues_text)))
     plan = SimFeedPlan(start_us, settings.sim.step_ms, duration_s, speed, sleep)
-    # In a session (`otcdesk run all`, `otcdesk simulate`) the steps are paced on the desk clock that
-    # every stage reads, not on a clock of this process: a feed started before the session's
-    # anchor, or restarted, publishes step k when the desk reaches it (late steps at once).
-    in_session = sleep and settings.sim_anchor_wall_us is not None and settings.sim_start_us is not None
-    # `--start-us now` outside a session at 1x: paced on the wall clock too, so the seconds this
-    # process took to start are caught up at once; paced on its own clock they stayed behind for
-    # good, and a 2-3 s start made every book older than the quote engine's 2 s freshness limit.
-    on_wall = sleep and from_now and speed == 1
-    clock = settings.clock() if in_session or on_wall else None
-    updates = sim_updates(instruments.values(), settings.sim, seed, plan, clock=clock)
-    publisher = open_publisher()
-    control_dir = settings.sim_control_dir if in_session else None
-    step_us, announced = plan.step_ms * 1000, False
     with _progress("sim", duration_s, "sim s") as hook:
 
         def on_update(update: PriceUpdate) -> None:
-            nonlocal announced
             hook((update.ts_us - start_us) / US_PER_S)
-            # caught up with the session clock (a restart replays from the session start): say so, once
-            if control_dir is not None and clock is not None and not announced and update.ts_us + step_us > clock.now_us():
-                mark_ready(control_dir, "feed")
-                announced = True
 
-        return pump(updates, publisher, on_update)
+        if settings.time == "stream":  # a simulated session: a source of stream time
+            from producers.feeds.stream import run_stream_feed
+
+            return run_stream_feed(settings, instruments.values(), seed, plan, open_publisher(),
+                                   settings.clock() if sleep else None, on_update)
+        # Live: paced on the desk clock every process of `otcdesk run all` reads, not on a clock of
+        # this process, so a feed started late, or restarted, publishes step k when the desk
+        # reaches it (late steps at once). `--start-us now` outside a desk at 1x: paced on the
+        # wall clock too, so the seconds this process took to start are caught up at once.
+        in_desk = sleep and settings.sim_anchor_wall_us is not None and settings.sim_start_us is not None
+        on_wall = sleep and from_now and speed == 1
+        clock = settings.clock() if in_desk or on_wall else None
+        updates = sim_updates(instruments.values(), settings.sim, seed, plan, clock=clock)
+        return pump(updates, open_publisher(), on_update)
 
 
 def _run_replay(open_publisher: OpenPublisher, file: Path, speed: float, sleep: bool,

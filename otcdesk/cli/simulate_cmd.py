@@ -1,10 +1,13 @@
-"""`otcdesk simulate`: a whole seeded desk session with a progress bar, then its summary."""
+"""`otcdesk simulate`: a whole seeded desk session with progress bars, then its summary."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -16,28 +19,39 @@ from otcdesk.errors import UserError
 from otcdesk.settings import get_settings
 from otcdesk.simulate import NAMESPACE, SessionPlan, SessionSummary
 
-#: Every deal closed and nothing new on the topics for this long (wall): the session is over.
-#: A BROKEN result may still be revised by late fills; the summary waits for the last revision.
-QUIET_S = 3.0
+
+def parse_speed(text: str) -> float | None:
+    """`max` (as fast as the CPUs allow) -> None; a positive number -> that factor."""
+    if text.strip().lower() == "max":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"--speed must be 'max' or a number, got {text!r}") from None
 
 
 def simulate(
     rfqs: int = typer.Option(500, "--rfqs", help="RFQs in the session."),
-    speed: float = typer.Option(600.0, "--speed", help="Sim clock speed factor (600: ten sim minutes a second)."),
+    speed: str = typer.Option("max", "--speed", help="'max' (as fast as the CPUs allow) or a factor of the "
+                              "wall clock the sources are paced on (600: ten sim minutes a second). Same result."),
     seed: int = typer.Option(None, "--seed", help="Seed of every random choice (default: settings seed)."),
     rate: float = typer.Option(0.02, "--rate", help="Mean RFQ arrivals per sim second (Poisson)."),
     faults: bool = typer.Option(True, "--faults/--no-faults", help="Inject venue faults (fees, dropped/duplicate fills)."),
     sink: bool = typer.Option(False, "--sink/--no-sink", help="Also run the ClickHouse sink (for `otcdesk report`)."),
-    startup: float = typer.Option(25.0, "--startup", help="Wall seconds the processes get to start before sim time runs."),
+    startup: float = typer.Option(10.0, "--startup", help="With a numeric --speed: wall seconds the processes get to "
+                                  "start before the paced clock runs."),
     timeout: float = typer.Option(900.0, "--timeout", help="Give up after this many wall seconds."),
     kill: list[str] = typer.Option([], "--kill", help="Chaos: PROCESS@SHARE, kill -9 PROCESS once SHARE (0-1) of "
                                    "the RFQs are out (restarted by the supervisor). Repeatable."),
     namespace: str = typer.Option(NAMESPACE, "--namespace", help="Topic/group prefix of the session (wiped first)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    expect: Path = typer.Option(None, "--expect", help="The --json output of an earlier run: exit 1 unless this run "
+                                "is the same session, naming the first deal line that differs."),
 ) -> None:
     """Run the desk on seeded RFQs until every deal is settled or failed and reconciled."""
+    expected = _expected(expect) if expect is not None else None
     settings = get_settings()
-    plan = SessionPlan(seed=settings.seed if seed is None else seed, speed=speed, rfqs=rfqs, rate_per_s=rate,
+    plan = SessionPlan(seed=settings.seed if seed is None else seed, speed=parse_speed(speed), rfqs=rfqs, rate_per_s=rate,
                        faults=faults, namespace=namespace)
     screen = Console(stderr=True) if as_json else console  # --json: stdout carries the JSON only
     result = run_session(plan, screen, startup_s=startup, timeout_s=timeout, sink=sink, kills=parse_kills(kill))
@@ -48,6 +62,23 @@ def simulate(
         console.print(f"wall time {result.wall_s:.0f} s; {'complete' if result.complete else 'INCOMPLETE (timed out)'}")
     if not result.complete:
         raise typer.Exit(1)
+    if expected is not None:
+        difference = result.difference_from(expected)
+        if difference is not None:
+            typer.echo(f"not the session of {expect}: {difference}", err=True)  # unwrapped: a log greps it
+            raise typer.Exit(1)
+        typer.echo(f"the same session as {expect} (digest {result.summary.digest})", err=True)
+
+
+def _expected(path: Path) -> dict[str, Any]:
+    """An earlier run's --json output, read before the session starts (a bad file fails at once)."""
+    try:
+        expected = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--expect {path}: not the --json output of otcdesk simulate ({exc})") from exc
+    if not isinstance(expected, dict) or not isinstance(expected.get("deal_lines"), list) or "digest" not in expected:
+        raise UserError(f"--expect {path}: not the --json output of otcdesk simulate (no digest and deal lines)")
+    return expected
 
 
 @dataclass(frozen=True)
@@ -56,12 +87,33 @@ class SessionResult:
     complete: bool
     wall_s: float
     killed: tuple[str, ...]
-    pauses_s: tuple[float, ...] = ()  # wall seconds the clock stood still for each restart (otcdesk.pause)
+    restarts: int = 0  # processes the supervisor started again (killed or crashed)
+    recover_s: tuple[float, ...] = ()  # per kill: wall seconds until the process published again
     deal_lines: tuple[str, ...] = ()  # one per RFQ (SessionTally.deal_lines): where two sessions differ
 
     def as_json(self) -> dict[str, object]:
         return self.summary.as_json() | {"complete": self.complete, "wall_s": round(self.wall_s, 1),
-                                         "killed": list(self.killed), "pauses_s": [round(s, 1) for s in self.pauses_s]}
+                                         "killed": list(self.killed), "restarts": self.restarts,
+                                         "recover_s": [round(s, 1) for s in self.recover_s],
+                                         "deal_lines": list(self.deal_lines)}
+
+    def difference_from(self, expected: dict[str, Any]) -> str | None:
+        """None if `expected` (another run's `as_json`) is the same session, else what differs
+        first: a deal line, or the digest (a total the deal lines do not cover)."""
+        other = replace(self, deal_lines=tuple(map(str, expected["deal_lines"])))
+        line = self.first_difference(other)
+        if line is not None:
+            return f"first differing deal line:\n  {line}"
+        if expected["digest"] != self.summary.digest:
+            return f"digest {self.summary.digest} vs {expected['digest']} (every deal line the same)"
+        return None
+
+    def first_difference(self, other: SessionResult) -> str | None:
+        """The first deal line that differs from `other`'s (None: every line is the same)."""
+        for mine, theirs in zip(self.deal_lines, other.deal_lines):
+            if mine != theirs:
+                return f"{mine}\n  vs {theirs}"
+        return None if len(self.deal_lines) == len(other.deal_lines) else "a different number of RFQs"
 
 
 def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout_s: float, sink: bool = False,
@@ -73,7 +125,8 @@ def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout
     from otcdesk.session import SessionRunner
 
     runner = SessionRunner(get_settings(), plan, startup_s=startup_s, with_sink=sink, kills=kills or [])
-    screen.print(f"session: {plan.rfqs} RFQs, seed {plan.seed}, {plan.speed:g}x, namespace {plan.namespace!r}, "
+    pace = "full speed" if plan.speed is None else f"{plan.speed:g}x"
+    screen.print(f"session: {plan.rfqs} RFQs, seed {plan.seed}, {pace}, namespace {plan.namespace!r}, "
                  f"logs in {runner.log_dir}" + (f", kill -9: {kills}" if kills else ""))
     runner.prepare()
     started = time.monotonic()
@@ -86,8 +139,9 @@ def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout
             complete = _drive(runner, started, timeout_s, screen)
     finally:
         runner.stop()
+    restarts = sum(child.restarts for child in runner.supervisor.children)
     return SessionResult(runner.tally.summary(), complete, time.monotonic() - started, tuple(runner.killed),
-                         tuple(runner.pause.lengths_s), tuple(runner.tally.deal_lines()))
+                         restarts, tuple(runner.recover_s), tuple(runner.tally.deal_lines()))
 
 
 def parse_kills(texts: list[str]) -> list[tuple[str, float]]:
@@ -108,6 +162,7 @@ def parse_kills(texts: list[str]) -> list[tuple[str, float]]:
 
 
 def _drive(runner, started: float, timeout: float, screen: Console) -> bool:  # noqa: ANN001 - SessionRunner
+    """Step the session until every producer has ended its streams (its result is then final)."""
     tally = runner.tally
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=screen, transient=False) as progress:
@@ -115,31 +170,29 @@ def _drive(runner, started: float, timeout: float, screen: Console) -> bool:  # 
         sent = progress.add_task("RFQs published", total=len(runner.rfqs))
         answered = progress.add_task("RFQs answered", total=len(runner.rfqs))
         closed = progress.add_task("deals settled+reconciled", total=None)
-        quiet_since: float | None = None
-        events_then = 0
+        desk = progress.add_task("desk time", total=None)
         while time.monotonic() - started < timeout:
             for line in runner.step():
                 progress.console.print(f"[yellow]{line}")
-            if progress.tasks[boot].completed < len(runner.stages):
-                progress.update(boot, completed=runner.ready_stages())
+            progress.update(boot, completed=runner.ready_stages())
             progress.update(sent, completed=runner.published)
             progress.update(answered, completed=tally.answered)
             progress.update(closed, completed=tally.closed_deals, total=len(tally.trades) or None)
-            if not (runner.published == len(runner.rfqs) and tally.done):
-                quiet_since = None
-            elif quiet_since is None or tally.events != events_then:
-                quiet_since, events_then = time.monotonic(), tally.events
-            elif time.monotonic() - quiet_since >= QUIET_S:
-                return not runner.with_sink or _drain_sink(runner, progress, started, timeout)
+            desk_us = runner.desk_time_us()
+            if desk_us is not None:
+                progress.update(desk, description=f"desk time {_stamp(desk_us)}")
+            if runner.ended:
+                progress.update(desk, description="desk time: every stream ended")
+                return tally.done and (not runner.with_sink or _drain_sink(runner, progress, started, timeout))
     return False
 
 
-def _drain_sink(runner, progress: Progress, started: float, timeout: float) -> bool:  # noqa: ANN001
-    """With `--sink`: wait until ClickHouse has every record of the session (the sink's lag is 0).
+def _stamp(ts_us: int) -> str:
+    return datetime.fromtimestamp(ts_us / 1e6, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
-    The feed is stopped first: every deal is closed, and a feed that goes on would keep the sink
-    busy with books forever."""
-    runner.supervisor.retire("feed")
+
+def _drain_sink(runner, progress: Progress, started: float, timeout: float) -> bool:  # noqa: ANN001
+    """With `--sink`: wait until ClickHouse has every record of the session (the sink's lag is 0)."""
     task = progress.add_task("sink -> ClickHouse (records left)", total=None)
     while time.monotonic() - started < timeout:
         lag = runner.sink_lag()

@@ -28,6 +28,5 @@ def run(
     from streams import build_stage
 
     stage = build_stage(name)
-    stage.prepare_topics()
     sys.argv = [f"otcdesk-{name}", "worker", "--without-web", "--loglevel", loglevel]
     stage.app.main()

@@ -61,6 +61,10 @@ class FeedPublisher:
         self._elapsed_s: float | None = None
 
     @property
+    def producer(self) -> EventProducer:
+        return self._producer
+
+    @property
     def published(self) -> int:
         return sum(self._per_venue.values())
 

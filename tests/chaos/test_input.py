@@ -144,7 +144,9 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def _speed(text: str) -> float:
+def _speed(text: str) -> float | None:
+    if text.strip().lower() == "max":
+        return None
     if not 0 < float(text) <= 10_000:
         raise ValueError(text)
     return float(text)

@@ -21,7 +21,7 @@ async def forward(event: Event) -> list[Event]:
     return []
 
 
-stage.agent(os.environ.get("OTCDESK_TEST_SOURCE", "forward-source"), forward)
+stage.consume(os.environ.get("OTCDESK_TEST_SOURCE", "forward-source"), forward, rank=0, waits_for=())
 app = stage.app
 
 if __name__ == "__main__":

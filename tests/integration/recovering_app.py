@@ -19,10 +19,13 @@ from collections.abc import Mapping
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
-from otcdesk.events import Event
+import faust
+
+from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
+from otcdesk.topics import ensure_changelog_topic
 from streams.app import DeskTransport, SeekFirstConsumer, make_app
-from streams.stage import Stage
+from streams.codec import decode_value
 
 DELAY_S = float(os.environ.get("OTCDESK_TEST_SEEK_DELAY_S", "0"))
 HANDLE_DELAY_S = float(os.environ.get("OTCDESK_TEST_HANDLE_DELAY_S", "0"))
@@ -43,20 +46,26 @@ settings = Settings()
 name = os.environ.get("OTCDESK_TEST_STAGE", "test-recovering")
 app = make_app(name, settings, stream_buffer_maxsize=4)
 app.transport = SlowSeekTransport(app.conf.broker_consumer, app)
-stage = Stage(name, settings, app=app)
-seen = stage.table("seen", settings.topics.partitions)
+# A table of raw bytes: the record's value, stored with its changelog (the recovery path).
+seen = app.Table("seen", key_type=bytes, value_type=bytes, partitions=settings.topics.partitions)
+seen.key_serializer, seen.value_serializer = "raw", "raw"
+seen.changelog_topic = seen._new_changelog_topic()
 TARGET = os.environ.get("OTCDESK_TEST_TARGET", "recovering-target")
+SOURCE = os.environ.get("OTCDESK_TEST_SOURCE", "recovering-source")
+target = app.topic(settings.topic(TARGET), key_type=bytes, value_type=None, allow_empty=True)
 
 
-async def store_and_forward(event: Event) -> list[Event]:
-    await asyncio.sleep(HANDLE_DELAY_S)
-    seen[event.key.encode()] = event
-    await stage.topic(TARGET).send(key=event.key.encode(), value=stage.serde.encode(event))
-    return []
+@app.agent(app.topic(settings.topic(SOURCE), key_type=bytes, value_type=None, allow_empty=True),
+           name="store_and_forward")
+async def store_and_forward(stream: faust.StreamT) -> None:
+    async for event in stream.events():
+        await asyncio.sleep(HANDLE_DELAY_S)
+        value = decode_value(event.value) if isinstance(event.value, bytes) else event.value
+        raw = default_serde().encode(value)
+        seen[value.key.encode()] = raw
+        await target.send(key=value.key.encode(), value=raw)
 
-
-stage.agent(os.environ.get("OTCDESK_TEST_SOURCE", "recovering-source"), store_and_forward)
 
 if __name__ == "__main__":
-    stage.prepare_topics()
+    ensure_changelog_topic(settings, seen.changelog_topic.get_topic_name(), seen.partitions)
     app.main()

@@ -1,5 +1,5 @@
-"""A quote survives a kill -9 of the acceptance stage: the restarted worker restores it from its
-changelog-backed table and books the client's acceptance once."""
+"""A quote survives a kill -9 of the acceptance stage (live, wall clock): the restarted worker
+rebuilds it by reading `quotes` from offset 0 and books the client's acceptance once."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _stage_command(name: str) -> list[str]:
     module = name.replace("-", "_")
-    code = (f"import sys; from streams.{module} import build; stage = build(); stage.prepare_topics(); "
+    code = (f"import sys; from streams.{module} import build; stage = build(); "
             f"sys.argv = ['otcdesk-{name}', 'worker', '--without-web', '--loglevel', 'info']; stage.app.main()")
     return [sys.executable, "-c", code]
 

@@ -1,52 +1,77 @@
-"""`streams.fold.TopicFold.read_to_end` on the real broker: it returns once the fold has applied
-every record the broker held when it was called, on every partition, however unevenly the fold
-fetches them."""
+"""`streams.fold` on the real broker: `read_to_end` (a stage's start-up read) hands over every
+record the broker held when it was called, each partition in offset order, and nothing after;
+`Followers` (the stage's group-less reads) says when it has read what a topic held at its start,
+and keeps reading."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
+from aiokafka.structs import ConsumerRecord
 
 from otcdesk.clients import ClientSim
 from otcdesk.clock import wall_now_us
-from otcdesk.events import Event
 from otcdesk.kafka import EventProducer
 from otcdesk.settings import Settings
-from streams.fold import TopicFold
+from streams.fold import Followers, read_to_end
 from tests.integration.desk import namespace
 
 pytestmark = pytest.mark.integration
 
 
-def test_read_to_end_returns_once_every_record_then_on_the_broker_is_applied(stack: Settings) -> None:
+def _publish(settings: Settings, clients: ClientSim, n: int) -> None:
+    with EventProducer(settings) as producer:  # flushed (on the broker) when it returns
+        for i in range(n):  # keyed by rfq_id: every partition gets some
+            producer.produce(clients.next_rfq(wall_now_us() + i))
+
+
+def test_read_to_end_hands_over_what_the_broker_held_in_offset_order_and_nothing_after(stack: Settings) -> None:
     with namespace(stack) as settings:
         clients = ClientSim(3, source="test")
+        _publish(settings, clients, 300)
+        seen: list[ConsumerRecord] = []
+        ends_first: list[bool] = []
 
-        def apply(event: Event) -> None:
-            time.sleep(0.005)  # a busy stage: a burst takes a while (2 s) to apply
+        def on_record(record: ConsumerRecord) -> None:
+            if len(seen) == 50:
+                _publish(settings, clients, 20)  # written during the read: not part of it
+            seen.append(record)
 
-        fold = TopicFold(settings, "rfq", apply)
+        ends = asyncio.run(read_to_end(settings, [settings.topic("rfq")], on_record,
+                                       lambda e: ends_first.append(not seen)))
+        assert ends_first == [True]  # the ends are known before any record
+        assert sum(ends.values()) == 300 == len(seen)
+        by_partition: dict[int, list[int]] = {}
+        for record in seen:
+            by_partition.setdefault(record.partition, []).append(record.offset)
+        assert len(by_partition) > 1
+        assert all(offsets == list(range(len(offsets))) for offsets in by_partition.values())
 
-        async def scenario() -> tuple[int, int]:
-            task = asyncio.ensure_future(fold.run())
-            await asyncio.wait_for(fold.caught_up.wait(), 60)
-            await asyncio.wait_for(fold.read_to_end(), 10)  # nothing there: at once
 
-            def burst() -> None:
-                with EventProducer(settings) as producer:  # flushed (on the broker) when it returns
-                    for i in range(400):  # keyed by rfq_id: every partition gets some
-                        producer.produce(clients.next_rfq(wall_now_us() + i))
+def test_followers_catch_up_with_the_start_then_keep_reading_only_the_partitions_asked(stack: Settings) -> None:
+    with namespace(stack) as settings:
+        clients = ClientSim(4, source="test")
+        _publish(settings, clients, 200)
+        every, some = Followers(settings), Followers(settings)
+        got: dict[str, list[ConsumerRecord]] = {"every": [], "some": []}
+        caught_up = every.follow("rfq", got["every"].append)
+        some.follow("rfq", got["some"].append, partitions=[0])
 
-            await asyncio.to_thread(burst)
-            during = fold.applied
-            await asyncio.wait_for(fold.read_to_end(), 60)
-            after = fold.applied
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            return during, after
+        async def scenario() -> int:
+            tasks = [asyncio.ensure_future(f.run()) for f in (every, some)]
+            await asyncio.wait_for(caught_up.wait(), 60)
+            at_catch_up = len(got["every"])
+            await asyncio.to_thread(_publish, settings, clients, 50)
+            for _ in range(300):
+                if len(got["every"]) == 250:
+                    break
+                await asyncio.sleep(0.1)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return at_catch_up
 
-        during, after = asyncio.run(scenario())
-        assert during < 400, "the burst was applied before read_to_end was asked: nothing tested"
-        assert after == 400
+        at_catch_up = asyncio.run(scenario())
+    assert at_catch_up >= 200 and len(got["every"]) == 250
+    assert got["some"] and {r.partition for r in got["some"]} == {0}

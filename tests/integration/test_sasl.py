@@ -34,6 +34,7 @@ from otcdesk.kafka import EventProducer, admin_client, check_broker, consume, co
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from otcdesk.topics import create_topics
+from streams.codec import decode_value
 from streams.fold import TopicFold, aiokafka_auth
 from tests.integration.scram_broker import ScramBroker
 from tests.samples import sample_events
@@ -162,7 +163,7 @@ def test_aiokafka_fold_reads_the_topic(desk: Settings, scram_broker: ScramBroker
     with EventProducer(desk) as producer:
         producer.produce(trade)
     seen: list[Event] = []
-    fold = TopicFold(desk, "trades", seen.append)
+    fold = TopicFold(desk, "trades", lambda record: seen.append(decode_value(record.value)))
 
     async def fold_until_seen() -> None:
         task = asyncio.create_task(fold.run())

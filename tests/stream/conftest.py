@@ -52,5 +52,11 @@ def settings() -> Settings:
     return Settings().model_copy(update={"namespace": "tc-"})
 
 
+@pytest.fixture()
+def stream_settings(settings: Settings) -> Settings:
+    """A simulated session's settings: stream time."""
+    return settings.model_copy(update={"time": "stream"})
+
+
 def wire(event: Event) -> bytes:
     return default_serde().encode(event)

@@ -27,11 +27,16 @@ def test_the_schedule_is_a_function_of_the_seed_and_in_time_order() -> None:
     assert len({r.rfq_id for r in first}) == 50
 
 
-def test_the_session_environment_scales_with_the_speed() -> None:
-    env = SessionPlan(seed=7, speed=600, rfqs=1).env(Settings(), anchor_wall_us=123)
-    assert env["OTCDESK_SIM__STEP_MS"] == "12000" and env["OTCDESK_QUOTE__STALE_BOOK_MS"] == "36000"
-    assert env["OTCDESK_QUOTE__STATE_LAG_MS"] == "900000" and env["OTCDESK_SIM_ANCHOR_WALL_US"] == "123"
-    assert "OTCDESK_VENUE_SIM__FEE_OVERCHARGE_PROB" in env
+def test_every_process_of_a_session_runs_on_stream_time_whatever_the_speed() -> None:
+    paced = SessionPlan(seed=7, speed=600, rfqs=1).env(Settings(), anchor_wall_us=123)
+    flat_out = SessionPlan(seed=7, speed=None, rfqs=1).env(Settings(), anchor_wall_us=123)
+    assert paced["OTCDESK_TIME"] == flat_out["OTCDESK_TIME"] == "stream"
+    assert paced["OTCDESK_SIM__STEP_MS"] == flat_out["OTCDESK_SIM__STEP_MS"] == "10000"
+    assert paced["OTCDESK_QUOTE__STALE_BOOK_MS"] == "30000"
+    # Only the paced session's feed needs a wall anchor; nothing else differs.
+    assert paced["OTCDESK_SIM_ANCHOR_WALL_US"] == "123" and "OTCDESK_SIM_ANCHOR_WALL_US" not in flat_out
+    assert {k: v for k, v in paced.items() if not k.startswith("OTCDESK_SIM_") or k.startswith("OTCDESK_SIM__")} == flat_out
+    assert "OTCDESK_VENUE_SIM__FEE_OVERCHARGE_PROB" in paced
     assert "OTCDESK_VENUE_SIM__FEE_OVERCHARGE_PROB" not in SessionPlan(7, 600, 1, faults=False).env(Settings(), 1)
 
 
