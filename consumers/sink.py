@@ -196,7 +196,7 @@ class Sink:
         topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
         _kind, ts_ms = msg.timestamp()
         letter = dead_letter(
-            event_id=dead_letter_id(topic, partition, offset),
+            event_id=dead_letter_id(self.settings.group("sink"), topic, partition, offset),
             ts_us=ts_ms * 1000 if ts_ms > 0 else time.time_ns() // 1000,  # replay: same ts, same part
             stage=self.settings.group("sink"), topic=topic, partition=partition, offset=offset,
             key=msg.key(), value=msg.value(), exc=exc,  # type: ignore[arg-type]

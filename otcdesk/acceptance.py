@@ -7,7 +7,8 @@ Rules, checked in this order (the first failure answers; B2C2's reject codes map
 3. INVALID_REQUEST - the response's client or rfq differs from the quote's (another client
    cannot take a quote; the quote stays live for its owner), or a slippage tolerance above
    `max_slippage_tolerance_bps`.
-4. QUOTE_EXPIRED - `now_us > valid_until_us` (valid_until is inclusive).
+4. QUOTE_EXPIRED - `now_us > valid_until_us + grace_us` (valid_until is inclusive; the grace
+   is the live desk's allowance for the network, 0 in stream time).
 5. SIDE_MISMATCH - a client BUY needs a BUY or TWO_WAY quote, a SELL a SELL or TWO_WAY quote.
 6. QTY_MISMATCH - fill-or-kill: exactly the quoted size, no partial.
 7. PRICE_MISMATCH - the response price must equal the quote's price for that side (ask for a
@@ -79,8 +80,9 @@ class QuoteBook:
         while len(self._finished) > self._max_finished:
             self._finished.popitem(last=False)
 
-    def accept(self, response: QuoteResponse, now_us: int) -> TradeBooked | QuoteRejected | None:
-        """Answer a client's response; None for a valid decline (the response is the outcome)."""
+    def accept(self, response: QuoteResponse, now_us: int, grace_us: int = 0) -> TradeBooked | QuoteRejected | None:
+        """Answer a client's response at `now_us`; None for a valid decline (the response is the
+        outcome)."""
         quote = self._live.get(response.quote_id)
         if quote is None:
             done = self._finished.get(response.quote_id)
@@ -103,7 +105,7 @@ class QuoteBook:
         if tolerance < 0 or tolerance > self.settings.max_slippage_tolerance_bps:
             return self._reject(response, now_us, RejectReason.INVALID_REQUEST, (
                 f"slippage tolerance {tolerance} bps outside 0..{self.settings.max_slippage_tolerance_bps}"), quote)
-        if now_us > quote.valid_until_us:
+        if now_us > quote.valid_until_us + grace_us:
             self._finish(quote.quote_id, Outcome.EXPIRED)
             return self._reject(response, now_us, RejectReason.QUOTE_EXPIRED, (
                 f"accepted at {now_us} us, valid until {quote.valid_until_us} us "

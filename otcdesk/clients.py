@@ -41,6 +41,12 @@ SIZE_QUANTUM_BASE: Mapping[str, Decimal] = {"BTC/USD": D("0.01"), "ETH/USD": D("
 NOTIONAL_QUANTUM_QUOTE = D("1000")
 SYMBOL_WEIGHTS: Mapping[str, float] = {"BTC/USD": 0.65, "ETH/USD": 0.35}
 SIDES = (Side.BUY, Side.SELL, Side.TWO_WAY)  # the order of ClientProfile.side_mix
+#: Who publishes the RFQs of a simulated session (`otcdesk simulate`); the stages wait for its watermark.
+SESSION_RFQ_SOURCE = "simulate"
+#: The `source` of the RFQs this simulator generates, whichever program sends them (a session, the
+#: load generator, a chaos scenario). The simulated clients answer quotes for these RFQs only: a
+#: person or another program asking in a client's name answers its own quotes.
+SIMULATED_RFQ_SOURCES = frozenset({"client-sim", SESSION_RFQ_SOURCE, "load", "chaos"})
 
 
 @dataclass(frozen=True, slots=True)

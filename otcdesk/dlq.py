@@ -18,10 +18,11 @@ HEADER_PREFIX = "otcdesk.errors."
 _NAMESPACE = uuid.UUID("6f1d3c1e-3f5e-4a55-9d0b-0d2d8c7a9e11")
 
 
-def dead_letter_id(topic: str, partition: int, offset: int) -> str:
-    """One failed record, one dead-letter id, whoever dead-letters it and however often: a
-    replayed failure is stored once downstream."""
-    return str(uuid.uuid5(_NAMESPACE, f"{topic}:{partition}:{offset}"))
+def dead_letter_id(stage: str, topic: str, partition: int, offset: int) -> str:
+    """One failed record refused by one stage (consumer group), one dead-letter id however often
+    that stage refuses it: a replayed failure is stored once downstream. Two stages refusing the
+    same record write two dead letters (with the same reason): two events, two ids."""
+    return str(uuid.uuid5(_NAMESPACE, f"{stage}:{topic}:{partition}:{offset}"))
 
 
 def reason_of(exc: BaseException) -> str:

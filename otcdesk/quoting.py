@@ -176,8 +176,11 @@ class QuoteEngine:
         credit: CreditLedger | None = None,
         symbols: Collection[str] = DESK_SYMBOLS,
         source: str = "quote-engine",
+        ttl_us: int | None = None,
     ) -> None:
+        """`ttl_us`: a firm quote's lifetime in event-time microseconds (default `ttl_ms`)."""
         self.settings, self.clients, self._ids = settings, clients, ids
+        self.ttl_us = settings.ttl_ms * 1000 if ttl_us is None else ttl_us
         self.volatility = volatility or VolatilityEstimator.from_settings(settings)
         self.inventory = inventory or Inventory()
         self.credit = credit or CreditLedger(clients)
@@ -260,7 +263,7 @@ class QuoteEngine:
             skew_bps=spread.skew_bps, depth_bid_base=priced.depth_bid_base,
             depth_ask_base=priced.depth_ask_base, venues_used=priced.venues_used,
             venues_excluded=priced.venues_excluded,
-            valid_until_us=now_us + self.settings.ttl_ms * 1000,
+            valid_until_us=now_us + self.ttl_us,
         )
 
     def _reject(self, rfq: Rfq, now_us: int, reason: RejectReason, detail: str) -> QuoteRejected:

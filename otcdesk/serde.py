@@ -153,6 +153,8 @@ class AvroSerde:
 
     def decode_record(self, data: bytes) -> tuple[SchemaVersion, dict[str, Any]]:
         """Writer schema found by fingerprint, resolved to the newest version of its event."""
+        if data is None:
+            raise DecodeError("null_value", "a record without a value (a tombstone)")
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise DecodeError("not_bytes", type(data).__name__)
         if len(data) < HEADER_LEN:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
+from otcdesk.clients import SESSION_RFQ_SOURCE
 from otcdesk.clock import AnchoredClock, wall_now_us
 from otcdesk.events import Rfq
 from otcdesk.kafka import EventProducer, consumer_config
@@ -31,7 +32,7 @@ from otcdesk.topics import create_topics, delete_namespace
 
 TAILED = ("quotes", "trades", "orders", "settlements", "recon", "dlq")
 #: The producer name of the session's RFQs on the `watermarks` topic.
-RFQ_SOURCE = "simulate"
+RFQ_SOURCE = SESSION_RFQ_SOURCE  # the producer name of its watermarks
 #: Wall seconds between two watermarks of a paced RFQ source.
 MARK_EVERY_S = 0.1
 

@@ -34,7 +34,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
-from otcdesk.clients import ClientSim
+from otcdesk.clients import SESSION_RFQ_SOURCE, ClientSim
 from otcdesk.errors import UserError
 from otcdesk.events import (
     DeadLetter, Event, Quote, QuoteAction, QuoteRejected, QuoteResponse, ReconResult, ReconStatus, Rfq, SettlementLeg,
@@ -101,7 +101,7 @@ class SessionPlan:
     def schedule(self, settings: Settings) -> list[Rfq]:
         """The session's RFQs with their event times: `ClientSim`'s seeded mix, Poisson arrivals."""
         clients = settings.clients.model_copy(update={"rfq_per_s": self.rate_per_s})
-        sim = ClientSim(self.seed, clients=clients, sim=settings.sim, symbols=settings.symbols, source="simulate")
+        sim = ClientSim(self.seed, clients=clients, sim=settings.sim, symbols=settings.symbols, source=SESSION_RFQ_SOURCE)
         at_us, out = self.start_us + self.warmup_s * 1_000_000, []
         for _ in range(self.rfqs):
             at_us = sim.next_arrival_us(at_us)

@@ -2,11 +2,17 @@
 
 A client's acceptance is fill-or-kill against its quote (`otcdesk.acceptance`): an accepted
 quote becomes a TradeBooked with the locked price (the desk's internal booking); a refused one
-(expired, unknown, wrong side/price/qty, twice) gets a QuoteRejected and is dead-lettered. A
-quote nobody answers expires with a QuoteRejected(QUOTE_EXPIRED) stamped the first microsecond
-after `valid_until`, from a timer at that instant: in stream time it fires once the quote engine
-and the simulated clients have passed it, so every answer given in time is in; live, the timer
-waits `quote.expiry_grace_ms` of wall time more for answers still in flight.
+(expired, unknown, already accepted, wrong client/side/price/qty) gets a typed answer on
+`quotes`, a QuoteRejected with the reason code, as an LP's RFQ API answers an execution request.
+Only a response the desk cannot read (undecodable, or breaking the schema's rules) is a dead
+letter. A quote nobody answers expires with a QuoteRejected(QUOTE_EXPIRED) stamped the first
+microsecond after `valid_until`, from a timer at that instant: in stream time it fires once the
+quote engine and the simulated clients have passed it, so every answer given in time is in.
+
+Live, a response is judged at its arrival on the desk clock (its sender's clock is not the
+desk's), and `quote.expiry_grace_ms` of wall time past `valid_until` is still in time: the
+network between a client's click and the desk. The expiry timer waits as long. The same response
+again (same event id) is not judged again (`Stage` deduplicates inputs): its answer stands.
 
 Quote, response and outcome of a deal share the rfq_id key and so one partition of `quotes`. A
 restarted worker rebuilds its quotes and outcomes by reading `quotes` from the first offset (its
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 from otcdesk.acceptance import QuoteBook
 from otcdesk.errors import RejectedError
-from otcdesk.events import Event, Quote, QuoteRejected, QuoteResponse, RejectReason, TradeBooked
+from otcdesk.events import Event, Quote, QuoteRejected, QuoteResponse, RejectReason
 from otcdesk.ids import CausalIds
 from otcdesk.settings import Settings, get_settings
 from otcdesk.validation import validate_response
@@ -33,8 +39,6 @@ class AcceptanceStage:
         self.stage = Stage("acceptance", settings, outputs=("trades", "quotes"))
         self.ids = CausalIds()
         self.book = QuoteBook(settings.quote, self.ids, source=SOURCE)
-        #: response event id -> its trade (None: a decline): the same response again is not a new one
-        self.answered: dict[str, TradeBooked | None] = {}
         live = settings.time != "stream"
         self.grace_us = int(settings.quote.expiry_grace_ms * 1000 * settings.sim_speed) if live else 0
         self.stage.consume("quotes", self.on_quotes, rank=QUOTES_RANK, waits_for=("quote-engine", "client-sim"))
@@ -55,17 +59,10 @@ class AcceptanceStage:
 
     def on_response(self, response: QuoteResponse) -> list[Event]:
         validate_response(response)
-        if response.event_id in self.answered:
-            # The same response again (a redelivery, a replay): its trade, if any, once more; the
-            # consumers drop it by event_id if they have it.
-            trade = self.answered[response.event_id]
-            return [trade] if trade is not None else []
         self.ids.rebase(response.event_id)
-        result = self.book.accept(response, response.ts_us)
-        if result is None or isinstance(result, TradeBooked):  # a valid decline, or a trade
-            self.answered[response.event_id] = result
-            return [result] if result is not None else []
-        raise RejectedError(result.reason.value.lower(), result.detail, replies=(result,))
+        # Stream time: the response's own time; live: its arrival on the desk clock.
+        result = self.book.accept(response, self.stage.now_us(), grace_us=self.grace_us)
+        return [] if result is None else [result]  # a decline is its own outcome
 
     def _expire(self, quote_id: str):  # noqa: ANN202 - a timer callback
         async def expire(_due_us: int) -> list[Event]:

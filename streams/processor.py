@@ -8,7 +8,9 @@ that encodes, sends and dead-letters. Two release rules, one per clock source:
   something that sorts before it (`Frontier`, `otcdesk.streamtime`); the stage's processing time
   is the event time of the item being handled, and its watermark (the earliest output it can
   still make) is published after each batch, at most every `PUBLISH_EVERY_S` of wall time;
-- wall time (live): records are handled as they come, timers when the clock passes them.
+- wall time (live): records are handled in the order they arrive (a restarted stage's read of
+  its inputs in the order they were first read, so same-key decisions such as which RFQ owns an
+  rfq_id come out the same), timers when the clock passes them and no record is waiting.
 
 Either way nothing is released before `open()`: a (re)started stage first reads its inputs from
 their first offset (streams/stage.py), so its state, its timers included, is rebuilt before it
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from otcdesk.clock import Clock
+from otcdesk.errors import RejectedError
 from otcdesk.events import Event
 from otcdesk.streamtime import BEFORE_ALL_US, END_US, plus
 from otcdesk.streamtime.frontier import Frontier, InputSpec
@@ -66,6 +69,14 @@ class Emitter(Protocol):
     async def publish(self, wm_us: int, next_us: int | None, input_us: int | None) -> None: ...
 
 
+def _fingerprint(event: Event) -> int:
+    """Of the decoded event, so the same event written with another schema version matches."""
+    try:
+        return hash(event)
+    except TypeError:  # a field that is not hashable: its text stands in
+        return hash(repr(event))
+
+
 class Processor:
     def __init__(self, name: str, *, stream_time: bool, clock: Clock, emitter: Emitter,
                  publish_every_s: float = PUBLISH_EVERY_S, detailed: bool = False) -> None:
@@ -74,6 +85,8 @@ class Processor:
         self.detailed = detailed  # watermark records carry next_us and input_us (a reactive producer)
         self._specs: list[InputSpec] = []
         self._handlers: list[Handler] = []
+        #: per input, a fingerprint of each event handled by id, or None for an input without dedup
+        self._handled_ids: list[dict[str, int] | None] = []
         self.frontier = Frontier(())
         self.queue = EventQueue(0)
         self.opened = False
@@ -88,9 +101,13 @@ class Processor:
         self.waited_s: dict[str, float] = {}
 
     # -- wiring (before start) ----------------------------------------------------------------
-    def add_input(self, spec: InputSpec, handler: Handler) -> int:
+    def add_input(self, spec: InputSpec, handler: Handler, *, dedup: bool = False) -> int:
+        """`dedup`: a record whose event this input has handled already is acknowledged and not
+        handled again (a redelivery, or the same event published twice): the answer it got stands.
+        Another event under a handled event id is refused (`invalid:event_id_reused`)."""
         self._specs.append(spec)
         self._handlers.append(handler)
+        self._handled_ids.append({} if dedup else None)
         self.frontier = Frontier(self._specs)
         self.queue = EventQueue(len(self._specs))
         return len(self._specs) - 1
@@ -102,7 +119,10 @@ class Processor:
     # -- what comes in ----------------------------------------------------------------------
     def offer(self, index: int, record: Record, ts_us: int, tiebreak: str) -> None:
         self.frontier.read(index, record.partition, record.offset)
-        self.queue.push(index, ts_us, self._specs[index].rank, tiebreak, record)
+        if self.stream_time:
+            self.queue.push(index, ts_us, self._specs[index].rank, tiebreak, record)
+        else:  # live: arrival order, ahead of the timers
+            self.queue.push(index, BEFORE_ALL_US, 0, "", record)
         self._wake.set()
 
     def skip(self, index: int, record: Record) -> None:
@@ -241,6 +261,10 @@ class Processor:
             await self.emitter.send(prepared)
             return
         record: Record = item.payload
+        if self._seen_before(item.source, record):
+            if record.ack is not None:
+                await record.ack()
+            return
         try:
             if record.refusal is not None:
                 raise record.refusal
@@ -257,6 +281,23 @@ class Processor:
         self.handled += 1
         if record.ack is not None:
             await record.ack()
+
+    def _seen_before(self, index: int, record: Record) -> bool:
+        """True if this input handled this record's event already; notes it otherwise, and marks
+        the record refused if another event was handled under its id."""
+        seen = self._handled_ids[index]
+        value = record.value
+        if seen is None or not isinstance(value, Event) or record.refusal is not None:
+            return False
+        fingerprint = _fingerprint(value)
+        known = seen.get(value.event_id)
+        if known is None:
+            seen[value.event_id] = fingerprint
+            return False
+        if known == fingerprint:
+            return True
+        record.refusal = RejectedError("event_id_reused", f"event id {value.event_id} names another event already")
+        return False
 
     async def _publish_if_due(self, *, now: bool = False) -> float | None:
         """Publish the watermark if it changed (stream time); returns the wall seconds until a

@@ -7,7 +7,8 @@ deals, so every worker folds all partitions of `trades`, `fills` and `settlement
 at t is quoted on the state of everything before t, once the acceptance, the venue simulator
 and the settlement stage have all passed t. The volatility term is the realised volatility of the
 mids of the RFQs quoted so far (observed by `QuoteEngine.quote`); a restarted worker rebuilds
-all of it by reading its inputs from the first offset.
+all of it by reading its inputs from the first offset. A quote is valid for `quote.ttl_ms` from
+the instant it was priced: event time in a simulated session, wall time live (`ttl_us`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class QuoteEngineStage:
         self.settings = settings
         self.stage = Stage("quote-engine", settings, outputs=("quotes",))
         self.ids = CausalIds()
-        self.engine = QuoteEngine(settings.quote, settings.clients, self.ids, symbols=settings.symbols)
+        self.engine = QuoteEngine(settings.quote, settings.clients, self.ids, symbols=settings.symbols,
+                                  ttl_us=ttl_us(settings))
         for topic, producer in STATE_TOPICS:
             self.stage.fold(topic, self.fold, rank=STATE_RANK, waits_for=(producer,))
         self.stage.consume("rfq-priced", self.on_priced, rank=PRICED_RANK, waits_for=("aggregator",))
@@ -51,6 +53,14 @@ class QuoteEngineStage:
             raise RejectedError("wrong_event", f"{type(priced).__name__} on rfq-priced")
         self.ids.rebase(priced.event_id)
         return [self.engine.quote(from_event(priced), priced.priced_at_us)]
+
+
+def ttl_us(settings: Settings) -> int:
+    """A firm quote's lifetime on the desk clock. Live, `quote.ttl_ms` is wall time, the clock of
+    the person or program that answers: a desk paced `sim_speed` times faster than the wall
+    gives as many wall seconds to accept at any speed. In stream time it is event time."""
+    scale = 1.0 if settings.time == "stream" else settings.sim_speed
+    return int(settings.quote.ttl_ms * 1000 * scale)
 
 
 def build(settings: Settings | None = None) -> Stage:

@@ -102,11 +102,12 @@ class Stage:
                          lookahead_us, reactive if self.stream_time else None)
 
     def consume(self, topic: str, handler: Handler, *, rank: int, waits_for: Sequence[str], trigger: bool = True,
-                lookahead_us: int = 0, reactive: Reactive | None = None) -> None:
+                lookahead_us: int = 0, reactive: Reactive | None = None, dedup: bool = True) -> None:
         """Input `topic` through a faust agent of the stage's group (see `InputSpec`; a reactive
-        input's requests topic is a desk name)."""
+        input's requests topic is a desk name). `dedup`: an event id handled once is not handled
+        again (off only where the same event again means something: a question asked again)."""
         spec = self._spec(topic, rank, waits_for, trigger, lookahead_us, reactive)
-        index = self.processor.add_input(spec, self._checked(handler))
+        index = self.processor.add_input(spec, self._checked(handler), dedup=dedup)
         self._consumed[spec.topic] = index
 
         async def run(stream: faust.StreamT) -> None:
@@ -194,6 +195,8 @@ class Stage:
         raw = msg.value if isinstance(msg.value, (bytes, bytearray)) else None
         if isinstance(value, (bytes, bytearray)):  # a channel without the codec (faust's test_context)
             raw, value = bytes(value), decode_value(value)
+        elif value is None:  # faust hands a null value (a tombstone) over without the codec
+            value = decode_value(value)
         self._offer(index, Record(msg.topic, msg.partition, msg.offset,
                                   msg.key if isinstance(msg.key, bytes) else None, value, raw, ack))
 
@@ -249,7 +252,7 @@ class Stage:
         index = self._consumed.get(record.topic)
         if index is not None:
             self._offer(index, Record(record.topic, record.partition, record.offset, record.key, value,
-                                      record.value if isinstance(value, Undecodable) else None))
+                                      record.value))  # raw bytes: a dead letter keeps them
 
     async def _follow(self) -> None:
         """The folds, and in stream time the `watermarks` partitions of the producers this stage
@@ -291,12 +294,14 @@ class Stage:
             self.suppressed += 1
             return
         delivery = await self.produce(out.TOPIC, out.key.encode(), data, headers)
+        # Sent once: the same id made again later (by a timer or a handler) is not another event.
+        self._sent_ids.add(out.event_id)
         if delivery is not None:
             self._deliveries.append(delivery)
 
     async def dead_letter(self, record: Record, exc: BaseException) -> None:
         letter = dead_letter(
-            event_id=dead_letter_id(record.topic, record.partition, record.offset),
+            event_id=dead_letter_id(self.settings.group(self.name), record.topic, record.partition, record.offset),
             ts_us=max(self.now_us(), 0), stage=self.settings.group(self.name),
             topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
             value=record.raw, exc=exc,
@@ -306,6 +311,7 @@ class Stage:
         self.dead_lettered += 1
         if letter.event_id in self._sent_ids:
             return
+        self._sent_ids.add(letter.event_id)
         await self.produce("dlq", record.key, self.serde.encode(letter), headers_of(letter))
 
     async def publish(self, wm_us: int, next_us: int | None, input_us: int | None) -> None:

@@ -24,6 +24,7 @@ from otcdesk.events import PriceUpdate
 from otcdesk.instruments import Instrument
 from otcdesk.market.sim import MarketSim
 from otcdesk.settings import Settings, SimSettings
+from otcdesk.validation import MAX_TS_US, MIN_TS_US
 
 #: 2025-01-01T00:00:00Z: where sim time starts unless `--start-us` says otherwise.
 DEFAULT_SIM_START_US = 1_735_689_600_000_000
@@ -62,15 +63,22 @@ class SimFeedPlan:
 
 def sim_updates(
     instruments: Iterable[Instrument], settings: SimSettings, seed: int, plan: SimFeedPlan,
-    clock: Clock | None = None,
+    clock: Clock | None = None, *, conflate: bool = False,
 ) -> Iterator[PriceUpdate]:
     """The updates of every step, each step released when the pacing clock reaches it.
 
-    `clock` replaces the plan's pacing clock (tests pass a SimClock on a fake wall).
+    `clock` replaces the plan's pacing clock (tests pass a SimClock on a fake wall). `conflate`
+    (a live desk): a step the clock has passed by a whole step already is skipped, and the market
+    moves straight to the latest due step (its walks take any time increment), as a real feed
+    conflates to the latest book when its consumer is slow: a desk paced faster than this process
+    can publish keeps current books instead of books falling further behind its clock.
     """
     sim = MarketSim(instruments, settings, seed)
     clock = clock or plan.clock()
+    step_us = plan.step_ms * US_PER_MS
     for now_us in plan.step_times_us():
+        if conflate and clock.now_us() - now_us >= step_us:
+            continue
         clock.sleep_until(now_us)
         yield from sim.step(now_us)
 
@@ -91,6 +99,6 @@ def resolve_start_us(text: str | None, settings: Settings) -> int:
         start_us = int(text)
     except ValueError:
         raise UserError(f"--start-us must be epoch microseconds or 'now', got {text!r}") from None
-    if start_us <= 0:
-        raise UserError(f"--start-us must be positive, got {start_us}")
+    if not MIN_TS_US <= start_us <= MAX_TS_US:  # the stages refuse event times outside this window
+        raise UserError(f"--start-us must be epoch microseconds between 2000 and 2100, got {text.strip():.30}")
     return start_us

@@ -227,7 +227,8 @@ def test_garbage_is_dead_lettered_and_stored_but_a_broken_dlq_record_is_only_sto
     assert isinstance(letter, DeadLetter)
     assert (letter.source_topic, letter.source_partition, letter.source_offset) == ("fills", 2, 7)
     assert letter.raw_value == b"\x00junk" and letter.reason.startswith("decode:")
-    assert letter.event_id == dead_letter_id("fills", 2, 7) and producer.flushes >= 1
+    assert letter.event_id == dead_letter_id(letter.consumer_group, "fills", 2, 7) and producer.flushes >= 1
+    assert letter.consumer_group.endswith("sink")
     assert len(writer.stored["DeadLetter"]) == 2 and summary.dead_letters == 2
     assert consumer.commits == [[("dlq", 0, 4), ("fills", 2, 8)]]
 
