@@ -14,7 +14,6 @@ in memory under `--watch`, otherwise in `state_dir/lag-history.json`.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,7 +46,7 @@ from consumers.lag_rules import (
     record,
 )
 from otcdesk.errors import TransientError
-from otcdesk.kafka import client_config
+from otcdesk.kafka import check_broker, client_config, unreachable
 from otcdesk.settings import Settings
 
 DESK_GROUP_PREFIX = "otcdesk-"
@@ -67,11 +66,6 @@ _STATE_NAMES = {
     ConsumerGroupState.COMPLETING_REBALANCING: "CompletingRebalance",
     ConsumerGroupState.UNKNOWN: "Unknown",
 }
-
-# librdkafka logs connection failures to stderr by default; the CLI wants one line, not a spray.
-_rdkafka_log = logging.getLogger("otcdesk.lag.librdkafka")
-_rdkafka_log.addHandler(logging.NullHandler())
-_rdkafka_log.propagate = False
 
 Key = tuple[str, str, int]  # group, topic, partition
 
@@ -196,16 +190,13 @@ class LagMonitor:
         self.settings = settings
         self.history = history if history is not None else LagHistory()
         self.timeout_s = timeout_s
-        self._conf = client_config(settings) | {"logger": _rdkafka_log}
+        self._conf = client_config(settings)  # librdkafka's log goes to otcdesk.librdkafka (quiet)
         self._admin = AdminClient(self._conf)
 
     # public ----------------------------------------------------------------------------------
     def ping(self, timeout_s: float = 5.0) -> None:
         """Fail fast with one line when nothing answers, instead of a timeout per request."""
-        try:
-            self._admin.list_topics(timeout=timeout_s)
-        except KafkaException as exc:
-            raise self._unreachable("metadata", exc) from None
+        check_broker(self.settings, timeout_s)
 
     def select_groups(self, groups: Sequence[str] = (), all_groups: bool = False) -> list[str]:
         """Explicit `--group`s as given; else every group on the broker (`--all`) or the desk's."""
@@ -310,7 +301,7 @@ class LagMonitor:
     def _unreachable(self, what: str, exc: KafkaException) -> TransientError:
         """One short line: librdkafka's reason without its "Failed to get metadata: Local: " prefixes."""
         reason = str(exc.args[0].str()).replace("Failed to get metadata: ", "").replace("Local: ", "")
-        return TransientError(f"Kafka at {self.settings.bootstrap} did not answer ({what}): {reason}")
+        return unreachable(self.settings, f"{what}: {reason}")
 
 
 def _age(lag: int | None, record_ms: float | None, now: float) -> float | None:

@@ -5,7 +5,10 @@
 
 An RFQ is sized in base units (`qty_base`) or quote units (`notional_quote`), never both; a
 missing side asks for a two-way price. The rfq_id is client-chosen like at real LPs (a UUID of at
-most 36 characters; one is made when not given) and is the Kafka key of the whole deal.
+most 36 characters; one is made when not given) and is the Kafka key of the whole deal. Ids take
+no control characters (`otcdesk.validation.id_problem`). `publish_rfq` returns only once the
+broker has acknowledged the RFQ: a missing `rfq` topic is a TopicMissingError at once, a broker
+that does not answer a TransientError, a refused record a DeliveryError (all `DeskError`s).
 """
 
 from __future__ import annotations
@@ -17,11 +20,18 @@ from decimal import Decimal, InvalidOperation
 
 from otcdesk.errors import UserError
 from otcdesk.events import Rfq, Side
-from otcdesk.kafka import EventProducer
+from otcdesk.kafka import EventProducer, require_topics
 from otcdesk.settings import Settings, get_settings
+from otcdesk.validation import MAX_CLIENT_ID_LEN, MAX_ID_LEN, id_problem
 
-MAX_ID_LEN = 36
 MAX_SCALE = 12  # decimal(28, 12) on the wire
+
+
+def check_id(what: str, value: str | None, limit: int) -> None:
+    """UserError `<what> must ...` unless `value` is an id a person may give (`id_problem`)."""
+    problem = id_problem(value, limit)
+    if problem is not None:
+        raise UserError(f"{what} {problem}")
 
 
 def _decimal(name: str, value: Decimal | str | int | None) -> Decimal | None:
@@ -69,16 +79,16 @@ def build_rfq(
 ) -> Rfq:
     """A validated Rfq event; UserError (one line) on bad input."""
     settings = settings or get_settings()
-    if not client_id or not client_id.strip() or len(client_id) > 64:
-        raise UserError("client id must be 1 to 64 characters")
+    check_id("client id", client_id, MAX_CLIENT_ID_LEN)
     if symbol.upper() not in settings.symbols:
         raise UserError(f"unknown symbol {symbol!r}; the desk quotes {', '.join(settings.symbols)}")
     qty, notional = _decimal("qty", qty_base), _decimal("notional", notional_quote)
     if (qty is None) == (notional is None):
         raise UserError("give exactly one size: qty (base units) or notional (quote units)")
     rfq_id = rfq_id or str(uuid.uuid4())
-    if len(rfq_id) > MAX_ID_LEN or not rfq_id.strip():
-        raise UserError(f"rfq id must be 1 to {MAX_ID_LEN} characters")
+    check_id("rfq id", rfq_id, MAX_ID_LEN)
+    if client_ref is not None:
+        check_id("client ref", client_ref, MAX_CLIENT_ID_LEN)
     return Rfq(
         event_id=str(uuid.uuid4()), ts_us=ts_us if ts_us is not None else time.time_ns() // 1000,
         source=source, rfq_id=rfq_id, client_id=client_id.strip(), symbol=symbol.upper(),
@@ -101,10 +111,9 @@ def publish_rfq(
     settings = settings or get_settings()
     rfq = build_rfq(client_id, symbol, side, qty_base=qty_base, notional_quote=notional_quote,
                     rfq_id=rfq_id, client_ref=client_ref, settings=settings)
-    with EventProducer(settings) as producer:
+    require_topics(settings, [settings.topic(Rfq.TOPIC)])
+    with EventProducer(settings) as producer:  # leaving the block confirms the broker's acknowledgement
         producer.produce(rfq)
-    if producer.stats.failed:
-        raise UserError(f"the broker refused the RFQ: {producer.stats.errors[-1]}")
     return rfq.rfq_id
 
 

@@ -32,6 +32,14 @@ class UserError(DeskError):
     """Bad input from a person at the CLI: one line, non-zero exit, no traceback."""
 
 
+class TopicMissingError(DeskError):
+    """A topic the command needs does not exist (`otcdesk init` creates the desk's topics)."""
+
+
+class DeliveryError(DeskError):
+    """The broker did not acknowledge every record produced: some failed or are still unanswered."""
+
+
 class AuthenticationError(DeskError):
     """Kafka refused the desk's credentials: retrying with the same settings cannot help."""
 

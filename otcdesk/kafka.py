@@ -5,13 +5,18 @@ Why wrappers at all: three librdkafka defaults would silently hurt the desk.
   murmur2: an RFQ produced here and its trade produced by a faust stage would land on different
   partitions and co-partitioned joins would break. Every producer sets `murmur2_random`.
 - `enable.idempotence` is off by default: a retried send could duplicate an event.
-- errors in delivery callbacks are easy to drop; here they are counted and logged with
-  topic[partition] and offset.
+- errors in delivery callbacks are easy to drop; here they are counted, and `confirm()` (also
+  on leaving a `with EventProducer(...)` block) raises unless the broker acknowledged every record.
+
+librdkafka prints its own log (a line per refused connection, several a second) on stderr; every
+client here sends it to the `otcdesk.librdkafka` logger instead, which is quiet unless a process
+asks for it (`otcdesk --verbose`, the sink service): failures reach people as one error instead.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,12 +25,24 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
-from otcdesk.errors import AuthenticationError, TransientError
+from otcdesk.errors import AuthenticationError, DeliveryError, TopicMissingError, TransientError
 from otcdesk.events import Event
 from otcdesk.serde import AvroSerde, default_serde
 from otcdesk.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Where every client of `client_config` sends librdkafka's log: nowhere until `show_librdkafka_log()`.
+LIBRDKAFKA_LOG = logging.getLogger("otcdesk.librdkafka")
+LIBRDKAFKA_LOG.addHandler(logging.NullHandler())
+LIBRDKAFKA_LOG.propagate = False
+#: Delivery failures kept as text in `DeliveryStats.errors` (the count has them all).
+_ERRORS_KEPT = 20
+
+
+def show_librdkafka_log() -> None:
+    """Let librdkafka's log through to the handlers this process configured (the root logger's)."""
+    LIBRDKAFKA_LOG.propagate = True
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
@@ -35,7 +52,8 @@ def client_config(settings: Settings) -> dict[str, Any]:
     nothing here logs this dict.
     """
     sec = settings.security
-    conf: dict[str, Any] = {"bootstrap.servers": settings.bootstrap, "security.protocol": sec.protocol}
+    conf: dict[str, Any] = {"bootstrap.servers": settings.bootstrap, "security.protocol": sec.protocol,
+                            "logger": LIBRDKAFKA_LOG}
     if sec.sasl_mechanism:
         conf["sasl.mechanisms"] = sec.sasl_mechanism
         conf["sasl.username"] = sec.sasl_username or ""
@@ -84,13 +102,48 @@ def partition_numbers(settings: Settings, topic: str, timeout_s: float = 10.0) -
     return sorted(meta.partitions) if meta is not None and not meta.error else []
 
 
+def unreachable(settings: Settings, detail: str) -> TransientError:
+    """The one line for a broker that does not answer: where, why, and what to do about it."""
+    fix = ("check KAFKA_BOOTSTRAP" if settings.stack == "external" else "start it with `otcdesk stack up`")
+    return TransientError(f"Kafka is not reachable at {settings.bootstrap} ({detail}) — {fix}")
+
+
+def missing_topics(names: Iterable[str]) -> TopicMissingError:
+    listed = sorted(set(names))
+    if len(listed) == 1:
+        return TopicMissingError(f"topic {listed[0]} does not exist — create it with `otcdesk init`")
+    return TopicMissingError(f"topics {', '.join(listed)} do not exist — create them with `otcdesk init`")
+
+
+def _connect_problem(bootstrap: str, timeout_s: float = 1.0) -> str | None:
+    """Why no bootstrap address takes a TCP connection (None: one does, or the list is not host:port).
+    librdkafka retries a refused connection until its timeout; this says it at once."""
+    problem = None
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition("://")[2].rpartition(":")
+        if not port.isdigit():
+            return None
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s):
+                return None
+        except ConnectionRefusedError:
+            problem = "connection refused"
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+    return problem
+
+
 def broker_metadata(settings: Settings, timeout_s: float = 5.0) -> ClusterMetadata:
-    """The cluster's metadata; TransientError with the address when the broker does not answer.
+    """The cluster's metadata; TransientError naming the address and the fix when the broker does
+    not answer (at once when nothing listens there).
 
     A refused login raises AuthenticationError with the broker's reason instead, within a second:
     librdkafka reports it only to `error_cb` and would let list_topics run to its timeout and
     fail with 'Broker transport failure', so the request is retried in short slices.
     """
+    problem = _connect_problem(settings.bootstrap)
+    if problem is not None:
+        raise unreachable(settings, problem)
     errors: list[KafkaError] = []
     admin = AdminClient(client_config(settings) | {"error_cb": errors.append})
     deadline = time.monotonic() + timeout_s
@@ -104,7 +157,8 @@ def broker_metadata(settings: Settings, timeout_s: float = 5.0) -> ClusterMetada
                 who = f"user {settings.security.sasl_username!r}" if settings.security.sasl_username else "the desk"
                 raise AuthenticationError(f"Kafka at {settings.bootstrap} refused {who}: {refused[0].str()}") from None
             if time.monotonic() >= deadline:
-                raise TransientError(f"Kafka at {settings.bootstrap} did not answer: {exc.args[0]}") from None
+                reason = str(exc.args[0].str()).replace("Failed to get metadata: ", "").replace("Local: ", "")
+                raise unreachable(settings, f"no answer in {timeout_s:g} s: {reason}") from None
 
 
 def check_broker(settings: Settings, timeout_s: float = 5.0) -> None:
@@ -112,11 +166,23 @@ def check_broker(settings: Settings, timeout_s: float = 5.0) -> None:
     broker_metadata(settings, timeout_s)
 
 
+def require_topics(settings: Settings, names: Iterable[str], timeout_s: float = 5.0) -> ClusterMetadata:
+    """The cluster's metadata once each topic of `names` (Kafka names, namespace included) exists;
+    TopicMissingError naming the missing ones and `otcdesk init` otherwise. Before publishing:
+    librdkafka would hold a record for an unknown topic 30 s before failing it."""
+    metadata = broker_metadata(settings, timeout_s)
+    missing = [name for name in names if name not in metadata.topics]
+    if missing:
+        raise missing_topics(missing)
+    return metadata
+
+
 @dataclass
 class DeliveryStats:
     delivered: int = 0
     failed: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # the first few, as topic[partition]: reason
+    missing_topics: set[str] = field(default_factory=set)  # failed as unknown to the broker
 
 
 class EventProducer:
@@ -139,8 +205,11 @@ class EventProducer:
             return
         self.stats.failed += 1
         text = f"{msg.topic()}[{msg.partition()}]: {err.str()}"
-        self.stats.errors.append(text)
-        log.error("delivery failed %s", text)
+        if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+            self.stats.missing_topics.add(str(msg.topic()))
+        if len(self.stats.errors) < _ERRORS_KEPT:
+            self.stats.errors.append(text)
+            log.error("delivery failed %s", text)
 
     def produce(self, event: Event, topic: str | None = None, headers: list[tuple[str, bytes]] | None = None,
                 partition: int | None = None) -> None:
@@ -160,16 +229,36 @@ class EventProducer:
         self._producer.poll(0)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait for every delivery; TransientError if some are still unacknowledged."""
+        """Wait for every delivery; TransientError if some are still unacknowledged (failed ones
+        are counted in `stats`: `confirm` is the check that none failed)."""
         left = self._producer.flush(timeout_s)
         if left:
             raise TransientError(f"{left} events not acknowledged by Kafka within {timeout_s}s")
 
+    def confirm(self, timeout_s: float = 30.0) -> None:
+        """Wait for the broker's answer to every record produced so far; DeliveryError unless each
+        one was acknowledged (TopicMissingError when its topic does not exist)."""
+        left = self._producer.flush(timeout_s)
+        stats = self.stats
+        if stats.missing_topics:
+            raise missing_topics(stats.missing_topics)
+        if not stats.failed and not left:
+            return
+        produced = stats.delivered + stats.failed + left
+        parts = [f"{stats.failed} failed, first {stats.errors[0]}"] if stats.failed else []
+        parts += [f"{left} unanswered after {timeout_s:g} s (is it up? `otcdesk stack status`)"] if left else []
+        raise DeliveryError(f"Kafka at {self.settings.bootstrap} acknowledged {stats.delivered} of {produced} "
+                            f"records: {'; '.join(parts)}")
+
     def __enter__(self) -> EventProducer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.flush()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        """Confirm every record; with an exception in flight only flush (that exception is the news)."""
+        if exc_type is None:
+            self.confirm()
+        else:
+            self._producer.flush(30.0)
 
 
 def consume(consumer: Consumer, max_messages: int, timeout_s: float) -> Iterator[Message]:

@@ -12,9 +12,8 @@ from decimal import Decimal
 
 from confluent_kafka import Consumer, TopicPartition
 
-from otcdesk.errors import DeskError
 from otcdesk.events import DeadLetter, Quote, QuoteAction, QuoteRejected, QuoteResponse, Rfq, TradeBooked
-from otcdesk.kafka import consumer_config
+from otcdesk.kafka import consumer_config, require_topics
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 
@@ -57,10 +56,7 @@ def summarize(settings: Settings, timeout_s: float = 10.0) -> DeskSummary:
     summary = DeskSummary()
     try:
         names = [settings.topic(t) for t in TOPICS]
-        meta = consumer.list_topics(timeout=timeout_s).topics
-        missing = [n for n in names if n not in meta]
-        if missing:
-            raise DeskError(f"topics {', '.join(missing)} do not exist: run `otcdesk init`")
+        meta = require_topics(settings, names, timeout_s).topics
         ends = {}
         for name in names:
             for p in meta[name].partitions:

@@ -8,15 +8,36 @@ credit) are answered with a QuoteRejected by the quote engine.
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 
 from otcdesk.errors import RejectedError
 from otcdesk.events import QuoteAction, QuoteResponse, Rfq, Side
 
 MAX_ID_LEN = 36
+MAX_CLIENT_ID_LEN = 64
 #: Event times outside this window are corrupt, whatever the simulation clock says.
 MIN_TS_US = 946_684_800_000_000  # 2000-01-01
 MAX_TS_US = 4_102_444_800_000_000  # 2100-01-01
+
+
+def control_char(text: str) -> str | None:
+    """The first control or format character of `text` (Unicode category Cc or Cf: newline, ESC,
+    DEL, zero-width and bidi marks) as `U+XXXX`, or None. Ids end up on terminals, in logs and in
+    SQL results: such a character would make them print as something else."""
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf"):
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def id_problem(value: str | None, limit: int) -> str | None:
+    """Why `value` cannot be an id someone typed (CLI, `otcdesk.client`), or None: 1..limit
+    characters, not blank, no control character."""
+    if not value or not value.strip() or len(value) > limit:
+        return f"must be 1 to {limit} characters"
+    bad = control_char(value)
+    return f"must not contain control characters (found {bad})" if bad else None
 
 
 def _id(name: str, value: str | None, limit: int = MAX_ID_LEN) -> None:
@@ -37,7 +58,7 @@ def _ts(ts_us: int) -> None:
 def validate_rfq(rfq: Rfq) -> None:
     _ts(rfq.ts_us)
     _id("rfq_id", rfq.rfq_id)
-    _id("client_id", rfq.client_id, 64)
+    _id("client_id", rfq.client_id, MAX_CLIENT_ID_LEN)
     if rfq.side is Side.UNKNOWN:
         raise RejectedError("bad_side", "side is not BUY, SELL or TWO_WAY")
     if (rfq.qty_base is None) == (rfq.notional_quote is None):
@@ -50,7 +71,7 @@ def validate_response(response: QuoteResponse) -> None:
     _ts(response.ts_us)
     _id("rfq_id", response.rfq_id)
     _id("quote_id", response.quote_id)
-    _id("client_id", response.client_id, 64)
+    _id("client_id", response.client_id, MAX_CLIENT_ID_LEN)
     if response.action is QuoteAction.UNKNOWN:
         raise RejectedError("bad_action", "action is not ACCEPT or DECLINE")
     if response.action is QuoteAction.ACCEPT:

@@ -11,6 +11,9 @@ so rfq ids and every field repeat for one `--seed`. Event time `ts_us` is the si
 default (`settings.clock()`, session-anchored when a session is set): the desk prices an RFQ
 against books by its `ts_us` and expires quotes on its own clock, so RFQs must carry the desk's
 time. The stamps do not depend on how punctual this machine was; `--start-us N` fixes them too.
+
+The summary counts what the broker answered: acked, failed, and unanswered when the final flush
+ran out of time; `otcdesk rfq load` exits non-zero unless every RFQ sent was acked.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 
 from otcdesk.clients import ClientProfile, ClientSim, default_profiles
 from otcdesk.clock import US_PER_S
-from otcdesk.errors import UserError
+from otcdesk.errors import TransientError, UserError
 from otcdesk.kafka import EventProducer
 from otcdesk.settings import Settings
 
@@ -44,8 +47,8 @@ class LoadPlan:
             raise UserError(f"--rate must be a positive number of RFQs per second, got {self.rate_per_s}")
         if not (math.isfinite(self.duration_s) and self.duration_s > 0):
             raise UserError(f"--duration must be a positive number of seconds, got {self.duration_s}")
-        if not self.speed > 0:
-            raise UserError(f"--speed must be > 0, got {self.speed}")
+        if not (math.isfinite(self.speed) and self.speed > 0):
+            raise UserError(f"--speed must be a positive number, got {self.speed}")
 
     @property
     def count(self) -> int:
@@ -72,15 +75,35 @@ class LoadSummary:
     max_behind_ms: float  # worst lateness of a send against its scheduled instant
     interrupted: bool
 
+    first_error: str = ""  # the first failed delivery, topic[partition]: reason
+
     @property
     def achieved_rate_per_s(self) -> float:
         return self.sent / self.send_window_s if self.send_window_s > 0 else 0.0
 
+    @property
+    def unanswered(self) -> int:
+        """Sent, but neither acked nor failed when the final flush gave up."""
+        return self.sent - self.acked - self.failed
+
+    @property
+    def all_acked(self) -> bool:
+        return self.acked == self.sent
+
     def line(self) -> str:
         stopped = " (stopped by Ctrl-C or SIGTERM)" if self.interrupted else ""
-        return (f"rfq load: sent {self.sent}/{self.planned}, acked {self.acked}, failed {self.failed}; "
+        unanswered = f", unanswered {self.unanswered}" if self.unanswered else ""
+        return (f"rfq load: sent {self.sent}/{self.planned}, acked {self.acked}, failed {self.failed}{unanswered}; "
                 f"achieved {self.achieved_rate_per_s:,.0f} RFQ/s over {self.send_window_s:.2f} s, "
                 f"max {self.max_behind_ms:.1f} ms behind schedule, {self.total_s:.2f} s with flush{stopped}")
+
+    def shortfall(self) -> str:
+        """One line on the RFQs the broker did not acknowledge ("" when it acknowledged them all)."""
+        if self.all_acked:
+            return ""
+        failed = f"; first failure {self.first_error}" if self.first_error else ""
+        return (f"Kafka acknowledged {self.acked} of {self.sent} RFQs sent ({self.failed} failed, "
+                f"{self.unanswered} unanswered){failed}")
 
 
 class LoadGenerator:
@@ -116,13 +139,17 @@ class LoadGenerator:
         except KeyboardInterrupt:
             interrupted = True
         sent_s = self._wall_s() - started_s
-        self._producer.flush()
+        try:
+            self._producer.flush()
+        except TransientError:
+            pass  # what is still unanswered is counted in the summary
         if on_progress is not None:
             on_progress(sent)
         stats = self._producer.stats
         window_s = max(sent_s, sent / plan.rate_per_s)
         return LoadSummary(plan.count, sent, stats.delivered, stats.failed, window_s,
-                           self._wall_s() - started_s, max_behind_s * 1000, interrupted)
+                           self._wall_s() - started_s, max_behind_s * 1000, interrupted,
+                           stats.errors[0] if stats.errors else "")
 
     def _send_due(self, sent: int, elapsed_s: float) -> int:
         """Send every RFQ due by `elapsed_s` (one batch when behind); returns the new count."""

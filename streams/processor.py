@@ -261,7 +261,7 @@ class Processor:
             await self.emitter.send(prepared)
             return
         record: Record = item.payload
-        if self._seen_before(item.source, record):
+        if self._handled_before(item.source, record):
             if record.ack is not None:
                 await record.ack()
             return
@@ -277,27 +277,31 @@ class Processor:
             await self.emitter.send(self.emitter.prepare(getattr(exc, "replies", ())))
             await self.emitter.dead_letter(record, exc)
         else:
+            self._note_handled(item.source, record)
             await self.emitter.send(prepared)
         self.handled += 1
         if record.ack is not None:
             await record.ack()
 
-    def _seen_before(self, index: int, record: Record) -> bool:
-        """True if this input handled this record's event already; notes it otherwise, and marks
-        the record refused if another event was handled under its id."""
+    def _handled_before(self, index: int, record: Record) -> bool:
+        """True if this input handled this record's event already. Another event under a handled
+        id is marked refused. A refused event is not noted: the same bytes again are refused again."""
         seen = self._handled_ids[index]
         value = record.value
         if seen is None or not isinstance(value, Event) or record.refusal is not None:
             return False
-        fingerprint = _fingerprint(value)
         known = seen.get(value.event_id)
         if known is None:
-            seen[value.event_id] = fingerprint
             return False
-        if known == fingerprint:
+        if known == _fingerprint(value):
             return True
         record.refusal = RejectedError("event_id_reused", f"event id {value.event_id} names another event already")
         return False
+
+    def _note_handled(self, index: int, record: Record) -> None:
+        seen = self._handled_ids[index]
+        if seen is not None and isinstance(record.value, Event):
+            seen.setdefault(record.value.event_id, _fingerprint(record.value))
 
     async def _publish_if_due(self, *, now: bool = False) -> float | None:
         """Publish the watermark if it changed (stream time); returns the wall seconds until a

@@ -14,6 +14,9 @@ releases records and timers in event-time order; this module is the faust and Ka
   rfq_id, the broker's acknowledgements kept for the watermark records;
 - bad input: undecodable bytes, the wrong event type or key, a handler's refusal: a dead letter
   with the record's coordinates; nothing stops the stage;
+- duplicates: an input event handled once is not handled again (a redelivery, or the same event
+  published twice: its answer stands), another event under a handled id is a dead letter
+  (`invalid:event_id_reused`), and an output id is sent once per process;
 - stream time (`OTCDESK_TIME=stream`, set by `otcdesk simulate`): the stage follows the
   `watermarks` topic and publishes its own watermark there.
 """

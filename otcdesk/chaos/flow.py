@@ -21,7 +21,7 @@ from otcdesk.db.migrate import migrate
 from otcdesk.db.runner import DriverRunner
 from otcdesk.errors import DeskError
 from otcdesk.events import Event, Rfq
-from otcdesk.kafka import EventProducer, consumer_config
+from otcdesk.kafka import EventProducer, check_broker, consumer_config
 from otcdesk.settings import Settings
 from otcdesk.supervisor import OTCDESK, terminate
 from otcdesk.topics import create_topics, delete_namespace
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 def fresh_namespace(settings: Settings, namespace: str) -> Settings:
     """`settings` in `namespace`, whose topics and groups from an earlier run are deleted first."""
     scoped = settings.model_copy(update={"namespace": namespace})
+    check_broker(scoped)  # one line naming the fix, not a traceback, when the broker is not there
     delete_namespace(scoped, wait_for_members=True)
     create_topics(scoped)
     return scoped

@@ -21,7 +21,7 @@ from otcdesk.chaos.flow import stop_session
 from otcdesk.chaos.fuzz import Malformed, generate
 from otcdesk.errors import DeskError
 from otcdesk.events import DeadLetter
-from otcdesk.kafka import consumer_config, producer_config
+from otcdesk.kafka import check_broker, consumer_config, producer_config
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.session import SessionRunner
 from otcdesk.settings import Settings
@@ -96,6 +96,7 @@ def expected(sent: dict[tuple[str, int, int], Malformed]) -> dict[Coord, str]:
 def run(settings: Settings, *, messages: int = 10_000, rfqs: int = 10, seed: int = 7, speed: float = 600.0,
         namespace: str = NAMESPACE, logs: Path | None = None, say: Callable[[str], None] = print,
         timeout_s: float = 600.0) -> Figures:
+    check_broker(settings)  # one line before any work when the broker is not there
     began = time.monotonic()
     malformed = generate(messages, seed)
     figures = Figures("hostile-input", faults=len(malformed), detail={"generate_s": round(time.monotonic() - began, 1)})

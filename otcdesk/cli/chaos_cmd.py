@@ -19,7 +19,8 @@ from rich.console import Console
 from otcdesk.chaos.session_faults import ReplayCheck, check_invariants, event_ids, kill_schedule, summary_differences
 from otcdesk.chaos.figures import Figures
 from otcdesk.cli.output import console, print_json, print_table
-from otcdesk.cli.simulate_cmd import SessionResult, parse_kills, parse_speed, run_session
+from otcdesk.cli.params import HOUR_S, MAX_SPEED, SEED, WEEK_S, number, whole
+from otcdesk.cli.simulate_cmd import RATE, RFQS, STARTUP, TIMEOUT, SessionResult, parse_kills, parse_speed, run_session
 from otcdesk.settings import get_settings
 from otcdesk.simulate import NAMESPACE, SessionPlan
 from streams import STAGES
@@ -29,18 +30,25 @@ app = typer.Typer(help="Fault scenarios on the real stack (docs/reliability.md).
 #: The processes that come back from kill -9 with nothing lost: every one (docs/reliability.md,
 #: "What a restart keeps").
 RESTART_SAFE = (*STAGES, "feed")
+EVENTS = whole(ge=1, le=10_000_000)
+EVENT_RATE = number(ge=1, le=1_000_000)
+DOWN = number(ge=0, le=HOUR_S)
 
 
 @app.command("kill")
 def kill(
     stages: str = typer.Option(",".join(RESTART_SAFE), "--stages", help="Comma separated processes to kill -9 in turn."),
-    rfqs: int = typer.Option(60, "--rfqs", help="RFQs per session."),
-    seed: int = typer.Option(None, "--seed", help="Seed of both sessions and of the kill moments (default: settings seed)."),
-    rounds: int = typer.Option(1, "--rounds", min=1, help="Kills per process, each at a seeded moment."),
-    rate: float = typer.Option(0.02, "--rate", help="Mean RFQ arrivals per sim second."),
+    rfqs: int = typer.Option(60, "--rfqs", help="RFQs per session.", callback=RFQS),
+    seed: int = typer.Option(None, "--seed", help="Seed of both sessions and of the kill moments (default: settings seed).",
+                             callback=SEED),
+    rounds: int = typer.Option(1, "--rounds", help="Kills per process, each at a seeded moment.",
+                               callback=whole(ge=1, le=100)),
+    rate: float = typer.Option(0.02, "--rate", help="Mean RFQ arrivals per sim second.", callback=RATE),
     speed: str = typer.Option("max", "--speed", help="'max' or a pacing factor (otcdesk simulate --speed)."),
-    startup: float = typer.Option(10.0, "--startup", help="With a numeric --speed: wall seconds to start."),
-    timeout: float = typer.Option(900.0, "--timeout", help="Give up a session after this many wall seconds."),
+    startup: float = typer.Option(10.0, "--startup", help="With a numeric --speed: wall seconds to start.",
+                                  callback=STARTUP),
+    timeout: float = typer.Option(900.0, "--timeout", help="Give up a session after this many wall seconds.",
+                                  callback=TIMEOUT),
     namespace: str = typer.Option(NAMESPACE, "--namespace", help="Topic/group prefix of the sessions (wiped first)."),
     as_json: bool = typer.Option(False, "--json", help="Print both summaries and the verdict as JSON."),
 ) -> None:
@@ -90,12 +98,15 @@ def session_differences(clean: SessionResult, faulted: SessionResult) -> list[st
 
 @app.command("replay")
 def replay(
-    rfqs: int = typer.Option(30, "--rfqs", help="RFQs of the session."),
-    seed: int = typer.Option(None, "--seed", help="Seed of the session and of the replay's order (default: settings seed)."),
-    share: float = typer.Option(0.3, "--share", min=0.01, max=1.0, help="Share of each partition re-published."),
+    rfqs: int = typer.Option(30, "--rfqs", help="RFQs of the session.", callback=RFQS),
+    seed: int = typer.Option(None, "--seed", help="Seed of the session and of the replay's order (default: settings seed).",
+                             callback=SEED),
+    share: float = typer.Option(0.3, "--share", help="Share of each partition re-published.",
+                                callback=number(ge=0.01, le=1)),
     speed: str = typer.Option("max", "--speed", help="'max' or a pacing factor (otcdesk simulate --speed)."),
-    startup: float = typer.Option(10.0, "--startup", help="With a numeric --speed: wall seconds to start."),
-    timeout: float = typer.Option(900.0, "--timeout", help="Give up after this many wall seconds."),
+    startup: float = typer.Option(10.0, "--startup", help="With a numeric --speed: wall seconds to start.",
+                                  callback=STARTUP),
+    timeout: float = typer.Option(900.0, "--timeout", help="Give up after this many wall seconds.", callback=TIMEOUT),
     namespace: str = typer.Option(NAMESPACE, "--namespace", help="Topic/group prefix of the session (wiped first)."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
 ) -> None:
@@ -159,10 +170,11 @@ def _say(as_json: bool) -> Callable[[str], None]:
 
 @app.command("sink-kill")
 def sink_kill_cmd(
-    events: int = typer.Option(20_000, "--events", min=1, help="RFQ events published beside the kills."),
-    kills: int = typer.Option(3, "--kills", min=0, help="kill -9 at seeded moments, after the worst-moment crash."),
-    rate: float = typer.Option(500.0, "--rate", min=1, help="Events published per second."),
-    seed: int = typer.Option(7, "--seed", help="Seed of the events and of the kill moments."),
+    events: int = typer.Option(20_000, "--events", help="RFQ events published beside the kills.", callback=EVENTS),
+    kills: int = typer.Option(3, "--kills", help="kill -9 at seeded moments, after the worst-moment crash.",
+                              callback=whole(ge=0, le=100)),
+    rate: float = typer.Option(500.0, "--rate", help="Events published per second.", callback=EVENT_RATE),
+    seed: int = typer.Option(7, "--seed", help="Seed of the events and of the kill moments.", callback=SEED),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:
     """Scenario 2: the sink killed -9 (first between insert and commit): every event stored once."""
@@ -175,11 +187,11 @@ def sink_kill_cmd(
 
 @app.command("broker-restart")
 def broker_restart_cmd(
-    rfqs: int = typer.Option(40, "--rfqs", min=1, help="RFQs of the session."),
-    down: float = typer.Option(10.0, "--down", min=0, help="Seconds the broker stays stopped."),
-    at: float = typer.Option(0.4, "--at", min=0, max=1, help="Share of the RFQs out when it stops."),
-    speed: float = typer.Option(60.0, "--speed", min=1, help="Sim clock speed factor."),
-    seed: int = typer.Option(7, "--seed", help="Seed of the session."),
+    rfqs: int = typer.Option(40, "--rfqs", help="RFQs of the session.", callback=RFQS),
+    down: float = typer.Option(10.0, "--down", help="Seconds the broker stays stopped.", callback=DOWN),
+    at: float = typer.Option(0.4, "--at", help="Share of the RFQs out when it stops.", callback=number(ge=0, le=1)),
+    speed: float = typer.Option(60.0, "--speed", help="Sim clock speed factor.", callback=number(ge=1, le=MAX_SPEED)),
+    seed: int = typer.Option(7, "--seed", help="Seed of the session.", callback=SEED),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:
     """Scenario 3: a throwaway broker stopped and restarted mid-session: every RFQ answered once."""
@@ -191,10 +203,10 @@ def broker_restart_cmd(
 
 @app.command("clickhouse-down")
 def clickhouse_down_cmd(
-    events: int = typer.Option(10_000, "--events", min=1, help="RFQ events published across the outage."),
-    rate: float = typer.Option(200.0, "--rate", min=1, help="Events published per second."),
-    down: float = typer.Option(30.0, "--down", min=0, help="Seconds ClickHouse stays stopped."),
-    seed: int = typer.Option(7, "--seed", help="Seed of the events."),
+    events: int = typer.Option(10_000, "--events", help="RFQ events published across the outage.", callback=EVENTS),
+    rate: float = typer.Option(200.0, "--rate", help="Events published per second.", callback=EVENT_RATE),
+    down: float = typer.Option(30.0, "--down", help="Seconds ClickHouse stays stopped.", callback=DOWN),
+    seed: int = typer.Option(7, "--seed", help="Seed of the events.", callback=SEED),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:
     """Scenario 4: a throwaway ClickHouse stopped mid-flow: the sink backs off, catches up, loses nothing."""
@@ -206,10 +218,12 @@ def clickhouse_down_cmd(
 
 @app.command("fuzz")
 def fuzz_cmd(
-    messages: int = typer.Option(10_000, "--messages", min=1, help="Malformed messages over the stages' input topics."),
-    rfqs: int = typer.Option(10, "--rfqs", min=1, help="RFQs of the normal session beside them."),
-    seed: int = typer.Option(7, "--seed", help="Seed of the messages and of the session."),
-    timeout: float = typer.Option(1800.0, "--timeout", min=1, help="Give up after this many wall seconds."),
+    messages: int = typer.Option(10_000, "--messages", help="Malformed messages over the stages' input topics.",
+                                 callback=whole(ge=1, le=1_000_000)),
+    rfqs: int = typer.Option(10, "--rfqs", help="RFQs of the normal session beside them.", callback=RFQS),
+    seed: int = typer.Option(7, "--seed", help="Seed of the messages and of the session.", callback=SEED),
+    timeout: float = typer.Option(1800.0, "--timeout", help="Give up after this many wall seconds.",
+                                  callback=number(ge=1, le=WEEK_S)),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:
     """Scenario 5: hostile input on every input topic: all dead-lettered, no stage down, the session served."""

@@ -1,13 +1,13 @@
 """`otcdesk feed run`: publish PriceUpdates to `prices` from the sim, ccxt venues or a recording.
 
 The command only checks input and wires things up; the sources live in `producers.feeds`.
-Progress goes to stderr and the final per-venue line to stdout, so scripts can read the line.
+Progress goes to stderr and the final per-venue line to stdout, so scripts can read the line; the
+exit code is 0 only when the broker acknowledged every update published.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,10 +17,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from otcdesk.cli.output import console
+from otcdesk.cli.params import HOUR_S, SEED, SPEED, YEAR_S, names, number
 from otcdesk.clock import US_PER_S
-from otcdesk.errors import UserError
-from otcdesk.events import PriceUpdate
-from otcdesk.kafka import check_broker
+from otcdesk.errors import DeliveryError, UserError
+from otcdesk.events import PriceUpdate, WatermarkAdvanced
+from otcdesk.kafka import require_topics
 from otcdesk.settings import Settings, get_settings
 from producers.feeds.publisher import FeedPublisher, FeedSummary, pump, stop_on_sigterm
 from producers.feeds.selection import DESK_VENUES, split_names, venues_of
@@ -56,11 +57,6 @@ def _progress(description: str, total: float | None, unit: str) -> Iterator[Call
             progress.update(task, completed=state["done"], updates=int(state["updates"]))
 
 
-def _positive(name: str, value: float | None) -> None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise UserError(f"{name} must be a positive number, got {value}")
-
-
 OpenPublisher = Callable[[], FeedPublisher]
 
 
@@ -90,7 +86,7 @@ def _run_sim(settings: Settings, open_publisher: OpenPublisher, symbols: tuple[s
         in_desk = sleep and settings.sim_anchor_wall_us is not None and settings.sim_start_us is not None
         on_wall = sleep and from_now and speed == 1
         clock = settings.clock() if in_desk or on_wall else None
-        updates = sim_updates(instruments.values(), settings.sim, seed, plan, clock=clock)
+        updates = sim_updates(instruments.values(), settings.sim, seed, plan, clock=clock, conflate=in_desk)
         return pump(updates, open_publisher(), on_update)
 
 
@@ -122,47 +118,55 @@ def _run_ccxt(open_publisher: OpenPublisher, symbols: tuple[str, ...], venues_te
 @app.command("run")
 def run(
     source: str = typer.Option("sim", "--source", help="sim | ccxt | replay."),
-    symbols: str = typer.Option(None, "--symbols", help="Comma separated desk symbols (default: all the desk quotes)."),
-    venues: str = typer.Option(",".join(v.value for v in DESK_VENUES), "--venues", help="Comma separated venues."),
-    speed: float = typer.Option(None, "--speed", help="Sim/replay speed factor (default: settings sim_speed)."),
-    seed: int = typer.Option(None, "--seed", help="Seed of the sim (default: settings seed)."),
-    duration: float = typer.Option(None, "--duration", help="Sim seconds (ccxt: wall seconds) (default: until Ctrl-C)."),
+    symbols: str = typer.Option(None, "--symbols", help="Comma separated desk symbols (default: all the desk quotes).",
+                                callback=names()),
+    venues: str = typer.Option(",".join(v.value for v in DESK_VENUES), "--venues", help="Comma separated venues.",
+                               callback=names()),
+    speed: float = typer.Option(None, "--speed", help="Sim/replay speed factor (default: settings sim_speed).",
+                                callback=SPEED),
+    seed: int = typer.Option(None, "--seed", help="Seed of the sim (default: settings seed).", callback=SEED),
+    duration: float = typer.Option(None, "--duration", help="Sim seconds (ccxt: wall seconds) (default: until Ctrl-C).",
+                                   callback=number(gt=0, le=YEAR_S)),
     no_sleep: bool = typer.Option(False, "--no-sleep", help="Sim/replay as fast as possible (tests, benchmarks)."),
     start_us: str = typer.Option(None, "--start-us", help="Sim start: epoch us, or 'now' (desk clock) (default: session start, else 2025-01-01); "
                                  "replay: move the first record to this instant."),
     file: Path = typer.Option(None, "--file", help="Recording to replay (JSON lines)."),
     fixtures: bool = typer.Option(False, "--fixtures", help="ccxt against the loopback fixture server (offline)."),
-    interval: float = typer.Option(1.0, "--interval", help="ccxt: seconds between two polls of a venue."),
+    interval: float = typer.Option(1.0, "--interval", help="ccxt: seconds between two polls of a venue.",
+                                   callback=number(gt=0, le=HOUR_S)),
     record: Path = typer.Option(None, "--record", help="Also write every published update to this JSON-lines file."),
 ) -> None:
     """Publish PriceUpdates keyed VENUE:SYMBOL; Ctrl-C (or SIGTERM) flushes and prints the counts per venue."""
     if source not in SOURCES:
         raise UserError(f"--source must be one of {', '.join(SOURCES)}, got {source!r}")
-    settings = get_settings()
-    speed = settings.sim_speed if speed is None else speed
-    for name, value in (("--speed", speed), ("--duration", duration), ("--interval", interval)):
-        _positive(name, value)
     if source == "replay" and file is None:
         raise UserError("--source replay needs --file F (a recording made with --record F)")
+    if file is not None and source != "replay":
+        raise UserError(f"--file is the recording --source replay reads; it does not go with --source {source}")
+    if fixtures and source != "ccxt":
+        raise UserError(f"--fixtures serves ccxt's venues; it does not go with --source {source}")
+    from producers.feeds.sim import resolve_start_us
+
+    settings = get_settings()
+    speed = settings.sim_speed if speed is None else speed
     chosen = split_names(symbols) if symbols else settings.symbols
-    check_broker(settings)
+    sim_start_us = resolve_start_us(start_us, settings) if source == "sim" else None
+    shift_to_us = resolve_start_us(start_us, settings) if source == "replay" and start_us is not None else None
+    topics = [PriceUpdate.TOPIC] + ([WatermarkAdvanced.TOPIC] if settings.time == "stream" else [])
+    require_topics(settings, map(settings.topic, topics))
     stop_on_sigterm()
 
     def open_publisher() -> FeedPublisher:
         return FeedPublisher(settings, source, record)
 
-    if source == "sim":
-        from producers.feeds.sim import resolve_start_us
-
+    if sim_start_us is not None:
         summary = _run_sim(settings, open_publisher, chosen, venues, speed, settings.seed if seed is None else seed,
-                           duration, not no_sleep, resolve_start_us(start_us, settings),
-                           from_now=(start_us or "").strip().lower() == "now")
+                           duration, not no_sleep, sim_start_us, from_now=(start_us or "").strip().lower() == "now")
     elif source == "replay":
-        from producers.feeds.sim import resolve_start_us
-
-        shift = None if start_us is None else resolve_start_us(start_us, settings)
-        summary = _run_replay(open_publisher, file, speed, not no_sleep, shift)
+        summary = _run_replay(open_publisher, file, speed, not no_sleep, shift_to_us)
     else:
         summary = _run_ccxt(open_publisher, chosen, venues, fixtures, interval, duration)
     console.print(summary.line(), highlight=False, soft_wrap=True)
+    if summary.failed:  # close() flushed: every record was acknowledged or failed
+        raise DeliveryError(f"Kafka refused {summary.failed} records of this feed (acknowledged {summary.delivered})")
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from consumers.lag import HISTORY_FILE, GroupLag, LagHistory, LagMonitor, exit_code
 from consumers.lag_rules import MIN_GAP_S
 from otcdesk.cli.output import console, print_json
+from otcdesk.cli.params import HOUR_S, MAX_GROUP_LEN, identifier, number
 from otcdesk.settings import get_settings
 
 _STYLE = {"OK": "green", "WARN": "yellow", "NOTFOUND": "dim"}  # everything else is red
@@ -27,11 +28,13 @@ PARTITION_COLUMNS = ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-O
 
 
 def lag(
-    group: list[str] = typer.Option([], "--group", "-g", help="Consumer group to show (repeatable)."),
+    group: list[str] = typer.Option([], "--group", "-g", help="Consumer group to show (repeatable).",
+                                    callback=identifier(MAX_GROUP_LEN)),
     all_groups: bool = typer.Option(False, "--all", help="Every consumer group on the broker, not only otcdesk-*."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one document per refresh with --watch)."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Refresh in place until Ctrl-C."),
-    interval: float = typer.Option(2.0, "--interval", min=0.2, help="Seconds between refreshes with --watch."),
+    interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes with --watch.",
+                                   callback=number(ge=0.2, le=HOUR_S)),
 ) -> None:
     """Lag of the desk's consumer groups: offsets as kafka-consumer-groups.sh, age in seconds, status."""
     settings = get_settings()

@@ -2,15 +2,19 @@
 
 Each noun is a Typer sub-app in its own module; `main()` turns every `DeskError` (and the
 usual suspects from bad input or an unreachable stack) into one red line and exit code 2.
+Library logs stay off the terminal (librdkafka's above all) unless `otcdesk --verbose`.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+import unicodedata
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from otcdesk.errors import DeskError
 
@@ -23,6 +27,26 @@ app = typer.Typer(
 )
 
 _err = Console(stderr=True)
+
+
+@app.callback()
+def root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print the libraries' logs "
+                                      "(librdkafka's connection attempts, retries) on stderr.")) -> None:
+    from otcdesk.kafka import log as kafka_log, show_librdkafka_log
+
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        show_librdkafka_log()
+    else:  # a failed delivery is the command's error line; a service that configures logging still logs it
+        kafka_log.addHandler(logging.NullHandler())
+
+
+def _error(text: str) -> None:
+    """Not wrapped at the terminal's width; the text is printed as is, never read as markup, and a
+    control character (an ESC sequence) shows as its escape, not its effect. Newlines stay: the
+    desk's own messages are one line, a few chaos failures add the tail of a log."""
+    shown = "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cf") and c != "\n" else c for c in text)
+    _err.print(f"[red]error:[/red] {escape(shown)}", highlight=False, soft_wrap=True)
 
 
 def _register() -> None:
@@ -62,11 +86,11 @@ def main() -> None:
     try:
         app()
     except DeskError as exc:
-        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        _error(str(exc))
         sys.exit(2)
     except ValidationError as exc:  # OTCDESK_* settings: name the field and the rule, never the value
         what = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        _err.print(f"[red]error:[/red] invalid settings: {what}", highlight=False)
+        _error(f"invalid settings: {what}")
         sys.exit(2)
     except KeyboardInterrupt:
         _err.print("interrupted")

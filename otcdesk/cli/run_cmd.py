@@ -11,7 +11,9 @@ from rich.live import Live
 from rich.table import Table
 
 from otcdesk.cli.output import console
+from otcdesk.cli.params import SEED, SPEED, YEAR_S, names, number
 from otcdesk.errors import UserError
+from otcdesk.kafka import require_topics
 from otcdesk.settings import get_settings
 from otcdesk.supervisor import Supervisor, desk_children, session_env
 
@@ -31,14 +33,19 @@ def _table(supervisor: Supervisor, started: float) -> Table:
 
 @app.command("all")
 def run_all(
-    speed: float = typer.Option(None, "--speed", help="Sim clock speed factor (default: settings sim_speed)."),
-    seed: int = typer.Option(None, "--seed", help="Seed of every random choice (default: settings seed)."),
-    stages: str = typer.Option("", "--stages", help="Comma separated stages (default: all)."),
+    speed: float = typer.Option(None, "--speed", help="Sim clock speed factor (default: settings sim_speed).",
+                                callback=SPEED),
+    seed: int = typer.Option(None, "--seed", help="Seed of every random choice (default: settings seed).",
+                             callback=SEED),
+    stages: str = typer.Option("", "--stages", help="Comma separated stages (default: all).",
+                               callback=names()),
     feed: bool = typer.Option(True, "--feed/--no-feed", help="Run the sim market-data feed."),
     sink: bool = typer.Option(False, "--sink/--no-sink", help="Run the ClickHouse sink too."),
-    duration: float = typer.Option(0, "--duration", help="Stop after this many wall seconds (0: until Ctrl-C)."),
+    duration: float = typer.Option(0, "--duration", help="Stop after this many wall seconds (0: until Ctrl-C).",
+                                   callback=number(ge=0, le=YEAR_S)),
 ) -> None:
     """Start the desk; restart a crashed process with backoff; stop all on Ctrl-C."""
+    from otcdesk.topics import topic_specs
     from streams import STAGES
 
     settings = get_settings()
@@ -46,8 +53,7 @@ def run_all(
     unknown = sorted(set(chosen) - set(STAGES))
     if unknown:
         raise UserError(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
-    if speed is not None and speed <= 0:
-        raise UserError(f"--speed must be > 0, got {speed}")
+    require_topics(settings, [spec.name for spec in topic_specs(settings)])
     env = session_env(settings.seed if seed is None else seed, settings.sim_speed if speed is None else speed,
                       namespace=settings.namespace)
     supervisor = Supervisor(desk_children(chosen, with_feed=feed, with_sink=sink), env,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from otcdesk.cli.output import emit
+from otcdesk.cli.params import whole
 from otcdesk.errors import DeskError
 from otcdesk.schema_check import check_catalog
 from otcdesk.serde import SchemaCatalog
@@ -25,7 +26,8 @@ def list_schemas(as_json: bool = JSON) -> None:
 
 
 @app.command("check")
-def check(as_json: bool = JSON, samples: int = typer.Option(50, min=1, help="Sample records per pair.")) -> None:
+def check(as_json: bool = JSON, samples: int = typer.Option(50, help="Sample records per pair.",
+                                                            callback=whole(ge=1, le=10_000))) -> None:
     """Prove each version backward and forward compatible with the one before."""
     catalog = SchemaCatalog()
     results = check_catalog(catalog, samples)

@@ -15,9 +15,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from otcdesk.cli.output import console, print_json, print_table
+from otcdesk.cli.params import HOUR_S, SEED, WEEK_S, number, whole
 from otcdesk.errors import UserError
+from otcdesk.kafka import check_broker
 from otcdesk.settings import get_settings
 from otcdesk.simulate import NAMESPACE, SessionPlan, SessionSummary
+
+
+#: Bounds of a session's options (also `otcdesk chaos`): beyond them a run is a typo.
+MAX_RFQS = 100_000
+MAX_RATE_PER_S = 1_000.0
+RFQS = whole(ge=1, le=MAX_RFQS)
+RATE = number(gt=0, le=MAX_RATE_PER_S)
+STARTUP = number(ge=0, le=HOUR_S)
+TIMEOUT = number(gt=0, le=WEEK_S)
 
 
 def parse_speed(text: str) -> float | None:
@@ -31,16 +42,17 @@ def parse_speed(text: str) -> float | None:
 
 
 def simulate(
-    rfqs: int = typer.Option(500, "--rfqs", help="RFQs in the session."),
+    rfqs: int = typer.Option(500, "--rfqs", help="RFQs in the session.", callback=RFQS),
     speed: str = typer.Option("max", "--speed", help="'max' (as fast as the CPUs allow) or a factor of the "
                               "wall clock the sources are paced on (600: ten sim minutes a second). Same result."),
-    seed: int = typer.Option(None, "--seed", help="Seed of every random choice (default: settings seed)."),
-    rate: float = typer.Option(0.02, "--rate", help="Mean RFQ arrivals per sim second (Poisson)."),
+    seed: int = typer.Option(None, "--seed", help="Seed of every random choice (default: settings seed).",
+                             callback=SEED),
+    rate: float = typer.Option(0.02, "--rate", help="Mean RFQ arrivals per sim second (Poisson).", callback=RATE),
     faults: bool = typer.Option(True, "--faults/--no-faults", help="Inject venue faults (fees, dropped/duplicate fills)."),
     sink: bool = typer.Option(False, "--sink/--no-sink", help="Also run the ClickHouse sink (for `otcdesk report`)."),
     startup: float = typer.Option(10.0, "--startup", help="With a numeric --speed: wall seconds the processes get to "
-                                  "start before the paced clock runs."),
-    timeout: float = typer.Option(900.0, "--timeout", help="Give up after this many wall seconds."),
+                                  "start before the paced clock runs.", callback=STARTUP),
+    timeout: float = typer.Option(900.0, "--timeout", help="Give up after this many wall seconds.", callback=TIMEOUT),
     kill: list[str] = typer.Option([], "--kill", help="Chaos: PROCESS@SHARE, kill -9 PROCESS once SHARE (0-1) of "
                                    "the RFQs are out (restarted by the supervisor). Repeatable."),
     namespace: str = typer.Option(NAMESPACE, "--namespace", help="Topic/group prefix of the session (wiped first)."),
@@ -124,6 +136,7 @@ def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout
     (chaos: replay topics into the running desk); the summary is the one after it, once quiet."""
     from otcdesk.session import SessionRunner
 
+    check_broker(get_settings())  # one line now, not a session that cannot start
     runner = SessionRunner(get_settings(), plan, startup_s=startup_s, with_sink=sink, kills=kills or [])
     pace = "full speed" if plan.speed is None else f"{plan.speed:g}x"
     screen.print(f"session: {plan.rfqs} RFQs, seed {plan.seed}, {pace}, namespace {plan.namespace!r}, "

@@ -15,7 +15,9 @@ import typer
 
 from consumers.sink import Sink, SinkOptions
 from otcdesk.cli.output import print_json
+from otcdesk.cli.params import MAX_GROUP_LEN, YEAR_S, identifier, number
 from otcdesk.db.migrate import check_database_name
+from otcdesk.kafka import check_broker, show_librdkafka_log
 from otcdesk.settings import get_settings
 
 app = typer.Typer(help="The ClickHouse sink: every topic into the event log.", no_args_is_help=True)
@@ -26,13 +28,16 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 @app.command("run")
 def run(
     once: bool = typer.Option(False, "--once", help="Drain what is in the topics now, then exit."),
-    max_seconds: float | None = typer.Option(None, "--max-seconds", min=0.1, help="Stop after this long."),
-    group: str | None = typer.Option(None, "--group", help="Consumer group (default: otcdesk-<namespace>sink)."),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Stop after this long.",
+                                             callback=number(ge=0.1, le=YEAR_S)),
+    group: str | None = typer.Option(None, "--group", help="Consumer group (default: otcdesk-<namespace>sink).",
+                                     callback=identifier(MAX_GROUP_LEN)),
     database: str | None = typer.Option(None, "--database", help="Target database (default: the URL's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:
     """Consume every topic, insert column-wise in batches, commit offsets only after ClickHouse acked."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    show_librdkafka_log()  # a service: its log is its output
     settings = get_settings()
     options = SinkOptions(
         group_id=group or settings.group("sink"),
@@ -40,6 +45,7 @@ def run(
         once=once,
         max_seconds=max_seconds,
     )
+    check_broker(settings)  # one line, not a service waiting for a broker that is not there
     sink = Sink(settings, options)
     _stop_on_signals(sink)
     logging.getLogger("otcdesk.sink").info(

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from otcdesk.cli.output import emit
+from otcdesk.cli.params import choice
 
 app = typer.Typer(help="Desk stages (faust workers), one process each.", no_args_is_help=True)
 
@@ -22,7 +23,8 @@ def list_stages(as_json: bool = typer.Option(False, "--json", help="Print JSON i
 @app.command("run")
 def run(
     name: str = typer.Argument(..., help="Stage name (otcdesk stage list)."),
-    loglevel: str = typer.Option("warn", "--loglevel", "-l", help="faust log level."),
+    loglevel: str = typer.Option("warn", "--loglevel", "-l", help="faust log level: crit, error, warn, info, debug.",
+                                 callback=choice("crit", "error", "warn", "info", "debug")),
 ) -> None:
     """Run a stage until interrupted (Ctrl-C stops it cleanly)."""
     from streams import build_stage

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from otcdesk.cli.output import console, emit
+from otcdesk.kafka import check_broker
 from otcdesk.settings import get_settings
 from otcdesk.topics import create_topics, describe_topics, topic_specs
 
@@ -25,6 +26,8 @@ def create() -> None:
 @app.command("list")
 def list_topics(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """Partitions and end offsets of each topic."""
-    states = describe_topics(get_settings())
+    settings = get_settings()
+    check_broker(settings)  # one line naming the fix when Kafka does not answer
+    states = describe_topics(settings)
     rows = [(s.name, s.partitions, s.messages, list(s.end_offsets)) for s in states]
     emit("Topics", ["topic", "partitions", "messages", "end_offsets"], rows, as_json)

@@ -30,7 +30,7 @@ from confluent_kafka.admin import NewTopic
 
 from otcdesk.errors import AuthenticationError
 from otcdesk.events import Event, TradeBooked
-from otcdesk.kafka import EventProducer, admin_client, check_broker, consume, consumer_config
+from otcdesk.kafka import LIBRDKAFKA_LOG, EventProducer, admin_client, check_broker, consume, consumer_config
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from otcdesk.topics import create_topics
@@ -53,9 +53,16 @@ def desk(scram_broker: ScramBroker) -> Settings:
 
 
 @pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+def logs(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)  # aiokafka, faust and otcdesk at their most talkative
+    monkeypatch.setattr(LIBRDKAFKA_LOG, "propagate", True)  # and librdkafka's own lines (quiet by default)
     return caplog
+
+
+def _librdkafka_lines(logs: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> str:
+    """What librdkafka said: through its logger, plus anything it printed on stderr by itself."""
+    said = "\n".join(r.getMessage() for r in logs.records if r.name == LIBRDKAFKA_LOG.name)
+    return said + capfd.readouterr().err
 
 
 def _password(settings: Settings) -> str:
@@ -125,7 +132,7 @@ def test_confluent_admin_producer_and_consumer_log_in(desk: Settings, logs: pyte
     consumer = Consumer(consumer_config(desk, f"test-sasl-{tag}"))
     consumer.subscribe([desk.topic("trades")])
     assert _read_until(consumer, trade.event_id, 30) == trade
-    librdkafka = capfd.readouterr().err
+    librdkafka = _librdkafka_lines(logs, capfd)
     assert "sasl.password = [redacted]" in librdkafka
     _assert_not_in(_password(desk), [librdkafka, logs.text])
 
@@ -210,7 +217,7 @@ def test_a_wrong_password_is_refused_at_once_with_the_reason(scram_broker: Scram
     worker_log = (tmp_path / "worker.log").read_text()
     assert "SaslAuthenticationFailed: Authentication failed during authentication due to invalid credentials" \
         in worker_log
-    librdkafka = capfd.readouterr().err
+    librdkafka = _librdkafka_lines(logs, capfd)
     assert "invalid credentials" in librdkafka
     broker_logs = [path.read_text(errors="replace") for path in scram_broker.logs]
     assert any("Failed authentication" in text for text in broker_logs)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from otcdesk.clients import ClientSim
-from otcdesk.errors import UserError
+from otcdesk.errors import TransientError, UserError
 from otcdesk.events import Rfq
 from otcdesk.kafka import DeliveryStats
 from otcdesk.settings import Settings
@@ -92,3 +92,46 @@ def test_clients_filter() -> None:
     assert len(select_profiles(settings, None)) == 4
     with pytest.raises(UserError, match="NOPE"):
         select_profiles(settings, "ACME,NOPE")
+
+
+@dataclass
+class RefusingProducer(FakeProducer):
+    """The broker acknowledges all but the RFQs whose index `refused` holds; `unanswered` more are
+    still in flight when the flush gives up."""
+
+    refused: frozenset[int] = frozenset()
+    unanswered: int = 0
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        failed = [i for i in range(len(self.sent)) if i in self.refused]
+        self.stats.failed = len(failed)
+        self.stats.errors = [f"rfq[{i % 6}]: Broker: Message size too large" for i in failed]
+        self.stats.delivered = len(self.sent) - len(failed) - self.unanswered
+        if self.unanswered:
+            raise TransientError(f"{self.unanswered} events not acknowledged by Kafka within {timeout_s}s")
+
+
+@pytest.mark.parametrize("refused, unanswered, acked", [(frozenset({3, 7}), 0, 18), (frozenset(), 5, 15),
+                                                        (frozenset({0}), 4, 15)])
+def test_the_summary_counts_what_the_broker_did_not_acknowledge(refused: frozenset[int], unanswered: int,
+                                                                acked: int) -> None:
+    producer = RefusingProducer(FakeWall(), refused=refused, unanswered=unanswered)
+    summary = LoadGenerator(LoadPlan(20, 1, T0), ClientSim(4), producer).run()  # type: ignore[arg-type]
+    assert (summary.sent, summary.acked, summary.failed, summary.unanswered) == (20, acked, len(refused), unanswered)
+    assert not summary.all_acked
+    assert f"acked {acked}, failed {len(refused)}" in summary.line()
+    assert summary.shortfall().startswith(f"Kafka acknowledged {acked} of 20 RFQs sent ({len(refused)} failed, "
+                                          f"{unanswered} unanswered)")
+    if refused:
+        assert summary.shortfall().endswith(f"first failure rfq[{min(refused) % 6}]: Broker: Message size too large")
+
+
+def test_a_fully_acknowledged_run_has_no_shortfall() -> None:
+    _, summary = generate(LoadPlan(20, 1, T0))
+    assert summary.all_acked and summary.shortfall() == "" and "unanswered" not in summary.line()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("speed", [float("nan"), float("inf"), 0.0, -1.0])
+def test_a_speed_that_is_not_a_positive_finite_number_is_a_user_error(speed: float) -> None:
+    with pytest.raises(UserError, match="--speed must be a positive number"):
+        LoadPlan(10, 1, T0, speed=speed)
