@@ -191,6 +191,6 @@ def _client(settings: Settings, db: str) -> Client:
     10M fills recon_breaks' per-fill aggregation needs more, and a query refused for memory
     measures nothing (first idle run, 2026-11-30: "would use 3.78 GiB")."""
     ep = client.endpoint(settings)
-    return Client(host=ep.host, port=ep.port, user=ep.user, password=ep.password, database=db,
+    return Client(host=ep.host, port=ep.port, user=ep.user, password=ep.password.get_secret_value(), database=db,
                   send_receive_timeout=BUDGET_S + 600, client_name="otcdesk-bench",
                   settings={"max_memory_usage": MEMORY_BYTES})

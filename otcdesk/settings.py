@@ -14,9 +14,10 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from otcdesk.clock import AnchoredClock, desk_clock
+from otcdesk.db.read_only import ReadOnlyLimits
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -342,6 +343,9 @@ class Settings(BaseSettings):
         "clickhouse://default@127.0.0.1:9000/otcdesk",
         validation_alias=AliasChoices("CLICKHOUSE_URL", "OTCDESK_CLICKHOUSE_URL"),
     )
+    clickhouse_password: SecretStr | None = Field(None, description=(
+        "password of the ClickHouse user in clickhouse_url (OTCDESK_CLICKHOUSE_PASSWORD); unset: the "
+        "URL's, else the one the local stack generated and keeps in stack.json"))
     state_dir: Path = _REPO_ROOT / ".otcdesk"
     repo_root: Path = _REPO_ROOT
     seed: int = 7
@@ -370,6 +374,7 @@ class Settings(BaseSettings):
     settlement: SettlementSettings = SettlementSettings()
     recon: ReconSettings = ReconSettings()
     sink: SinkSettings = SinkSettings()
+    read_only: ReadOnlyLimits = ReadOnlyLimits()
 
     # -- resolved endpoints -------------------------------------------------------------------
     def _local_state(self) -> dict[str, object]:
@@ -421,9 +426,16 @@ class Settings(BaseSettings):
             host=url.hostname or "127.0.0.1",
             port=url.port or 9000,
             user=url.username or "default",
-            password=url.password or "",
+            password=self._clickhouse_password(unquote(url.password or ""), state),
             database=(url.path or "/otcdesk").lstrip("/") or "otcdesk",
         )
+
+
+    def _clickhouse_password(self, in_url: str, state: dict[str, object]) -> SecretStr:
+        """OTCDESK_CLICKHOUSE_PASSWORD, else the URL's, else the local stack's generated one."""
+        if self.clickhouse_password is not None:
+            return self.clickhouse_password
+        return SecretStr(in_url or str(state.get("clickhouse_password", "")))
 
 
 class ClickHouseEndpoint(BaseModel):
@@ -432,7 +444,7 @@ class ClickHouseEndpoint(BaseModel):
     host: str
     port: int
     user: str
-    password: str
+    password: SecretStr = SecretStr("")  # printed as ********** (repr, str, model_dump_json)
     database: str
 
 

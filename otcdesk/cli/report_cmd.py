@@ -57,7 +57,7 @@ def report(
     )
     settings = get_settings()
     db = check_database_name(database or settings.clickhouse.database)
-    runner = client.connect(client.endpoint(settings, read_only=True), database=db)
+    runner = client.report_reader(settings, db)
     try:
         result = reports.run(runner, db, chosen, settings, options)
     finally:

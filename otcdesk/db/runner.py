@@ -68,10 +68,12 @@ def first_line(exc: BaseException) -> str:
 
 
 class DriverRunner:
-    """A clickhouse-driver `Client` (native protocol) behind `SqlRunner`."""
+    """A clickhouse-driver `Client` (native protocol) behind `SqlRunner`. `query_settings` go with
+    every statement (`{"readonly": 1}`: the server refuses any write through this runner)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, query_settings: dict[str, Any] | None = None) -> None:
         self.client = client
+        self.query_settings = dict(query_settings or {})
         self._ddl_settings: dict[str, Any] | None = None
 
     @property
@@ -111,14 +113,14 @@ class DriverRunner:
             raise QueryError(f"clickhouse-driver: {first_line(exc)}") from exc
 
     def execute(self, sql: str) -> None:
-        self._call(sql, settings=self.ddl_settings())
+        self._call(sql, settings=self.ddl_settings() | self.query_settings)  # readonly, if any, last
 
     def query(self, sql: str) -> list[Row]:
-        return [tuple(r) for r in self._call(sql)]
+        return [tuple(r) for r in self._call(sql, settings=self.query_settings or None)]
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         cols = ", ".join(quote_ident(c) for c in columns)
-        self._call(f"INSERT INTO {table} ({cols}) VALUES", [tuple(r) for r in rows])
+        self._call(f"INSERT INTO {table} ({cols}) VALUES", [tuple(r) for r in rows], self.query_settings or None)
 
     def close(self) -> None:
         self.client.disconnect()

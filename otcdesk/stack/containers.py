@@ -70,12 +70,16 @@ def _wait_for_kafka(bootstrap: str, timeout_s: float) -> None:
 
 
 def _add_readonly_user(url: str) -> None:
-    """The same otcdesk_ro user the local stack's users.xml defines, created by SQL."""
+    """The same otcdesk_ro user, with the same limits, as the local stack's users.xml, created by SQL."""
     from clickhouse_driver import Client
 
+    from otcdesk.db.read_only import ReadOnlyLimits
+
+    profile = ReadOnlyLimits().profile()
+    settings = ", ".join(f"{name} = {value if value.isdigit() else repr(value)}" for name, value in profile.items())
     client = Client.from_url(url)
     try:
-        client.execute("CREATE USER IF NOT EXISTS otcdesk_ro IDENTIFIED WITH no_password SETTINGS readonly = 1")
+        client.execute(f"CREATE USER IF NOT EXISTS otcdesk_ro IDENTIFIED WITH no_password SETTINGS {settings}")
         client.execute("GRANT SELECT ON *.* TO otcdesk_ro")
     finally:
         client.disconnect()

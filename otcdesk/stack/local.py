@@ -8,8 +8,6 @@ started is remembered in `state_dir` (pid files and `stack.json`, which `Setting
 from __future__ import annotations
 
 import fcntl
-import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -19,9 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from otcdesk.errors import StackError
 from otcdesk.settings import ClickHouseEndpoint, Settings
-from otcdesk.stack import clickhouse, kafka, processes
+from otcdesk.stack import clickhouse, clickhouse_access, kafka, processes, state_file
+from otcdesk.stack.clickhouse_access import ServerAccess
 from otcdesk.stack.health import ComponentStatus, Probe, probe_clickhouse, probe_kafka
 from otcdesk.stack.ports import HOST, choose_port
 
@@ -82,16 +83,15 @@ class LocalStack:
         return self.state_dir / "stack.json"
 
     def read_state(self) -> dict[str, Any]:
-        try:
-            return dict(json.loads(self.state_file.read_text()))
-        except (OSError, ValueError):
-            return {}
+        return state_file.read(self.state_file)
 
     def _write_state(self, state: dict[str, Any]) -> None:
-        """Atomic replace: a client reading stack.json never sees half a file."""
-        tmp = self.state_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, self.state_file)
+        """Atomic replace, owner-only (it holds the ClickHouse admin password): state_file.write."""
+        state_file.write(self.state_file, state)
+
+    def _access(self) -> ServerAccess:
+        """The ClickHouse users of this stack: the recorded admin password, the read-only limits."""
+        return ServerAccess(str(self.read_state()["clickhouse_password"]), self.settings.read_only)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -123,7 +123,10 @@ class LocalStack:
             if kafka.ensure_jars(self.kafka):
                 self.report(f"kafka jars resolved from Maven Central into {self.kafka.libs}")
             state = self.read_state()
+            clickhouse_access.admin_password(state)  # recorded before any server uses it
+            self._write_state(state)
             running = {name: self.running_pid(name) for name in self.servers}
+            running["clickhouse"] = self._clickhouse_to_reuse(running["clickhouse"])
             ports = self._choose_ports(state, running)
             state |= self._addresses(ports) | {"ports": ports, "state_dir": str(self.state_dir)}
             started, timings = self._start_missing(running, ports, java, state)
@@ -132,7 +135,9 @@ class LocalStack:
             for name in self.servers:
                 if name not in started:
                     self.report(f"{name} already running (pid {running[name]})")
-            ready = self._wait_ready(started, state)
+            if "clickhouse" not in started and clickhouse.write_users(self.clickhouse, self._access()):
+                self.report("clickhouse users.xml updated (admin password, read-only limits): the server reloads it")
+            ready = self._wait_ready(started, state)  # a reloading server answers once the password works
             timings |= {f"{name}_ready_s": round(secs, 2) for name, secs in ready.items()}
             versions = {"kafka": kafka.jar_version(self.kafka.libs), "clickhouse": self._clickhouse_version(state)}
             self._create_database(state)
@@ -187,10 +192,12 @@ class LocalStack:
         }
 
     def _start_clickhouse(self, ports: dict[str, int]) -> float:
-        clickhouse.write_configs(self.clickhouse, ports["clickhouse_native"], ports["clickhouse_http"])
+        access = self._access()
+        clickhouse.write_configs(self.clickhouse, ports["clickhouse_native"], ports["clickhouse_http"], access)
         server = self.servers["clickhouse"]
         self._log_start["clickhouse"] = processes.size(server.logs[0])
-        pid = processes.spawn_detached(clickhouse.server_command(self.clickhouse), server.logs[1], self.clickhouse.home)
+        cmd = clickhouse.server_command(self.clickhouse, access.limits)
+        pid = processes.spawn_detached(cmd, server.logs[1], self.clickhouse.home)
         processes.write_pid(server.pid_file, pid)
         self.report(f"clickhouse starting (pid {pid}) on {HOST}:{ports['clickhouse_native']}")
         return time.monotonic()
@@ -219,9 +226,23 @@ class LocalStack:
             return probe_kafka({"bootstrap.servers": state["kafka_bootstrap"]}, timeout_s)
         return probe_clickhouse(self._endpoint(state), timeout_s)
 
-    def _endpoint(self, state: dict[str, Any], user: str = "default") -> ClickHouseEndpoint:
+    def _endpoint(self, state: dict[str, Any]) -> ClickHouseEndpoint:
+        """The admin's endpoint (its password as recorded in the state)."""
         port = int(state.get("ports", {}).get("clickhouse_native", self.settings.local.clickhouse_native_port))
-        return ClickHouseEndpoint(host=HOST, port=port, user=user, password="", database=clickhouse.DATABASE)
+        password = SecretStr(str(state.get("clickhouse_password", "")))
+        return ClickHouseEndpoint(host=HOST, port=port, user="default", password=password, database=clickhouse.DATABASE)
+
+    def _clickhouse_to_reuse(self, pid: int | None) -> int | None:
+        """A running ClickHouse is reused unless its thread stack is too small for the read-only
+        profile's max_query_size (a server started by an older otcdesk): then it is restarted."""
+        needed = clickhouse_access.thread_stack_bytes(self.settings.read_only)
+        stack = clickhouse.thread_stack_of(pid) if pid else None
+        if pid is None or stack is None or stack >= needed:
+            return pid
+        self.report(f"clickhouse (pid {pid}) runs with a {stack >> 20} MiB thread stack, the read-only "
+                    f"limits need {needed >> 20} MiB: restarting it")
+        processes.terminate({pid: self.servers["clickhouse"].marker}, STOP_TIMEOUT_S)
+        return None
 
     def _wait_ready(self, started: dict[str, float], state: dict[str, Any]) -> dict[str, float]:
         """Poll every component until it answers; fail fast when its process exits, and after
@@ -262,7 +283,8 @@ class LocalStack:
         from clickhouse_driver import Client
 
         endpoint = self._endpoint(state)
-        client = Client(host=endpoint.host, port=endpoint.port, user="default", database="default")
+        client = Client(host=endpoint.host, port=endpoint.port, user=endpoint.user,
+                        password=endpoint.password.get_secret_value(), database="default")
         try:
             client.execute(f"CREATE DATABASE IF NOT EXISTS {clickhouse.DATABASE}")
         finally:

@@ -12,10 +12,14 @@ import os
 import time
 from pathlib import Path
 from unittest import mock
+from urllib.parse import quote
+
+from pydantic import SecretStr
 
 from otcdesk.errors import StackError
 from otcdesk.settings import ClickHouseEndpoint, Settings
-from otcdesk.stack import clickhouse, kafka, processes
+from otcdesk.stack import clickhouse, kafka, processes, state_file
+from otcdesk.stack.clickhouse_access import ServerAccess, admin_password
 from otcdesk.stack.health import Probe, probe_clickhouse, probe_kafka
 from otcdesk.stack.ports import HOST, choose_port
 
@@ -124,7 +128,9 @@ class ThrowawayBroker(_Server):
 
 
 class ThrowawayClickHouse(_Server):
-    """A ClickHouse server (Debian's 18.16 here) with the stack's config, on its own ports."""
+    """A ClickHouse server (Debian's 18.16 here) with the stack's config, on its own ports: the
+    same users and read-only limits (those of `stack.read_only`), its own admin password, kept
+    in its own state file (`home/stack.json`, mode 0600)."""
 
     name = "clickhouse"
 
@@ -134,8 +140,13 @@ class ThrowawayClickHouse(_Server):
         self.bootstrap = stack.bootstrap  # the desk processes keep the shared broker
         tcp = choose_port((), taken=set())
         self.ports = (tcp, choose_port((), taken={tcp}))
-        self.endpoint = ClickHouseEndpoint(host=HOST, port=tcp, user="default", password="",
-                                           database=clickhouse.DATABASE)
+        self.state_file = home / "stack.json"  # as a local stack's: Settings(stack="local", state_dir=home) finds it
+        state = state_file.read(self.state_file)
+        self.access = ServerAccess(admin_password(state), stack.read_only)
+        self.endpoint = ClickHouseEndpoint(host=HOST, port=tcp, user="default", database=clickhouse.DATABASE,
+                                           password=SecretStr(self.access.admin_password))
+        state["clickhouse_url"] = f"clickhouse://default@{HOST}:{tcp}/{clickhouse.DATABASE}"
+        state_file.write(self.state_file, state)
 
     @property
     def marker(self) -> str:
@@ -147,10 +158,10 @@ class ThrowawayClickHouse(_Server):
 
     def _prepare(self) -> None:
         clickhouse.find_server()
-        clickhouse.write_configs(self.layout, *self.ports)
+        clickhouse.write_configs(self.layout, *self.ports, self.access)
 
     def _command(self) -> list[str]:
-        return clickhouse.server_command(self.layout)
+        return clickhouse.server_command(self.layout, self.access.limits)
 
     def probe(self) -> Probe:
         return probe_clickhouse(self.endpoint, timeout_s=2.0)
@@ -164,7 +175,8 @@ class ThrowawayClickHouse(_Server):
 
 
 def _url(ep: ClickHouseEndpoint) -> str:
-    auth = f"{ep.user}:{ep.password}" if ep.password else ep.user
+    password = ep.password.get_secret_value()
+    auth = f"{ep.user}:{quote(password, safe='')}" if password else ep.user
     return f"clickhouse://{auth}@{ep.host}:{ep.port}/{ep.database}"
 
 

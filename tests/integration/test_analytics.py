@@ -1,7 +1,8 @@
-"""Every report and `otcdesk sql` on the real ClickHouse 18.16 server, as the read-only user, on
-a throwaway database holding the faulted session of tests/recon_session.py: each report returns
-the same rows as on the current engine (chDB), and the CLI's happy paths and refusals (a write
-through `sql`, bad SQL, an unknown table) are one line and exit code 2, never a traceback."""
+"""Every report and `otcdesk sql` on the real ClickHouse 18.16 server, on a throwaway database
+holding the faulted session of tests/recon_session.py: each report (run as `otcdesk report` runs
+it: the writer with readonly=1) returns the same rows as on the current engine (chDB), and the
+CLI's happy paths and refusals (a write through `sql`, bad SQL, an unknown table) are one line and
+exit code 2, never a traceback."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def db(server: DriverRunner) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def reader(stack: Settings, db: str) -> Iterator[DriverRunner]:
-    """What `otcdesk report` uses: the read-only user."""
-    runner = client.connect(client.endpoint(stack, read_only=True), database=db)
+    """What `otcdesk report` uses: the writer, every statement with readonly=1."""
+    runner = client.report_reader(stack, db)
     yield runner
     runner.close()
 
@@ -66,7 +67,7 @@ def test_report_on_18_16_as_read_only_equals_the_current_engine(
 def cli(settings: Settings, db: str, *args: str) -> subprocess.CompletedProcess[str]:
     ep = settings.clickhouse
     env = os.environ | {"OTCDESK_STACK": "external", "CLICKHOUSE_URL": f"clickhouse://default@{ep.host}:{ep.port}/{db}",
-                        "COLUMNS": "200"}
+                        "OTCDESK_CLICKHOUSE_PASSWORD": ep.password.get_secret_value(), "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-c", "from otcdesk.cli.main import main; main()", *args],
                           capture_output=True, text=True, timeout=120, env=env)
 

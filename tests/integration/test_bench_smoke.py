@@ -25,6 +25,7 @@ def test_bench_smoke(name: str, stack: Settings, tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("OTCDESK_STACK", "external")
     monkeypatch.setenv("KAFKA_BOOTSTRAP", stack.bootstrap)
     monkeypatch.setenv("CLICKHOUSE_URL", f"clickhouse://{ep.user}@{ep.host}:{ep.port}/{ep.database}")
+    monkeypatch.setenv("OTCDESK_CLICKHOUSE_PASSWORD", ep.password.get_secret_value())
     assert main(["--smoke", "--only", name, "--out", str(tmp_path)]) == 0, f"bench {name} failed (see stderr)"
     (json_path,) = tmp_path.glob("*.json")
     (md_path,) = tmp_path.glob("*.md")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 
@@ -22,7 +23,7 @@ READONLY_ERROR = 164  # ClickHouse's READONLY error code, the same on 18.16 and 
 
 def _client(settings: Settings, user: str | None = None) -> Client:
     ep = settings.clickhouse
-    return Client(host=ep.host, port=ep.port, user=user or ep.user, password="" if user else ep.password,
+    return Client(host=ep.host, port=ep.port, user=user or ep.user, password="" if user else ep.password.get_secret_value(),
                   database=ep.database)
 
 
@@ -69,7 +70,35 @@ def test_read_only_user_can_select_but_not_create(stack: Settings) -> None:
         client.disconnect()
 
 
+def test_read_only_user_runs_with_the_desks_limits(stack: Settings) -> None:
+    """The server's profile of otcdesk_ro is the one otcdesk/db/read_only.py describes (the local
+    stack renders it into users.xml; a running server reloads it at `stack up`)."""
+    profile = stack.read_only.profile()
+    client = _client(stack, user="otcdesk_ro")
+    try:
+        rows = client.execute("SELECT name, value FROM system.settings WHERE name IN %(names)s",
+                              {"names": tuple(profile)})
+    finally:
+        client.disconnect()
+    assert dict(rows) == profile
+
+
 LOCAL_ONLY = pytest.mark.skipif(Settings().stack != "local", reason="docker/external stacks are not started by otcdesk")
+
+
+@LOCAL_ONLY
+def test_clickhouse_admin_takes_only_the_password_kept_owner_only_in_stack_json(stack: Settings) -> None:
+    path = stack.state_dir / "stack.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    password = json.loads(path.read_text())["clickhouse_password"]
+    assert len(password) >= 43 and stack.clickhouse.password.get_secret_value() == password
+    client = _client(stack, user="default")  # no password
+    try:
+        with pytest.raises(ServerException) as err:
+            client.execute("SELECT 1")
+        assert err.value.code in (193, 194, 516), err.value  # wrong or missing password, auth failed
+    finally:
+        client.disconnect()
 
 
 @LOCAL_ONLY

@@ -49,9 +49,9 @@ def test_desk_environment_names_are_settings_the_code_reads(monkeypatch) -> None
         assert SERVICES[stage]["environment"] == env
 
 
-def test_clickhouse_gets_the_read_only_user_of_sql_and_reports() -> None:
-    """`otcdesk sql` and `otcdesk report` connect as otcdesk_ro: the compose server must define
-    it with a readonly=1 profile, as the local stack's users.xml does."""
+def test_clickhouse_gets_the_read_only_user_of_sql() -> None:
+    """`otcdesk sql` connects as otcdesk_ro: the compose server must define it with a readonly=1
+    profile, as the local stack's users.xml does (its limits: tests/unit/test_store_access.py)."""
     mounts = {m.split(":")[1]: m.split(":")[0] for m in SERVICES["clickhouse"]["volumes"]}
     source = mounts["/etc/clickhouse-server/users.d/otcdesk-ro.xml"]
     root = ET.parse(Path(__file__).resolve().parents[2] / source).getroot()
@@ -59,3 +59,16 @@ def test_clickhouse_gets_the_read_only_user_of_sql_and_reports() -> None:
     assert user is not None
     profile = root.find(f"profiles/{user.findtext('profile')}")
     assert profile is not None and profile.findtext("readonly") == "1"
+
+
+def test_clickhouse_admin_password_comes_from_the_environment() -> None:
+    """`default` gets OTCDESK_CLICKHOUSE_PASSWORD through the image's CLICKHOUSE_PASSWORD; compose
+    refuses to start without it; every desk service passes it to its ClickHouse clients."""
+    required = "${OTCDESK_CLICKHOUSE_PASSWORD:?"
+    server = SERVICES["clickhouse"]
+    assert server["environment"]["CLICKHOUSE_PASSWORD"].startswith(required)
+    assert "CLICKHOUSE_SKIP_USER_SETUP" not in server["environment"]
+    assert "$$CLICKHOUSE_PASSWORD" in server["healthcheck"]["test"][1]
+    desk = [s for s in SERVICES.values() if "CLICKHOUSE_URL" in s.get("environment", {})]
+    assert len(desk) > len(STAGES)
+    assert all(s["environment"]["OTCDESK_CLICKHOUSE_PASSWORD"].startswith(required) for s in desk)
