@@ -39,6 +39,7 @@ from otcdesk.kafka import EventProducer, admin_client, consumer_config, producer
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from otcdesk.supervisor import Child, Supervisor
+from otcdesk.topics import replication
 
 #: the topics each stage's agents consume (streams/<stage>.py); tests/unit/test_bench_stage_inputs.py
 #: compares it with the agents the stages register
@@ -173,9 +174,10 @@ def wait_quiet(settings: Settings, topics: Sequence[str], quiet_s: float, timeou
 
 def make_topic(settings: Settings, name: str) -> None:
     """An extra topic in the namespace (deleted with it), like the desk's lifecycle topics."""
-    topic = NewTopic(settings.topic(name), num_partitions=settings.topics.partitions,
-                     replication_factor=settings.topics.replication_factor)
     admin = admin_client(settings)  # kept alive until the future resolves
+    factor, config = replication(settings, len(admin.list_topics(timeout=30).brokers))
+    topic = NewTopic(settings.topic(name), num_partitions=settings.topics.partitions, replication_factor=factor,
+                     config=config)
     admin.create_topics([topic], operation_timeout=30)[settings.topic(name)].result(30)
 
 

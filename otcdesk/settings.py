@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 
 from otcdesk.clock import AnchoredClock, desk_clock
 from otcdesk.db.read_only import ReadOnlyLimits
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 StackKind = Literal["local", "docker", "external"]
@@ -41,10 +41,19 @@ class TopicSettings(_Section):
     partitions: int = Field(6, ge=1, description="partitions of every lifecycle topic (co-partitioned)")
     prices_partitions: int = Field(6, ge=1)
     dlq_partitions: int = Field(1, ge=1, description="like Kafka Connect: one partition keeps DLQ order")
-    replication_factor: int = Field(1, ge=1)
+    replication_factor: int | None = Field(None, ge=1, description=(
+        "None: from the cluster's size, 3 on a cluster of 3 or more brokers, else as many as it has"))
+    min_insync_replicas: int | None = Field(None, ge=1, description=(
+        "None: a majority of the replicas from replication factor 3 on (2 of 3), else 1"))
     retention_ms: int = Field(7 * 24 * 3600 * 1000, description="lifecycle topics")
     prices_retention_ms: int = Field(24 * 3600 * 1000, description="market data is re-creatable")
     dlq_retention_ms: int = Field(90 * 24 * 3600 * 1000, description="dead letters wait for a human")
+
+    def replication(self, brokers: int) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) of the desk's topics on a cluster of `brokers`:
+        with acks=all, a write survives the loss of any broker once two of three replicas have it."""
+        factor = self.replication_factor or min(3, max(1, brokers))
+        return factor, self.min_insync_replicas or (factor // 2 + 1 if factor >= 3 else 1)
 
 
 class KafkaSecurity(_Section):
@@ -99,6 +108,19 @@ class LocalStackSettings(_Section):
     clickhouse_http_port: int = 8123
     ready_timeout_s: float = 90.0
     kafka_heap: str = "-Xms256m -Xmx1g"
+    brokers: int | None = Field(None, ge=1, le=5, description=(
+        "Kafka nodes of the local stack (`stack up --brokers 3`): each a broker and a KRaft voter, node n on "
+        "kafka_port + 2(n-1) and kafka_controller_port + 2(n-1); None: as many as its data was formatted for, "
+        "else 1"))
+    kafka_cluster_heap: str = Field("-Xms128m -Xmx512m", description="heap of each node when there are several")
+
+    @field_validator("brokers")
+    @classmethod
+    def _odd(cls, brokers: int | None) -> int | None:
+        if brokers is not None and brokers % 2 == 0:
+            raise ValueError(f"brokers must be odd (every node is a KRaft voter: a quorum of {brokers} "
+                             f"tolerates no more failures than one of {brokers - 1}), got {brokers}")
+        return brokers
 
 
 class QuoteSettings(_Section):

@@ -3,6 +3,8 @@
 Lifecycle topics share one partition count so a deal's events (keyed by rfq_id) sit on the same
 partition number everywhere: a stage can join them without a repartition. `prices` is keyed by
 venue:symbol and sized on its own; `dlq` keeps one partition (ordered, like Kafka Connect's).
+Replication follows the cluster the broker reports (`TopicSettings.replication`): on three brokers
+every topic has three replicas and min.insync.replicas 2, so with acks=all a broker can die.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic, TopicMetadata
 
 from otcdesk.errors import DeskError, TransientError
 from otcdesk.kafka import admin_client, broker_metadata, client_config
@@ -52,9 +54,17 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return specs
 
 
+def replication(settings: Settings, brokers: int) -> tuple[int, dict[str, str]]:
+    """(replication factor, topic config) of a topic made on a cluster of `brokers`."""
+    factor, min_isr = settings.topics.replication(brokers)
+    return factor, {"min.insync.replicas": str(min_isr)}
+
+
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]:
     """Create missing topics; returns name -> 'created' | 'exists'. Refuses a partition mismatch."""
-    existing = broker_metadata(settings, timeout_s).topics
+    metadata = broker_metadata(settings, timeout_s)
+    existing = metadata.topics
+    factor, replicated = replication(settings, len(metadata.brokers))
     admin = admin_client(settings)
     result: dict[str, str] = {}
     new = []
@@ -68,9 +78,8 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
                 )
             result[spec.name] = "exists"
             continue
-        new.append(NewTopic(spec.name, num_partitions=spec.partitions,
-                            replication_factor=settings.topics.replication_factor,
-                            config={"retention.ms": str(spec.retention_ms)}))
+        new.append(NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=factor,
+                            config={"retention.ms": str(spec.retention_ms)} | replicated))
     if new:
         for name, future in admin.create_topics(new, operation_timeout=timeout_s).items():
             try:
@@ -80,20 +89,35 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
                 if exc.args[0].code() != 36:  # TOPIC_ALREADY_EXISTS: a concurrent create won
                     raise DeskError(f"creating topic {name} failed: {exc.args[0]}") from None
                 result[name] = "exists"
-        _wait_for_leaders(admin, [t.topic for t in new], timeout_s)
+        _wait_for_leaders(settings, admin, [t.topic for t in new], timeout_s)
     return result
 
 
-def _wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float) -> None:
-    """A created topic answers metadata before its partitions have leaders; wait for them."""
+def _wait_for_leaders(settings: Settings, admin: AdminClient, names: list[str], timeout_s: float) -> None:
+    """A created topic answers metadata before its partitions have leaders; wait for them. On a
+    cluster each broker learns of a new topic from the controller in its own time, and a client
+    that asks another broker a moment later would not find it: each broker is asked."""
     deadline = time.monotonic() + timeout_s
+    clients = _each_broker(settings, admin, timeout_s)
     while time.monotonic() < deadline:
-        topics = admin.list_topics(timeout=timeout_s).topics
-        if all(n in topics and topics[n].partitions and all(p.leader >= 0 for p in topics[n].partitions.values())
-               for n in names):
+        if all(_have_leaders(c.list_topics(timeout=timeout_s).topics, names) for c in clients):
             return
         time.sleep(0.2)
     raise TransientError(f"topics {', '.join(names)} have no partition leaders after {timeout_s}s")
+
+
+def _each_broker(settings: Settings, admin: AdminClient, timeout_s: float) -> list[AdminClient]:
+    """One admin client per broker of the cluster (just `admin` when there is one broker), to
+    see what each of them knows: a fresh client asks its bootstrap broker."""
+    brokers = admin.list_topics(timeout=timeout_s).brokers.values()
+    if len(brokers) < 2:
+        return [admin]
+    return [AdminClient(client_config(settings) | {"bootstrap.servers": f"{b.host}:{b.port}"}) for b in brokers]
+
+
+def _have_leaders(topics: dict[str, TopicMetadata], names: list[str]) -> bool:
+    return all(n in topics and topics[n].partitions and all(p.leader >= 0 for p in topics[n].partitions.values())
+               for n in names)
 
 
 def describe_topics(settings: Settings, timeout_s: float = 10.0) -> list[TopicState]:
@@ -126,16 +150,18 @@ def ensure_changelog_topic(settings: Settings, name: str, partitions: int, timeo
     made before the worker starts, the topic is in the consumer's first metadata.
     """
     admin = admin_client(settings)
-    if name in admin.list_topics(timeout=timeout_s).topics:
+    metadata = admin.list_topics(timeout=timeout_s)
+    if name in metadata.topics:
         return
-    topic = NewTopic(name, num_partitions=partitions, replication_factor=settings.topics.replication_factor,
-                     config={"cleanup.policy": "compact"})
+    factor, replicated = replication(settings, len(metadata.brokers))
+    topic = NewTopic(name, num_partitions=partitions, replication_factor=factor,
+                     config={"cleanup.policy": "compact"} | replicated)
     try:
         admin.create_topics([topic], operation_timeout=timeout_s)[name].result(timeout=timeout_s)
     except KafkaException as exc:
         if exc.args[0].code() != 36:  # TOPIC_ALREADY_EXISTS: another worker made it
             raise DeskError(f"creating changelog topic {name} failed: {exc.args[0]}") from None
-    _wait_for_leaders(admin, [name], timeout_s)
+    _wait_for_leaders(settings, admin, [name], timeout_s)
 
 
 def delete_namespace(settings: Settings, timeout_s: float = 30.0, *, wait_for_members: bool = False) -> list[str]:
@@ -158,9 +184,9 @@ def delete_namespace(settings: Settings, timeout_s: float = 30.0, *, wait_for_me
             pass  # already gone
     _delete_groups(admin, f"otcdesk-{settings.namespace}", timeout_s, wait_for_members)
     deadline = time.monotonic() + timeout_s
+    clients = _each_broker(settings, admin, timeout_s)
     while time.monotonic() < deadline:  # deletion is asynchronous: a re-create must not race it
-        left = set(topics) & set(admin.list_topics(timeout=timeout_s).topics)
-        if not left:
+        if not any(set(topics) & set(c.list_topics(timeout=timeout_s).topics) for c in clients):
             break
         time.sleep(0.2)
     return topics

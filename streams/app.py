@@ -138,7 +138,9 @@ def make_app(stage: str, settings: Settings, **overrides: Any) -> DeskApp:
         processing_guarantee="at_least_once",
         producer_acks=-1,
         topic_partitions=settings.topics.partitions,
-        topic_replication_factor=settings.topics.replication_factor,
+        # faust declares no topic of its own here (no tables, no leader topic): the desk's topics and
+        # any changelog are made beforehand by otcdesk.topics, replicated by the cluster's size
+        topic_replication_factor=settings.topics.replication_factor or 1,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         web_enabled=False,

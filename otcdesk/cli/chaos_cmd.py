@@ -201,6 +201,31 @@ def broker_restart_cmd(
                                down_s=down, seed=seed, say=_say(as_json)), as_json)
 
 
+@app.command("broker-failover")
+def broker_failover_cmd(
+    rfqs: int = typer.Option(12, "--rfqs", help="RFQs of the session (run twice: clean, then faulted).",
+                             callback=RFQS),
+    rate: float = typer.Option(0.002, "--rate", help="Mean RFQ arrivals per sim second.", callback=RATE),
+    at: float = typer.Option(0.4, "--at", help="Share of the RFQs answered when the broker dies.",
+                             callback=number(ge=0, le=1)),
+    down: float = typer.Option(5.0, "--down", help="Seconds the broker stays dead after the election.", callback=DOWN),
+    seed: int = typer.Option(7, "--seed", help="Seed of the session.", callback=SEED),
+    timeout: float = typer.Option(900.0, "--timeout", help="Give up a session after this many wall seconds.",
+                                  callback=TIMEOUT),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """Scenario 8: the leader of the busiest partitions of a throwaway 3-broker cluster killed -9
+    mid-session: the same session as without it, nothing lost or doubled on the topics or in ClickHouse."""
+    from otcdesk.chaos import broker_failover
+
+    figures = broker_failover.run(get_settings(), _scratch("broker-failover"), rfqs=rfqs, rate=rate, at_share=at,
+                                  down_s=down, seed=seed, say=_say(as_json), timeout_s=timeout)
+    _report(figures, as_json)
+    if not figures.detail["same_session"]:
+        _say(as_json)(f"[red]not the same session: {figures.detail['differences']}")
+        raise typer.Exit(1)
+
+
 @app.command("clickhouse-down")
 def clickhouse_down_cmd(
     events: int = typer.Option(10_000, "--events", help="RFQ events published across the outage.", callback=EVENTS),

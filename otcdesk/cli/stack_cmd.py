@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 
 import typer
+from pydantic import ValidationError
 
 from otcdesk.cli.output import console, emit
-from otcdesk.settings import get_settings
+from otcdesk.cli.params import whole
+from otcdesk.errors import UserError
+from otcdesk.settings import LocalStackSettings, get_settings
 from otcdesk.stack import ComponentStatus, stack_for
 from otcdesk.stack.local import ComponentFailed
 
@@ -25,9 +28,22 @@ def _rows(statuses: list[ComponentStatus]) -> list[list[object]]:
 
 
 @app.command("up")
-def up() -> None:
+def up(
+    brokers: int = typer.Option(None, "--brokers", callback=whole(ge=1, le=5), help=(
+        "Kafka nodes (1, 3 or 5), each a broker and a KRaft voter; node 1 stays on 9092. Default: as the "
+        "stack's data was formatted, else 1.")),
+) -> None:
     """Start the stack (idempotent) and wait until Kafka and ClickHouse answer."""
     settings = get_settings()
+    if brokers is not None:
+        if settings.stack != "local":
+            raise UserError(f"--brokers starts local Kafka nodes; OTCDESK_STACK is {settings.stack} "
+                            "(docker: `docker compose -f docker-compose.yml -f docker-compose.cluster.yml up -d`)")
+        try:
+            local = LocalStackSettings.model_validate(settings.local.model_dump() | {"brokers": brokers})
+        except ValidationError as exc:
+            raise UserError(f"--brokers: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        settings = settings.model_copy(update={"local": local})
     begin = time.monotonic()
     try:
         statuses = stack_for(settings, _say).up()

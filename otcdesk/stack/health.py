@@ -40,20 +40,25 @@ class Probe:
     ok: bool
     version: str | None = None
     detail: str = ""
+    brokers: int = 0  # Kafka: brokers the metadata answer lists (live, unfenced)
 
 
-def _host_port(address: str) -> tuple[str, int]:
-    host, _, port = address.split(",")[0].rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)
+def _host_ports(addresses: str) -> list[tuple[str, int]]:
+    out = []
+    for address in addresses.split(","):
+        host, _, port = address.strip().rpartition(":")
+        out.append((host.strip("[]") or "127.0.0.1", int(port)))
+    return out
 
 
 def probe_kafka(client_conf: dict[str, Any], timeout_s: float = 3.0) -> Probe:
-    """A metadata request answered with at least one broker (KRaft: the broker is unfenced)."""
+    """A metadata request answered with at least one broker (KRaft: the broker is unfenced); a
+    cluster's bootstrap list answers while any of its nodes listens."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
     bootstrap = str(client_conf["bootstrap.servers"])
-    if not port_open(*_host_port(bootstrap), timeout_s=min(timeout_s, 1.0)):
+    if not any(port_open(host, port, timeout_s=min(timeout_s, 1.0)) for host, port in _host_ports(bootstrap)):
         return Probe(False, detail=f"nothing listens on {bootstrap}")
     admin = AdminClient(client_conf | {"logger": _librdkafka_log, "socket.connection.setup.timeout.ms": 2000})
     try:
@@ -62,7 +67,7 @@ def probe_kafka(client_conf: dict[str, Any], timeout_s: float = 3.0) -> Probe:
         return Probe(False, detail=f"no metadata answer: {exc.args[0]}")
     if not metadata.brokers:
         return Probe(False, detail="metadata answer lists no broker yet")
-    return Probe(True, detail=f"cluster {metadata.cluster_id}")
+    return Probe(True, detail=f"cluster {metadata.cluster_id}", brokers=len(metadata.brokers))
 
 
 def probe_clickhouse(endpoint: ClickHouseEndpoint, timeout_s: float = 3.0) -> Probe:

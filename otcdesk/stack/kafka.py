@@ -1,4 +1,4 @@
-"""Apache Kafka as a local single-node KRaft broker+controller, run from the Maven Central jars.
+"""Apache Kafka as local KRaft broker+controller nodes (one or a cluster), from the Maven Central jars.
 
 Everything here is a pure function of paths and ports (unit-tested) except the three steps
 that touch the machine: resolving the jars with Maven, formatting storage, building the command.
@@ -13,12 +13,14 @@ import shlex
 import shutil
 import subprocess
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from otcdesk.errors import StackError
+from otcdesk.settings import TopicSettings
 
 INSTALL_HINT = "run infra/install.sh (or apt-get install openjdk-17-jre-headless maven)"
 SCRAM_MECHANISM = "SCRAM-SHA-512"
@@ -37,16 +39,45 @@ class ScramUser:
 
 
 @dataclass(frozen=True)
+class KafkaNode:
+    """One node of a cluster: its KRaft node id and its two loopback ports."""
+
+    node_id: int
+    port: int
+    controller_port: int
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def quorum_voters(nodes: Sequence[KafkaNode]) -> str:
+    """`controller.quorum.voters`: every node of the cluster votes (combined broker+controller)."""
+    return ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
+
+
+def bootstrap(nodes: Sequence[KafkaNode]) -> str:
+    """Every node's client address: a client starts from whichever answers."""
+    return ",".join(n.address for n in nodes)
+
+
+@dataclass(frozen=True)
 class KafkaLayout:
-    """Where one local broker keeps its files, all under the stack's state directory."""
+    """Where one local broker keeps its files, all under the stack's state directory. Node 1 is
+    `kafka/` (the single node of the default stack); node n of a cluster is `kafka-n/`."""
 
     state_dir: Path
     repo_root: Path
     jars: Path | None = None  # another stack's kafka-libs (a throwaway broker shares the jars)
+    node: int = 1
+
+    @property
+    def name(self) -> str:
+        return "kafka" if self.node == 1 else f"kafka-{self.node}"
 
     @property
     def home(self) -> Path:
-        return self.state_dir / "kafka"
+        return self.state_dir / self.name
 
     @property
     def data_dir(self) -> Path:
@@ -66,7 +97,8 @@ class KafkaLayout:
 
     @property
     def logs(self) -> Path:
-        return self.state_dir / "logs"
+        """kafka.log's directory: `logs/` for node 1, `logs/kafka-n/` for the others."""
+        return self.state_dir / "logs" if self.node == 1 else self.state_dir / "logs" / self.name
 
     @property
     def pom(self) -> Path:
@@ -82,19 +114,24 @@ class KafkaLayout:
         return (self.data_dir / "meta.properties").exists()
 
 
-def server_properties(data_dir: Path, port: int, controller_port: int, scram: ScramUser | None = None) -> str:
+def server_properties(data_dir: Path, port: int, controller_port: int, scram: ScramUser | None = None, *,
+                      node_id: int = 1, voters: str | None = None, brokers: int = 1) -> str:
     """server.properties of a combined broker+controller node on the loopback interface.
 
-    Replication factors are 1 because there is one broker; topics are created by
+    Alone (`brokers` 1), replication factors are 1. In a cluster of `brokers` nodes (`voters`:
+    `quorum_voters` of all of them), the internal topics (consumer offsets, transactions) and any
+    topic created without a factor get the desk's (`TopicSettings.replication`: 3 and
+    min.insync.replicas 2), so the group coordinator survives a broker too. Topics are created by
     `otcdesk topics create`, never implicitly, so a typo in a topic name fails loudly. With
     `scram`, the client listener is SASL_PLAINTEXT and takes only SCRAM-SHA-512 logins; the
-    controller listener stays PLAINTEXT (loopback, only this node talks to it).
+    controller listener stays PLAINTEXT (loopback, only the nodes talk to it).
     """
     listener = "SASL_PLAINTEXT" if scram else "PLAINTEXT"
+    factor, min_isr = TopicSettings().replication(brokers)
     props = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "node.id": str(node_id),
+        "controller.quorum.voters": voters or f"{node_id}@127.0.0.1:{controller_port}",
         "listeners": f"{listener}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
         "advertised.listeners": f"{listener}://127.0.0.1:{port}",
         "controller.listener.names": "CONTROLLER",
@@ -102,9 +139,11 @@ def server_properties(data_dir: Path, port: int, controller_port: int, scram: Sc
         "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
         "log.dirs": str(data_dir),
         "num.partitions": "1",
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "offsets.topic.replication.factor": str(factor),
+        "transaction.state.log.replication.factor": str(factor),
+        "transaction.state.log.min.isr": str(min_isr),
+        "default.replication.factor": str(factor),
+        "min.insync.replicas": str(min_isr),
         "group.initial.rebalance.delay.ms": "0",
         "auto.create.topics.enable": "false",
     }
@@ -192,6 +231,15 @@ def classpath(layout: KafkaLayout) -> str:
     return str(layout.libs / "*")  # the JVM expands 'dir/*' itself: no shell involved
 
 
+def formatted_cluster_id(layout: KafkaLayout) -> str:
+    """The cluster id a node's storage was formatted with (its meta.properties)."""
+    for line in (layout.data_dir / "meta.properties").read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "cluster.id":
+            return value.strip()
+    raise StackError(f"{layout.data_dir / 'meta.properties'} has no cluster.id: `otcdesk stack down --wipe`")
+
+
 def format_storage(layout: KafkaLayout, java: str, cluster_id: str, scram: ScramUser | None = None) -> None:
     """Kafka's own storage tool writes meta.properties and the bootstrap metadata checkpoint
     (with `scram`, the user's salted SCRAM credential too; the password itself is not stored)."""
@@ -222,9 +270,11 @@ def broker_command(layout: KafkaLayout, java: str, heap: str) -> list[str]:
     ]
 
 
-def write_configs(layout: KafkaLayout, port: int, controller_port: int, scram: ScramUser | None = None) -> None:
+def write_configs(layout: KafkaLayout, port: int, controller_port: int, scram: ScramUser | None = None, *,
+                  voters: str | None = None, brokers: int = 1) -> None:
     """(Re)generate server.properties and log4j.properties: ports may differ from the last run."""
     layout.home.mkdir(parents=True, exist_ok=True)
     layout.logs.mkdir(parents=True, exist_ok=True)
-    layout.server_properties.write_text(server_properties(layout.data_dir, port, controller_port, scram))
+    layout.server_properties.write_text(server_properties(layout.data_dir, port, controller_port, scram,
+                                                          node_id=layout.node, voters=voters, brokers=brokers))
     shutil.copyfile(layout.log4j_template, layout.log4j_properties)

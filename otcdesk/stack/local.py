@@ -1,4 +1,5 @@
-"""The project's own stack: one Kafka broker and one ClickHouse server as local processes.
+"""The project's own stack: one Kafka broker (or a cluster: `--brokers 3`, `otcdesk.stack.cluster`)
+and one ClickHouse server as local processes.
 
 `up` is idempotent and safe to run from several terminals (a file lock serialises it); what it
 started is remembered in `state_dir` (pid files and `stack.json`, which `Settings.bootstrap` and
@@ -21,7 +22,7 @@ from pydantic import SecretStr
 
 from otcdesk.errors import StackError
 from otcdesk.settings import ClickHouseEndpoint, Settings
-from otcdesk.stack import clickhouse, clickhouse_access, kafka, processes, state_file
+from otcdesk.stack import clickhouse, clickhouse_access, cluster, kafka, processes, state_file
 from otcdesk.stack.clickhouse_access import ServerAccess
 from otcdesk.stack.health import ComponentStatus, Probe, probe_clickhouse, probe_kafka
 from otcdesk.stack.ports import HOST, choose_port
@@ -66,16 +67,20 @@ class LocalStack:
         self.settings = settings
         self.report: Report = report or (lambda _line: None)
         self.state_dir = settings.state_dir
-        self.kafka = kafka.KafkaLayout(settings.state_dir, settings.repo_root)
+        self.brokers = cluster.size(settings)
+        self.nodes = {n.name: n for n in cluster.layouts(settings.state_dir, settings.repo_root, self.brokers)}
+        self.kafka = self.nodes["kafka"]  # node 1: the single node of the default stack
         self.clickhouse = clickhouse.ClickHouseLayout(settings.state_dir, settings.repo_root)
         self._log_start: dict[str, int] = {}  # main log size when we started each server
         logs = settings.state_dir / "logs"
         self.servers = {
-            "kafka": Server("kafka", str(self.kafka.server_properties), settings.state_dir / "kafka.pid",
-                            (logs / "kafka.log", logs / "kafka.out")),
-            "clickhouse": Server("clickhouse", str(self.clickhouse.config), settings.state_dir / "clickhouse.pid",
-                                 (logs / "clickhouse-server.err.log", logs / "clickhouse-server.out")),
+            name: Server(name, str(node.server_properties), settings.state_dir / f"{name}.pid",
+                         (node.logs / "kafka.log", logs / f"{name}.out"))
+            for name, node in self.nodes.items()
         }
+        self.servers["clickhouse"] = Server(
+            "clickhouse", str(self.clickhouse.config), settings.state_dir / "clickhouse.pid",
+            (logs / "clickhouse-server.err.log", logs / "clickhouse-server.out"))
 
     # -- state -----------------------------------------------------------------------------------
     @property
@@ -118,6 +123,7 @@ class LocalStack:
     # -- up --------------------------------------------------------------------------------------
     def up(self) -> list[ComponentStatus]:
         with self._locked():
+            cluster.check_size(self.settings)
             java = kafka.find_java()
             clickhouse.find_server()  # fail on a missing binary before starting anything
             if kafka.ensure_jars(self.kafka):
@@ -128,7 +134,8 @@ class LocalStack:
             running = {name: self.running_pid(name) for name in self.servers}
             running["clickhouse"] = self._clickhouse_to_reuse(running["clickhouse"])
             ports = self._choose_ports(state, running)
-            state |= self._addresses(ports) | {"ports": ports, "state_dir": str(self.state_dir)}
+            state |= self._addresses(ports) | {"ports": ports, "state_dir": str(self.state_dir),
+                                               "brokers": self.brokers}
             started, timings = self._start_missing(running, ports, java, state)
             state["pids"] = {name: self.running_pid(name) for name in self.servers}
             self._write_state(state)
@@ -157,8 +164,12 @@ class LocalStack:
         timings: dict[str, float] = {}
         if running["clickhouse"] is None:
             started["clickhouse"] = self._start_clickhouse(ports)
-        if running["kafka"] is None:
-            started["kafka"], timings["kafka_format_s"] = self._start_kafka(ports, java, state)
+        formatted = [node for node in self.nodes.values() if node.formatted]
+        cluster_id = kafka.formatted_cluster_id(formatted[0]) if formatted else kafka.new_cluster_id()
+        for name, node in self.nodes.items():
+            if running[name] is None:
+                started[name], format_s = self._start_kafka(node, ports, java, state, cluster_id)
+                timings["kafka_format_s"] = timings.get("kafka_format_s", 0.0) + format_s
         return started, timings
 
     def _choose_ports(self, state: dict[str, Any], running: dict[str, int | None]) -> dict[str, int]:
@@ -166,12 +177,12 @@ class LocalStack:
         holds it, the port of the previous run or any free port."""
         local = self.settings.local
         previous: dict[str, int] = dict(state.get("ports", {}))
-        defaults = {
-            "kafka": local.kafka_port, "kafka_controller": local.kafka_controller_port,
+        nodes = cluster.default_ports(local, self.brokers)
+        defaults = {key: port for key, (port, _) in nodes.items()} | {
             "clickhouse_native": local.clickhouse_native_port, "clickhouse_http": local.clickhouse_http_port,
         }
-        owner = {"kafka": "kafka", "kafka_controller": "kafka",
-                 "clickhouse_native": "clickhouse", "clickhouse_http": "clickhouse"}
+        owner = {key: name for key, (_, name) in nodes.items()} | {
+            "clickhouse_native": "clickhouse", "clickhouse_http": "clickhouse"}
         ports: dict[str, int] = {}
         for key, default in defaults.items():
             if running[owner[key]]:
@@ -183,10 +194,9 @@ class LocalStack:
                     self.report(f"port {default} is taken by another program: {key} uses {ports[key]}")
         return ports
 
-    @staticmethod
-    def _addresses(ports: dict[str, int]) -> dict[str, str]:
+    def _addresses(self, ports: dict[str, int]) -> dict[str, str]:
         return {
-            "kafka_bootstrap": f"{HOST}:{ports['kafka']}",
+            "kafka_bootstrap": kafka.bootstrap(cluster.nodes(ports, self.brokers)),
             "clickhouse_url": f"clickhouse://default@{HOST}:{ports['clickhouse_native']}/{clickhouse.DATABASE}",
             "clickhouse_http": f"{HOST}:{ports['clickhouse_http']}",
         }
@@ -202,29 +212,41 @@ class LocalStack:
         self.report(f"clickhouse starting (pid {pid}) on {HOST}:{ports['clickhouse_native']}")
         return time.monotonic()
 
-    def _start_kafka(self, ports: dict[str, int], java: str, state: dict[str, Any]) -> tuple[float, float]:
-        """Returns (start time, seconds spent formatting storage, 0 when already formatted)."""
-        kafka.write_configs(self.kafka, ports["kafka"], ports["kafka_controller"])
+    def _start_kafka(self, node: kafka.KafkaLayout, ports: dict[str, int], java: str, state: dict[str, Any],
+                     cluster_id: str) -> tuple[float, float]:
+        """Start one node; returns (start time, seconds spent formatting storage, 0 when already
+        formatted). The nodes of a cluster are formatted with one cluster id."""
+        nodes = cluster.nodes(ports, self.brokers)
+        port, controller_port = (ports[key] for key in cluster.port_keys(node.node))
+        kafka.write_configs(node, port, controller_port, voters=kafka.quorum_voters(nodes), brokers=self.brokers)
         format_s = 0.0
-        if not self.kafka.formatted:
+        if not node.formatted:
             begin = time.monotonic()
-            cluster_id = kafka.new_cluster_id()
-            kafka.format_storage(self.kafka, java, cluster_id)
+            kafka.format_storage(node, java, cluster_id)
             format_s = round(time.monotonic() - begin, 2)
             state["kafka_cluster_id"] = cluster_id
-            self.report(f"kafka storage formatted in {format_s:.1f}s (cluster id {cluster_id})")
-        server = self.servers["kafka"]
-        self._log_start["kafka"] = processes.size(server.logs[0])
-        cmd = kafka.broker_command(self.kafka, java, self.settings.local.kafka_heap)
-        pid = processes.spawn_detached(cmd, server.logs[1], self.kafka.home)
+            self.report(f"{node.name} storage formatted in {format_s:.1f}s (cluster id {cluster_id})")
+        server = self.servers[node.name]
+        self._log_start[node.name] = processes.size(server.logs[0])
+        heap = self.settings.local.kafka_heap if self.brokers == 1 else self.settings.local.kafka_cluster_heap
+        pid = processes.spawn_detached(kafka.broker_command(node, java, heap), server.logs[1], node.home)
         processes.write_pid(server.pid_file, pid)
-        self.report(f"kafka starting (pid {pid}) on {HOST}:{ports['kafka']}")
+        self.report(f"{node.name} starting (pid {pid}) on {HOST}:{port}")
         return time.monotonic(), format_s
 
     def _probe(self, name: str, state: dict[str, Any], timeout_s: float = 2.0) -> Probe:
-        if name == "kafka":
-            return probe_kafka({"bootstrap.servers": state["kafka_bootstrap"]}, timeout_s)
+        if name in self.nodes:
+            return probe_kafka({"bootstrap.servers": self._node_address(name, state)}, timeout_s)
         return probe_clickhouse(self._endpoint(state), timeout_s)
+
+    def _node_address(self, name: str, state: dict[str, Any]) -> str:
+        client, _ = cluster.port_keys(self.nodes[name].node)
+        default, _ = cluster.default_ports(self.settings.local, self.brokers)[client]
+        return f"{HOST}:{int(state.get('ports', {}).get(client, default))}"
+
+    def _ready(self, name: str, probe: Probe) -> bool:
+        """ClickHouse answers; a Kafka node answers with every node of the cluster registered."""
+        return probe.ok and (name not in self.nodes or probe.brokers >= self.brokers)
 
     def _endpoint(self, state: dict[str, Any]) -> ClickHouseEndpoint:
         """The admin's endpoint (its password as recorded in the state)."""
@@ -259,14 +281,15 @@ class LocalStack:
                     code = processes.exited(pid or 0)
                     raise ComponentFailed(name, f"exited during start (exit code {code})", self._tail(name))
                 last[name] = self._probe(name, state)
-                if last[name].ok:
+                if self._ready(name, last[name]):
                     pending.discard(name)
                     ready[name] = time.monotonic() - started.get(name, time.monotonic())
                     if name in started:
                         self.report(f"{name} ready in {ready[name]:.1f}s")
             if pending and time.monotonic() > deadline:
                 name = sorted(pending)[0]
-                reason = f"not ready after {self.settings.local.ready_timeout_s:.0f}s: {last[name].detail}"
+                seen = f" ({last[name].brokers} of {self.brokers} brokers registered)" if name in self.nodes else ""
+                reason = f"not ready after {self.settings.local.ready_timeout_s:.0f}s: {last[name].detail}{seen}"
                 raise ComponentFailed(name, reason, self._tail(name))
             if pending:
                 time.sleep(0.25)
@@ -309,7 +332,7 @@ class LocalStack:
 
     def _wipe(self) -> None:
         """Data, logs and generated configs go; the downloaded Kafka jars stay (slow to fetch)."""
-        for path in (self.kafka.home, self.clickhouse.home, self.state_dir / "logs"):
+        for path in (*(node.home for node in self.nodes.values()), self.clickhouse.home, self.state_dir / "logs"):
             shutil.rmtree(path, ignore_errors=True)
         self.state_file.unlink(missing_ok=True)
         self.report(f"wiped Kafka and ClickHouse data and logs under {self.state_dir}")
@@ -318,14 +341,16 @@ class LocalStack:
     def status(self) -> list[ComponentStatus]:
         state = self.read_state()
         state.setdefault("ports", {})
-        state.setdefault("kafka_bootstrap", f"{HOST}:{self.settings.local.kafka_port}")
         rows = []
         for name in self.servers:
             pid = self.running_pid(name)
             probe = self._probe(name, state, 3.0) if pid else Probe(False, detail="not running: otcdesk stack up")
-            address = state["kafka_bootstrap"] if name == "kafka" else f"{HOST}:{self._endpoint(state).port}"
-            version = kafka.jar_version(self.kafka.libs) if name == "kafka" else probe.version
+            kafka_node = name in self.nodes
+            address = self._node_address(name, state) if kafka_node else f"{HOST}:{self._endpoint(state).port}"
+            version = kafka.jar_version(self.kafka.libs) if kafka_node else probe.version
             detail = probe.detail
+            if kafka_node and probe.ok and self.brokers > 1:
+                detail += f", {probe.brokers} of {self.brokers} brokers"
             if name == "clickhouse" and probe.ok:
                 detail = f"http {state.get('clickhouse_http', '')}".strip()
             rows.append(ComponentStatus(name, address, probe.ok, pid, version, detail))

@@ -9,6 +9,7 @@ the stack they can be stopped and started again *on the same data and ports*, wh
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from unittest import mock
@@ -57,8 +58,17 @@ class _Server:
         """Start and wait until it answers; returns the seconds it took. StackError with the log
         tail when it exits or does not answer in time (and then it is stopped)."""
         began = time.monotonic()
+        self.spawn()
+        return self.wait_ready(began, ready_timeout_s)
+
+    def spawn(self) -> None:
+        """Start without waiting (the nodes of a cluster answer only once a quorum of them runs)."""
         self._prepare()
         self.pid = processes.spawn_detached(self._command(), self.home / f"{self.name}.out", self.home)
+
+    def wait_ready(self, began: float, ready_timeout_s: float = 240.0) -> float:
+        """Seconds from `began` until it answered (see `start`)."""
+        assert self.pid is not None, "spawn() first"
         deadline = began + ready_timeout_s
         while not (probe := self.probe()).ok:
             code = processes.exited(self.pid)
@@ -75,6 +85,15 @@ class _Server:
         if self.pid is not None:
             processes.terminate({self.pid: self.marker}, STOP_TIMEOUT_S)
             self.pid = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no controlled shutdown, no flush."""
+        if self.pid is not None and processes.is_ours(self.pid, self.marker):
+            os.kill(self.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while processes.is_ours(self.pid, self.marker) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        self.pid = None
 
     def __enter__(self) -> _Server:
         self.start()

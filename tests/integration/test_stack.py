@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -116,3 +117,47 @@ def test_stack_json_tells_clients_where_the_stack_listens(stack: Settings) -> No
     assert state["kafka_bootstrap"] == stack.bootstrap
     assert state["clickhouse_url"].endswith(f"@127.0.0.1:{stack.clickhouse.port}/otcdesk")
     assert state["versions"]["kafka"] == "3.9.2"
+
+
+@LOCAL_ONLY
+@pytest.mark.timeout(600)
+def test_three_brokers_in_a_state_dir_of_their_own(tmp_path) -> None:  # noqa: ANN001 - pytest's Path
+    """`stack up --brokers 3` on a scratch state dir and free ports (the shared stack is untouched):
+    three nodes of one cluster, bootstrap listing all three, topics replicated 3 / min.insync 2,
+    `up` again keeps them, `down --wipe` stops every node."""
+    from otcdesk.chaos import leaders
+    from otcdesk.stack.ports import ephemeral_port
+
+    env = {**os.environ, "OTCDESK_STATE_DIR": str(tmp_path), "OTCDESK_LOCAL__KAFKA_PORT": str(ephemeral_port()),
+           "OTCDESK_LOCAL__KAFKA_CONTROLLER_PORT": str(ephemeral_port()),
+           "OTCDESK_LOCAL__CLICKHOUSE_NATIVE_PORT": str(ephemeral_port()),
+           "OTCDESK_LOCAL__CLICKHOUSE_HTTP_PORT": str(ephemeral_port())}
+    env.pop("OTCDESK_LOCAL__BROKERS", None)
+
+    def otcdesk(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "otcdesk.cli.main", *args], env=env, capture_output=True,
+                              text=True, timeout=400)
+
+    try:
+        up = otcdesk("stack", "up", "--brokers", "3")
+        assert up.returncode == 0, up.stdout + up.stderr
+        rows = {row["component"]: row for row in json.loads(otcdesk("stack", "status", "--json").stdout)}
+        assert list(rows) == ["kafka", "kafka-2", "kafka-3", "clickhouse"] and all(r["healthy"] for r in rows.values())
+        state = json.loads((tmp_path / "stack.json").read_text())
+        assert state["brokers"] == 3
+        assert state["kafka_bootstrap"] == ",".join(rows[n]["address"] for n in ("kafka", "kafka-2", "kafka-3"))
+        settings = Settings(state_dir=tmp_path)
+        assert settings.bootstrap == state["kafka_bootstrap"]
+        assert len(AdminClient(client_config(settings)).list_topics(timeout=10).brokers) == 3
+        init = otcdesk("topics", "create")
+        assert init.returncode == 0, init.stdout + init.stderr
+        assert leaders.replication_of(leaders.admin(settings), "rfq") == (3, 2)
+        again = otcdesk("stack", "up")  # without --brokers: the size of its data
+        assert again.returncode == 0 and again.stdout.count("already running") == 4, again.stdout + again.stderr
+        refused = otcdesk("stack", "up", "--brokers", "1")
+        assert refused.returncode != 0 and "--wipe" in refused.stdout + refused.stderr
+    finally:
+        down = otcdesk("stack", "down", "--wipe")
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.count("stopped") + down.stdout.count("killed") == 4, down.stdout
+    assert not (tmp_path / "kafka-3").exists()

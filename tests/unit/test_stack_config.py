@@ -12,7 +12,8 @@ from pydantic import SecretStr
 
 from otcdesk.db.read_only import ReadOnlyLimits
 from otcdesk.settings import LocalStackSettings, Settings
-from otcdesk.stack import clickhouse, kafka, processes
+from otcdesk.errors import StackError
+from otcdesk.stack import clickhouse, cluster, kafka, processes
 from otcdesk.stack.clickhouse_access import ServerAccess
 from otcdesk.stack.local import LocalStack
 from otcdesk.stack.ports import choose_port, is_port_free
@@ -179,3 +180,71 @@ def test_unmanaged_stacks_do_not_start_anything(kind: str) -> None:
     from otcdesk.stack.unmanaged import UnmanagedStack
 
     assert isinstance(stack_for(Settings(stack=kind)), UnmanagedStack)
+
+
+# -- a local cluster (`otcdesk stack up --brokers 3`) ----------------------------------------------
+
+
+def test_cluster_nodes_are_voters_of_one_quorum_with_replicated_internal_topics(tmp_path: Path) -> None:
+    nodes = [kafka.KafkaNode(n, 19090 + 2 * n, 19091 + 2 * n) for n in (1, 2, 3)]
+    voters = kafka.quorum_voters(nodes)
+    assert voters == "1@127.0.0.1:19093,2@127.0.0.1:19095,3@127.0.0.1:19097"
+    assert kafka.bootstrap(nodes) == "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
+    props = _props(kafka.server_properties(tmp_path / "d2", 19094, 19095, node_id=2, voters=voters, brokers=3))
+    assert props["node.id"] == "2" and props["controller.quorum.voters"] == voters
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19094,CONTROLLER://127.0.0.1:19095"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19094"
+    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
+                "default.replication.factor"):
+        assert props[key] == "3", key
+    assert props["transaction.state.log.min.isr"] == props["min.insync.replicas"] == "2"
+    single = _props(kafka.server_properties(tmp_path / "d", 19092, 19093))
+    assert single["default.replication.factor"] == single["min.insync.replicas"] == "1"
+
+
+def test_node_n_of_a_cluster_has_its_own_home_logs_and_pid_but_the_same_jars(tmp_path: Path) -> None:
+    one, two = kafka.KafkaLayout(tmp_path, REPO), kafka.KafkaLayout(tmp_path, REPO, node=2)
+    assert (one.name, one.home, one.logs) == ("kafka", tmp_path / "kafka", tmp_path / "logs")
+    assert (two.name, two.home, two.logs) == ("kafka-2", tmp_path / "kafka-2", tmp_path / "logs" / "kafka-2")
+    assert one.libs == two.libs == tmp_path / "kafka-libs"
+    stack = LocalStack(Settings(state_dir=tmp_path, local=LocalStackSettings(brokers=3)))
+    assert list(stack.servers) == ["kafka", "kafka-2", "kafka-3", "clickhouse"]
+    assert stack.servers["kafka-3"].pid_file == tmp_path / "kafka-3.pid"
+    assert stack.servers["kafka-3"].marker == str(tmp_path / "kafka-3" / "server.properties")
+    assert len({s.marker for s in stack.servers.values()}) == 4
+
+
+def test_cluster_ports_step_by_two_from_the_single_nodes_and_bootstrap_lists_all(tmp_path: Path) -> None:
+    defaults = cluster.default_ports(LocalStackSettings(), 3)
+    assert {k: port for k, (port, _) in defaults.items()} == {
+        "kafka": 9092, "kafka_controller": 9093, "kafka_2": 9094, "kafka_2_controller": 9095,
+        "kafka_3": 9096, "kafka_3_controller": 9097}
+    assert {name for _, name in defaults.values()} == {"kafka", "kafka-2", "kafka-3"}
+    stack = LocalStack(Settings(state_dir=tmp_path, local=LocalStackSettings(kafka_port=29092, brokers=3)))
+    ports = {k: p for k, (p, _) in cluster.default_ports(stack.settings.local, 3).items()}
+    ports |= {"clickhouse_native": 29000, "clickhouse_http": 28123}
+    assert stack._addresses(ports)["kafka_bootstrap"] == "127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096"
+
+
+def test_the_stack_keeps_the_size_its_data_was_formatted_for(tmp_path: Path) -> None:
+    for node in (1, 2, 3):
+        layout = kafka.KafkaLayout(tmp_path, REPO, node=node)
+        layout.data_dir.mkdir(parents=True)
+        (layout.data_dir / "meta.properties").write_text("cluster.id=EQUl3PD7QgWY8j_lKw_XJw\nnode.id=1\n")
+    assert cluster.size(Settings(state_dir=tmp_path)) == 3  # `stack up` and `down` without --brokers
+    assert list(LocalStack(Settings(state_dir=tmp_path)).servers)[:3] == ["kafka", "kafka-2", "kafka-3"]
+    assert kafka.formatted_cluster_id(kafka.KafkaLayout(tmp_path, REPO, node=3)) == "EQUl3PD7QgWY8j_lKw_XJw"
+    cluster.check_size(Settings(state_dir=tmp_path, local=LocalStackSettings(brokers=3)))
+    with pytest.raises(StackError, match=r"for 3 broker\(s\), not 1: .*--brokers 3.*--wipe"):
+        cluster.check_size(Settings(state_dir=tmp_path, local=LocalStackSettings(brokers=1)))
+    assert cluster.size(Settings(state_dir=tmp_path / "fresh")) == 1
+    assert cluster.size(Settings(state_dir=tmp_path / "fresh", local=LocalStackSettings(brokers=3))) == 3
+
+
+def test_brokers_is_odd_and_replication_follows_the_cluster() -> None:
+    with pytest.raises(ValueError, match="brokers must be odd"):
+        LocalStackSettings(brokers=2)
+    topics = Settings().topics
+    assert [topics.replication(n) for n in (1, 2, 3, 5)] == [(1, 1), (2, 1), (3, 2), (3, 2)]
+    pinned = topics.model_copy(update={"replication_factor": 3, "min_insync_replicas": 3})
+    assert pinned.replication(1) == (3, 3)  # a given factor is kept: creating the topic fails loudly
