@@ -124,12 +124,15 @@ class LocalStackSettings(_Section):
 
 
 class QuoteSettings(_Section):
-    ttl_ms: int = Field(5000, ge=100, description="firm-quote lifetime in sim time")
+    ttl_ms: int = Field(5000, ge=100, description=(
+        "firm-quote lifetime: event time in a simulated session, wall time live (the clock of whoever answers)"))
     stale_book_ms: int = Field(2000, ge=1, description="a venue book older than this is excluded")
+    live_book_lag_ms: int = Field(1000, ge=0, description=(
+        "live only: wall ms a book may lag the desk clock on top of stale_book_ms, the feed-to-stage "
+        "latency (a desk paced faster than the wall would otherwise find every book stale)"))
     expiry_grace_ms: int = Field(1000, ge=0, description=(
-        "live only: wall ms a quote stays open past valid_until so an acceptance in flight is judged "
-        "by its own event time, not by when it happened to arrive (in stream time the watermarks say "
-        "when every answer is in)"))
+        "live only: wall ms past valid_until an acceptance still counts, the client-to-desk latency "
+        "(in stream time the watermarks say when every answer is in)"))
     max_qty_base: dict[str, Decimal] = {"BTC": Decimal("500"), "ETH": Decimal("10000")}
     min_qty_base: dict[str, Decimal] = {"BTC": Decimal("0.01"), "ETH": Decimal("0.1")}
     # -- front office (pricing, quoting, acceptance): see otcdesk/quoting.py for the formula --
@@ -451,7 +454,6 @@ class Settings(BaseSettings):
             password=self._clickhouse_password(unquote(url.password or ""), state),
             database=(url.path or "/otcdesk").lstrip("/") or "otcdesk",
         )
-
 
     def _clickhouse_password(self, in_url: str, state: dict[str, object]) -> SecretStr:
         """OTCDESK_CLICKHOUSE_PASSWORD, else the URL's, else the local stack's generated one."""
