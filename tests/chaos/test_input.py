@@ -15,19 +15,18 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from unittest import mock
 
 import click
 import pytest
 import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
+from tests.cli_main import run_main
 from otcdesk.analytics.timespec import instant_us
 from otcdesk.cli import main as cli
 from otcdesk.errors import UserError
-from otcdesk.settings import Settings, get_settings
+from otcdesk.settings import Settings
 from otcdesk.stack.ports import ephemeral_port
 from streams import STAGES
 
@@ -42,18 +41,8 @@ NOWHERE = {"OTCDESK_STACK": "external", "KAFKA_BOOTSTRAP": f"127.0.0.1:{ephemera
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     """(exit code, stdout + stderr) of `otcdesk ARGS` run by main(), as the console script runs it."""
-    get_settings.cache_clear()
-    with CliRunner().isolation(env=env) as (out, err, _), mock.patch.object(sys, "argv", ["otcdesk", *args]), \
-            mock.patch.object(cli._err, "_width", 10_000):  # one message = one line, not wrapped at 80
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            get_settings.cache_clear()
-        return code, out.getvalue().decode() + err.getvalue().decode()
-
+    code, out, err = run_main(args, env)
+    return code, out + err
 
 def assert_one_error(code: int, output: str) -> None:
     assert code == 2, output

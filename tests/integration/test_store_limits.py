@@ -16,18 +16,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from unittest import mock
 
 import pytest
 from clickhouse_driver import Client
 from clickhouse_driver.errors import ServerException
-from typer.testing import CliRunner
 
+from tests.cli_main import run_main
 from otcdesk.analytics import limit_errors
-from otcdesk.cli import main as cli
 from otcdesk.db import client
 from otcdesk.errors import StackError
-from otcdesk.settings import Settings, get_settings
+from otcdesk.settings import Settings
 from otcdesk.stack import processes, state_file
 from otcdesk.stack.throwaway import ThrowawayClickHouse
 from tests.integration.conftest import _unavailable
@@ -95,19 +93,8 @@ def assert_up(server: ThrowawayClickHouse) -> None:
 def otcdesk_sql(server: ThrowawayClickHouse, query: str) -> tuple[int, list[str]]:
     """(exit code, output lines) of `otcdesk sql QUERY` through main(), as the console script runs
     it (in-process: a 200k-term query is longer than one command-line argument may be)."""
-    get_settings.cache_clear()
-    with CliRunner().isolation(env=server.env()) as (out, err, _), \
-            mock.patch.object(sys, "argv", ["otcdesk", "sql", query]), mock.patch.object(cli._err, "_width", 10_000):
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            get_settings.cache_clear()
-        text = out.getvalue().decode() + err.getvalue().decode()
-    return code, [line for line in text.splitlines() if line.strip()]
-
+    code, out, err = run_main(["sql", query], server.env())
+    return code, [line for line in (out + err).splitlines() if line.strip()]
 
 @pytest.mark.parametrize("query, says", HOSTILE.values(), ids=list(HOSTILE))
 def test_hostile_sql_stops_with_one_line_naming_the_limit(store: ThrowawayClickHouse, query: str, says: str) -> None:

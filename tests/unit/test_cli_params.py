@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import math
-import sys
 import unicodedata
 from collections.abc import Iterator
-from unittest import mock
 
 import pytest
 import typer
@@ -15,11 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from tests.cli_main import run_main
 from otcdesk.cli import main as cli
 from otcdesk.cli.params import SEED, choice, identifier, names, number, whole
 from otcdesk.client import build_rfq
 from otcdesk.errors import UserError
-from otcdesk.settings import Settings, get_settings
+from otcdesk.settings import Settings
 from otcdesk.stack.ports import ephemeral_port
 from otcdesk.validation import control_char, id_problem
 
@@ -168,17 +167,7 @@ NOWHERE = {"OTCDESK_STACK": "external", "KAFKA_BOOTSTRAP": f"127.0.0.1:{ephemera
 
 def invoke(*args: str) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of `otcdesk ARGS` run by main(), as the console script runs it."""
-    get_settings.cache_clear()
-    with CliRunner().isolation(env=NOWHERE) as (out, err, _), mock.patch.object(sys, "argv", ["otcdesk", *args]):
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            get_settings.cache_clear()
-        return code, out.getvalue().decode(), err.getvalue().decode()
-
+    return run_main(args, NOWHERE)
 
 @pytest.mark.parametrize("args, says", [
     (["quote", "accept", "Q1", "--lookback", "nan"], "--lookback must be a positive number up to 604,800, got nan"),
