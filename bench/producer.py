@@ -129,7 +129,8 @@ def kcat(settings: Settings, path: Path, conf_path: Path) -> None:
 def kcat_config(settings: Settings, path: Path) -> None:
     """The desk's producer settings as a kcat `-F` file (not `-X`: a SASL password on a command
     line is visible to every user of the machine in `ps`)."""
-    lines = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in producer_config(settings).items()]
+    lines = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in producer_config(settings).items()
+             if isinstance(v, (str, int, float))]  # not the Python `logger` object: kcat has no such property
     path.touch(mode=0o600)
     path.write_text("\n".join(lines) + "\n")
 

@@ -279,7 +279,12 @@ class LocalStack:
                 pid = processes.read_pid(server.pid_file)
                 if not processes.is_ours(pid, server.marker):
                     code = processes.exited(pid or 0)
-                    raise ComponentFailed(name, f"exited during start (exit code {code})", self._tail(name))
+                    if code is not None or not processes.alive(pid):
+                        raise ComponentFailed(name, f"exited during start (exit code {code})", self._tail(name))
+                    # Alive, but its command line does not show the marker yet (a JVM starting up
+                    # can show another one for a moment): not ready, and the deadline still holds.
+                    last[name] = Probe(False, detail="starting: its command line does not show it yet")
+                    continue
                 last[name] = self._probe(name, state)
                 if self._ready(name, last[name]):
                     pending.discard(name)

@@ -39,6 +39,19 @@ def exited(pid: int) -> int | None:
     return None if proc is None else proc.poll()
 
 
+def alive(pid: int | None) -> bool:
+    """The process exists (it may belong to someone else: check `is_ours` for that)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def command_line(pid: int) -> str:
     """The process's argv joined by spaces; '' when it does not exist or is a zombie."""
     exited(pid)  # reap it first if it is our exited child

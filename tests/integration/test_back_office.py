@@ -83,8 +83,9 @@ def test_a_200_btc_buy_is_hedged_filled_settled_and_reconciled(stack: Settings, 
     with namespace(stack) as settings:
         sim = settings.model_copy(update={"sim_speed": SPEED, "sim_start_us": SIM_START_US,
                                           "sim_anchor_wall_us": anchor_us})
-        commands = {"feed": [*OTCDESK, "feed", "run", "--source", "sim", "--start-us", "now", "--speed", "1",
-                             "--duration", "3600"]}
+        commands = {"feed": [*OTCDESK, "feed", "run", "--source", "sim", "--start-us", "now", "--speed", "1"]}
+        # No --duration: paced on the desk clock (600x) the feed keeps up with it and would end an
+        # hour of sim time in six wall seconds.
         commands |= {s: _stage_command(s) for s in STAGES}
         with _running(settings, commands, tmp_path, env) as procs:
             reader = TopicReader(settings, ["orders", "fills", "settlements", "recon", "dlq"])
