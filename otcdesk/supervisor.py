@@ -77,8 +77,9 @@ class Child:
     def state(self) -> str:
         if self.proc is not None and self.proc.poll() is None:
             return "running"
-        if self.finishes and self.retired and self.last_exit == 0:
-            return "finished"  # its work is done (a session's feed)
+        exit_code = self.proc.returncode if self.proc is not None and self.restart_at is None else self.last_exit
+        if self.finishes and exit_code == 0:
+            return "finished"  # its work is done (a session's feed), whether or not `tick` has seen it yet
         return "waiting" if self.restart_at is not None else "stopped"
 
 

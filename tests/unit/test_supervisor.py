@@ -70,3 +70,18 @@ def test_kill_schedules_parse_or_fail_in_one_line() -> None:
     for bad in ("recon", "recon@1.5", "nobody@0.5", "recon@x"):
         with pytest.raises(UserError):
             parse_kills([bad])
+
+
+def test_a_finished_feed_is_finished_before_the_supervisor_has_ticked() -> None:
+    """A session's feed that exited 0 is `finished` at once, not `stopped` until the next tick
+    (a scenario judging the processes right then took it for a crash)."""
+    import subprocess
+    import sys
+
+    child = Child("feed", (), finishes=True)
+    child.proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.proc.wait()
+    assert child.state == "finished"
+    child.proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    child.proc.wait()
+    assert child.state == "stopped"
