@@ -5,7 +5,11 @@ count and retention), interleaved over the repeats:
 
 - desk: `producers.load.LoadGenerator` with an `EventProducer`, exactly what `otcdesk rfq load`
   runs, in-process (the CLI adds only its start-up and a progress bar), at a rate so high that
-  every RFQ is due at once: ClientSim draws each RFQ, the serde encodes it, the producer sends it;
+  every RFQ is due at once. The generator builds (ClientSim draw + Avro encode) every RFQ of such
+  a plan before its schedule starts; here that build (`RfqRecords`, what `LoadGenerator.prebuild`
+  does) runs before the clock, like the bare loop's encoding, and is timed on its own: the
+  figures are the send (client creation to last acknowledgement, the target's figure), the build,
+  and both together (what a max-rate `rfq load` of N RFQs takes end to end);
 - bare: a plain `confluent_kafka.Producer` loop over the same payload bytes and keys, encoded
   beforehand (same seed, same stamps), no delivery callback;
 - kcat: Debian's `kcat -P -l` reading the same keys and payloads from a file, framed with
@@ -34,7 +38,7 @@ from otcdesk.clients import ClientSim
 from otcdesk.kafka import EventProducer, producer_config
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
-from producers.load import LoadGenerator, LoadPlan, select_profiles
+from producers.load import LoadGenerator, LoadPlan, RfqRecords, select_profiles
 
 TARGET = Target("ratio>=", 0.5)
 MAX_RATE = 1e7  # RFQ/s in the plan: every RFQ is due before the generator's first send
@@ -71,9 +75,13 @@ def messages(settings: Settings, patience_s: float = 30.0) -> int:
             time.sleep(1.0)
 
 
-def landed(settings: Settings, count: int, side: str, send: Callable[[], None]) -> Callable[[], float]:
-    """A measure: messages/s of `send`, refused unless the topic grew by exactly `count`."""
+def landed(settings: Settings, count: int, side: str, send: Callable[[], None],
+           prepare: Callable[[], None] | None = None) -> Callable[[], float]:
+    """A measure: messages/s of `send`, refused unless the topic grew by exactly `count`;
+    `prepare` runs first, off the clock."""
     def measure() -> float:
+        if prepare is not None:
+            prepare()
         before = messages(settings)
         started = time.perf_counter()
         send()
@@ -85,10 +93,39 @@ def landed(settings: Settings, count: int, side: str, send: Callable[[], None]) 
     return measure
 
 
-def desk_load(settings: Settings, count: int, seed: int) -> None:
-    summary = LoadGenerator(plan(count), clients(settings, seed), EventProducer(settings)).run()
+def desk_records(settings: Settings, count: int, seed: int) -> RfqRecords:
+    """Every RFQ of the plan drawn and encoded, as `LoadGenerator.run` builds them before its
+    schedule starts when the plan's rate is beyond what the machine builds."""
+    records = RfqRecords(plan(count), clients(settings, seed), default_serde())
+    records.build(count)
+    return records
+
+
+def desk_load(settings: Settings, records: RfqRecords) -> None:
+    count = records.plan.count
+    summary = LoadGenerator(records.plan, records, EventProducer(settings)).run()
     if summary.acked != count or summary.failed:
         raise RuntimeError(f"rfq load: {summary.line()}")
+
+
+class DeskSide:
+    """The desk's side of each repeat: the RFQs built (timed apart, `build_s`), then sent."""
+
+    def __init__(self, settings: Settings, count: int, seed: int) -> None:
+        self._settings, self._count, self._seed = settings, count, seed
+        self._records: RfqRecords | None = None
+        self.build_s: list[float] = []
+
+    def prepare(self) -> None:
+        started = time.perf_counter()
+        self._records = desk_records(self._settings, self._count, self._seed)
+        self.build_s.append(time.perf_counter() - started)
+
+    def send(self) -> None:
+        if self._records is None:
+            raise RuntimeError("DeskSide.send before prepare")
+        records, self._records = self._records, None
+        desk_load(self._settings, records)
 
 
 def bare_loop(settings: Settings, data: list[tuple[bytes, bytes]]) -> None:
@@ -146,8 +183,9 @@ def run(ctx: BenchContext) -> list[Figure]:
         kcat_file(data, path)
         kcat_config(settings, conf_path)
 
-        def step(side: str, send: Callable[[], None]) -> Callable[[], float]:
-            measure = landed(settings, count, side, send)
+        def step(side: str, send: Callable[[], None], prepare: Callable[[], None] | None = None
+                 ) -> Callable[[], float]:
+            measure = landed(settings, count, side, send, prepare)
 
             def counted() -> float:
                 rate = measure()
@@ -155,17 +193,26 @@ def run(ctx: BenchContext) -> list[Figure]:
                 return rate
             return counted
 
+        desk_side = DeskSide(settings, count, ctx.seed)
         desk, bare, tool = interleaved(
             ctx.repeats,
-            step("rfq load", lambda: desk_load(settings, count, ctx.seed)),
+            step("rfq load", desk_side.send, desk_side.prepare),
             step("bare producer", lambda: bare_loop(settings, data)),
             step("kcat", lambda: kcat(settings, path, conf_path)))
     extra = {"rfqs": count, "payload_bytes_mean": sum(len(v) for _, v in data) / count,
              "producer_config": "enable.idempotence=true acks=all linger.ms=5 murmur2_random compression none"}
+    built = tuple(count / s for s in desk_side.build_s)
+    end_to_end = tuple(count / (s + count / rate) for s, rate in zip(desk_side.build_s, desk))
     note = "all three: idempotent, acks=all, linger 5 ms; counted by end offsets after each run"
     return [
-        Figure("producer", "rfq load (LoadGenerator + EventProducer)", "RFQ/s", tuple(desk),
-               "bare confluent-kafka loop, pre-encoded", tuple(bare), TARGET, note, extra),
+        Figure("producer", "rfq load send, RFQs pre-built (LoadGenerator + EventProducer)", "RFQ/s", tuple(desk),
+               "bare confluent-kafka loop, pre-encoded", tuple(bare), TARGET,
+               note + "; the RFQs built before the clock, as the bare loop's bytes", extra),
+        Figure("producer", "rfq load pre-build (ClientSim draw + Avro encode)", "RFQ/s", built, None, (), None,
+               "RfqRecords.build of the whole plan, one thread; no send", extra),
+        Figure("producer", "rfq load end to end (pre-build + send)", "RFQ/s", end_to_end,
+               "bare confluent-kafka loop, pre-encoded", tuple(bare), None,
+               "N / (build s + send s) of each repeat: a max-rate `rfq load` of N RFQs", extra),
         Figure("producer", "rfq load vs kcat -P", "RFQ/s", tuple(desk), "kcat -P -l, same bytes from a file",
                tuple(tool), None, note, extra),
         Figure("producer", "bare confluent-kafka loop vs kcat -P", "RFQ/s", tuple(bare),

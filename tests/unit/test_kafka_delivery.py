@@ -57,3 +57,16 @@ def test_a_broker_nobody_listens_for_is_named_at_once_with_its_fix(stack: str, f
 def test_every_client_sends_librdkafka_log_to_a_quiet_logger() -> None:
     assert client_config(_nowhere())["logger"] is LIBRDKAFKA_LOG
     assert not LIBRDKAFKA_LOG.propagate and any(isinstance(h, logging.NullHandler) for h in LIBRDKAFKA_LOG.handlers)
+
+
+def test_records_produced_in_bulk_are_counted_and_their_failures_kept() -> None:
+    """`produce_records`: every record handed over is counted, a full local queue is waited out,
+    and each record's failure reaches `stats` (first errors kept) and `confirm`."""
+    producer = EventProducer(_nowhere(), **{"message.timeout.ms": 300, "queue.buffering.max.messages": 2})
+    rfq = sample_rfq()
+    records = [(f"k{i}".encode(), producer.serde.encode(rfq)) for i in range(5)]
+    producer.produce_records("rfq", records)
+    assert producer.records_produced == 5  # 3 of them only once the queue had room again
+    with pytest.raises(DeliveryError, match=r"acknowledged 0 of 5 records: 5 failed, first rfq\["):
+        producer.confirm(timeout_s=5)
+    assert (producer.stats.delivered, producer.stats.failed) == (0, 5) and len(producer.stats.errors) == 5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -10,26 +12,40 @@ from otcdesk.clients import ClientSim
 from otcdesk.errors import TransientError, UserError
 from otcdesk.events import Rfq
 from otcdesk.kafka import DeliveryStats
+from otcdesk.serde import AvroSerde, default_serde
 from otcdesk.settings import Settings
-from producers.load import LoadGenerator, LoadPlan, select_profiles
+from producers.load import LoadGenerator, LoadPlan, RfqRecords, select_profiles
 
 from .conftest import FakeWall
 
 T0 = 1_735_689_600_000_000
 
 
+SERDE = default_serde()
+
+
 @dataclass
 class FakeProducer:
-    """Takes `cost_s` of (fake) wall time per RFQ; every send is acked at flush."""
+    """Takes `cost_s` of (fake) wall time per RFQ; every send is acked at flush. Keeps each RFQ
+    decoded from the bytes it was given, with the (fake) wall time it was produced at."""
 
     wall: FakeWall
     cost_s: float = 0.0
     sent: list[tuple[float, Rfq]] = field(default_factory=list)
+    records: list[tuple[str, bytes, bytes]] = field(default_factory=list)
     stats: DeliveryStats = field(default_factory=DeliveryStats)
+    settings: Settings = field(default_factory=Settings)
+    serde: AvroSerde = SERDE
+    records_produced: int = 0
 
-    def produce(self, event: Rfq) -> None:
-        self.sent.append((self.wall.wall_s(), event))
-        self.wall.work(self.cost_s)
+    def produce_records(self, topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
+        for key, value in records:
+            rfq = SERDE.decode(value)
+            assert isinstance(rfq, Rfq) and key == rfq.key.encode()
+            self.sent.append((self.wall.wall_s(), rfq))
+            self.records.append((topic, key, value))
+            self.records_produced += 1
+            self.wall.work(self.cost_s)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         self.stats.delivered = len(self.sent)
@@ -135,3 +151,82 @@ def test_a_fully_acknowledged_run_has_no_shortfall() -> None:
 def test_a_speed_that_is_not_a_positive_finite_number_is_a_user_error(speed: float) -> None:
     with pytest.raises(UserError, match="--speed must be a positive number"):
         LoadPlan(10, 1, T0, speed=speed)
+
+
+def _digest(records: Sequence[tuple[str, bytes, bytes]]) -> str:
+    digest = hashlib.sha256()
+    for _, key, value in records:
+        digest.update(len(key).to_bytes(4, "big") + key + len(value).to_bytes(4, "big") + value)
+    return digest.hexdigest()
+
+
+#: sha256 over (len, key, len, value) of every record of seed 7's plans (default client settings,
+#: source "load"), as the generator sent them
+#: when it drew and encoded each RFQ at its send (pinned from that implementation).
+MAX_RATE_2000 = "6ebef0eaa348479319a68ecb8c9880ff4e4440c188587ca906041ab712000365"
+PACED_1000_AT_60X = "784156bc9feae4d2b237fe0da8907f779cc9faf1afca71dfc0c1b6ede260ce33"
+
+
+@pytest.mark.parametrize("plan, pinned", [(LoadPlan(1e7, 2000 / 1e7, T0), MAX_RATE_2000),
+                                          (LoadPlan(250, 4, T0, speed=60.0), PACED_1000_AT_60X)])
+def test_pre_built_rfqs_are_the_very_bytes_of_drawing_each_at_its_send(plan: LoadPlan, pinned: str) -> None:
+    """Same seed, same event ids, keys and bytes, whether built before the start or on the way.
+    The digest covers the Avro encoding too: a deliberate change of the wire format changes it."""
+    wall = FakeWall()
+    producer = FakeProducer(wall)
+    clients = ClientSim(7, source="load")
+    summary = LoadGenerator(plan, clients, producer, wall_s=wall.wall_s, sleep=wall.sleep).run()  # type: ignore[arg-type]
+    assert summary.sent == summary.acked == plan.count
+    assert _digest(producer.records) == pinned
+    assert [r.event_id for _, r in producer.sent[:2]] == ["2b03e914-5896-45d6-be9d-3647daf1d633",
+                                                         "36fca27f-7846-41c0-aef7-543cf9f0f069"]
+    assert producer.records[0][1] == b"fe18cb31-2800-4d5e-8301-ff838728a0de"
+    assert {topic for topic, _, _ in producer.records} == {Settings().topic("rfq")}
+
+
+def test_records_built_in_pieces_equal_records_built_at_once() -> None:
+    plan = LoadPlan(1e7, 300 / 1e7, T0)
+    whole = RfqRecords(plan, ClientSim(3))
+    whole.build(10_000)
+    pieces = RfqRecords(plan, ClientSim(3))
+    for stop in (1, 2, 50, 120, 300):
+        pieces.build(stop)
+    assert whole.built == pieces.built == 300
+    assert whole.window(0, 300) == pieces.window(0, 300)
+    pieces.release(300)
+    with pytest.raises(ValueError):
+        pieces.window(0, 1)
+
+
+def test_a_paced_plan_never_sends_before_the_due_time() -> None:
+    """Built ahead while idle, each RFQ still waits for its instant: sends at exactly i / rate."""
+    plan = LoadPlan(1000, 3, T0)
+    producer, summary = generate(plan)
+    times = [at for at, _ in producer.sent]
+    assert all(at >= plan.send_offset_s(i) for i, at in enumerate(times))
+    assert times == pytest.approx([plan.send_offset_s(i) for i in range(plan.count)], abs=2e-9)
+    assert summary.max_behind_ms < 1e-3  # type: ignore[attr-defined]
+
+
+def test_a_plan_longer_than_the_build_ahead_is_built_on_the_way_and_released() -> None:
+    plan = LoadPlan(1e7, 2_500 / 1e7, T0)
+    wall = FakeWall()
+    producer = FakeProducer(wall)
+    generator = LoadGenerator(plan, ClientSim(5), producer, build_ahead=700,  # type: ignore[arg-type]
+                              wall_s=wall.wall_s, sleep=wall.sleep)
+    summary = generator.run()
+    assert summary.sent == summary.acked == plan.count == len({r.rfq_id for _, r in producer.sent})
+    assert [r.ts_us for _, r in producer.sent[-3:]] == [plan.event_ts_us(i) for i in range(plan.count - 3, plan.count)]
+    assert generator.records.built == plan.count and not generator.records.window(plan.count, plan.count)
+    whole = RfqRecords(plan, ClientSim(5))
+    whole.build(plan.count)
+    assert [(k, v) for _, k, v in producer.records] == whole.window(0, plan.count)
+
+
+def test_due_count_agrees_with_the_send_offsets() -> None:
+    plan = LoadPlan(3, 10, T0)
+    assert [plan.due_count(t) for t in (-0.1, 0.0, 0.3, 1 / 3, 0.34, 9.99, 100.0)] == [0, 1, 1, 2, 2, 30, 30]
+    fine = LoadPlan(1e7, 0.01, T0)
+    for elapsed_s in (0.0, 1e-7, 2.9e-6, 3e-6, 0.004):
+        n = fine.due_count(elapsed_s)
+        assert fine.send_offset_s(n - 1) <= elapsed_s < fine.send_offset_s(n)
