@@ -4,7 +4,7 @@ Wire format (Avro spec, "Single object encoding"): the two bytes ``C3 01``, the 
 CRC-64-AVRO fingerprint of the writer schema's Parsing Canonical Form (little-endian, exactly
 the bytes fastavro's ``fingerprint`` hex spells), then the Avro binary body. Any Avro library can
 decode it without a registry: the fingerprint names the writer schema, found here among every
-version kept under ``schemas/avro/<event>/vN.avsc`` and resolved to the newest version of the
+version kept under ``otcdesk/schemas/avro/<event>/vN.avsc`` and resolved to the newest version of the
 same event (the reader schema).
 
 Every failure to decode becomes one ``DecodeError`` with a short machine reason; every failure
@@ -27,10 +27,11 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from otcdesk.errors import DeskError, RejectedError
 from otcdesk.events import BY_SCHEMA, Event, from_avro, to_avro
+from otcdesk.resources import AVRO, shipped_dir
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
-SCHEMA_ROOT = Path(__file__).resolve().parent.parent / "schemas" / "avro"
+SCHEMA_ROOT = shipped_dir(*AVRO)  # otcdesk/schemas/avro, shipped in the wheel
 
 
 class DecodeError(DeskError):

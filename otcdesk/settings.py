@@ -9,6 +9,7 @@ keep their plain names, `KAFKA_BOOTSTRAP` and `CLICKHOUSE_URL`.
 from __future__ import annotations
 
 import json
+import os
 import ssl
 from decimal import Decimal
 from functools import lru_cache
@@ -31,6 +32,16 @@ ALL_TOPICS = ("rfq", "prices", "rfq-priced", "quotes", "trades", "orders", "fill
 CONTROL_TOPICS = ("watermarks",)
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_state_dir() -> Path:
+    """`.otcdesk/` of the checkout the package runs from; installed from a wheel (no checkout
+    around it: nothing may land in site-packages) `$XDG_STATE_HOME/otcdesk`, by default
+    `~/.local/state/otcdesk`. The package's own data never comes from here (otcdesk.resources)."""
+    if (_REPO_ROOT / "pyproject.toml").is_file():
+        return _REPO_ROOT / ".otcdesk"
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "otcdesk"
 
 
 class _Section(BaseModel):
@@ -371,8 +382,10 @@ class Settings(BaseSettings):
     clickhouse_password: SecretStr | None = Field(None, description=(
         "password of the ClickHouse user in clickhouse_url (OTCDESK_CLICKHOUSE_PASSWORD); unset: the "
         "URL's, else the one the local stack generated and keeps in stack.json"))
-    state_dir: Path = _REPO_ROOT / ".otcdesk"
-    repo_root: Path = _REPO_ROOT
+    state_dir: Path = Field(default_factory=_default_state_dir, description=(
+        "the local stack's state and the desk's own files (logs, faust tables): the checkout's "
+        ".otcdesk/, else $XDG_STATE_HOME/otcdesk"))
+    repo_root: Path = Field(_REPO_ROOT, description="the checkout: `stack up` runs its servers from infra/")
     seed: int = 7
     namespace: str = Field("", pattern=r"^[a-z0-9._-]*$", description=(
         "prefix of every topic and consumer group: isolates a test or a benchmark run on a shared broker"))

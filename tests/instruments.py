@@ -1,4 +1,4 @@
-"""Instruments with the venues' real rules, as ccxt loads them from tests/fixtures/venues (see
+"""Instruments with the venues' real rules, as ccxt loads them from otcdesk/venues/recorded (see
 its README): the pure cores' tests build them directly instead of starting the fixture server."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The named queries of `schemas/clickhouse/queries/`: load a file, read its header, render it.
+"""The named queries of `otcdesk/schemas/clickhouse/queries/`: load a file, read its header, render it.
 
 A query file is plain ClickHouse SQL, one SELECT that runs on 18.16 and on a current engine, with
 two kinds of placeholders:
@@ -33,8 +33,9 @@ from pathlib import Path
 
 from otcdesk.db.migrate import check_database_name
 from otcdesk.errors import DeskError
+from otcdesk.resources import QUERIES, shipped_dir
 
-QUERIES_DIR = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse" / "queries"
+QUERIES_DIR = shipped_dir(*QUERIES)  # otcdesk/schemas/clickhouse/queries, shipped in the wheel
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _TITLE = re.compile(r"--\s*(\w+):\s*(.+)")
 _ENTRY = re.compile(r"--\s{2,5}(\w+)\s+(\S.*)")  # `--   name   meaning`

@@ -1,4 +1,4 @@
-"""`otcdesk schemas list | check`: the Avro contract under schemas/avro/."""
+"""`otcdesk schemas list | check`: the Avro contract shipped under otcdesk/schemas/avro/."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ def list_schemas(as_json: bool = JSON) -> None:
     """Every schema version with its fingerprint (the 8 bytes after C3 01 on the wire)."""
     catalog = SchemaCatalog()
     rows = [
-        (v.event, v.version, v.full_name, v.fingerprint.hex(), str(v.path.relative_to(catalog.root.parent.parent)))
+        (v.event, v.version, v.full_name, v.fingerprint.hex(), str(v.path.relative_to(catalog.root)))
         for versions in catalog.versions.values() for v in versions
     ]
-    emit("Avro schemas", ["event", "version", "name", "fingerprint", "file"], rows, as_json)
+    emit(f"Avro schemas in {catalog.root}", ["event", "version", "name", "fingerprint", "file"], rows, as_json)
 
 
 @app.command("check")

@@ -1,4 +1,4 @@
-"""Versioned ClickHouse DDL: apply `schemas/clickhouse/NNNN_name.sql` in order, exactly once each.
+"""Versioned ClickHouse DDL: apply `otcdesk/schemas/clickhouse/NNNN_name.sql` in order, exactly once each.
 
 ClickHouse has no transactional DDL and no migration tool of its own, so the rules are ours:
 the files are the history (never edited once applied: the recorded sha256 must match, or we
@@ -20,8 +20,9 @@ from typing import Literal
 
 from otcdesk.db.runner import QueryError, SqlRunner
 from otcdesk.errors import DeskError
+from otcdesk.resources import MIGRATIONS, shipped_dir
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "clickhouse"
+MIGRATIONS_DIR = shipped_dir(*MIGRATIONS)  # otcdesk/schemas/clickhouse, shipped in the wheel
 BOOKKEEPING_TABLE = "schema_migrations"
 
 _FILE_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")

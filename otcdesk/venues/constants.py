@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from otcdesk.events import Venue
+from otcdesk.resources import VENUE_RECORDINGS, shipped_dir
 
 #: Venues this package can load and poll, in a fixed order (logs and outputs stay stable).
 VENUES: Final[tuple[Venue, ...]] = (Venue.BINANCE, Venue.COINBASE, Venue.OKX, Venue.KRAKEN)
@@ -62,7 +63,7 @@ BOOK_DEPTH_LEVELS: Final[int] = 10
 LOOPBACK_HOST: Final[str] = "127.0.0.1"
 
 #: Recorded-format exchange responses, one folder per venue (`FIXTURE_DIRS`).
-FIXTURES_ROOT: Final[Path] = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "venues"
+FIXTURES_ROOT: Final[Path] = shipped_dir(*VENUE_RECORDINGS)  # otcdesk/venues/recorded, shipped in the wheel
 
 #: Folder under FIXTURES_ROOT (and URL prefix on the fixture server) per venue.
 FIXTURE_DIRS: Final[MappingProxyType[Venue, str]] = CCXT_IDS

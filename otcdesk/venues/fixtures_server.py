@@ -1,4 +1,4 @@
-"""A loopback HTTP server that answers like the exchanges, from JSON files kept in the repo.
+"""A loopback HTTP server that answers like the exchanges, from JSON files shipped in the package.
 
 Nothing can be recorded from a real exchange in this project's build environment (no internet),
 yet ccxt only fills its markets (tick, lot, limits) through `load_markets()`, which talks HTTP.
@@ -9,7 +9,8 @@ ccxt` feed and the simulator's metadata all go through the same path a live desk
 Layout: a request for `/<venue>/<exchange path>?<query>` is answered from
 `<root>/<venue>/<exchange path>@<key>=<value>.json` for the first query parameter that has such a
 file (order books differ by symbol), else from `<root>/<venue>/<exchange path>.json`, else 404.
-The root is `tests/fixtures/venues/`; its README.md names the endpoint behind every file.
+The root is `otcdesk/venues/recorded/` (package data, in the wheel too); its README.md names the
+endpoint behind every file.
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ def _offline_instruments() -> Mapping[InstrumentKey, Instrument]:
 
 
 def offline_instruments() -> dict[InstrumentKey, Instrument]:
-    """Every venue's instruments from the repo's fixtures through ccxt, loaded once per process.
+    """Every venue's instruments from the shipped venue responses through ccxt, loaded once per process.
 
     For the market simulator and tests: starts the fixture server, runs ccxt's real
     `load_markets()` against it, stops the server. Returns a fresh dict (values are frozen).

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.cli_main import run_main
+from otcdesk.analytics import queries
 from otcdesk.analytics.timespec import instant_us
 from otcdesk.cli import main as cli
 from otcdesk.errors import UserError
@@ -153,7 +154,7 @@ BAD_DATE = st.one_of(st.sampled_from(["yesterday", "2025-13-45", "2025-02-30T00:
                                       "now!", "9" * 40, "99999-01-01"]), TEXT).filter(
     _not(lambda t: instant_us(t, "--since", 1_741_096_800_000_000)))
 BAD_STAGE = TEXT.filter(lambda s: s.strip() not in STAGES)
-REPORTS = {"", "list", *(p.stem for p in (Settings().repo_root / "schemas" / "clickhouse" / "queries").glob("*.sql"))}
+REPORTS = {"", "list", *queries.names()}
 
 
 def _bad_stage_list(text: str) -> bool:

@@ -22,10 +22,11 @@ from otcdesk.db.migrate import (
 )
 from otcdesk.db.runner import ChdbRunner, SqlRunner
 from otcdesk.events import EVENT_TYPES, DeadLetter, Event
+from otcdesk.serde import SCHEMA_ROOT
 from tests.samples import sample_events
 
 REPO = Path(__file__).resolve().parents[2]
-AVRO_DIR = REPO / "schemas" / "avro"
+AVRO_DIR = SCHEMA_ROOT
 DOCS = REPO / "docs" / "clickhouse.md"
 #: Columns every table adds after the event's own fields, with their types.
 TAIL = {

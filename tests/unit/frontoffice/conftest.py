@@ -1,4 +1,4 @@
-"""Instruments with the venues' real rules (tests/fixtures/venues/README.md) and book helpers."""
+"""Instruments with the venues' real rules (otcdesk/venues/recorded/README.md) and book helpers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The loopback server answers ccxt's requests from tests/fixtures/venues/ and 404s the rest."""
+"""The loopback server answers ccxt's requests from otcdesk/venues/recorded/ and 404s the rest."""
 
 from __future__ import annotations
 
