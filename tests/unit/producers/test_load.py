@@ -230,3 +230,24 @@ def test_due_count_agrees_with_the_send_offsets() -> None:
     for elapsed_s in (0.0, 1e-7, 2.9e-6, 3e-6, 0.004):
         n = fine.due_count(elapsed_s)
         assert fine.send_offset_s(n - 1) <= elapsed_s < fine.send_offset_s(n)
+
+
+@dataclass
+class InterruptedProducer(FakeProducer):
+    """Ctrl-C arrives while the record of index `stop_at` is being handed over."""
+
+    stop_at: int = 0
+
+    def produce_records(self, topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
+        for record in records:
+            if self.records_produced == self.stop_at:
+                raise KeyboardInterrupt
+            super().produce_records(topic, [record])
+
+
+def test_a_stop_in_the_middle_of_a_batch_counts_exactly_what_was_handed_over() -> None:
+    wall = FakeWall()
+    producer = InterruptedProducer(wall, stop_at=1_234)
+    summary = LoadGenerator(LoadPlan(1e7, 3_000 / 1e7, T0), ClientSim(2), producer,  # type: ignore[arg-type]
+                            wall_s=wall.wall_s, sleep=wall.sleep).run()
+    assert summary.interrupted and summary.sent == summary.acked == 1_234 and summary.all_acked
