@@ -34,8 +34,13 @@ from tests.integration.desk import processes, tails
 
 RATES = (50.0, 200.0, 1000.0)
 P99_TARGET = {200.0: Target("value<=", 20.0)}
-COMMANDS = {"feed": ["feed", "run", "--source", "sim", "--start-us", "now"],
-            "aggregator": ["stage", "run", "aggregator"], "quote-engine": ["stage", "run", "quote-engine"]}
+FEED = ["feed", "run", "--source", "sim", "--start-us", "now"]
+#: layout -> the processes of the quote path (streams.LAYOUTS: `offices` hosts both in the front office)
+COMMANDS = {
+    "per-stage": {"feed": FEED, "aggregator": ["stage", "run", "aggregator"],
+                  "quote-engine": ["stage", "run", "quote-engine"]},
+    "offices": {"feed": FEED, "front-office": ["stage", "run", "aggregator", "quote-engine"]},
+}
 READY_TIMEOUT_S = 240.0  # workers join their groups and the books reach the aggregator (minutes on a loaded machine)
 DRAIN_S = 30.0  # how long after its last send a rate waits for late answers
 SETTLE_S = 300.0  # how long the next run waits for a saturated run's backlog to be answered
@@ -163,15 +168,17 @@ def wait_ready(settings: Settings, answers: Answers, seed: int, logs: Path, *, q
                        f"examples {answers.reject_details}\n{tails(logs)}")
 
 
-def measure_rates(ctx: BenchContext, rates: Sequence[float], duration_s: float) -> list[Figure]:
-    advance = ctx.task(f"latency: {len(rates)} rates x {ctx.repeats} x {duration_s:g}s", 1 + len(rates) * ctx.repeats)
+def measure_rates(ctx: BenchContext, rates: Sequence[float], duration_s: float, layout: str = "per-stage"
+                  ) -> list[Figure]:
+    advance = ctx.task(f"latency ({layout}): {len(rates)} rates x {ctx.repeats} x {duration_s:g}s",
+                       1 + len(rates) * ctx.repeats)
     results: dict[float, list[dict[str, object]]] = {rate: [] for rate in rates}
     with ctx.scratch_namespace("latency") as settings, tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp)
         answers = Answers(settings)
         answers.start()
         try:
-            with processes(settings, COMMANDS, logs) as procs:
+            with processes(settings, COMMANDS[layout], logs) as procs:
                 wait_ready(settings, answers, ctx.seed + 999, logs, quotes=not ctx.smoke)
                 measure(settings, answers, 5.0, 2.0, ctx.seed + 1000)  # warm-up, not reported
                 advance(1)
@@ -189,8 +196,9 @@ def measure_rates(ctx: BenchContext, rates: Sequence[float], duration_s: float) 
         finally:
             answers.stop.set()
             answers.join(10)
-    method = (f"open loop, {duration_s:g}s per run; latency = quote read - RFQ due time "
-              "(an unanswered RFQ counts with its wait until given up)")
+    method = (f"{layout}: {', '.join(COMMANDS[layout])} as processes; open loop, {duration_s:g}s per run; "
+              "latency = quote read - RFQ due time (an unanswered RFQ counts with its wait until given up)")
+    label = "" if layout == "per-stage" else f" ({layout})"
     figures = []
     for rate, runs in results.items():
         extra = {"duration_s": duration_s, "rfqs": [r["rfqs"] for r in runs], "answered": [r["answered"] for r in runs],
@@ -198,14 +206,15 @@ def measure_rates(ctx: BenchContext, rates: Sequence[float], duration_s: float) 
                  "dead_letters": [r["dead_letters"] for r in runs], "outcomes": [r["outcomes"] for r in runs],
                  "reject_examples": answers.reject_details}
         for stat in ("p50", "p99", "max"):
-            figures.append(Figure("latency", f"RFQ->quote {stat} at {rate:g} RFQ/s", "ms",
+            figures.append(Figure("latency", f"RFQ->quote {stat} at {rate:g} RFQ/s{label}", "ms",
                                   tuple(float(r[stat]) for r in runs),  # type: ignore[arg-type]
                                   target=P99_TARGET.get(rate) if stat == "p99" else None, note=method, extra=extra))
     return figures
 
 
 def run(ctx: BenchContext) -> list[Figure]:
-    return measure_rates(ctx, (50.0,) if ctx.smoke else RATES, 2.0 if ctx.smoke else 30.0)
+    rates, duration_s = ((50.0,), 2.0) if ctx.smoke else (RATES, 30.0)
+    return [figure for layout in COMMANDS for figure in measure_rates(ctx, rates, duration_s, layout)]
 
 
 def main() -> None:
@@ -215,9 +224,10 @@ def main() -> None:
     parser.add_argument("--rates", default="50,200,1000")
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--layout", choices=sorted(COMMANDS), default="per-stage")
     args = parser.parse_args()
     ctx = BenchContext(Settings(), repeats=args.repeats)
-    figures = measure_rates(ctx, [float(r) for r in args.rates.split(",")], args.duration)
+    figures = measure_rates(ctx, [float(r) for r in args.rates.split(",")], args.duration, args.layout)
     print(markdown({"date": "", "runs": [], "figures": [f.as_json() for f in figures]}))
     for fig in figures[::3]:
         print(fig.name.replace(" p50", ""), fig.extra["outcomes"], "dead letters", fig.extra["dead_letters"])

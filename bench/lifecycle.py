@@ -1,7 +1,8 @@
 """The whole lifecycle under rising load: the knee, and zero loss from RFQ to ClickHouse.
 
 The desk runs as `otcdesk run all --sink` runs it (`supervisor.desk_children`: the sim feed, every
-stage, the ClickHouse sink into a scratch database), live (sim clock 1x: quotes live 5 s, hedges
+stage, the ClickHouse sink into a scratch database), once per layout (`streams.LAYOUTS`: one
+process per stage, or the front and back office one process each), interleaved repeat by repeat, live (sim clock 1x: quotes live 5 s, hedges
 and settlement legs keep their real schedule, so within a step the back office books, plans,
 sends first clips, fills and the first legs). RFQs of `ClientSim` go in open loop
 (`producers.load.LoadGenerator`: send times fixed up front, never waiting for the desk) at rising
@@ -38,7 +39,7 @@ from otcdesk.serde import default_serde
 from otcdesk.settings import ALL_TOPICS, LIFECYCLE_TOPICS, Settings
 from otcdesk.supervisor import Supervisor, desk_children
 from producers.load import LoadGenerator, LoadPlan
-from streams import STAGES
+from streams import LAYOUTS, STAGES
 
 log = logging.getLogger(__name__)
 
@@ -65,31 +66,37 @@ class Step:
 
 def run(ctx: BenchContext) -> list[Figure]:
     rates, step_s = ((20,), 3.0) if ctx.smoke else (RATES, STEP_S)
-    knees: list[float] = []
-    all_steps: list[list[dict[str, Any]]] = []
-    checks: list[dict[str, Any]] = []
+    layouts = tuple(LAYOUTS)
+    knees: dict[str, list[float]] = {layout: [] for layout in layouts}
+    all_steps: dict[str, list[list[dict[str, Any]]]] = {layout: [] for layout in layouts}
+    checks: dict[str, list[dict[str, Any]]] = {layout: [] for layout in layouts}
     for _ in range(ctx.repeats):
-        steps, check = _one_run(ctx, rates, step_s)
-        sustained = [s.rate for s in steps if s.sustained]
-        knees.append(max(sustained, default=0.0))
-        all_steps.append([vars(s) | {"sustained": s.sustained} for s in steps])
-        checks.append(check)
-    lossless = all(c["lossless"] for c in checks)
-    return [Figure(
-        "lifecycle", "knee (highest sustained RFQ/s, whole desk + sink)", "RFQ/s", tuple(knees),
-        target=Target("value>=", 500),
-        note=f"steps of {step_s:g} s at {', '.join(map(str, rates))} RFQ/s, open loop; sustained = every group "
-             f"back at lag 0 within {DRAIN_OK_S:g} s after the step; zero loss "
-             + ("verified on every topic and table" if lossless else "**FAILED**: see extra.checks"),
-        extra={"steps": all_steps, "checks": checks})]
+        for layout in layouts:
+            steps, check = _one_run(ctx, rates, step_s, layout)
+            sustained = [s.rate for s in steps if s.sustained]
+            knees[layout].append(max(sustained, default=0.0))
+            all_steps[layout].append([vars(s) | {"sustained": s.sustained} for s in steps])
+            checks[layout].append(check)
+    figures = []
+    for layout in layouts:
+        lossless = all(c["lossless"] for c in checks[layout])
+        figures.append(Figure(
+            "lifecycle", f"knee (highest sustained RFQ/s, whole desk + sink), {layout} layout", "RFQ/s",
+            tuple(knees[layout]), target=Target("value>=", 500),
+            note=f"steps of {step_s:g} s at {', '.join(map(str, rates))} RFQ/s, open loop; sustained = every group "
+                 f"back at lag 0 within {DRAIN_OK_S:g} s after the step; zero loss "
+                 + ("verified on every topic and table" if lossless else "**FAILED**: see extra.checks"),
+            extra={"layout": layout, "steps": all_steps[layout], "checks": checks[layout]}))
+    return figures
 
 
-def _one_run(ctx: BenchContext, rates: tuple[float, ...], step_s: float) -> tuple[list[Step], dict[str, Any]]:
+def _one_run(ctx: BenchContext, rates: tuple[float, ...], step_s: float, layout: str
+             ) -> tuple[list[Step], dict[str, Any]]:
     """One run; a failed clean-up after the measurement (a ClickHouse too busy to DROP in time on a
     shared machine) is logged and kept in the check, not allowed to throw the figures away."""
     result: list[tuple[list[Step], dict[str, Any]]] = []
     try:
-        _measure(ctx, rates, step_s, result)
+        _measure(ctx, rates, step_s, layout, result)
     except TransientError as exc:
         if not result:
             raise
@@ -98,11 +105,12 @@ def _one_run(ctx: BenchContext, rates: tuple[float, ...], step_s: float) -> tupl
     return result[0]
 
 
-def _measure(ctx: BenchContext, rates: tuple[float, ...], step_s: float,
+def _measure(ctx: BenchContext, rates: tuple[float, ...], step_s: float, layout: str,
              result: list[tuple[list[Step], dict[str, Any]]]) -> None:
     with ctx.scratch_namespace("lifecycle") as ns, ctx.scratch_database("lifecycle") as (runner, db):
         env = session_env(ns, start_us=wall_now_us(), speed=1.0, extra={"OTCDESK_SINK__DATABASE": db})
-        supervisor = Supervisor(desk_children(STAGES, with_feed=True, with_sink=True), env, LOGS / ns.namespace.rstrip("-"))
+        children = desk_children(STAGES, with_feed=True, with_sink=True, layout=layout)
+        supervisor = Supervisor(children, env, LOGS / ns.namespace.rstrip("-"))
         watches = {s: DrainWatch(ns, ns.group(s), STAGE_INPUTS[s]) for s in STAGES}
         watches["sink"] = DrainWatch(ns, ns.group("sink"), SINK_TOPICS)
         restarts: list[str] = []

@@ -19,12 +19,13 @@ from confluent_kafka import Consumer, TopicPartition
 
 from otcdesk.clients import SESSION_RFQ_SOURCE
 from otcdesk.clock import AnchoredClock, wall_now_us
+from otcdesk.errors import UserError
 from otcdesk.events import Rfq
 from otcdesk.kafka import EventProducer, consumer_config
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 from otcdesk.simulate import SessionPlan, SessionTally
-from otcdesk.streamtime import BEFORE_ALL_US, END_US
+from otcdesk.streamtime import END_US
 from otcdesk.streamtime.sources import SourceWatermarks, WatermarkBoard
 from otcdesk.supervisor import Supervisor, desk_children
 from otcdesk.venue_sim import FAULTS_HEADER
@@ -54,16 +55,22 @@ class SessionRunner:
         self.logs = settings.state_dir / "logs" / "simulate"
         feed_args = ("--duration", str(plan.feed_s(self.rfqs)), *(() if paced else ("--no-sleep",)))
         self.supervisor = Supervisor(
-            desk_children(STAGES, with_feed=True, with_sink=with_sink, feed_start=str(plan.start_us),
-                          feed_args=feed_args),
+            desk_children(STAGES, with_feed=True, with_sink=with_sink, layout=self.settings.layout,
+                          feed_start=str(plan.start_us), feed_args=feed_args),
             plan.env(self.settings, anchor_wall_us), self.logs)
         self.published = 0
         self.with_sink = with_sink
         # chaos: (process, share of the RFQs answered) at which it gets kill -9; the supervisor
         # restarts it like any crashed process
         self.kills = sorted(kills, key=lambda k: k[1])
+        unknown = sorted({name for name, _ in kills} - {c.name for c in self.supervisor.children})
+        if unknown:
+            raise UserError(f"no process {', '.join(unknown)} in the {self.settings.layout} layout; processes: "
+                            f"{', '.join(c.name for c in self.supervisor.children)}")
         self.killed: list[str] = []
-        self._down: dict[str, int | None] = {}  # killed, not back yet -> its records read when restarted
+        # killed, not back yet -> per producer it hosts, its watermark records heard when restarted
+        self._down: dict[str, dict[str, int] | None] = {}
+        self._hosts = {c.name: c.stages or (c.name,) for c in self.supervisor.children}
         self._killed_at: dict[str, float] = {}
         self.recover_s: list[float] = []  # per kill: wall seconds until the process published again
         self._producer: EventProducer | None = None
@@ -116,12 +123,13 @@ class SessionRunner:
         return sum(1 for s in self.stages if self.board is not None and s in self.board.heard)
 
     def desk_time_us(self) -> int | None:
-        """The watermark of the slowest stage still running (None before all have one)."""
+        """The watermark of the slowest stage still running (None before all have reached the
+        session's first instant: a stage that has not read its inputs yet holds a sentinel)."""
         if self.board is None:
             return None
         marks = [self.board.wm(s) for s in self.stages]
         running = [m for m in marks if m != END_US]
-        return min(running) if running and min(running) > BEFORE_ALL_US else None
+        return min(running) if running and min(running) >= self.plan.start_us else None
 
     def step(self, poll_s: float = 0.2) -> list[str]:
         """Publish the RFQs due, kill what is due to be killed, read what the desk wrote; returns
@@ -152,12 +160,13 @@ class SessionRunner:
         news = self.supervisor.tick()
         for name in self._down:
             if self._down[name] is None and any(line.startswith(f"{name} restarted") for line in news):
-                self._down[name] = self.board.heard.get(name, 0)
+                self._down[name] = {p: self.board.heard.get(p, 0) for p in self._hosts.get(name, (name,))}
         return news
 
     def _kill_due(self) -> None:
         assert self.board is not None
-        back = [n for n, count in self._down.items() if count is not None and self.board.heard.get(n, 0) > count]
+        back = [n for n, counts in self._down.items()
+                if counts is not None and all(self.board.heard.get(p, 0) > c for p, c in counts.items())]
         for name in back:
             del self._down[name]
             self.recover_s.append(time.monotonic() - self._killed_at.pop(name))
@@ -174,8 +183,10 @@ class SessionRunner:
 
     @property
     def ended(self) -> bool:
-        """Every producer ended its streams, and the tail has read everything they wrote."""
-        if self.board is None or not self.board.ended(self.producers):
+        """Every producer ended its streams, the tail has read everything they wrote, and every
+        killed process is back (a stage killed after its last watermark would otherwise end the
+        session still down: its restart must be seen)."""
+        if self.board is None or self._down or not self.board.ended(self.producers):
             return False
         tailed = {self.settings.topic(t) for t in TAILED}
         return all(self._read.get((p.topic, p.partition), 0) >= p.next_offset

@@ -1,8 +1,8 @@
 """Supervise the desk's processes: start them, restart a crashed one with backoff, stop them all.
 
-`otcdesk run all` starts the feed, every stage and (optionally) the ClickHouse sink, each an
-`otcdesk ...` child process of its own (a stage is a faust worker: one process, one consumer group
-member). They share one simulation session through the environment, so they share one desk
+`otcdesk run all` starts the feed, the stages and (optionally) the ClickHouse sink as `otcdesk ...`
+child processes: the stages one process each or several per process (`streams.LAYOUTS`), each
+stage its own consumer group member. They share one simulation session through the environment, so they share one desk
 clock: `OTCDESK_SIM_START_US`, `OTCDESK_SIM_ANCHOR_WALL_US`, `OTCDESK_SIM_SPEED` and the seed.
 
 A child that exits on its own is restarted after a backoff that doubles per consecutive crash
@@ -72,6 +72,7 @@ class Child:
     last_exit: int | None = None
     retired: bool = False  # stopped on purpose: not restarted
     finishes: bool = False  # exits 0 when its work is done (a session's feed): then not restarted
+    stages: tuple[str, ...] = ()  # the desk stages it hosts (`streams.LAYOUTS`)
 
     @property
     def state(self) -> str:
@@ -175,16 +176,20 @@ def terminate(procs: Sequence[subprocess.Popen], grace_s: float) -> None:
             proc.wait()
 
 
-def desk_children(stages: Sequence[str], *, with_feed: bool, with_sink: bool,
+def desk_children(stages: Sequence[str], *, with_feed: bool, with_sink: bool, layout: str,
                   feed_start: str = "now", feed_args: Sequence[str] = ()) -> list[Child]:
-    """The processes of a desk; the feed starts at `feed_start` (`now`: the desk clock's present,
-    also after a restart; an epoch: a fixed, replayable start) with `feed_args` besides (a
-    session's: its duration, its pacing); a feed with a duration finishes."""
+    """The processes of a desk, its stages placed by `layout` (`streams.LAYOUTS`); the feed starts
+    at `feed_start` (`now`: the desk clock's present, also after a restart; an epoch: a fixed,
+    replayable start) with `feed_args` besides (a session's: its duration, its pacing); a feed
+    with a duration finishes."""
+    from streams import stage_processes
+
     children = []
     if with_feed:
         children.append(Child("feed", ("feed", "run", "--source", "sim", "--start-us", feed_start, *feed_args),
                               finishes="--duration" in feed_args))
-    children += [Child(stage, ("stage", "run", stage)) for stage in stages]
+    children += [Child(name, ("stage", "run", *hosted), stages=hosted)
+                 for name, hosted in stage_processes(layout, stages).items()]
     if with_sink:
         children.append(Child("sink", ("sink", "run")))
     return children

@@ -1,4 +1,4 @@
-"""Fault scenarios of issue 8 (docs/reliability.md): each one runs a small desk flow on real
+"""Fault scenarios (docs/reliability.md): each one runs a small desk flow on real
 Kafka and ClickHouse, injects its fault, checks its invariants from ClickHouse and the topics,
 and returns its `Figures` (events processed, lost, duplicated, time to recover).
 

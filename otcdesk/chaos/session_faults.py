@@ -1,5 +1,5 @@
 """Faults injected into a seeded desk session (scenarios 1 and 6): seeded kill moments, replayed slices,
-and the invariants of issue 8 read back from the topics.
+and the lifecycle invariants read back from the topics.
 
 A session is a function of its seed, so a fault is judged against a clean run of the same seed
 (the digest), and, independently of any clean run, against invariants that hold for every

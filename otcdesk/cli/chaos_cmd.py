@@ -19,17 +19,22 @@ from rich.console import Console
 from otcdesk.chaos.session_faults import ReplayCheck, check_invariants, event_ids, kill_schedule, summary_differences
 from otcdesk.chaos.figures import Figures
 from otcdesk.cli.output import console, print_json, print_table
-from otcdesk.cli.params import HOUR_S, MAX_SPEED, SEED, WEEK_S, number, whole
+from otcdesk.cli.params import HOUR_S, LAYOUT, MAX_SPEED, SEED, WEEK_S, number, whole
 from otcdesk.cli.simulate_cmd import RATE, RFQS, STARTUP, TIMEOUT, SessionResult, parse_kills, parse_speed, run_session
 from otcdesk.settings import get_settings
 from otcdesk.simulate import NAMESPACE, SessionPlan
-from streams import STAGES
+from streams import stage_processes
 
 app = typer.Typer(help="Fault scenarios on the real stack (docs/reliability.md).", no_args_is_help=True)
 
-#: The processes that come back from kill -9 with nothing lost: every one (docs/reliability.md,
-#: "What a restart keeps").
-RESTART_SAFE = (*STAGES, "feed")
+
+
+def restart_safe(layout: str) -> list[str]:
+    """The processes of a session in `layout` that come back from kill -9 with nothing lost: every
+    one (docs/reliability.md, "What a restart keeps")."""
+    return [*stage_processes(layout), "feed"]
+
+
 EVENTS = whole(ge=1, le=10_000_000)
 EVENT_RATE = number(ge=1, le=1_000_000)
 DOWN = number(ge=0, le=HOUR_S)
@@ -37,7 +42,10 @@ DOWN = number(ge=0, le=HOUR_S)
 
 @app.command("kill")
 def kill(
-    stages: str = typer.Option(",".join(RESTART_SAFE), "--stages", help="Comma separated processes to kill -9 in turn."),
+    stages: str = typer.Option("", "--stages", help="Comma separated processes to kill -9 in turn (default: every "
+                               "stage process of the layout, then the feed)."),
+    layout: str = typer.Option(None, "--layout", help="Stage processes: per-stage or offices (default: settings "
+                               "layout).", callback=LAYOUT),
     rfqs: int = typer.Option(60, "--rfqs", help="RFQs per session.", callback=RFQS),
     seed: int = typer.Option(None, "--seed", help="Seed of both sessions and of the kill moments (default: settings seed).",
                              callback=SEED),
@@ -53,15 +61,16 @@ def kill(
     as_json: bool = typer.Option(False, "--json", help="Print both summaries and the verdict as JSON."),
 ) -> None:
     """A clean session, then the same seed with each process killed (-9) at seeded moments: same
-    digest, and issue 8's invariants on the faulted session's topics?"""
-    names = [n.strip() for n in stages.split(",") if n.strip()]
+    digest, and the lifecycle invariants on the faulted session's topics?"""
     settings = get_settings()
+    layout = layout or settings.layout
+    names = [n.strip() for n in stages.split(",") if n.strip()] or restart_safe(layout)
     seed = settings.seed if seed is None else seed
     kills = parse_kills([f"{name}@{at}" for name, at in kill_schedule(names, seed, rounds)])
     plan = SessionPlan(seed=seed, speed=parse_speed(speed), rfqs=rfqs, rate_per_s=rate, namespace=namespace)
     screen = Console(stderr=True) if as_json else console
-    clean = run_session(plan, screen, startup_s=startup, timeout_s=timeout)
-    faulted = run_session(plan, screen, startup_s=startup, timeout_s=timeout, kills=kills)
+    clean = run_session(plan, screen, startup_s=startup, timeout_s=timeout, layout=layout)
+    faulted = run_session(plan, screen, startup_s=startup, timeout_s=timeout, kills=kills, layout=layout)
     scoped = settings.model_copy(update={"namespace": namespace, "seed": seed})
     invariants = check_invariants(scoped, (r.rfq_id for r in plan.schedule(scoped)))
     differences = session_differences(clean, faulted)
@@ -138,7 +147,7 @@ def replay(
         raise typer.Exit(1)
 
 
-# -- scenarios 2-5 of issue 8 (otcdesk/chaos/): figures instead of a clean run to compare with ----
+# -- scenarios 2-5 (otcdesk/chaos/): figures instead of a clean run to compare with ----
 
 def _scratch(scenario: str) -> Path:
     """Where a scenario keeps its throwaway servers and logs: emptied first, kept afterwards."""

@@ -130,4 +130,5 @@ def choice(*allowed: str) -> Check[str | None]:
 
 
 SEED = whole(ge=0, le=MAX_SEED)
+LAYOUT = choice("per-stage", "offices")  # streams.LAYOUTS (not imported: the CLI starts without faust)
 SPEED = number(gt=0, le=MAX_SPEED)

@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from otcdesk.cli.output import console
-from otcdesk.cli.params import SEED, SPEED, YEAR_S, names, number
+from otcdesk.cli.params import LAYOUT, SEED, SPEED, YEAR_S, names, number
 from otcdesk.errors import UserError
 from otcdesk.kafka import require_topics
 from otcdesk.settings import get_settings
@@ -41,6 +41,8 @@ def run_all(
                                callback=names()),
     feed: bool = typer.Option(True, "--feed/--no-feed", help="Run the sim market-data feed."),
     sink: bool = typer.Option(False, "--sink/--no-sink", help="Run the ClickHouse sink too."),
+    layout: str = typer.Option(None, "--layout", help="Stage processes: per-stage or offices (default: settings "
+                               "layout).", callback=LAYOUT),
     duration: float = typer.Option(0, "--duration", help="Stop after this many wall seconds (0: until Ctrl-C).",
                                    callback=number(ge=0, le=YEAR_S)),
 ) -> None:
@@ -56,8 +58,8 @@ def run_all(
     require_topics(settings, [spec.name for spec in topic_specs(settings)])
     env = session_env(settings.seed if seed is None else seed, settings.sim_speed if speed is None else speed,
                       namespace=settings.namespace)
-    supervisor = Supervisor(desk_children(chosen, with_feed=feed, with_sink=sink), env,
-                            settings.state_dir / "logs" / "desk")
+    children = desk_children(chosen, with_feed=feed, with_sink=sink, layout=layout or settings.layout)
+    supervisor = Supervisor(children, env, settings.state_dir / "logs" / "desk")
     stop = {"now": False}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001

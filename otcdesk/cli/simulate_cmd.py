@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from otcdesk.cli.output import console, print_json, print_table
-from otcdesk.cli.params import HOUR_S, SEED, WEEK_S, number, whole
+from otcdesk.cli.params import HOUR_S, LAYOUT, SEED, WEEK_S, number, whole
 from otcdesk.errors import UserError
 from otcdesk.kafka import check_broker
 from otcdesk.settings import get_settings
@@ -56,6 +57,8 @@ def simulate(
     kill: list[str] = typer.Option([], "--kill", help="Chaos: PROCESS@SHARE, kill -9 PROCESS once SHARE (0-1) of "
                                    "the RFQs are out (restarted by the supervisor). Repeatable."),
     namespace: str = typer.Option(NAMESPACE, "--namespace", help="Topic/group prefix of the session (wiped first)."),
+    layout: str = typer.Option(None, "--layout", help="Stage processes: per-stage or offices (default: settings "
+                               "layout). Same result.", callback=LAYOUT),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     expect: Path = typer.Option(None, "--expect", help="The --json output of an earlier run: exit 1 unless this run "
                                 "is the same session, naming the first deal line that differs."),
@@ -66,7 +69,8 @@ def simulate(
     plan = SessionPlan(seed=settings.seed if seed is None else seed, speed=parse_speed(speed), rfqs=rfqs, rate_per_s=rate,
                        faults=faults, namespace=namespace)
     screen = Console(stderr=True) if as_json else console  # --json: stdout carries the JSON only
-    result = run_session(plan, screen, startup_s=startup, timeout_s=timeout, sink=sink, kills=parse_kills(kill))
+    result = run_session(plan, screen, startup_s=startup, timeout_s=timeout, sink=sink, kills=parse_kills(kill),
+                         layout=layout)
     if as_json:
         print_json(result.as_json())
     else:
@@ -129,15 +133,20 @@ class SessionResult:
 
 
 def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout_s: float, sink: bool = False,
-                kills: list[tuple[str, float]] | None = None, then: Callable[[Any], None] | None = None) -> SessionResult:
-    """One session from an empty namespace to its summary, with a progress display on `screen`.
+                kills: list[tuple[str, float]] | None = None, then: Callable[[Any], None] | None = None,
+                layout: str | None = None) -> SessionResult:
+    """One session from an empty namespace to its summary, with a progress display on `screen`;
+    its stages placed in processes by `layout` (default: the settings').
 
     `then(runner)`, if given, runs once the session is complete, with its processes still up
     (chaos: replay topics into the running desk); the summary is the one after it, once quiet."""
     from otcdesk.session import SessionRunner
 
-    check_broker(get_settings())  # one line now, not a session that cannot start
-    runner = SessionRunner(get_settings(), plan, startup_s=startup_s, with_sink=sink, kills=kills or [])
+    settings = get_settings()
+    check_broker(settings)  # one line now, not a session that cannot start
+    if layout:
+        settings = settings.model_copy(update={"layout": layout})
+    runner = SessionRunner(settings, plan, startup_s=startup_s, with_sink=sink, kills=kills or [])
     pace = "full speed" if plan.speed is None else f"{plan.speed:g}x"
     screen.print(f"session: {plan.rfqs} RFQs, seed {plan.seed}, {pace}, namespace {plan.namespace!r}, "
                  f"logs in {runner.log_dir}" + (f", kill -9: {kills}" if kills else ""))
@@ -158,9 +167,12 @@ def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout
 
 
 def parse_kills(texts: list[str]) -> list[tuple[str, float]]:
-    """`recon@0.5` -> ("recon", 0.5); a one-line UserError for anything else."""
-    from streams import STAGES
+    """`recon@0.5` -> ("recon", 0.5); a one-line UserError for anything else. PROCESS is a stage
+    process of some layout (`streams.LAYOUTS`), the feed or the sink; the session checks that its
+    layout has it."""
+    from streams import LAYOUTS
 
+    processes = {name for layout in LAYOUTS.values() for name in layout} | {"feed", "sink"}
     kills = []
     for text in texts:
         name, _, share = text.partition("@")
@@ -168,8 +180,9 @@ def parse_kills(texts: list[str]) -> list[tuple[str, float]]:
             at = float(share)
         except ValueError:
             at = -1.0
-        if name not in (*STAGES, "feed", "sink") or not 0 <= at <= 1:
-            raise UserError(f"--kill wants PROCESS@SHARE with a stage, feed or sink and 0 <= SHARE <= 1, got {text!r}")
+        if name not in processes or not math.isfinite(at) or not 0 <= at <= 1:
+            raise UserError(f"--kill wants PROCESS@SHARE with a stage process, feed or sink and 0 <= SHARE <= 1, "
+                            f"got {text!r:.80}")
         kills.append((name, at))
     return kills
 

@@ -1,15 +1,13 @@
-"""`otcdesk stage run NAME | list`: one desk stage as a faust worker in this process."""
+"""`otcdesk stage run NAME... | list`: desk stages as one faust worker process."""
 
 from __future__ import annotations
-
-import sys
 
 import typer
 
 from otcdesk.cli.output import emit
 from otcdesk.cli.params import choice
 
-app = typer.Typer(help="Desk stages (faust workers), one process each.", no_args_is_help=True)
+app = typer.Typer(help="Desk stages (faust apps), one or more per worker process.", no_args_is_help=True)
 
 
 @app.command("list")
@@ -22,13 +20,13 @@ def list_stages(as_json: bool = typer.Option(False, "--json", help="Print JSON i
 
 @app.command("run")
 def run(
-    name: str = typer.Argument(..., help="Stage name (otcdesk stage list)."),
+    names: list[str] = typer.Argument(..., help="Stage names (otcdesk stage list); several share one process."),
     loglevel: str = typer.Option("warn", "--loglevel", "-l", help="faust log level: crit, error, warn, info, debug.",
                                  callback=choice("crit", "error", "warn", "info", "debug")),
 ) -> None:
-    """Run a stage until interrupted (Ctrl-C stops it cleanly)."""
+    """Run stages until interrupted (Ctrl-C stops them cleanly), each its own consumer group."""
     from streams import build_stage
+    from streams.host import host
 
-    stage = build_stage(name)
-    sys.argv = [f"otcdesk-{name}", "worker", "--without-web", "--loglevel", loglevel]
-    stage.app.main()
+    stages = [build_stage(name) for name in dict.fromkeys(names)]
+    host(stages, loglevel)

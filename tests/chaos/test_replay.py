@@ -1,4 +1,4 @@
-"""Scenario 6 of issue 8: duplicate and out-of-order delivery of every lifecycle topic.
+"""Scenario 6 (docs/reliability.md): duplicate and out-of-order delivery of every lifecycle topic.
 
 `otcdesk chaos replay` runs a seeded session to its end, then, with every stage still running,
 publishes again the middle third of every partition of `rfq`, `quotes`, `trades`, `orders`,

@@ -1,13 +1,14 @@
 """`otcdesk simulate` on the real stack: a seeded session twice, the second with a CPU hog beside
-it, and the same session both times.
+it and the stages in the other process layout, and the same session both times.
 
 The whole desk runs as processes (feed, eight stages) in a namespace of this test, on stream time
-as fast as the CPUs allow; each run wipes the namespace first. The second run shares the machine
-with one busy loop per core for its whole length: a starved stage only takes longer, it acts on
-the same instants. The RFQs are few but every stage takes part: quotes, trades, TWAP hedges over
-several venues with injected venue faults, both settlement legs, reconciliation. The second run
-is checked by `--expect` against the first one's JSON, which names the first deal line that
-differs.
+as fast as the CPUs allow; each run wipes the namespace first. The first run has one process per
+stage, the second the front office and the back office one process each (`streams.LAYOUTS`), and
+shares the machine with one busy loop per core for its whole length: a starved stage only takes
+longer, it acts on the same instants, whatever process hosts it. The RFQs are few but every
+stage takes part: quotes, trades, TWAP hedges over several venues with injected venue faults,
+both settlement legs, reconciliation. The second run is checked by `--expect` against the first
+one's JSON, which names the first deal line that differs.
 """
 
 from __future__ import annotations
@@ -32,17 +33,17 @@ def _simulate(settings: Settings, namespace: str, *extra: str) -> subprocess.Com
     return subprocess.run(cmd, env=env_of(settings), capture_output=True, text=True, timeout=700)
 
 
-def test_one_seed_twice_the_second_time_on_a_starved_cpu_gives_the_same_session(stack: Settings,
-                                                                                 tmp_path: Path) -> None:
+def test_one_seed_twice_the_second_time_starved_and_in_other_processes_gives_the_same_session(
+        stack: Settings, tmp_path: Path) -> None:
     namespace = f"t{uuid.uuid4().hex[:8]}-"
     hogs: list[subprocess.Popen[bytes]] = []
     try:
-        done = _simulate(stack, namespace)
+        done = _simulate(stack, namespace, "--layout", "per-stage")
         assert done.returncode == 0, f"simulate exited {done.returncode}\n{done.stderr[-3000:]}"
         first = json.loads(done.stdout)
         (tmp_path / "first.json").write_text(done.stdout)
         hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(os.cpu_count() or 2)]
-        again = _simulate(stack, namespace, "--expect", str(tmp_path / "first.json"))
+        again = _simulate(stack, namespace, "--layout", "offices", "--expect", str(tmp_path / "first.json"))
         assert all(hog.poll() is None for hog in hogs)  # the hogs ran for the whole second session
     finally:
         for hog in hogs:

@@ -54,7 +54,7 @@ def test_the_problem_names_the_character(text: str, found: str) -> None:
     assert id_problem(text, 64) == f"must not contain control characters (found {found})"
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # a CLI parse per example: slow on a loaded machine
 @given(with_control_char(), st.sampled_from(["client_id", "rfq_id", "client_ref"]))
 def test_build_rfq_refuses_control_characters_in_every_id(text: str, field: str) -> None:
     """The Python API's path to the stages: no id with a control character gets on the wire."""
@@ -95,14 +95,14 @@ def run(*args: str) -> tuple[str, BaseException | None]:
     return result.output, result.exception if not isinstance(result.exception, SystemExit) else None
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)  # a CLI parse per example: slow on a loaded machine
 @given(st.floats(min_value=0, max_value=100, exclude_min=True, allow_nan=False, allow_infinity=False))
 def test_any_finite_number_in_range_is_taken(value: float) -> None:
     output, error = run("--x", repr(value))
     assert error is None and eval(output)[0] == value  # noqa: S307 - our own repr
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)  # a CLI parse per example: slow on a loaded machine
 @given(st.one_of(st.floats(max_value=0), st.floats(min_value=100, exclude_min=True),
                  st.sampled_from([math.nan, math.inf, -math.inf, 1e300])))
 def test_any_number_outside_the_range_is_one_user_error(value: float) -> None:
