@@ -252,13 +252,15 @@ def all_alive(supervisor: Supervisor) -> bool:
 
 
 @contextmanager
-def floor_process(topics: Sequence[str], env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """The bare faust agent (`bench.floor`) over `topics`; not an `otcdesk` command, so not
-    under the desk's Supervisor, but stopped the same way (SIGTERM, then SIGKILL)."""
+def floor_process(topics: Sequence[str], env: Mapping[str, str], module: str = "bench.floor"
+                  ) -> Iterator[subprocess.Popen[bytes]]:
+    """A floor over `topics`: the bare faust agent (`bench.floor`) or the bare confluent-kafka
+    loop (`bench.floor_confluent`); not an `otcdesk` command, so not under the desk's Supervisor,
+    but stopped the same way (SIGTERM, then SIGKILL)."""
     logs = LOGS / env["OTCDESK_NAMESPACE"].rstrip("-")
     logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / "floor.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.floor"], stdout=log, stderr=subprocess.STDOUT,
+    with open(logs / f"{module.rsplit('.', 1)[-1]}.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", module], stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, **env, "OTCDESK_BENCH_FLOOR_TOPICS": ",".join(topics)},
                                 start_new_session=True)
     try:
@@ -301,16 +303,37 @@ class DrainWatch:
         self.group, self.members = group, members
         self.topics = {settings.topic(t) for t in topics}
 
-    def poll(self) -> tuple[bool, int, int]:
-        """(joined, committed records, records left; -1 before it has any partition) of the inputs."""
+    def _read(self) -> tuple[bool, dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+        """(joined, committed offset, log end offset) per input partition the group knows."""
         desc = self.monitor._describe([self.group])[self.group]  # noqa: SLF001 - see the class doc
         raw = self.monitor._group_offsets(self.group, desc)  # noqa: SLF001
         joined = raw.state == "Stable" and raw.members >= self.members
         parts = {tp for tp in (*raw.owners, *raw.committed) if tp[0] in self.topics}
-        ends = self.monitor.log_end_offsets(parts)
-        committed = sum(raw.committed.get(tp, 0) for tp in parts)
-        left = sum(max(ends.get(tp, 0) - raw.committed.get(tp, 0), 0) for tp in parts)
-        return joined, committed, left if parts else -1
+        return joined, {tp: raw.committed.get(tp, 0) for tp in parts}, self.monitor.log_end_offsets(parts)
+
+    def poll(self) -> tuple[bool, int, int]:
+        """(joined, committed records, records left; -1 before it has any partition) of the inputs."""
+        joined, committed, ends = self._read()
+        left = sum(max(ends.get(tp, 0) - done, 0) for tp, done in committed.items())
+        return joined, sum(committed.values()), left if committed else -1
+
+    def ends(self) -> dict[tuple[str, int], int]:
+        """The log end offset of every input partition the group knows, now."""
+        return self._read()[2]
+
+    def wait_past(self, ends: dict[tuple[str, int], int], since: float, *, timeout_s: float,
+                  alive: Callable[[], bool], poll_s: float = 0.2) -> float:
+        """Block until the group has committed every partition up to `ends` (what was on its
+        inputs at some moment; later records do not count); returns the seconds from `since`."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not alive():
+                raise RuntimeError(f"a worker of {self.group} exited (logs in {LOGS})")
+            committed = self._read()[1]
+            if all(committed.get(tp, 0) >= end for tp, end in ends.items()):
+                return time.monotonic() - since
+            time.sleep(poll_s)
+        raise TimeoutError(f"{self.group} not past {sum(ends.values())} records after {timeout_s:.0f} s")
 
     def wait_joined(self, *, timeout_s: float, alive: Callable[[], bool], poll_s: float = 0.2) -> float:
         """Block until the group is Stable with its members; returns that monotonic time."""

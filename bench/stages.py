@@ -9,8 +9,11 @@ measured run gets a fresh namespace holding a copy of the stage's input as it wa
 stage ran (same partitions, keys, bytes), starts the process, and times from its group's join to
 the commit of every input offset: events/s = committed input records / that time. The floor
 runs the same way on the same copy: `bench.floor`, one faust agent per input topic with the same
-app settings and codec, that decodes, re-encodes and sends each event. Floor and stage alternate
-per repeat. A run's dead letters are counted: a stage must do its real work, not dead-letter.
+app settings and codec, that decodes, re-encodes and sends each event. A second floor,
+`bench.floor_confluent`, does the same with a bare confluent-kafka loop (consume a batch, decode,
+encode, produce, commit every second): the faust floor against it is what the framework costs on
+top of the Python client. Floors and stage alternate per repeat. A run's dead letters are
+counted: a stage must do its real work, not dead-letter.
 
 Sim time. Every process gets a desk clock starting at the RFQs' event time; its speed is chosen
 per stage (SPEED) so that what the stage waits for in sim time happens during the run (client
@@ -61,6 +64,7 @@ NOTES = {
              "clips only: mostly pending, few results); its start-up rebuild read the topics empty",
 }
 FLOOR = "bare faust agent: decode + re-encode + send (bench.floor)"
+PYTHON_FLOOR = "bare confluent-kafka loop: decode + re-encode + produce, commit 1 s (bench.floor_confluent)"
 
 
 def run(ctx: BenchContext) -> list[Figure]:
@@ -80,6 +84,13 @@ def run(ctx: BenchContext) -> list[Figure]:
                 figure = Figure("stages", f"{stage} drain", "events/s", (), note=f"not measured: {exc}")
             rates[stage] = list(figure.runs)
             figures.append(figure)
+            if figure.extra.get("python_floor_runs"):
+                figures.append(Figure(
+                    "stages", f"{stage} faust floor vs confluent-kafka floor", "events/s",
+                    tuple(figure.baseline_runs), baseline=PYTHON_FLOOR,
+                    baseline_runs=tuple(figure.extra["python_floor_runs"]),
+                    note="same records, same codec: the ratio is the share of the Python client's throughput "
+                         "faust keeps"))
             advance(1)
     path = [min(a, q) for a, q in zip(rates["aggregator"], rates["quote-engine"])]
     figures.append(Figure(
@@ -98,13 +109,16 @@ def _bench_stage(ctx: BenchContext, src: Settings, stage: str, base_us: int, *, 
                       f"nothing on {', '.join(inputs)}; not measured")
     stage_runs: list[Drain] = []
     floor_runs: list[Drain] = []
+    python_floor_runs: list[Drain] = []
     written: Counter[str] = Counter()
     for repeat in range(ctx.repeats):
         if with_floor:
             with ctx.scratch_namespace("floor") as ns:
-                floor_runs.append(_drain(src, ns, stage, before, base_us, floor=True))
+                floor_runs.append(_drain(src, ns, stage, before, base_us, floor="bench.floor"))
+            with ctx.scratch_namespace("floor") as ns:
+                python_floor_runs.append(_drain(src, ns, stage, before, base_us, floor="bench.floor_confluent"))
         with ctx.scratch_namespace("stage") as ns:
-            stage_runs.append(_drain(src, ns, stage, before, base_us, floor=False))
+            stage_runs.append(_drain(src, ns, stage, before, base_us))
             if repeat == 0:  # what it wrote is the input of the stages after it
                 written = tally(ns, [t for t in ALL_TOPICS if t != "prices"], start=before)
                 copy_records(ns, src, LIFECYCLE_TOPICS, start=before)
@@ -116,19 +130,22 @@ def _bench_stage(ctx: BenchContext, src: Settings, stage: str, base_us: int, *, 
         extra={"input_records": expect, "events": [d.events for d in stage_runs],
                "join_s": [round(d.join_s, 2) for d in stage_runs], "drain_s": [round(d.drain_s, 2) for d in stage_runs],
                "floor_drain_s": [round(d.drain_s, 2) for d in floor_runs], "written": dict(written),
+               "python_floor_runs": [d.rate for d in python_floor_runs],
                "clock_speed": SPEED.get(stage, 1.0)})
 
 
-def _drain(src: Settings, ns: Settings, stage: str, before: Offsets, base_us: int, *, floor: bool) -> Drain:
-    """One drain of `stage` (or of its floor) in the fresh namespace `ns`, its input copied from
-    `src` once it has joined; a stage run ends once what it sends on sim time has been sent."""
+def _drain(src: Settings, ns: Settings, stage: str, before: Offsets, base_us: int, *, floor: str | None = None
+           ) -> Drain:
+    """One drain of `stage` (or of the floor module `floor`) in the fresh namespace `ns`, its input
+    copied from `src` once it has joined; a stage run ends once what it sends on sim time has
+    been sent."""
     inputs = STAGE_INPUTS[stage]
     env = session_env(ns, start_us=base_us, speed=SPEED.get(stage, 1.0), extra=ENV)
     load = partial(copy_records, src, ns, inputs, stop=before)
     started = time.monotonic()
     if floor:
         make_topic(ns, FLOOR_OUT)
-        with floor_process(inputs, env) as proc:
+        with floor_process(inputs, env, floor) as proc:
             return timed_drain(DrainWatch(ns, ns.group("floor"), inputs), load, started=started,
                                alive=lambda: proc.poll() is None)
     if stage in READS_PRICES:  # the stage reads the last 60 wall s of `prices` at start

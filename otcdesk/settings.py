@@ -48,6 +48,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+#: `streams.LAYOUTS` by name (tests/unit/test_layouts.py keeps the two the same)
+Layout = Literal["per-stage", "offices", "desks"]
+
+
 class TopicSettings(_Section):
     partitions: int = Field(6, ge=1, description="partitions of every lifecycle topic (co-partitioned)")
     prices_partitions: int = Field(6, ge=1)
@@ -395,10 +399,10 @@ class Settings(BaseSettings):
         "or stream time, the watermarks of its inputs (`otcdesk simulate` sets it for every process "
         "of a session: docs/architecture.md, Stream time)"))
     sim_speed: float = Field(1.0, gt=0, description="desk clock speed factor, live (1 = real time)")
-    layout: Literal["per-stage", "offices"] = Field("offices", description=(
+    layout: Layout = Field("desks", description=(
         "how `otcdesk run all` and `otcdesk simulate` place the stages in processes (`streams.LAYOUTS`): "
-        "the front office and the back office one process each (sized for a 2-core machine), or one "
-        "process per stage"))
+        "pricing, dealing and the back office one process each (sized for a 2-core machine), the front "
+        "and the back office one process each, or one process per stage"))
     sim_start_us: int | None = Field(None, description="desk time at the anchor (set by the supervisor)")
     sim_anchor_wall_us: int | None = Field(None, description="wall time (epoch us) the desk clock started at")
     timeout_floor_wall_ms: int = Field(3000, ge=0, description=(

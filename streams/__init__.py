@@ -25,6 +25,11 @@ LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {
         "front-office": ("aggregator", "quote-engine", "acceptance", "client-sim"),
         "back-office": ("hedger", "venue-sim", "settlement", "recon"),
     },
+    "desks": {
+        "pricing": ("aggregator",),
+        "dealing": ("quote-engine", "acceptance", "client-sim"),
+        "back-office": ("hedger", "venue-sim", "settlement", "recon"),
+    },
 }
 
 

@@ -44,7 +44,7 @@ DOWN = number(ge=0, le=HOUR_S)
 def kill(
     stages: str = typer.Option("", "--stages", help="Comma separated processes to kill -9 in turn (default: every "
                                "stage process of the layout, then the feed)."),
-    layout: str = typer.Option(None, "--layout", help="Stage processes: per-stage or offices (default: settings "
+    layout: str = typer.Option(None, "--layout", help="Stage processes: per-stage, offices or desks (default: settings "
                                "layout).", callback=LAYOUT),
     rfqs: int = typer.Option(60, "--rfqs", help="RFQs per session.", callback=RFQS),
     seed: int = typer.Option(None, "--seed", help="Seed of both sessions and of the kill moments (default: settings seed).",

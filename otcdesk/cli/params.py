@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 import typer
 
 from otcdesk.errors import UserError
+from otcdesk.settings import Layout
 from otcdesk.validation import control_char, id_problem
 
 HOUR_S = 3_600.0
@@ -130,5 +131,5 @@ def choice(*allowed: str) -> Check[str | None]:
 
 
 SEED = whole(ge=0, le=MAX_SEED)
-LAYOUT = choice("per-stage", "offices")  # streams.LAYOUTS (not imported: the CLI starts without faust)
+LAYOUT = choice(*get_args(Layout))
 SPEED = number(gt=0, le=MAX_SPEED)

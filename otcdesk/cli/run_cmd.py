@@ -41,7 +41,7 @@ def run_all(
                                callback=names()),
     feed: bool = typer.Option(True, "--feed/--no-feed", help="Run the sim market-data feed."),
     sink: bool = typer.Option(False, "--sink/--no-sink", help="Run the ClickHouse sink too."),
-    layout: str = typer.Option(None, "--layout", help="Stage processes: per-stage or offices (default: settings "
+    layout: str = typer.Option(None, "--layout", help="Stage processes: per-stage, offices or desks (default: settings "
                                "layout).", callback=LAYOUT),
     duration: float = typer.Option(0, "--duration", help="Stop after this many wall seconds (0: until Ctrl-C).",
                                    callback=number(ge=0, le=YEAR_S)),

@@ -57,7 +57,7 @@ def simulate(
     kill: list[str] = typer.Option([], "--kill", help="Chaos: PROCESS@SHARE, kill -9 PROCESS once SHARE (0-1) of "
                                    "the RFQs are out (restarted by the supervisor). Repeatable."),
     namespace: str = typer.Option(NAMESPACE, "--namespace", help="Topic/group prefix of the session (wiped first)."),
-    layout: str = typer.Option(None, "--layout", help="Stage processes: per-stage or offices (default: settings "
+    layout: str = typer.Option(None, "--layout", help="Stage processes: per-stage, offices or desks (default: settings "
                                "layout). Same result.", callback=LAYOUT),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     expect: Path = typer.Option(None, "--expect", help="The --json output of an earlier run: exit 1 unless this run "

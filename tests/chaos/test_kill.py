@@ -1,7 +1,7 @@
 """Scenario 1 (docs/reliability.md): kill -9 of every process in turn, mid-session, restarted by the supervisor.
 
 `otcdesk chaos kill` runs a seeded session clean, then again with every stage process of the
-default layout (with `offices`, the front office and the back office: four stages at a time) and
+default layout (with `desks`: pricing, dealing and the back office, up to four stages at a time) and
 the feed killed with SIGKILL twice each, at moments drawn from the seed, and reads the faulted
 session's topics back. It must be the same session (same summary, same digest: nothing lost,
 nothing doubled) and the lifecycle invariants must hold on its topics: every RFQ one final outcome, no deal

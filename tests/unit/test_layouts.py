@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
 from otcdesk.errors import UserError
+from otcdesk.settings import Layout, Settings
 from otcdesk.supervisor import desk_children
 from streams import LAYOUTS, STAGES, stage_processes
 
@@ -35,3 +38,8 @@ def test_a_subset_of_stages_keeps_only_the_processes_that_host_some() -> None:
 def test_an_unknown_layout_is_a_user_error() -> None:
     with pytest.raises(UserError, match="unknown layout"):
         stage_processes("one-big-process")
+
+
+def test_the_settings_name_every_layout_and_no_other() -> None:
+    assert set(get_args(Layout)) == set(LAYOUTS)
+    assert Settings().layout in LAYOUTS
