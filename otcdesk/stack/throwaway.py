@@ -103,10 +103,40 @@ class _Server:
         self.stop()
 
 
-class ThrowawayBroker(_Server):
-    """A single-node KRaft broker (PLAINTEXT) on its own ports and data directory."""
+class KafkaServer(_Server):
+    """A KRaft node from the local stack's jars, in its own directory (`layout`): what a single
+    broker and a cluster's node share. Subclasses write its configs and name its cluster id."""
 
     name = "kafka"
+    layout: kafka.KafkaLayout
+    local_stack: kafka.KafkaLayout
+
+    @property
+    def marker(self) -> str:
+        return str(self.layout.server_properties)
+
+    @property
+    def log(self) -> Path:
+        return self.layout.logs / "kafka.log"
+
+    def _write_configs(self) -> None:
+        raise NotImplementedError
+
+    def _cluster_id(self) -> str:
+        return kafka.new_cluster_id()
+
+    def _prepare(self) -> None:
+        kafka.ensure_jars(self.local_stack)  # what `otcdesk stack up` does; a no-op once resolved
+        self._write_configs()
+        if not self.layout.formatted:  # a restart keeps its data: formatted once
+            kafka.format_storage(self.layout, kafka.find_java(), self._cluster_id())
+
+    def _command(self) -> list[str]:
+        return kafka.broker_command(self.layout, kafka.find_java(), HEAP)
+
+
+class ThrowawayBroker(KafkaServer):
+    """A single-node KRaft broker (PLAINTEXT) on its own ports and data directory."""
 
     def __init__(self, home: Path, stack: Settings) -> None:
         super().__init__(home)
@@ -117,22 +147,8 @@ class ThrowawayBroker(_Server):
         self.ports = (port, choose_port((), taken={port}))
         self.bootstrap = f"{HOST}:{port}"
 
-    @property
-    def marker(self) -> str:
-        return str(self.layout.server_properties)
-
-    @property
-    def log(self) -> Path:
-        return self.layout.logs / "kafka.log"
-
-    def _prepare(self) -> None:
-        kafka.ensure_jars(self.local_stack)  # what `otcdesk stack up` does; a no-op once resolved
+    def _write_configs(self) -> None:
         kafka.write_configs(self.layout, *self.ports)
-        if not self.layout.formatted:  # a restart keeps its data: formatted once
-            kafka.format_storage(self.layout, kafka.find_java(), kafka.new_cluster_id())
-
-    def _command(self) -> list[str]:
-        return kafka.broker_command(self.layout, kafka.find_java(), HEAP)
 
     def probe(self) -> Probe:
         return probe_kafka({"bootstrap.servers": self.bootstrap}, timeout_s=2.0)

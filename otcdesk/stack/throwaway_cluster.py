@@ -15,13 +15,11 @@ from otcdesk.settings import Settings
 from otcdesk.stack import kafka
 from otcdesk.stack.health import Probe, probe_kafka
 from otcdesk.stack.ports import choose_port
-from otcdesk.stack.throwaway import HEAP, _Server, _settings, _url
+from otcdesk.stack.throwaway import KafkaServer, _settings, _url
 
 
-class ThrowawayNode(_Server):
+class ThrowawayNode(KafkaServer):
     """Node `node.node_id` of a throwaway cluster; ready once the metadata it answers lists every node."""
-
-    name = "kafka"
 
     def __init__(self, home: Path, stack: Settings, node: kafka.KafkaNode, voters: str, brokers: int,
                  cluster_id: str) -> None:
@@ -30,23 +28,12 @@ class ThrowawayNode(_Server):
         super().__init__(self.layout.home)
         self.node, self.voters, self.brokers, self.cluster_id = node, voters, brokers, cluster_id
 
-    @property
-    def marker(self) -> str:
-        return str(self.layout.server_properties)
-
-    @property
-    def log(self) -> Path:
-        return self.layout.logs / "kafka.log"
-
-    def _prepare(self) -> None:
-        kafka.ensure_jars(self.local_stack)  # what `otcdesk stack up` does; a no-op once resolved
+    def _write_configs(self) -> None:
         kafka.write_configs(self.layout, self.node.port, self.node.controller_port, voters=self.voters,
                             brokers=self.brokers)
-        if not self.layout.formatted:  # a restart keeps its data: formatted once
-            kafka.format_storage(self.layout, kafka.find_java(), self.cluster_id)
 
-    def _command(self) -> list[str]:
-        return kafka.broker_command(self.layout, kafka.find_java(), HEAP)
+    def _cluster_id(self) -> str:
+        return self.cluster_id  # every node of the cluster formatted with the same id
 
     def probe(self) -> Probe:
         probe = probe_kafka({"bootstrap.servers": self.node.address}, timeout_s=2.0)
