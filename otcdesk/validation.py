@@ -41,8 +41,11 @@ def id_problem(value: str | None, limit: int) -> str | None:
 
 
 def _id(name: str, value: str | None, limit: int = MAX_ID_LEN) -> None:
-    if not value or not value.strip() or len(value) > limit:
-        raise RejectedError(f"bad_{name}", f"{name} must be 1..{limit} characters, got {value!r:.80}")
+    """The rule of `id_problem`, for ids any producer wrote: the CLI and `otcdesk.client` refuse
+    the same ids before sending, a stage dead-letters them."""
+    problem = id_problem(value, limit)
+    if problem is not None:
+        raise RejectedError(f"bad_{name}", f"{name} {problem}, got {value!r:.80}")
 
 
 def _positive(name: str, value: Decimal | None) -> None:
