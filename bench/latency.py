@@ -33,7 +33,7 @@ from otcdesk.settings import Settings
 from tests.integration.desk import processes, tails
 
 RATES = (50.0, 200.0, 1000.0)
-P99_TARGET = {200.0: Target("value<=", 20.0)}
+P99_TARGET = {50.0: Target("value<=", 25.0), 200.0: Target("value<=", 50.0)}
 FEED = ["feed", "run", "--source", "sim", "--start-us", "now"]
 #: layout -> the processes of the quote path (streams.LAYOUTS: `offices` hosts both in the front office)
 COMMANDS = {
