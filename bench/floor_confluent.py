@@ -48,12 +48,15 @@ def run(settings: Settings, sources: list[str]) -> None:
                 if msg.error() is not None or msg.value() is None:
                     continue
                 try:
-                    producer.produce(out, serde.encode(serde.decode(msg.value())), msg.key())
+                    value = serde.encode(serde.decode(msg.value()))
                 except DecodeError:
-                    pass  # a floor forwards what decodes; the desk's stages dead-letter the rest
-                except BufferError:
-                    producer.flush()
-                    producer.produce(out, serde.encode(serde.decode(msg.value())), msg.key())
+                    value = None  # a floor forwards what decodes; the desk's stages dead-letter the rest
+                if value is not None:
+                    try:
+                        producer.produce(out, value, msg.key())
+                    except BufferError:  # the local queue is full: wait for it, then send
+                        producer.flush()
+                        producer.produce(out, value, msg.key())
                 pending = True
             producer.poll(0)
             if pending and time.monotonic() - committed_at >= COMMIT_EVERY_S:

@@ -30,17 +30,17 @@ from otcdesk.events import DeadLetter, Quote, QuoteRejected
 from otcdesk.kafka import EventProducer, consumer_config
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
+from streams import stage_processes
 from tests.integration.desk import processes, tails
 
 RATES = (50.0, 200.0, 1000.0)
 P99_TARGET = {50.0: Target("value<=", 25.0), 200.0: Target("value<=", 50.0)}
 FEED = ["feed", "run", "--source", "sim", "--start-us", "now"]
-#: layout -> the processes of the quote path (streams.LAYOUTS: `offices` hosts both in the front office)
-COMMANDS = {
-    "per-stage": {"feed": FEED, "aggregator": ["stage", "run", "aggregator"],
-                  "quote-engine": ["stage", "run", "quote-engine"]},
-    "offices": {"feed": FEED, "front-office": ["stage", "run", "aggregator", "quote-engine"]},
-}
+QUOTE_PATH = ("aggregator", "quote-engine")
+#: layout -> the processes of the quote path as streams.LAYOUTS places it (`offices`: one process)
+COMMANDS = {layout: {"feed": FEED} | {name: ["stage", "run", *hosted]
+                                      for name, hosted in stage_processes(layout, QUOTE_PATH).items()}
+            for layout in ("per-stage", "offices")}
 READY_TIMEOUT_S = 240.0  # workers join their groups and the books reach the aggregator (minutes on a loaded machine)
 DRAIN_S = 30.0  # how long after its last send a rate waits for late answers
 SETTLE_S = 300.0  # how long the next run waits for a saturated run's backlog to be answered

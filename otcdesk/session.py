@@ -160,7 +160,7 @@ class SessionRunner:
         news = self.supervisor.tick()
         for name in self._down:
             if self._down[name] is None and any(line.startswith(f"{name} restarted") for line in news):
-                self._down[name] = {p: self.board.heard.get(p, 0) for p in self._hosts.get(name, (name,))}
+                self._down[name] = {p: self.board.heard.get(p, 0) for p in self._hosts[name]}
         return news
 
     def _kill_due(self) -> None:

@@ -2,8 +2,8 @@
 
 `otcdesk run all` starts the feed, the stages and (optionally) the ClickHouse sink as `otcdesk ...`
 child processes: the stages one process each or several per process (`streams.LAYOUTS`), each
-stage its own consumer group member. They share one simulation session through the environment, so they share one desk
-clock: `OTCDESK_SIM_START_US`, `OTCDESK_SIM_ANCHOR_WALL_US`, `OTCDESK_SIM_SPEED` and the seed.
+stage its own consumer group member. They share one simulation session through the environment,
+so they share one desk clock: `OTCDESK_SIM_START_US`, `OTCDESK_SIM_ANCHOR_WALL_US`, `OTCDESK_SIM_SPEED` and the seed.
 
 A child that exits on its own is restarted after a backoff that doubles per consecutive crash
 (1 s, 2 s, 4 s ... capped) and resets once the child has stayed up for a while; Ctrl-C or
