@@ -1,10 +1,12 @@
 """The ClickHouse sink: every topic into the event log, batched, column-wise, at-least-once.
 
-One confluent-kafka consumer (group `otcdesk-sink`, auto-commit off) reads every topic, decodes
-each record and appends its row to the batch of its event's table. A batch is stored when one
-table reaches `batch_max_rows` or its oldest row is `batch_max_ms` old; only after ClickHouse
-acknowledged every insert (and Kafka every dead letter) are the offsets committed, synchronously,
-as `last stored + 1` per partition. A crash in between replays the batch; the tables are
+One confluent-kafka consumer (group `otcdesk-sink`, auto-commit off) reads every topic in large
+`consume()` calls and decodes each record straight into the columns of its event's table
+(consumers/sink_decode.py). A batch is stored when one table reaches `batch_max_rows` or its
+oldest row is `batch_max_ms` old, one columnar insert per table, on a background thread while the
+next batch fills (one batch in flight at most); only after ClickHouse acknowledged every insert
+(and Kafka every dead letter) are the offsets committed, synchronously and from the loop's own
+thread, as `last stored + 1` per partition. A crash in between replays the batch; the tables are
 ReplacingMergeTree keyed by event_id, so `FINAL`/argMax queries still see each event once.
 
 Failures (docs/sink.md): bad bytes become a dead letter (topic + dlq row), never a stop;
@@ -21,15 +23,16 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from consumers.sink_batch import Batch, BatchPolicy, RateMeter, Row, SinkOptions, backoff
+from consumers.sink_batch import Batch, BatchPolicy, RateMeter, Row, SinkOptions, TableColumns, backoff
+from consumers.sink_decode import decoders
 from consumers.sink_metrics import LogEnds, Prometheus, Reporter, SinkSummary, assignment_lag, reached, targets
-from consumers.sink_writer import ClickHouseWriter, EventWriter
+from consumers.sink_writer import ClickHouseWriter, EventWriter, StoreJob
 from otcdesk.db.rows import TABLES, Provenance, record_row_builder, table_of, to_row
 from otcdesk.dlq import dead_letter, dead_letter_id, headers_of
 from otcdesk.errors import TransientError
 from otcdesk.events import BY_SCHEMA, DeadLetter, Event
 from otcdesk.kafka import EventProducer, admin_client, consumer_config
-from otcdesk.serde import DecodeError, default_serde
+from otcdesk.serde import HEADER_LEN, MAGIC, DecodeError, default_serde
 from otcdesk.settings import Settings
 
 log = logging.getLogger("otcdesk.sink")
@@ -37,7 +40,7 @@ log = logging.getLogger("otcdesk.sink")
 #: Fault-injection hook for the chaos tests: `1` makes the process `os._exit(137)` right after
 #: the first batch is stored and before its offsets are committed (a kill -9 at the worst moment).
 CRASH_HOOK_ENV = "OTCDESK_SINK_CRASH_AFTER_INSERT"
-CONSUME_MAX = 1000
+CONSUME_MAX = 10_000  # records per consume(): one call's cost spread over many
 POLL_MAX_S = 0.2
 ONCE_IDLE_S = 5.0  # --once: nothing received this long with an assignment = drained
 ASSIGN_TIMEOUT_S = 30.0  # --once: plus the session timeout a crashed member holds the group
@@ -61,12 +64,14 @@ class Sink:
         self.producer = producer or EventProducer(settings)
         self.ends = ends or LogEnds(admin_client(settings))
         self.serde = default_serde()
+        self.decoders = decoders(self.serde)  # fingerprint -> straight-to-columns decoder
         self.batch = Batch(BatchPolicy(self.conf.batch_max_rows, self.conf.batch_max_ms))
         self.started_at = clock()
         self.reporter = Reporter(self.conf.report_every_s, RateMeter(self.started_at),
                                  lambda: assignment_lag(self.consumer, self.ends),
                                  Prometheus.on_port(self.conf.metrics_port), self.started_at)
         self.spill: list[Message] = []  # consumed while paused, taken after the batch is stored
+        self.job: StoreJob | None = None  # the previous batch, being inserted while this one fills
         self.rebalances = 0
         self.unflushed_dead_letters = 0
         self.dead_letters = 0
@@ -93,6 +98,8 @@ class Sink:
             while not self._should_stop():
                 received = self.consumer.consume(CONSUME_MAX, timeout=self._poll_timeout())
                 self._take_all(received)
+                if self.job is not None and self.job.finished:
+                    self._settle()  # commit as soon as the server acknowledged, not at the next flush
                 now = self.clock()
                 if self.batch.should_flush(now):
                     self._flush()
@@ -100,6 +107,7 @@ class Sink:
                     break
                 self.reporter.maybe_report(now)
             self._flush()
+            self._settle()
             return self.summary()
         finally:
             self.consumer.close()
@@ -144,7 +152,9 @@ class Sink:
             self.targets.update(targets(self.ends, fresh))
 
     def _on_revoke(self, consumer: Consumer, partitions: Sequence[TopicPartition]) -> None:
-        """Drop, not flush: uncommitted rows are simply re-read from the committed offsets."""
+        """Drop, not flush: uncommitted rows are simply re-read from the committed offsets. A batch
+        being inserted is waited for and committed if stored, else dropped like the others."""
+        self._settle(retry=False)
         if not self.batch.empty or self.spill:
             log.info("revoked %d partitions: dropping %d uncommitted records (they will be re-read)",
                      len(partitions), self.batch.messages + len(self.spill))
@@ -154,9 +164,39 @@ class Sink:
 
     # -- one record -----------------------------------------------------------------------------
     def _take_all(self, messages: Sequence[Message]) -> None:
-        now = self.clock() if messages else 0.0  # one look per consumed batch, not per record
+        """The hot loop: a record of a current schema goes straight into its table's columns
+        (consumers/sink_decode.py); anything else, or anything that decoder refuses, takes
+        `_take`, the reference decode that stores or dead-letters it."""
+        if not messages:
+            return
+        now = self.clock()  # one look per consumed batch, not per record
+        batch, fast = self.batch, self.decoders
+        last, taken = batch.last_offsets, 0
         for msg in messages:
-            self._take(msg, now)
+            value = msg.value()
+            decoder = fast.get(value[2:HEADER_LEN]) if type(value) is bytes and value[:2] == MAGIC else None
+            if decoder is None or msg.error() is not None:
+                self._take(msg, now)
+                continue
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            try:
+                table = batch.table(decoder.cls, decoder.width)
+                decoder.decode(value, table.appends, topic, partition, offset)  # type: ignore[arg-type]
+            except Exception:  # noqa: BLE001 - the reference path gives the verdict and the reason
+                self._take(msg, now)
+                continue
+            table.count += 1
+            key = (topic, partition)
+            if offset > last.get(key, -1):  # Batch.mark, inlined: offsets only move forward
+                last[key] = offset  # type: ignore[index]
+            taken += 1
+        if taken:
+            batch.messages += taken
+            if batch.started_at is None:
+                batch.started_at = now
+            self.last_record_at = now
+            if self.first_record_at is None:
+                self.first_record_at = now
 
     def _take(self, msg: Message, now: float) -> None:
         err = msg.error()
@@ -217,25 +257,56 @@ class Sink:
 
     # -- one batch ------------------------------------------------------------------------------
     def _flush(self) -> None:
+        """Settle the batch in flight, then hand this one to a StoreJob and start the next."""
+        self._settle()
         if self.batch.empty:
             return
-        if not self._store():
-            return  # revoked or stopping while the server was down: nothing committed
+        self.job = job = StoreJob(self.writer, self.batch, self.clock)
+        self.batch = Batch(self.batch.policy)
+        try:
+            if self.unflushed_dead_letters:  # dead letters acknowledged before their batch is stored
+                self.producer.flush(DLQ_FLUSH_S)
+                self.unflushed_dead_letters = 0
+        except TransientError as exc:
+            job.error = exc  # not started: settled now by the loop's retries, dead letters first
+            self._settle()
+            return
+        job.start()
+
+    def _settle(self, retry: bool = True) -> None:
+        """Wait for the batch in flight; retry what it could not store (unless revoked: then it is
+        dropped uncommitted); then commit it."""
+        job, self.job = self.job, None
+        if job is None:
+            return
+        job.wait()
+        for cls in job.stored:
+            if job.batch.rows[cls]:
+                self.reporter.rows(table_of(cls), len(job.batch.rows[cls]))
+        if isinstance(job.error, TransientError):
+            log.warning("store failed: %s", job.error)
+            if not retry:
+                log.info("revoked: dropping %d records not stored (they will be re-read)", job.batch.messages)
+                return
+            if not self._store(job.pending()):
+                return  # revoked or stopping while the server was down: nothing committed
+        elif job.error is not None:
+            raise job.error
+        else:
+            self.last_ack_at = job.acked_at
         if os.environ.get(CRASH_HOOK_ENV) == "1":
             log.error("%s=1: exiting after the insert, before the commit", CRASH_HOOK_ENV)
             logging.shutdown()
             os._exit(137)
-        self._commit(self.batch.commit_offsets())
+        self._commit(job.batch.commit_offsets())
         self.batches += 1
-        self.batch.clear()
         spilled, self.spill = self.spill, []
         self._take_all(spilled)
 
-    def _store(self) -> bool:
-        """Dead letters acknowledged, then every table inserted; retried until done.
+    def _store(self, pending: dict[type[Event], TableColumns]) -> bool:
+        """Dead letters acknowledged, then every pending table inserted; retried until done.
 
         Returns False when the batch was given up (revoked, stop requested, --max-seconds)."""
-        pending = dict(self.batch.rows)
         delays = backoff(self.conf.retry_initial_s, self.conf.retry_max_s)
         generation, paused = self.rebalances, False
         try:
@@ -256,13 +327,16 @@ class Sink:
                 self.consumer.resume(self.consumer.assignment())
                 log.info("consumption resumed")
 
-    def _store_pending(self, pending: dict[type[Event], list[tuple[object, ...]]]) -> None:
+    def _store_pending(self, pending: dict[type[Event], TableColumns]) -> None:
         if self.unflushed_dead_letters:
             self.producer.flush(DLQ_FLUSH_S)
             self.unflushed_dead_letters = 0
         for cls in list(pending):
-            self.writer.insert(cls, pending[cls])
-            self.reporter.rows(table_of(cls), len(pending.pop(cls)))
+            rows = pending[cls]
+            if rows:  # empty: the fast decoder opened the table, then refused its only record
+                self.writer.insert(cls, rows)
+                self.reporter.rows(table_of(cls), len(rows))
+            del pending[cls]
 
     def _pause(self) -> bool:
         """Pause the whole assignment (again after a rebalance: new partitions come unpaused)."""

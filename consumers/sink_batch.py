@@ -7,7 +7,7 @@ unit-tested without a broker. `consumers/sink.py` drives them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,14 +39,38 @@ class BatchPolicy:
         return self.max_ms / 1000.0
 
 
+class TableColumns:
+    """One table's pending rows held as columns, the form clickhouse-driver's `columnar=True`
+    insert takes: a decoder appends each value to its column (`appends`), no row in between.
+    Iterating yields the rows, for writers that take rows (the unit tests' fake)."""
+
+    __slots__ = ("columns", "appends", "count")
+
+    def __init__(self, width: int) -> None:
+        self.columns: list[list[Any]] = [[] for _ in range(width)]
+        self.appends: tuple[Callable[[Any], None], ...] = tuple(column.append for column in self.columns)
+        self.count = 0
+
+    def add_row(self, row: Row) -> None:
+        for append, value in zip(self.appends, row, strict=True):
+            append(value)
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Row]:
+        return zip(*self.columns, strict=True)
+
+
 @dataclass
 class Batch:
-    """Rows waiting for ClickHouse, grouped per event type (one table each), plus the offsets they
-    cover. A message always lands here (as its event's row, a dead-letter row, or only as an
+    """Rows waiting for ClickHouse, as columns per event type (one table each), plus the offsets
+    they cover. A message always lands here (as its event's row, a dead-letter row, or only as an
     offset when it is skipped) so that committing `max + 1` never skips an unstored record."""
 
     policy: BatchPolicy
-    rows: dict[type[Event], list[Row]] = field(default_factory=dict)
+    rows: dict[type[Event], TableColumns] = field(default_factory=dict)
     last_offsets: dict[TopicPartitionKey, int] = field(default_factory=dict)
     started_at: float | None = None  # clock time of the first message of the batch
     messages: int = 0
@@ -55,7 +79,18 @@ class Batch:
             now: float) -> None:
         """Record one consumed message; `cls`/`row` None = consumed but nothing to insert."""
         if cls is not None and row is not None:
-            self.rows.setdefault(cls, []).append(row)
+            self.table(cls, len(row)).add_row(row)
+        self.taken(topic, partition, offset, now)
+
+    def table(self, cls: type[Event], width: int) -> TableColumns:
+        """The columns of `cls`'s table, created empty on first use."""
+        columns = self.rows.get(cls)
+        if columns is None:
+            columns = self.rows[cls] = TableColumns(width)
+        return columns
+
+    def taken(self, topic: str, partition: int, offset: int, now: float) -> None:
+        """Count one message whose values (if any) are already in their table's columns."""
         self.mark(topic, partition, offset)
         if self.started_at is None:
             self.started_at = now

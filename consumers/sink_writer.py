@@ -1,20 +1,23 @@
 """Column-wise inserts into ClickHouse for the sink, with the one distinction its loop needs:
 retry (server down, overloaded) or stop (the statement itself is wrong).
 
-`DriverRunner.insert` sends rows; the sink already holds a batch per table and clickhouse-driver's
-`columnar=True` skips the driver's own row-to-column pass, so the sink talks to the driver
-directly here and maps its exceptions the way `otcdesk.db.runner` does.
+`DriverRunner.insert` sends rows; the sink already holds its batch as columns per table and
+clickhouse-driver's `columnar=True` takes them as they are (no row-to-column pass, no copy: the
+driver slices each column into blocks, so a retried insert sends the same untouched values), so
+the sink talks to the driver directly here and maps its exceptions the way `otcdesk.db.runner` does.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
 from clickhouse_driver.errors import NetworkError, ServerException, SocketTimeoutError
 
-from consumers.sink_batch import Row, transpose
+from consumers.sink_batch import Batch, Row, TableColumns, transpose
 from otcdesk.db import client as db_client
 from otcdesk.db.rows import insert_sql
 from otcdesk.db.runner import QueryError, first_line
@@ -35,7 +38,7 @@ class EventWriter(Protocol):
         """Fail fast on a permanent problem (missing database); tolerate a server that is down."""
         ...
 
-    def insert(self, cls: type[Event], rows: list[Row]) -> None:
+    def insert(self, cls: type[Event], rows: TableColumns | Sequence[Row]) -> None:
         """Store rows of one event type; TransientError = retry later, QueryError = give up."""
         ...
 
@@ -62,8 +65,9 @@ class ClickHouseWriter:
         if not exists:
             raise QueryError(f"no event log in database {self.database!r}: run `otcdesk db migrate`")
 
-    def insert(self, cls: type[Event], rows: list[Row]) -> None:
-        self._call(insert_sql(cls, self.database), transpose(rows), columnar=True)
+    def insert(self, cls: type[Event], rows: TableColumns | Sequence[Row]) -> None:
+        columns = rows.columns if isinstance(rows, TableColumns) else transpose(list(rows))
+        self._call(insert_sql(cls, self.database), columns, columnar=True)
 
     def _call(self, sql: str, params: Any = None, **kwargs: Any) -> Any:
         try:
@@ -77,3 +81,45 @@ class ClickHouseWriter:
             raise QueryError(f"ClickHouse refused: {first_line(exc)}") from exc
         except DriverError as exc:
             raise QueryError(f"clickhouse-driver: {first_line(exc)}") from exc
+
+
+class StoreJob:
+    """One batch's inserts, one attempt, on a background thread: the sink consumes and decodes the
+    next batch meanwhile (the driver releases the GIL while the server parses and writes the block).
+
+    It never retries, pauses or commits: the sink settles it on its own thread, committing after a
+    success and running its usual retry loop over the tables still `pending()` after a failure."""
+
+    def __init__(self, writer: EventWriter, batch: Batch, clock: Callable[[], float]) -> None:
+        self.writer = writer
+        self.batch = batch
+        self.clock = clock
+        self.stored: list[type[Event]] = []
+        self.error: Exception | None = None
+        self.acked_at: float | None = None
+        self.thread = threading.Thread(target=self._run, name="sink-insert", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for cls, rows in self.batch.rows.items():
+                if rows:  # empty: the fast decoder opened the table, then refused its only record
+                    self.writer.insert(cls, rows)
+                self.stored.append(cls)
+            self.acked_at = self.clock()
+        except Exception as exc:  # noqa: BLE001 - handed to the sink's thread by wait()
+            self.error = exc
+
+    @property
+    def finished(self) -> bool:
+        return not self.thread.is_alive()  # also true for a job never started
+
+    def wait(self) -> None:
+        if self.thread.ident is not None:
+            self.thread.join()
+
+    def pending(self) -> dict[type[Event], TableColumns]:
+        """The tables not stored yet (after a failed attempt)."""
+        return {cls: rows for cls, rows in self.batch.rows.items() if cls not in self.stored}

@@ -1,0 +1,262 @@
+"""Avro single-object records straight into the sink's ClickHouse columns.
+
+For every schema version that is its event's newest (no schema resolution needed) and whose
+fields are the event's columns, one Python function is generated from the `.avsc`: it reads the
+body field by field with the varints inlined and appends each value to its column, with nothing in
+between (no record dict, no row tuple). Its values are those `serde.decode_record` followed by
+`record_row_builder` gives, except that strings stay the UTF-8 bytes Avro carries (checked to be
+valid UTF-8; clickhouse-driver sends bytes to a String column as they are, so a `str` would only
+be encoded again): enums as their symbol, decimals as `Decimal` made exactly as fastavro makes
+them (same precision context), arrays as lists, nested records split into their `Nested` columns,
+then topic, partition and offset.
+
+It is a fast path, not a second judge: anything it does not like (truncated or trailing bytes, a
+bad enum index or a symbol the Python enum lacks, an out-of-range decimal, invalid UTF-8, ...)
+raises before the first append, and the sink then decodes that record the reference way, which
+either stores it or dead-letters it with the reference reason. Records of older schema versions,
+of events without a table, and anything not a `bytes` single-object record take that path too.
+tests/unit/test_sink_decode.py holds both paths equal on every event type and on thousands of
+damaged records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Context, Decimal
+from enum import StrEnum
+from typing import Any
+
+from otcdesk.db.rows import TABLES, event_fields
+from otcdesk.events import BY_SCHEMA, Event
+from otcdesk.serde import HEADER_LEN, AvroSerde, SchemaVersion
+
+#: (message bytes, column appends, topic, partition, offset) -> None; raises on anything unusual.
+ColumnsDecode = Callable[[bytes, tuple[Callable[[Any], None], ...], str, int, int], None]
+
+
+class Unsupported(Exception):
+    """A schema shape the generator does not handle: its records take the reference path."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnDecoder:
+    """One schema version's generated decoder and the event type (table) it fills."""
+
+    cls: type[Event]
+    width: int  # columns, provenance included
+    decode: ColumnsDecode
+    source: str  # the generated code, for reading and for tests
+
+
+class _Emitter:
+    """Python source for one record body; `consts` become the function's globals."""
+
+    def __init__(self, names: dict[str, Any]) -> None:
+        self.names = names  # named Avro types seen so far (full and short names)
+        self.lines: list[str] = []
+        self.consts: dict[str, Any] = {"_Decimal": Decimal, "_from_bytes": int.from_bytes}
+        self.counter = 0
+
+    def temp(self, stem: str = "t") -> str:
+        self.counter += 1
+        return f"{stem}{self.counter}"
+
+    def const(self, value: Any, stem: str) -> str:
+        name = self.temp(stem.upper())
+        self.consts[name] = value
+        return name
+
+    def line(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def long(self, indent: int, target: str) -> None:
+        """A zigzag varint, the loop inlined (timestamps take 8 bytes: no call per byte run)."""
+        more, shift = self.temp("m"), self.temp("h")
+        self.line(indent, f"{target} = b[p]; p += 1")
+        self.line(indent, f"if {target} > 127:")
+        self.line(indent + 1, f"{target} &= 127; {shift} = 7")
+        self.line(indent + 1, "while True:")
+        self.line(indent + 2, f"{more} = b[p]; p += 1; {target} |= ({more} & 127) << {shift}")
+        self.line(indent + 2, f"if {more} < 128: break")
+        self.line(indent + 2, f"{shift} += 7")
+        self.line(indent + 2, f"if {shift} > 63: raise ValueError('varint longer than 10 bytes')")
+        self.line(indent, f"{target} = ({target} >> 1) ^ -({target} & 1)")
+
+    def raw_bytes(self, indent: int, target: str) -> None:
+        size, end = self.temp("n"), self.temp("e")
+        self.long(indent, size)
+        self.line(indent, f"if {size} < 0: raise ValueError('negative length')")
+        self.line(indent, f"{end} = p + {size}; {target} = b[p:{end}]; p = {end}")
+
+    def resolve(self, schema: Any) -> Any:
+        if isinstance(schema, str) and schema in self.names:
+            return self.names[schema]
+        if isinstance(schema, dict) and isinstance(schema.get("type"), (dict, list)):
+            return self.resolve(schema["type"])
+        return schema
+
+    def register(self, schema: dict[str, Any]) -> None:
+        name, namespace = schema["name"], schema.get("namespace", "")
+        self.names[name] = schema
+        self.names[f"{namespace}.{name}" if namespace and "." not in name else name] = schema
+
+    def value(self, indent: int, schema: Any, target: str, symbols: frozenset[str] | None,
+              bound: Decimal | None = None) -> None:
+        """Decode one value of `schema` into `target` (a plain value: no records here); `bound`:
+        the exclusive limit of a decimal's absolute value (serde's decimal_limits)."""
+        schema = self.resolve(schema)
+        if isinstance(schema, list):
+            self.union(indent, schema, target, symbols, bound)
+            return
+        kind = schema if isinstance(schema, str) else schema["type"]
+        logical = None if isinstance(schema, str) else schema.get("logicalType")
+        if kind in ("long", "int") and logical in (None, "timestamp-micros"):
+            self.long(indent, target)
+        elif kind == "string" and logical is None:
+            self.raw_bytes(indent, target)  # kept as UTF-8 bytes, checked: the driver sends bytes as they are
+            self.line(indent, f"if not {target}.isascii(): {target}.decode()")
+        elif kind == "bytes" and logical is None:
+            self.raw_bytes(indent, target)
+        elif kind == "bytes" and logical == "decimal":
+            self.decimal(indent, schema, target, bound)
+        elif kind == "null":
+            self.line(indent, f"{target} = None")
+        elif kind == "enum":
+            self.enum(indent, schema, target, symbols)
+        elif kind == "array" and not self._holds_records(schema["items"]):
+            self.array(indent, [target], item=lambda i, item: self.value(i, schema["items"], item, symbols))
+        else:
+            raise Unsupported(f"{kind}/{logical}")
+
+    def _holds_records(self, items: Any) -> bool:
+        resolved = self.resolve(items)
+        return isinstance(resolved, dict) and resolved.get("type") == "record"
+
+    def decimal(self, indent: int, schema: Mapping[str, Any], target: str, bound: Decimal | None) -> None:
+        # fastavro: `Context(prec=precision).create_decimal(unscaled).scaleb(-scale, same context)`;
+        # Decimal(int) is exact, so rounding once in scaleb gives the same Decimal at a third of the cost.
+        context = self.const(Context(prec=schema["precision"]), "ctx")
+        scale = int(schema.get("scale", 0))
+        self.raw_bytes(indent, target)
+        self.line(indent, f"{target} = _from_bytes({target}, 'big', signed=True)")
+        if bound is not None:  # |value| < bound <=> |unscaled| < bound * 10**scale (also when rounded)
+            limit = bound.scaleb(scale)
+            if limit != limit.to_integral_value():
+                raise Unsupported(f"decimal bound {bound} at scale {scale}")
+            unscaled = self.const(int(limit), "limit")
+            self.line(indent, f"if not -{unscaled} < {target} < {unscaled}: raise ValueError('decimal overflow')")
+        self.line(indent, f"{target} = _Decimal({target}).scaleb({-scale}, {context})")
+
+    def enum(self, indent: int, schema: dict[str, Any], target: str, symbols: frozenset[str] | None) -> None:
+        if "name" in schema:
+            self.register(schema)
+        allowed = {i: s for i, s in enumerate(schema["symbols"]) if symbols is None or s in symbols}
+        table = self.const(allowed, "sym")
+        self.long(indent, target)
+        self.line(indent, f"{target} = {table}[{target}]")  # KeyError: out of range or not a Python member
+
+    def union(self, indent: int, branches: list[Any], target: str, symbols: frozenset[str] | None,
+              bound: Decimal | None) -> None:
+        index = self.temp("u")
+        self.long(indent, index)
+        for i, branch in enumerate(branches):
+            self.line(indent, f"{'if' if i == 0 else 'elif'} {index} == {i}:")
+            self.value(indent + 1, branch, target, symbols, bound)
+        self.line(indent, "else: raise ValueError('union index')")
+
+    def array(self, indent: int, targets: list[str], *,
+              item: Callable[[int, str], None] | None = None,
+              record: list[tuple[Any, frozenset[str] | None]] | None = None) -> None:
+        """Blocks of items; `item` decodes one into a temp appended to targets[0], `record`
+        decodes the fields of a record item, one target list per field."""
+        count, size = self.temp("c"), self.temp("s")
+        for target in targets:
+            self.line(indent, f"{target} = []")
+        self.line(indent, "while True:")
+        self.long(indent + 1, count)
+        self.line(indent + 1, f"if {count} == 0: break")
+        self.line(indent + 1, f"if {count} < 0:")
+        self.line(indent + 2, f"{count} = -{count}")
+        self.long(indent + 2, size)
+        self.line(indent + 1, f"for _ in range({count}):")
+        if record is None:
+            assert item is not None
+            value = self.temp("x")
+            item(indent + 2, value)
+            self.line(indent + 2, f"{targets[0]}.append({value})")
+            return
+        values = [self.temp("x") for _ in record]
+        for (schema, symbols), value in zip(record, values, strict=True):
+            self.value(indent + 2, schema, value, symbols)
+        for target, value in zip(targets, values, strict=True):
+            self.line(indent + 2, f"{target}.append({value})")
+
+
+def _enum_symbols(hint: Any) -> frozenset[str] | None:
+    """The members of a StrEnum hint (plain, optional or tuple of), as `record_row_builder` checks."""
+    for candidate in (hint, *typing.get_args(hint)):
+        if isinstance(candidate, type) and issubclass(candidate, StrEnum):
+            return frozenset(candidate._value2member_map_)
+    return None
+
+
+def generate(version: SchemaVersion, cls: type[Event]) -> ColumnDecoder:
+    """The column decoder of one schema version for `cls`; Unsupported when its shape is not
+    the event's columns one to one."""
+    raw = json.loads(version.path.read_text())
+    fields = event_fields(cls)
+    if [f["name"] for f in raw["fields"]] != [f.name for f in fields]:
+        raise Unsupported(f"{version.path}: fields differ from {cls.__name__}'s")
+    hints = typing.get_type_hints(cls)
+    limits = dict(version.decimal_limits)
+    out = _Emitter({})
+    out.register(raw)
+    targets: list[str] = []
+    for avro, field in zip(raw["fields"], fields, strict=True):
+        if field.record is None:
+            target = out.temp("v")
+            out.value(1, avro["type"], target, _enum_symbols(hints[field.name]), limits.get(field.name))
+            targets.append(target)
+            continue
+        array = out.resolve(avro["type"])
+        item = out.resolve(array.get("items")) if isinstance(array, dict) and array.get("type") == "array" else None
+        if not isinstance(item, dict) or item.get("type") != "record":
+            raise Unsupported(f"{field.name}: not an array of records")
+        out.register(item)
+        subs = dataclasses.fields(field.record)  # type: ignore[arg-type]
+        if [f["name"] for f in item["fields"]] != [s.name for s in subs]:
+            raise Unsupported(f"{field.name}: nested fields differ")
+        sub_hints = typing.get_type_hints(field.record)
+        lists = [out.temp("l") for _ in subs]
+        out.array(1, lists, record=[(f["type"], _enum_symbols(sub_hints[s.name]))
+                                    for f, s in zip(item["fields"], subs, strict=True)])
+        targets.extend(lists)
+    out.line(1, "if p != len(b): raise ValueError('length')")
+    width = len(targets) + 3
+    names = [f"a{i}" for i in range(width)]
+    body = [f"    {', '.join(names)}, = A"]
+    body += [f"    {a}({v})" for a, v in zip(names, [*targets, "topic", "partition", "offset"], strict=True)]
+    source = "\n".join([f"def decode(b, A, topic, partition, offset):\n    p = {HEADER_LEN}", *out.lines, *body])
+    namespace = dict(out.consts)
+    code = compile(source, f"<sink decode {version.path.parent.name} v{version.version}>", "exec")
+    exec(code, namespace)  # noqa: S102 - our own source, generated from the schema files
+    return ColumnDecoder(cls, width, namespace["decode"], source)
+
+
+def decoders(serde: AvroSerde) -> dict[bytes, ColumnDecoder]:
+    """fingerprint -> decoder, for every newest schema version of an event that has a table."""
+    found: dict[bytes, ColumnDecoder] = {}
+    for fingerprint, version in serde.catalog.by_fingerprint.items():
+        cls = BY_SCHEMA.get(version.event)
+        if cls is None or cls not in TABLES or serde.catalog.latest(version.event) is not version:
+            continue
+        try:
+            found[fingerprint] = generate(version, cls)
+        except Unsupported:
+            continue
+    return found
+
