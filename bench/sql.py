@@ -1,16 +1,14 @@
-"""SQL over a big event log: recon_breaks and the heavier reports over 1M and 10M fills on 18.16.
+"""SQL over a big event log: every report of `otcdesk report list` over 1M and 10M fills on 18.16.
 
-The event log is generated on the server itself, `INSERT ... SELECT ... FROM numbers(N)` into a
-scratch database migrated like the desk's (no Python in the data path: 10M fills take about a
-minute, not hours). Shape of a deal, 4 fills each (so 10M fills = 2.5M deals): one trade of
-2 units at the fill price, one hedge order with the desk's report and the venue's FILLED report,
-4 fills of 0.5 at that price with the venue's scheduled fee (fee keys, rates and currencies come
-from the same `recon_params` the report uses, so the fees match the schedule), and two SETTLED
-legs for the exact amounts. One fill in 1,000 carries one unit of fee too much: recon_breaks must
-find exactly those FEE breaks and nothing else, which proves the data is the intended shape (a
-benchmark over data the query rejects wholesale would time the wrong thing). The tables are
-OPTIMIZEd FINAL after loading: a long-running desk's old partitions are merged, and background
-merges would otherwise run during the timings.
+The event log is generated on the server itself by `otcdesk.db.generate` (the code of `otcdesk db
+generate --fills N --seed S`), `INSERT ... SELECT ... FROM numbers(N)` into a scratch database
+migrated like the desk's, so the materialized views fill the per-deal tables as the sink's inserts
+do. Shape of a deal (4 fills, so 10M fills = 2.5M deals) in that module's docstring. One fill in
+1,000 carries one unit of fee too much: recon_breaks must find exactly those FEE breaks and
+nothing else, which proves the data is the intended shape (a benchmark over data the query
+rejects wholesale would time the wrong thing). Every table is OPTIMIZEd FINAL after loading: a
+long-running desk's old partitions are merged, and background merges would otherwise run during
+the timings.
 
 Each report is run through `otcdesk.analytics.reports` (same SQL, same parameters as
 `otcdesk report NAME`); the figure is wall seconds to the last row in Python, and rows/s scanned
@@ -27,18 +25,17 @@ from clickhouse_driver import Client
 from clickhouse_driver.errors import ServerException
 
 from bench.core import BenchContext, Figure, Target
-from otcdesk.analytics.queries import Value, literal, load
+from otcdesk.analytics.queries import Value, load
 from otcdesk.analytics.reports import REPORTS, ReportOptions
 from otcdesk.db import client
+from otcdesk.db import generate as history
+from otcdesk.db.generate import FILLS_PER_DEAL, bad_fees
+from otcdesk.db.runner import DriverRunner
 from otcdesk.settings import Settings
 
-REPORT_NAMES = ("recon_breaks", "fill_quality", "hedge_slippage", "settlement_latency", "inventory_pnl")
-RECON_TARGET = Target("value<=", 2.0)
-FILLS_PER_DEAL = 4
-BAD_FEE_EVERY = 1000  # one fill in this many has a fee off the schedule
-START_US = 1_793_491_200_000_000  # 2026-11-01 UTC: every event in one monthly partition
-DEAL_EVERY_US = 1_000
-TABLES = ("trades", "orders", "fills", "settlements")
+REPORT_NAMES = tuple(REPORTS)  # every report of `otcdesk report list`
+TARGET_1M = Target("value<=", 1.0)
+TARGET_10M = Target("value<=", 2.0)
 #: server-side limit of one query: recon_breaks over 10M fills took ~0.1 ms per fill on this machine
 #: (about 20 min); stopped at the budget, the figure is the budget, marked as a lower bound
 BUDGET_S = 300
@@ -48,73 +45,10 @@ MEMORY_BYTES = 14_000_000_000  # per query; the machine has 24 GiB
 BIG = 10_000_000  # from this size on, one run per query (the budget bounds it, repeats would not)
 
 
-def _fills(db: str, n: int, p: dict[str, str]) -> str:
-    return f"""
-INSERT INTO {db}.fills (event_id, ts_us, source, rfq_id, fill_id, order_id, trade_id, venue, symbol, side,
-    exec_type, price_quote, qty_base, fee, fee_currency, reject_reason, order_ts_us)
-SELECT concat('f-', toString(number)), ts + 1000 + (number % {FILLS_PER_DEAL}) * 100, concat('venue:', venue),
-    concat('rfq-', toString(d)), concat('fill-', toString(number)), concat('ord-', toString(d)),
-    concat('trd-', toString(d)), venue, symbol, 'SELL', 'FILL', price, toDecimal128('0.5', 12),
-    toDecimal128(toDecimal128(arrayElement({p['fee_rates']}, k), 8) * price * toDecimal128('0.5', 12), 10)
-        + if(number % {BAD_FEE_EVERY} = 0, toDecimal128('1', 10), toDecimal128('0', 10)),
-    arrayElement({p['fee_currencies']}, k), NULL, ts + 100
-FROM (SELECT number, intDiv(number, {FILLS_PER_DEAL}) AS d, {_deal_columns(p)} FROM numbers({n}))"""
-
-
-def _deal_columns(p: dict[str, str]) -> str:
-    """d -> ts, instrument k (1-based in the fee keys), venue, symbol, price: one deal's constants."""
-    return (f"{START_US} + d * {DEAL_EVERY_US} AS ts, 1 + d % length({p['fee_keys']}) AS k, "
-            f"splitByChar(' ', arrayElement({p['fee_keys']}, k)) AS vs, vs[1] AS venue, vs[2] AS symbol, "
-            f"toDecimal128(if(symbol LIKE 'BTC%', 50000, 3000) + d % 97, 10) AS price")
-
-
-def _trades(db: str, deals: int, p: dict[str, str]) -> str:
-    return f"""
-INSERT INTO {db}.trades (event_id, ts_us, source, rfq_id, trade_id, quote_id, client_id, symbol, side, qty_base,
-    price_quote, notional_quote, fee_quote, arrival_mid_quote)
-SELECT concat('t-', toString(d)), ts, 'acceptance', concat('rfq-', toString(d)), concat('trd-', toString(d)),
-    concat('q-', toString(d)), concat('C', toString(d % 50)), symbol, 'BUY', toDecimal128('2', 12), price,
-    price * 2, toDecimal128('0', 10), price
-FROM (SELECT number AS d, {_deal_columns(p)} FROM numbers({deals}))"""
-
-
-def _orders(db: str, deals: int, p: dict[str, str]) -> str:
-    return f"""
-INSERT INTO {db}.orders (event_id, ts_us, source, rfq_id, order_id, trade_id, venue, symbol, side, qty_base,
-    limit_price_quote, clip_index, clip_count, state, filled_qty_base, avg_fill_price_quote)
-SELECT concat('o-', toString(number)), ts + if(venue_report, 10000, 100),
-    if(venue_report, concat('venue:', venue), 'hedger'), concat('rfq-', toString(d)), concat('ord-', toString(d)),
-    concat('trd-', toString(d)), venue, symbol, 'SELL', toDecimal128('2', 12), price, 0, 1,
-    if(venue_report, 'FILLED', 'NEW'), toDecimal128(if(venue_report, '2', '0'), 12),
-    if(venue_report, price, toDecimal128('0', 10))
-FROM (SELECT number, intDiv(number, 2) AS d, number % 2 = 1 AS venue_report, {_deal_columns(p)}
-      FROM numbers({2 * deals}))"""
-
-
-def _settlements(db: str, deals: int, p: dict[str, str]) -> str:
-    return f"""
-INSERT INTO {db}.settlements (event_id, ts_us, source, rfq_id, trade_id, settlement_id, leg, direction, asset,
-    network, amount, address, tx_hash, confirmations, confirmations_required, state, reason, value_date)
-SELECT concat('s-', toString(number)), ts + 20000, 'settlement', concat('rfq-', toString(d)),
-    concat('trd-', toString(d)), concat('stl-', toString(number)), if(base, 'BASE', 'QUOTE'),
-    if(base, 'OUT', 'IN'), if(base, substring(symbol, 1, 3), 'USD'), if(base, 'CUSTODY', 'WIRE'),
-    if(base, toDecimal128('2', 10), price * 2), NULL, NULL, 0, 0, 'SETTLED', NULL, NULL
-FROM (SELECT number, intDiv(number, 2) AS d, number % 2 = 0 AS base, {_deal_columns(p)}
-      FROM numbers({2 * deals}))"""
-
-
-def generate(ch: Client, db: str, fills: int, params: dict[str, Value]) -> float:
-    """Load the event log of `fills` fills; returns the seconds it took (loading and merging)."""
-    p = {k: literal(v) for k, v in params.items() if k in ("fee_keys", "fee_rates", "fee_currencies")}
-    deals = fills // FILLS_PER_DEAL
-    started = time.perf_counter()
-    for table in TABLES:
-        ch.execute(f"TRUNCATE TABLE {db}.{table}")
-    for sql in (_trades(db, deals, p), _orders(db, deals, p), _fills(db, fills, p), _settlements(db, deals, p)):
-        ch.execute(sql)
-    for table in TABLES:
-        ch.execute(f"OPTIMIZE TABLE {db}.{table} FINAL")
-    return time.perf_counter() - started
+def generate(ch: Client, db: str, fills: int, params: dict[str, Value], seed: int = 0) -> float:
+    """Load the event log of `fills` fills (otcdesk.db.generate, as `otcdesk db generate` does);
+    returns the seconds it took (loading and merging)."""
+    return history.generate(DriverRunner(ch), db, fills, params, seed).seconds
 
 
 def timed(ch: Client, sql: str, budget_s: int = BUDGET_S) -> tuple[float, int, int | None]:
@@ -144,7 +78,7 @@ def measure_size(ctx: BenchContext, ch: Client, db: str, fills: int, sqls: dict[
     advance(1)
     if check:
         found = recon_kinds(ch, sqls["recon_breaks"])
-        injected = (fills + BAD_FEE_EVERY - 1) // BAD_FEE_EVERY
+        injected = bad_fees(fills)
         if found != {"FEE": injected}:
             raise RuntimeError(f"recon_breaks over the generated log found {found}, expected {{'FEE': {injected}}}")
     repeats = 1 if fills >= BIG else ctx.repeats
@@ -162,7 +96,7 @@ def measure_size(ctx: BenchContext, ch: Client, db: str, fills: int, sqls: dict[
             note = (f"STOPPED by max_execution_time={BUDGET_S}s or refused past max_memory_usage="
                     f"{MEMORY_BYTES / 1e9:g} GB: the value is a lower bound; " + note)
         figures.append(Figure("sql", label, "s", tuple(r[0] for r in runs),
-                              target=RECON_TARGET if name == "recon_breaks" and fills >= BIG else None,
+                              target=TARGET_10M if fills >= BIG else TARGET_1M if fills >= 1_000_000 else None,
                               note=note, extra=extra))
         figures.append(Figure("sql", f"{label}: rows scanned", "rows/s", tuple(r[1] / r[0] for r in runs),
                               note="rows the server read (progress packets) / wall time", extra=extra))

@@ -1,4 +1,4 @@
-"""`otcdesk db migrate | status`: the ClickHouse event log's schema and contents."""
+"""`otcdesk db migrate | status | generate`: the ClickHouse event log's schema and contents."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ import typer
 
 from otcdesk.cli.output import console, print_json, print_table
 from otcdesk.db import client
+from otcdesk.db.generate import FILLS_PER_DEAL
 from otcdesk.db.migrate import applied_migrations, check_database_name, load_migrations, migrate
 from otcdesk.db.rows import TABLES
 from otcdesk.db.runner import SqlRunner
+from otcdesk.errors import UserError
 from otcdesk.settings import get_settings
+
+#: `db generate` and a migration's backfill run single statements of minutes over 10M fills
+LONG_STATEMENT_S = 3600.0
 
 app = typer.Typer(help="The ClickHouse event log: schema migrations and table status.", no_args_is_help=True)
 
@@ -21,7 +26,7 @@ def migrate_cmd() -> None:
     """Apply schemas/clickhouse/NNNN_*.sql not yet applied, in order (idempotent)."""
     settings = get_settings()
     database = check_database_name(settings.clickhouse.database)
-    runner = client.admin(settings)
+    runner = client.admin(settings, timeout_s=LONG_STATEMENT_S)
     try:
         outcomes = migrate(runner, database)
         engine = runner.engine
@@ -89,3 +94,34 @@ def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON in
     console.print(f"database [bold]{database}[/bold] on {engine}", highlight=False)
     print_table("Migrations", ["version", "name", "state", "applied_at"], migrations)
     print_table("Tables", ["table", "rows"], [(t, "missing" if n is None else n) for t, n in tables])
+
+
+@app.command("generate")
+def generate_cmd(
+    fills: int = typer.Option(..., "--fills", help=f"Fills to write, a multiple of {FILLS_PER_DEAL} (one deal each)."),
+    seed: int = typer.Option(0, "--seed", help="Moves prices and clients: one seed, one history."),
+    database: str = typer.Option(..., "--database", help=(
+        "Database to (re)fill: created and migrated if missing. Its generated tables are EMPTIED first.")),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a sentence."),
+) -> None:
+    """A synthetic trade history written on the server (benchmarks: `bench/sql.py`, docs/analytics.md)."""
+    from otcdesk.analytics.reports import REPORTS, ReportOptions
+    from otcdesk.db.generate import generate
+
+    settings = get_settings()
+    check_database_name(database)
+    if database == settings.clickhouse.database:
+        raise UserError(f"--database {database} is the desk's own event log: generate into another database")
+    params = REPORTS["recon_breaks"].params(settings, ReportOptions())  # fee schedule of the instruments
+    runner = client.admin(settings, timeout_s=LONG_STATEMENT_S)
+    try:
+        migrate(runner, database)
+        history = generate(runner, database, fills, params, seed)
+    finally:
+        runner.close()
+    if as_json:
+        print_json({"database": history.database, "fills": history.fills, "deals": history.deals,
+                    "seed": history.seed, "bad_fees": history.bad_fees, "seconds": round(history.seconds, 1)})
+        return
+    console.print(f"{history.fills:,} fills, {history.deals:,} deals (seed {history.seed}) in {history.database}, "
+                  f"{history.bad_fees:,} fees off the schedule, {history.seconds:.1f} s", highlight=False)

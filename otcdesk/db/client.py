@@ -42,8 +42,9 @@ def endpoint(settings: Settings | None = None, *, read_only: bool = False) -> Cl
     return ep
 
 
-def client(ep: ClickHouseEndpoint, *, database: str | None = None) -> Client:
-    """A native-protocol client (not yet connected); `database` defaults to the endpoint's."""
+def client(ep: ClickHouseEndpoint, *, database: str | None = None, timeout_s: float = SEND_RECEIVE_TIMEOUT_S) -> Client:
+    """A native-protocol client (not yet connected); `database` defaults to the endpoint's, `timeout_s`
+    is how long one statement may go without a packet from the server."""
     return Client(
         host=ep.host,
         port=ep.port,
@@ -51,23 +52,24 @@ def client(ep: ClickHouseEndpoint, *, database: str | None = None) -> Client:
         password=ep.password.get_secret_value(),
         database=database or ep.database,
         connect_timeout=CONNECT_TIMEOUT_S,
-        send_receive_timeout=SEND_RECEIVE_TIMEOUT_S,
+        send_receive_timeout=timeout_s,
         client_name="otcdesk",
     )
 
 
 def connect(ep: ClickHouseEndpoint, *, database: str | None = None,
-            query_settings: dict[str, int] | None = None) -> DriverRunner:
+            query_settings: dict[str, int] | None = None, timeout_s: float = SEND_RECEIVE_TIMEOUT_S) -> DriverRunner:
     """A connected runner; raises TransientError if the server does not answer, QueryError if
     it refuses (unknown user, missing database)."""
-    runner = DriverRunner(client(ep, database=database), query_settings)
+    runner = DriverRunner(client(ep, database=database, timeout_s=timeout_s), query_settings)
     runner.query("SELECT 1")
     return runner
 
 
-def admin(settings: Settings | None = None) -> DriverRunner:
-    """The writer connected to `default`, for migrations that may create the desk's database."""
-    return connect(endpoint(settings), database=ADMIN_DATABASE)
+def admin(settings: Settings | None = None, *, timeout_s: float = SEND_RECEIVE_TIMEOUT_S) -> DriverRunner:
+    """The writer connected to `default`, for migrations that may create the desk's database (a
+    migration that backfills a per-deal table, or `db generate`, waits longer: `timeout_s`)."""
+    return connect(endpoint(settings), database=ADMIN_DATABASE, timeout_s=timeout_s)
 
 
 def writer(settings: Settings | None = None) -> DriverRunner:

@@ -5,6 +5,9 @@
 -- is measured on the hedged quantity only and before venue fees; `net_bps` is the P&L after
 -- venue fees and the client fee. A capture ratio below 1 means the market moved against the desk
 -- (or the hedge walked the book) between quote and hedge. Fills count once per fill_id.
+-- One row per deal from deal_hedge (the trade and its hedge totals, kept by materialized views);
+-- a deal whose fill rows are not all distinct fill ids (a redelivered copy, a fill re-reported)
+-- is recomputed from the raw fills, reading only that deal's granules.
 -- columns:
 --   client_id       the client
 --   symbol          desk symbol
@@ -41,27 +44,87 @@ SELECT
     round(toDecimal128(sum(edge_quote) - sum(fees_quote) + sum(fee_quote), 20), 10) AS pnl_quote
 FROM
 (
-    SELECT rfq_id, client_id, symbol, side, qty_base, price_quote, notional_quote, fee_quote, arrival_mid_quote
-    FROM {db}.trades FINAL
-    WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-    ORDER BY rfq_id, _offset DESC
-    LIMIT 1 BY rfq_id
-) AS booked
-ANY LEFT JOIN
-(
     SELECT
-        rfq_id,
-        sumIf(qty_base, exec_type = 'FILL') AS hedged_qty_base,
-        sumIf(qty_base * price_quote, exec_type = 'FILL') AS hedged_notional,
-        sumIf(fee, exec_type = 'FILL') AS fees_quote
+        deal_client AS client_id,
+        deal_symbol AS symbol,
+        deal_side AS side,
+        deal_qty AS qty_base,
+        deal_price AS price_quote,
+        deal_notional AS notional_quote,
+        deal_fee AS fee_quote,
+        deal_mid AS arrival_mid_quote,
+        if(recount, exact_hedged_qty, deal_hedged_qty) AS hedged_qty_base,
+        if(recount, exact_hedged_notional, deal_hedged_notional) AS hedged_notional,
+        if(recount, exact_fees, deal_fees) AS fees_quote
     FROM
     (
-        SELECT rfq_id, exec_type, qty_base, price_quote, fee
-        FROM {db}.fills FINAL
-        ORDER BY _offset
-        LIMIT 1 BY rfq_id, fill_id
-    )
-    GROUP BY rfq_id
-) AS hedge USING rfq_id
+        -- one row per deal: rows of the largest part as they are, FINAL only for the deals that
+        -- also have rows in another part (not merged yet)
+        SELECT
+            rfq_id,
+            finalizeAggregation(booked) AS is_booked,
+            finalizeAggregation(trade_us) AS booked_us,
+            finalizeAggregation(trade_client) AS deal_client,
+            finalizeAggregation(trade_symbol) AS deal_symbol,
+            finalizeAggregation(trade_side) AS deal_side,
+            finalizeAggregation(trade_qty) AS deal_qty,
+            finalizeAggregation(trade_price) AS deal_price,
+            finalizeAggregation(trade_notional) AS deal_notional,
+            finalizeAggregation(trade_fee) AS deal_fee,
+            finalizeAggregation(trade_mid) AS deal_mid,
+            finalizeAggregation(hedged_qty_base) AS deal_hedged_qty,
+            finalizeAggregation(hedged_notional) AS deal_hedged_notional,
+            finalizeAggregation(fees_quote) AS deal_fees,
+            finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids) AS recount
+        FROM {db}.deal_hedge
+        WHERE rfq_id NOT IN (SELECT rfq_id FROM {db}.deal_hedge WHERE _part NOT IN (
+                SELECT argMax(name, rows) FROM system.parts
+                WHERE database = '{db}' AND table = 'deal_hedge' AND active))
+        UNION ALL
+        SELECT
+            rfq_id,
+            finalizeAggregation(booked) AS is_booked,
+            finalizeAggregation(trade_us) AS booked_us,
+            finalizeAggregation(trade_client) AS deal_client,
+            finalizeAggregation(trade_symbol) AS deal_symbol,
+            finalizeAggregation(trade_side) AS deal_side,
+            finalizeAggregation(trade_qty) AS deal_qty,
+            finalizeAggregation(trade_price) AS deal_price,
+            finalizeAggregation(trade_notional) AS deal_notional,
+            finalizeAggregation(trade_fee) AS deal_fee,
+            finalizeAggregation(trade_mid) AS deal_mid,
+            finalizeAggregation(hedged_qty_base) AS deal_hedged_qty,
+            finalizeAggregation(hedged_notional) AS deal_hedged_notional,
+            finalizeAggregation(fees_quote) AS deal_fees,
+            finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids) AS recount
+        FROM {db}.deal_hedge FINAL
+        WHERE rfq_id IN (SELECT rfq_id FROM {db}.deal_hedge WHERE _part NOT IN (
+                SELECT argMax(name, rows) FROM system.parts
+                WHERE database = '{db}' AND table = 'deal_hedge' AND active))
+    ) AS deals
+    ANY LEFT JOIN
+    (
+        -- the deals to recount, from the raw fills: once per fill_id, the first copy read
+        SELECT
+            rfq_id,
+            sumIf(qty_base, exec_type = 'FILL') AS exact_hedged_qty,
+            sumIf(qty_base * price_quote, exec_type = 'FILL') AS exact_hedged_notional,
+            sumIf(fee, exec_type = 'FILL') AS exact_fees
+        FROM
+        (
+            SELECT rfq_id, exec_type, qty_base, price_quote, fee
+            FROM {db}.fills FINAL
+            WHERE rfq_id IN (
+                SELECT rfq_id FROM {db}.deal_hedge
+                WHERE finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids) OR _part NOT IN (
+                    SELECT argMax(name, rows) FROM system.parts
+                    WHERE database = '{db}' AND table = 'deal_hedge' AND active))
+            ORDER BY _offset
+            LIMIT 1 BY rfq_id, fill_id
+        )
+        GROUP BY rfq_id
+    ) AS recounted USING rfq_id
+    WHERE is_booked = 1 AND booked_us >= %(since_us)s AND booked_us < %(until_us)s
+) AS booked
 GROUP BY client_id, symbol
 ORDER BY client_id, symbol

@@ -1,0 +1,105 @@
+"""The per-deal tables on the current engine (chDB): migration 0004 moves a database that already
+holds events forward (its backfill equals what the materialized views write), the reports that
+read deal_hedge answer exactly as the same report over the raw events (tests/fixtures/*_raw.sql:
+the query before the per-deal tables) on a session with redelivered copies and re-reported fills
+(deals recounted from the raw fills) and on a generated history (every deal read from deal_hedge),
+and the generator writes the intended shape. The same on the 18.16 server:
+tests/integration/test_deal_tables.py."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from otcdesk.analytics import reports
+from otcdesk.analytics.queries import load, parse
+from otcdesk.db import generate
+from otcdesk.db.migrate import load_migrations, migrate
+from otcdesk.db.runner import ChdbRunner, SqlRunner
+from otcdesk.errors import UserError
+from tests.recon_session import INSTRUMENTS, build_session, insert_all, load_session
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SESSION = build_session()
+OPTIONS = reports.ReportOptions(instruments=INSTRUMENTS, bucket_us=600 * 1_000_000)
+#: reports that read deal_hedge, each with its raw-event reference query
+ON_DEAL_TABLES = ("spread_captured",)
+GENERATED_FILLS = 4_000
+
+
+def raw_and_deal_answers(runner: SqlRunner, db: str, name: str) -> tuple[list[tuple], list[tuple]]:
+    params = reports.get(name).params(SESSION.settings, OPTIONS)
+    raw = parse(name, (FIXTURES / f"{name}_raw.sql").read_text()).render(db, params)
+    return runner.query(raw), runner.query(load(name).render(db, params))
+
+
+def recount_flags(runner: SqlRunner, db: str) -> list[int]:
+    return [int(r[0]) for r in runner.query(
+        f"SELECT finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids) FROM {db}.deal_hedge FINAL")]
+
+
+@pytest.fixture(scope="module")
+def session_db(chdb: ChdbRunner) -> str:
+    name = f"unit_deals_{uuid.uuid4().hex[:8]}"
+    load_session(chdb, name, SESSION)
+    return name
+
+
+@pytest.fixture(scope="module")
+def generated_db(chdb: ChdbRunner) -> str:
+    name = f"unit_generated_{uuid.uuid4().hex[:8]}"
+    migrate(chdb, name)
+    params = reports.get("recon_breaks").params(SESSION.settings, OPTIONS)
+    generate.generate(chdb, name, GENERATED_FILLS, params, seed=3)
+    return name
+
+
+@pytest.mark.parametrize("name", ON_DEAL_TABLES)
+def test_report_equals_the_raw_events_on_a_session_with_copies(chdb: ChdbRunner, session_db: str, name: str) -> None:
+    assert any(recount_flags(chdb, session_db))  # copies and re-reported fills: the recount path runs
+    raw, deal = raw_and_deal_answers(chdb, session_db, name)
+    assert raw and deal == raw
+
+
+@pytest.mark.parametrize("name", ON_DEAL_TABLES)
+def test_report_equals_the_raw_events_on_a_generated_history(chdb: ChdbRunner, generated_db: str, name: str) -> None:
+    assert not any(recount_flags(chdb, generated_db))  # every deal answered from its one row
+    raw, deal = raw_and_deal_answers(chdb, generated_db, name)
+    assert raw and deal == raw
+
+
+def test_migration_backfills_a_database_that_already_holds_events(chdb: ChdbRunner, session_db: str) -> None:
+    name = f"unit_forward_{uuid.uuid4().hex[:8]}"
+    before = [m for m in load_migrations() if m.version < 4]
+    migrate(chdb, name, before)
+    insert_all(chdb, name, SESSION.event_log())
+    outcomes = migrate(chdb, name)
+    assert [(o.version, o.status) for o in outcomes if o.version >= 4][0] == (4, "applied")
+    for name_of in ON_DEAL_TABLES:
+        assert raw_and_deal_answers(chdb, name, name_of)[1] == raw_and_deal_answers(chdb, session_db, name_of)[1]
+    # the backfill holds the same states as the views (row counts aside): same deals, same trades
+    deals = "SELECT rfq_id, finalizeAggregation(trade_price), finalizeAggregation(fill_ids) FROM {}.deal_hedge FINAL" \
+            " ORDER BY rfq_id"
+    assert chdb.query(deals.format(name)) == chdb.query(deals.format(session_db))
+
+
+def test_generated_history_has_exactly_the_injected_breaks(chdb: ChdbRunner, generated_db: str) -> None:
+    params = reports.get("recon_breaks").params(SESSION.settings, OPTIONS)
+    rows = chdb.query(load("recon_breaks").render(generated_db, params))
+    assert {r[2] for r in rows} == {"FEE"} and len(rows) == generate.bad_fees(GENERATED_FILLS)
+    counts = dict(chdb.query(f"SELECT 'fills', count() FROM {generated_db}.fills UNION ALL "
+                             f"SELECT 'trades', count() FROM {generated_db}.trades"))
+    assert counts == {"fills": GENERATED_FILLS, "trades": GENERATED_FILLS // generate.FILLS_PER_DEAL}
+
+
+def test_every_report_runs_on_a_generated_history(chdb: ChdbRunner, generated_db: str) -> None:
+    for name, report in reports.REPORTS.items():
+        assert reports.run(chdb, generated_db, report, SESSION.settings, OPTIONS).rows, name
+
+
+@pytest.mark.parametrize("fills, seed", [(0, 0), (6, 0), (-4, 0), (4, -1)])
+def test_generator_refuses_bad_sizes(fills: int, seed: int) -> None:
+    with pytest.raises(UserError, match="--fills|--seed"):
+        generate.statements("x", fills, {k: ["a"] for k in generate.FEE_PARAMS}, seed)
