@@ -21,6 +21,12 @@ TOO_MANY_ROWS_OR_BYTES = 396
 RESULT_CODES = frozenset({TOO_MANY_ROWS, TOO_MANY_BYTES, TOO_MANY_ROWS_OR_BYTES})
 #: What 18.16 (and a current server) says when the text is longer than max_query_size.
 QUERY_SIZE_WORDS = "Max query size exceeded"
+#: How to make a query that read or held too much smaller: the tables' partition and sorting keys
+#: (docs/clickhouse.md) and the per-deal table, which has one row per deal instead of every fill.
+NARROW_READ = ("narrow it: WHERE ts >= '...' (tables are partitioned by month of ts) or rfq_id = '...' "
+               "(the sorting key), or read deal_hedge (one row per deal)")
+NARROW_MEMORY = ("narrow it: fewer groups or rows (WHERE on ts or rfq_id), fewer or shorter columns, "
+                 "aggregate before a JOIN and put the smaller table on its right")
 
 
 def too_long(size_bytes: int, limits: ReadOnlyLimits) -> str:
@@ -36,7 +42,7 @@ def too_nested(levels: int, limits: ReadOnlyLimits) -> str:
 
 def timed_out(waited_s: float, limits: ReadOnlyLimits) -> str:
     return (f"stopped: no answer within {waited_s:g} s (max_execution_time = {limits.max_execution_time_s} s "
-            f"+ {limits.cancel_grace_s:g} s); the query was cancelled on the server")
+            f"+ {limits.cancel_grace_s:g} s); the query was cancelled on the server; {NARROW_READ}")
 
 
 def explain_limit(code: int, said: str, size_bytes: int, limits: ReadOnlyLimits) -> str | None:
@@ -52,7 +58,7 @@ def explain_limit(code: int, said: str, size_bytes: int, limits: ReadOnlyLimits)
         return f"refused: the query has more than max_ast_elements = {limits.max_ast_elements:,} syntax elements"
     if code == TIMEOUT_EXCEEDED:
         return (f"stopped: the query ran longer than max_execution_time = {limits.max_execution_time_s} s "
-                "(the server cancelled it)")
+                f"(the server cancelled it); {NARROW_READ}")
     if code in RESULT_CODES:
         limit = (f"max_result_bytes = {limits.max_result_bytes:,} bytes" if "max bytes" in said
                  else f"max_result_rows = {limits.max_result_rows:,} rows")
@@ -62,7 +68,7 @@ def explain_limit(code: int, said: str, size_bytes: int, limits: ReadOnlyLimits)
                  "otcdesk_ro's queries together" if "(for user)" in said
                  else f"max_memory_usage = {limits.max_memory_usage_bytes:,} bytes" if "(for query)" in said
                  else "the server's total memory limit")
-        return f"stopped: the query needed more memory than {limit}"
+        return f"stopped: the query needed more memory than {limit}; {NARROW_MEMORY}"
     if code == TOO_MANY_SIMULTANEOUS_QUERIES and "for user" in said:
         return (f"refused: otcdesk_ro already runs max_concurrent_queries_for_user = "
                 f"{limits.max_concurrent_queries_for_user} queries; try again when one has finished")

@@ -120,6 +120,43 @@ def test_the_server_itself_refuses_what_would_crash_it(store: ThrowawayClickHous
     assert_up(store)
 
 
+#: `otcdesk sql` over a generated trade history (otcdesk.db.generate) on the throwaway server
+HISTORY_FILLS = 1_200_000
+OVER_HISTORY = {
+    "every_fill": ("SELECT * FROM {db}.fills", "max_result_rows = 1,000,000 rows; add a LIMIT or aggregate"),
+    "fill_pairs_in_memory": ("SELECT uniqExact(fill_id, i) FROM {db}.fills ARRAY JOIN range(200) AS i",
+                             "max_memory_usage = 2,000,000,000 bytes; narrow it: "),
+}
+
+
+@pytest.fixture(scope="module")
+def history(store: ThrowawayClickHouse) -> str:
+    """1.2M fills (300k deals with their trades, orders, settlements) in the throwaway server."""
+    from otcdesk.analytics.reports import REPORTS, ReportOptions
+    from otcdesk.db.generate import generate
+    from otcdesk.db.migrate import migrate
+
+    desk = Settings(stack="local", state_dir=store.home)
+    runner = client.admin(desk, timeout_s=600)
+    try:
+        migrate(runner, "otcdesk_history")
+        generate(runner, "otcdesk_history", HISTORY_FILLS, REPORTS["recon_breaks"].params(desk, ReportOptions()))
+    finally:
+        runner.close()
+    return "otcdesk_history"
+
+
+@pytest.mark.parametrize("query, says", OVER_HISTORY.values(), ids=list(OVER_HISTORY))
+def test_a_query_reading_too_much_of_a_history_stops_with_how_to_narrow_it(
+        store: ThrowawayClickHouse, history: str, query: str, says: str) -> None:
+    code, lines = otcdesk_sql(store, query.format(db=history))
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: stopped: ") and says in lines[0], lines
+    assert_up(store)
+    # the same history, narrowed as the message says, answers
+    code, lines = otcdesk_sql(store, f"SELECT count() FROM {history}.fills WHERE rfq_id = 'rfq-7'")
+    assert code == 0, lines
+
+
 def test_the_read_only_user_runs_with_the_desks_limits(store: ThrowawayClickHouse) -> None:
     ro = _driver(store)
     try:

@@ -79,3 +79,13 @@ def test_other_errors_keep_the_servers_words() -> None:
     assert explain_limit(62, "Syntax error: failed at position 1: SELEC 1.", 8, LIMITS) is None
     assert explain_limit(60, "Table otcdesk.nope doesn't exist.", 30, LIMITS) is None
     assert explain_limit(202, "Too many simultaneous queries. Maximum: 100", 30, LIMITS) is None
+
+
+@pytest.mark.parametrize("code, said", [
+    (159, "Timeout exceeded: elapsed 30.000135 seconds, maximum: 30"),
+    (241, "Memory limit (for query) exceeded: would use 2.00 GiB, maximum: 1.86 GiB."),
+    (396, "Limit for result exceeded, max rows: 1.00 million, current rows: 1.05 million."),
+])
+def test_a_query_that_read_too_much_says_how_to_narrow_it(code: int, said: str) -> None:
+    line = explain(code, said, "otcdesk_ro", "h:1", size_bytes=100, limits=LIMITS)
+    assert ("narrow it: " in line or "add a LIMIT or aggregate" in line) and "\n" not in line, line

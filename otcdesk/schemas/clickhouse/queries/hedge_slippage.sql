@@ -38,6 +38,8 @@ FROM
     SELECT rfq_id, venue, symbol, side, price_quote, qty_base AS fill_qty_base
     FROM {db}.fills FINAL
     WHERE exec_type = 'FILL' AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
+      AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
     ORDER BY _offset
     LIMIT 1 BY rfq_id, fill_id
 ) AS executed

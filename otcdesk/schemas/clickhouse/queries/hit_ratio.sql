@@ -31,6 +31,8 @@ FROM
     SELECT quote_id, client_id, qty_base, mid_price_quote
     FROM {db}.quotes FINAL
     WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+      AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
 ) AS quoted
 ANY LEFT JOIN
 (

@@ -40,6 +40,7 @@ FROM
                toDecimal128(if(side = 'BUY', 1, -1) * notional_quote + fee_quote, 22) AS d_cash
         FROM {db}.trades FINAL
         WHERE ts_us < %(until_us)s
+          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
         UNION ALL
         -- a hedge BUY: the desk receives base, pays price * quantity + the venue fee
         SELECT symbol, ts_us,
@@ -50,6 +51,7 @@ FROM
             SELECT symbol, ts_us, side, qty_base, price_quote, fee
             FROM {db}.fills FINAL
             WHERE exec_type = 'FILL' AND ts_us < %(until_us)s
+              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
             ORDER BY _offset
             LIMIT 1 BY rfq_id, fill_id
         )
@@ -65,15 +67,21 @@ ALL INNER JOIN
         SELECT symbol, ts_us, toDecimal128(arrival_mid_quote, 10) AS mark
         FROM {db}.trades FINAL
         WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+          AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
         UNION ALL
         SELECT symbol, ts_us, toDecimal128(price_quote, 10) AS mark
         FROM {db}.fills FINAL
         WHERE exec_type = 'FILL' AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
+          AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
         UNION ALL
         SELECT symbol, ts_us,
                toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10) AS mark
         FROM {db}.prices FINAL
         WHERE notEmpty(bids.price_quote) AND notEmpty(asks.price_quote) AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
+          AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
     )
     GROUP BY symbol, upto_us
 ) AS buckets USING symbol

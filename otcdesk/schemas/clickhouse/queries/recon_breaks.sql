@@ -146,6 +146,8 @@ FROM
             SELECT rfq_id, trade_id, symbol, side, qty_base, price_quote, notional_quote, fee_quote, ts_us AS trade_us
             FROM {db}.trades FINAL
             WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+              AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
             ORDER BY rfq_id, _offset DESC
             LIMIT 1 BY rfq_id
         ) AS booked

@@ -45,6 +45,8 @@ ALL INNER JOIN
     SELECT rfq_id, ts_us AS trade_us
     FROM {db}.trades FINAL
     WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+      AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
     ORDER BY rfq_id, _offset DESC
     LIMIT 1 BY rfq_id
 ) AS booked USING rfq_id
