@@ -2,8 +2,9 @@
 
 Same faust app settings as every desk stage (`streams.app.make_app`: delivery, commit interval,
 session timeout), same topics (`OTCDESK_BENCH_FLOOR_TOPICS`, one agent each, like `Stage.agent`),
-same Avro codec (events arrive typed), and each event encoded again and sent to one output topic:
-what any stage costs before its own work. A stage's events/s divided by this one's is the share
+same Avro codec (events arrive typed), and each event encoded again and sent to one output topic
+on the app's producer, as `streams.stage.Stage.produce` sends: what any stage costs before its
+own work. A stage's events/s divided by this one's is the share
 of the framework's throughput the stage keeps (bench/stages.py).
 
     OTCDESK_NAMESPACE=x- OTCDESK_BENCH_FLOOR_TOPICS=rfq python -m bench.floor
@@ -25,14 +26,14 @@ OUT = "bench-floor-out"  # bench.stagerun.FLOOR_OUT (not imported: this process 
 
 def build(settings: Settings, sources: list[str]) -> faust.App:
     app = make_app("floor", settings)
-    out = app.topic(settings.topic(OUT), key_type=bytes, value_type=None, allow_empty=True)
+    out = settings.topic(OUT)
     serde = default_serde()
     for source in sources:
         topic = app.topic(settings.topic(source), key_type=bytes, value_type=None, allow_empty=True)
 
         async def forward(stream: faust.StreamT) -> None:
             async for event in stream.events():
-                await out.send(key=event.key, value=serde.encode(event.value))
+                await app.producer.send(out, event.key, serde.encode(event.value), None, None, None)
 
         forward.__name__ = f"floor_{source}".replace("-", "_")
         app.agent(topic, name=forward.__name__)(forward)

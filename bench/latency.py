@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bench.core import BenchContext, Figure, Target
 from otcdesk.clients import ClientSim
+from otcdesk.clock import Clock
 from otcdesk.events import DeadLetter, Quote, QuoteRejected
 from otcdesk.kafka import EventProducer, consumer_config
 from otcdesk.serde import DecodeError, default_serde
@@ -98,29 +99,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def send(settings: Settings, clients: ClientSim, rate: float, count: int) -> dict[str, float]:
-    """Publish `count` RFQs open loop at `rate`; returns rfq_id -> due wall time."""
+def send(producer: EventProducer, clock: Clock, clients: ClientSim, rate: float, count: int) -> dict[str, float]:
+    """Publish `count` RFQs open loop at `rate`; returns rfq_id -> due wall time. The producer is
+    one the run has used before: a new idempotent producer holds its first records until it has
+    its producer id and metadata, which the first RFQs of a run would count as the desk's delay."""
     due: dict[str, float] = {}
-    clock = settings.clock()
-    with EventProducer(settings, **{"linger.ms": 1}) as producer:
-        start = time.time()
-        for i in range(count):
-            at = start + i / rate
-            pause = at - time.time()
-            if pause > 0:
-                time.sleep(pause)
-            rfq = clients.next_rfq(clock.now_us())
-            due[rfq.rfq_id] = at
-            producer.produce(rfq)
+    start = time.time()
+    for i in range(count):
+        at = start + i / rate
+        pause = at - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        rfq = clients.next_rfq(clock.now_us())
+        due[rfq.rfq_id] = at
+        producer.produce(rfq)
+    producer.flush()
     return due
 
 
-def measure(settings: Settings, answers: Answers, rate: float, duration_s: float, seed: int) -> dict[str, object]:
+def measure(settings: Settings, producer: EventProducer, answers: Answers, rate: float, duration_s: float, seed: int
+            ) -> dict[str, object]:
     """One open-loop run at `rate`; an unanswered RFQ counts with its wait until given up (a lower
     bound), so a desk that drops RFQs cannot look fast."""
     clients = ClientSim(seed, clients=settings.clients, sim=settings.sim, symbols=settings.symbols)
     dead_before = len(answers.dead_letters)
-    due = send(settings, clients, rate, max(1, int(rate * duration_s)))
+    due = send(producer, settings.clock(), clients, rate, max(1, int(rate * duration_s)))
     deadline = time.time() + DRAIN_S
     while time.time() < deadline and not all(r in answers.answered for r in due):
         time.sleep(0.1)
@@ -178,13 +181,15 @@ def measure_rates(ctx: BenchContext, rates: Sequence[float], duration_s: float, 
         answers = Answers(settings)
         answers.start()
         try:
-            with processes(settings, COMMANDS[layout], logs) as procs:
+            with (processes(settings, COMMANDS[layout], logs) as procs,
+                  EventProducer(settings, **{"linger.ms": 1}) as producer):
                 wait_ready(settings, answers, ctx.seed + 999, logs, quotes=not ctx.smoke)
-                measure(settings, answers, 5.0, 2.0, ctx.seed + 1000)  # warm-up, not reported
+                measure(settings, producer, answers, 5.0, 2.0, ctx.seed + 1000)  # warm-up, not reported
                 advance(1)
                 for repeat in range(ctx.repeats):
                     for rate in rates:
-                        run_ = measure(settings, answers, rate, duration_s, ctx.seed + int(rate) + 10_000 * repeat)
+                        run_ = measure(settings, producer, answers, rate, duration_s,
+                                       ctx.seed + int(rate) + 10_000 * repeat)
                         # a rate past the desk's capacity leaves a backlog: the next run starts once it
                         # is answered, or it would measure that backlog's queue instead of its own rate
                         run_["settle_s"] = settle(answers, run_.pop("due"))  # type: ignore[arg-type]

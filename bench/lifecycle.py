@@ -128,7 +128,9 @@ def _measure(ctx: BenchContext, rates: tuple[float, ...], step_s: float, layout:
             for watch in watches.values():
                 watch.wait_joined(timeout_s=240, alive=alive)
             time.sleep(3.0)  # the feed's first books reach every stage
-            clients = ClientSim(ctx.seed, clients=ns.clients, sim=ns.sim, symbols=ns.symbols, source="bench")
+            # the load generator's source: client-sim answers quotes of simulated RFQs only, so
+            # deals go on to trades, hedges, settlements and recon
+            clients = ClientSim(ctx.seed, clients=ns.clients, sim=ns.sim, symbols=ns.symbols, source="load")
             steps: list[Step] = []
             published = 0
             with EventProducer(ns, **{"linger.ms": 1}) as producer:

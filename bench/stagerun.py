@@ -55,6 +55,9 @@ STAGE_INPUTS: dict[str, tuple[str, ...]] = {
 }
 #: stages that read `prices` on the side (streams/books.py: the records of the last 60 wall s)
 READS_PRICES = frozenset({"aggregator", "hedger", "venue-sim"})
+#: topics a stage folds (group-less, from the first offset) that the source namespace holds: copied
+#: whole before the stage starts (client-sim answers only quotes of RFQs it has read as simulated)
+FOLDS: dict[str, tuple[str, ...]] = {"client-sim": ("rfq",)}
 FLOOR_OUT = "bench-floor-out"
 LOGS = Path(__file__).resolve().parent / "results" / "logs"
 

@@ -30,7 +30,7 @@ from functools import partial
 
 from bench.core import BenchContext, Figure, Target
 from bench.stagerun import (
-    FLOOR_OUT, READS_PRICES, STAGE_INPUTS, Drain, DrainWatch, Offsets, all_alive, copy_records, end_offsets,
+    FLOOR_OUT, FOLDS, READS_PRICES, STAGE_INPUTS, Drain, DrainWatch, Offsets, all_alive, copy_records, end_offsets,
     floor_process, make_topic, price_snapshots, produce_events, session_env, stage_processes, tally, timed_drain,
     wait_quiet,
 )
@@ -77,7 +77,8 @@ def run(ctx: BenchContext) -> list[Figure]:
     rates: dict[str, list[float]] = {}
     with ctx.scratch_namespace("stages") as src:
         base_us = wall_now_us()
-        clients = ClientSim(ctx.seed, clients=src.clients, sim=src.sim, symbols=src.symbols, source="bench")
+        # the load generator's source: client-sim answers quotes of simulated RFQs only
+        clients = ClientSim(ctx.seed, clients=src.clients, sim=src.sim, symbols=src.symbols, source="load")
         produce_events(src, (clients.next_rfq(base_us + i * 1000) for i in range(n)))
         for stage in chain:
             try:
@@ -153,6 +154,8 @@ def _drain(src: Settings, ns: Settings, stage: str, before: Offsets, base_us: in
                                alive=lambda: proc.poll() is None)
     if stage in READS_PRICES:  # the stage reads the last 60 wall s of `prices` at start
         produce_events(ns, price_snapshots(ns, base_us))
+    if stage in FOLDS:
+        copy_records(src, ns, FOLDS[stage])
     with stage_processes(stage, 1, env) as sup:
         drain = timed_drain(DrainWatch(ns, ns.group(stage), inputs), load, started=started,
                             alive=partial(all_alive, sup))

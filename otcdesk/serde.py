@@ -28,6 +28,9 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from otcdesk.errors import DeskError, RejectedError
 from otcdesk.events import BY_SCHEMA, Event, from_avro, to_avro
 from otcdesk.resources import AVRO, shipped_dir
+from otcdesk.serde_decimal import install as install_decimal_writer
+
+install_decimal_writer()
 
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10

@@ -14,6 +14,7 @@ rebuilds its state from its topics (streams/stage.py).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -34,6 +35,7 @@ def host(stages: Sequence[Stage], loglevel: str = "warn") -> NoReturn:
         app.worker_init()
         app.worker_init_post_autodiscover()
     first, *others = apps
+    gc.freeze()  # the imports and the apps live as long as the process: no collection scans them again
     worker = DeskWorker(first, *others, loglevel=loglevel, redirect_stdouts=False)
     worker.execute_from_commandline()
     raise SystemExit(1)  # not reached: the worker exits the process
