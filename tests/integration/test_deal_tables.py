@@ -32,10 +32,12 @@ GENERATED_FILLS = 40_000
 @pytest.fixture(scope="module")
 def session_db(stack: Settings, server: DriverRunner) -> Iterator[str]:
     name = f"otcdesk_it_deals_{uuid.uuid4().hex[:8]}"
-    migrate(server, name)
-    sink_insert(stack, name, SESSION.event_log())
-    yield name
-    server.execute(f"DROP DATABASE IF EXISTS {name}")
+    try:
+        migrate(server, name)
+        sink_insert(stack, name, SESSION.event_log())
+        yield name
+    finally:  # also when loading failed: the shared server keeps nothing
+        server.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
 @pytest.fixture(scope="module")
