@@ -65,7 +65,9 @@ class Sink:
         self.ends = ends or LogEnds(admin_client(settings))
         self.serde = default_serde()
         self.decoders = decoders(self.serde)  # fingerprint -> straight-to-columns decoder
-        self.batch = Batch(BatchPolicy(self.conf.batch_max_rows, self.conf.batch_max_ms))
+        # Decimal columns as unscaled ints, for every table a decoder fills (also its reference rows)
+        self.scales = {d.cls: d.scales for d in self.decoders.values() if d.scales}
+        self.batch = Batch(BatchPolicy(self.conf.batch_max_rows, self.conf.batch_max_ms), self.scales)
         self.started_at = clock()
         self.reporter = Reporter(self.conf.report_every_s, RateMeter(self.started_at),
                                  lambda: assignment_lag(self.consumer, self.ends),
@@ -262,7 +264,7 @@ class Sink:
         if self.batch.empty:
             return
         self.job = job = StoreJob(self.writer, self.batch, self.clock)
-        self.batch = Batch(self.batch.policy)
+        self.batch = Batch(self.batch.policy, self.scales)
         try:
             if self.unflushed_dead_letters:  # dead letters acknowledged before their batch is stored
                 self.producer.flush(DLQ_FLUSH_S)

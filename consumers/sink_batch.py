@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Context, Decimal
 from typing import Any
 
 from otcdesk.events import Event
 
 Row = tuple[Any, ...]
+_EXACT = Context(prec=80)  # wider than any Decimal256: scaleb never rounds
 TopicPartitionKey = tuple[str, int]
 
 
@@ -42,16 +44,26 @@ class BatchPolicy:
 class TableColumns:
     """One table's pending rows held as columns, the form clickhouse-driver's `columnar=True`
     insert takes: a decoder appends each value to its column (`appends`), no row in between.
-    Iterating yields the rows, for writers that take rows (the unit tests' fake)."""
 
-    __slots__ = ("columns", "appends", "count")
+    `scales` (column index -> Avro scale) names the Decimal columns held as unscaled ints, as the
+    sink's decoder reads them (consumers/sink_native.py writes them); a row of Decimals from the
+    reference decode is converted on the way in, so a column never mixes the two. Iterating
+    yields the rows with those Decimals restored, for writers that take rows (the unit tests' fake)."""
 
-    def __init__(self, width: int) -> None:
+    __slots__ = ("columns", "appends", "count", "scales")
+
+    def __init__(self, width: int, scales: Mapping[int, int] | None = None) -> None:
         self.columns: list[list[Any]] = [[] for _ in range(width)]
         self.appends: tuple[Callable[[Any], None], ...] = tuple(column.append for column in self.columns)
         self.count = 0
+        self.scales: Mapping[int, int] = scales or {}
 
     def add_row(self, row: Row) -> None:
+        if self.scales:
+            values = list(row)
+            for i, scale in self.scales.items():
+                values[i] = to_unscaled(values[i], scale)
+            row = tuple(values)
         for append, value in zip(self.appends, row, strict=True):
             append(value)
         self.count += 1
@@ -60,7 +72,11 @@ class TableColumns:
         return self.count
 
     def __iter__(self) -> Iterator[Row]:
-        return zip(*self.columns, strict=True)
+        if not self.scales:
+            return zip(*self.columns, strict=True)
+        columns = [[from_unscaled(v, self.scales[i]) for v in column] if i in self.scales else column
+                   for i, column in enumerate(self.columns)]
+        return zip(*columns, strict=True)
 
 
 @dataclass
@@ -70,6 +86,8 @@ class Batch:
     offset when it is skipped) so that committing `max + 1` never skips an unstored record."""
 
     policy: BatchPolicy
+    #: event type -> its Decimal columns held as unscaled ints (TableColumns.scales)
+    scales: Mapping[type[Event], Mapping[int, int]] = field(default_factory=dict)
     rows: dict[type[Event], TableColumns] = field(default_factory=dict)
     last_offsets: dict[TopicPartitionKey, int] = field(default_factory=dict)
     started_at: float | None = None  # clock time of the first message of the batch
@@ -86,7 +104,7 @@ class Batch:
         """The columns of `cls`'s table, created empty on first use."""
         columns = self.rows.get(cls)
         if columns is None:
-            columns = self.rows[cls] = TableColumns(width)
+            columns = self.rows[cls] = TableColumns(width, self.scales.get(cls))
         return columns
 
     def taken(self, topic: str, partition: int, offset: int, now: float) -> None:
@@ -191,3 +209,26 @@ class RateMeter:
         self._last_totals, self._last_at = dict(self.totals), now
         elapsed = now - since
         return delta, (sum(delta.values()) / elapsed if elapsed > 0 else 0.0)
+
+
+def to_unscaled(value: Any, scale: int) -> Any:
+    """A Decimal (None, or a list of them) as the unscaled int at `scale`, exactly as the driver
+    computes it: `int(Decimal(str(x)) * 10**scale)` (truncation toward zero beyond the scale)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [to_unscaled(v, scale) for v in value]
+    if isinstance(value, int):
+        return value * 10**scale
+    numerator, denominator = Decimal(value).as_integer_ratio()
+    scaled = abs(numerator) * 10**scale // denominator
+    return -scaled if numerator < 0 else scaled
+
+
+def from_unscaled(value: Any, scale: int) -> Any:
+    """The Decimal an unscaled int stands for, at exactly `scale` (as fastavro decodes it)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [from_unscaled(v, scale) for v in value]
+    return Decimal(value).scaleb(-scale, _EXACT)

@@ -26,7 +26,7 @@ import json
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Context, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -50,6 +50,7 @@ class ColumnDecoder:
     width: int  # columns, provenance included
     decode: ColumnsDecode
     source: str  # the generated code, for reading and for tests
+    scales: Mapping[int, int]  # column index -> Avro scale of the unscaled ints it holds (decimals)
 
 
 class _Emitter:
@@ -58,7 +59,7 @@ class _Emitter:
     def __init__(self, names: dict[str, Any]) -> None:
         self.names = names  # named Avro types seen so far (full and short names)
         self.lines: list[str] = []
-        self.consts: dict[str, Any] = {"_Decimal": Decimal, "_from_bytes": int.from_bytes}
+        self.consts: dict[str, Any] = {"_from_bytes": int.from_bytes}
         self.counter = 0
 
     def temp(self, stem: str = "t") -> str:
@@ -105,13 +106,13 @@ class _Emitter:
         self.names[f"{namespace}.{name}" if namespace and "." not in name else name] = schema
 
     def value(self, indent: int, schema: Any, target: str, symbols: frozenset[str] | None,
-              bound: Decimal | None = None) -> None:
+              bound: Decimal | None = None) -> frozenset[int]:
         """Decode one value of `schema` into `target` (a plain value: no records here); `bound`:
-        the exclusive limit of a decimal's absolute value (serde's decimal_limits)."""
+        the exclusive limit of a decimal's absolute value (serde's decimal_limits). Returns the
+        scales of the decimals it holds as unscaled ints (empty: none)."""
         schema = self.resolve(schema)
         if isinstance(schema, list):
-            self.union(indent, schema, target, symbols, bound)
-            return
+            return self.union(indent, schema, target, symbols, bound)
         kind = schema if isinstance(schema, str) else schema["type"]
         logical = None if isinstance(schema, str) else schema.get("logicalType")
         if kind in ("long", "int") and logical in (None, "timestamp-micros"):
@@ -122,34 +123,38 @@ class _Emitter:
         elif kind == "bytes" and logical is None:
             self.raw_bytes(indent, target)
         elif kind == "bytes" and logical == "decimal":
-            self.decimal(indent, schema, target, bound)
+            return self.decimal(indent, schema, target, bound)
         elif kind == "null":
             self.line(indent, f"{target} = None")
         elif kind == "enum":
             self.enum(indent, schema, target, symbols)
         elif kind == "array" and not self._holds_records(schema["items"]):
-            self.array(indent, [target], item=lambda i, item: self.value(i, schema["items"], item, symbols))
+            return self.array(indent, [target], item=lambda i, item: self.value(i, schema["items"], item, symbols))[0]
         else:
             raise Unsupported(f"{kind}/{logical}")
+        return frozenset()
 
     def _holds_records(self, items: Any) -> bool:
         resolved = self.resolve(items)
         return isinstance(resolved, dict) and resolved.get("type") == "record"
 
-    def decimal(self, indent: int, schema: Mapping[str, Any], target: str, bound: Decimal | None) -> None:
-        # fastavro: `Context(prec=precision).create_decimal(unscaled).scaleb(-scale, same context)`;
-        # Decimal(int) is exact, so rounding once in scaleb gives the same Decimal at a third of the cost.
-        context = self.const(Context(prec=schema["precision"]), "ctx")
-        scale = int(schema.get("scale", 0))
+    def decimal(self, indent: int, schema: Mapping[str, Any], target: str, bound: Decimal | None) -> frozenset[int]:
+        # The unscaled integer Avro carries is the value ClickHouse's Decimal(P, S) stores: it is kept
+        # as it is (consumers/sink_native.py writes it), no Decimal made. |unscaled| < 10**P, and below
+        # the field's bound when it has one; a larger one (fastavro would round it to P digits, or
+        # serde refuses it) takes the reference path.
+        precision, scale = int(schema["precision"]), int(schema.get("scale", 0))
+        limit = 10**precision
+        if bound is not None:  # |value| < bound <=> |unscaled| < bound * 10**scale
+            scaled = bound.scaleb(scale)
+            if scaled != scaled.to_integral_value():
+                raise Unsupported(f"decimal bound {bound} at scale {scale}")
+            limit = min(limit, int(scaled))
+        unscaled = self.const(limit, "limit")
         self.raw_bytes(indent, target)
         self.line(indent, f"{target} = _from_bytes({target}, 'big', signed=True)")
-        if bound is not None:  # |value| < bound <=> |unscaled| < bound * 10**scale (also when rounded)
-            limit = bound.scaleb(scale)
-            if limit != limit.to_integral_value():
-                raise Unsupported(f"decimal bound {bound} at scale {scale}")
-            unscaled = self.const(int(limit), "limit")
-            self.line(indent, f"if not -{unscaled} < {target} < {unscaled}: raise ValueError('decimal overflow')")
-        self.line(indent, f"{target} = _Decimal({target}).scaleb({-scale}, {context})")
+        self.line(indent, f"if not -{unscaled} < {target} < {unscaled}: raise ValueError('decimal overflow')")
+        return frozenset({scale})
 
     def enum(self, indent: int, schema: dict[str, Any], target: str, symbols: frozenset[str] | None) -> None:
         if "name" in schema:
@@ -160,19 +165,27 @@ class _Emitter:
         self.line(indent, f"{target} = {table}[{target}]")  # KeyError: out of range or not a Python member
 
     def union(self, indent: int, branches: list[Any], target: str, symbols: frozenset[str] | None,
-              bound: Decimal | None) -> None:
+              bound: Decimal | None) -> frozenset[int]:
         index = self.temp("u")
         self.long(indent, index)
+        found: list[frozenset[int]] = []
         for i, branch in enumerate(branches):
             self.line(indent, f"{'if' if i == 0 else 'elif'} {index} == {i}:")
-            self.value(indent + 1, branch, target, symbols, bound)
+            scales = self.value(indent + 1, branch, target, symbols, bound)
+            if self.resolve(branch) != "null":
+                found.append(scales)
         self.line(indent, "else: raise ValueError('union index')")
+        scales = frozenset().union(*found)
+        if scales and (len(scales) > 1 or not all(found)):  # one column holds one kind of value
+            raise Unsupported(f"union of a decimal with other values: {branches}")
+        return scales
 
     def array(self, indent: int, targets: list[str], *,
-              item: Callable[[int, str], None] | None = None,
-              record: list[tuple[Any, frozenset[str] | None]] | None = None) -> None:
+              item: Callable[[int, str], frozenset[int]] | None = None,
+              record: list[tuple[Any, frozenset[str] | None]] | None = None) -> list[frozenset[int]]:
         """Blocks of items; `item` decodes one into a temp appended to targets[0], `record`
-        decodes the fields of a record item, one target list per field."""
+        decodes the fields of a record item, one target list per field. Returns the decimal
+        scales of each target's items."""
         count, size = self.temp("c"), self.temp("s")
         for target in targets:
             self.line(indent, f"{target} = []")
@@ -186,14 +199,15 @@ class _Emitter:
         if record is None:
             assert item is not None
             value = self.temp("x")
-            item(indent + 2, value)
+            scales = item(indent + 2, value)
             self.line(indent + 2, f"{targets[0]}.append({value})")
-            return
+            return [scales]
         values = [self.temp("x") for _ in record]
-        for (schema, symbols), value in zip(record, values, strict=True):
-            self.value(indent + 2, schema, value, symbols)
+        found = [self.value(indent + 2, schema, value, symbols)
+                 for (schema, symbols), value in zip(record, values, strict=True)]
         for target, value in zip(targets, values, strict=True):
             self.line(indent + 2, f"{target}.append({value})")
+        return found
 
 
 def _enum_symbols(hint: Any) -> frozenset[str] | None:
@@ -216,10 +230,11 @@ def generate(version: SchemaVersion, cls: type[Event]) -> ColumnDecoder:
     out = _Emitter({})
     out.register(raw)
     targets: list[str] = []
+    found: list[frozenset[int]] = []  # per column: the scale of its unscaled decimals
     for avro, field in zip(raw["fields"], fields, strict=True):
         if field.record is None:
             target = out.temp("v")
-            out.value(1, avro["type"], target, _enum_symbols(hints[field.name]), limits.get(field.name))
+            found.append(out.value(1, avro["type"], target, _enum_symbols(hints[field.name]), limits.get(field.name)))
             targets.append(target)
             continue
         array = out.resolve(avro["type"])
@@ -232,9 +247,12 @@ def generate(version: SchemaVersion, cls: type[Event]) -> ColumnDecoder:
             raise Unsupported(f"{field.name}: nested fields differ")
         sub_hints = typing.get_type_hints(field.record)
         lists = [out.temp("l") for _ in subs]
-        out.array(1, lists, record=[(f["type"], _enum_symbols(sub_hints[s.name]))
-                                    for f, s in zip(item["fields"], subs, strict=True)])
+        found += out.array(1, lists, record=[(f["type"], _enum_symbols(sub_hints[s.name]))
+                                             for f, s in zip(item["fields"], subs, strict=True)])
         targets.extend(lists)
+    if any(len(s) > 1 for s in found):
+        raise Unsupported(f"{version.path}: decimals of two scales in one column")
+    scales = {i: next(iter(s)) for i, s in enumerate(found) if s}
     out.line(1, "if p != len(b): raise ValueError('length')")
     width = len(targets) + 3
     names = [f"a{i}" for i in range(width)]
@@ -244,7 +262,7 @@ def generate(version: SchemaVersion, cls: type[Event]) -> ColumnDecoder:
     namespace = dict(out.consts)
     code = compile(source, f"<sink decode {version.path.parent.name} v{version.version}>", "exec")
     exec(code, namespace)  # noqa: S102 - our own source, generated from the schema files
-    return ColumnDecoder(cls, width, namespace["decode"], source)
+    return ColumnDecoder(cls, width, namespace["decode"], source, scales)
 
 
 def decoders(serde: AvroSerde) -> dict[bytes, ColumnDecoder]:

@@ -18,6 +18,7 @@ from clickhouse_driver.errors import Error as DriverError
 from clickhouse_driver.errors import NetworkError, ServerException, SocketTimeoutError
 
 from consumers.sink_batch import Batch, Row, TableColumns, transpose
+from consumers.sink_native import UnscaledColumns, sink_client
 from otcdesk.db import client as db_client
 from otcdesk.db.rows import insert_sql
 from otcdesk.db.runner import QueryError, first_line
@@ -51,7 +52,7 @@ class ClickHouseWriter:
         self.database = database
         # The client's default database stays the endpoint's: the sink's may not exist yet
         # when the sink starts, and every statement names its table fully qualified anyway.
-        self.client: Client = db_client.client(self.endpoint, database=db_client.ADMIN_DATABASE)
+        self.client: Client = sink_client(self.endpoint, database=db_client.ADMIN_DATABASE)
 
     @property
     def address(self) -> str:
@@ -66,7 +67,10 @@ class ClickHouseWriter:
             raise QueryError(f"no event log in database {self.database!r}: run `otcdesk db migrate`")
 
     def insert(self, cls: type[Event], rows: TableColumns | Sequence[Row]) -> None:
-        columns = rows.columns if isinstance(rows, TableColumns) else transpose(list(rows))
+        if isinstance(rows, TableColumns):
+            columns = UnscaledColumns(rows.columns, rows.scales) if rows.scales else rows.columns
+        else:
+            columns = transpose(list(rows))
         self._call(insert_sql(cls, self.database), columns, columnar=True)
 
     def _call(self, sql: str, params: Any = None, **kwargs: Any) -> Any:

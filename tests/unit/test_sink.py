@@ -236,7 +236,7 @@ def test_garbage_is_dead_lettered_and_stored_but_a_broken_dlq_record_is_only_sto
 def test_revoke_drops_the_uncommitted_batch() -> None:
     writer = FakeWriter()
     sink, consumer, _ = _sink([], writer)
-    sink.batch.add(Rfq, ("r",), "rfq", 0, 0, now=0.0)
+    sink.batch.add(Rfq, to_row(sample_events()[0], Provenance("rfq", 0, 0)), "rfq", 0, 0, now=0.0)
     consumer.on_revoke = sink._on_revoke
     consumer.on_revoke(consumer, [])
     assert sink.batch.empty and sink.rebalances == 1

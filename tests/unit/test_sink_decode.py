@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from consumers.sink_batch import from_unscaled, to_unscaled
 from consumers.sink_decode import ColumnDecoder, decoders
 from otcdesk.db.rows import columns, record_row_builder
 from otcdesk.dlq import reason_of
@@ -20,12 +21,19 @@ SERDE = default_serde()
 DECODERS = decoders(SERDE)
 
 
-def _fast(data: bytes) -> tuple[Any, ...]:
+def _raw(data: bytes) -> tuple[Any, ...]:
+    """The values the decoder appends: decimals as their unscaled ints."""
     decoder: ColumnDecoder = DECODERS[data[2:HEADER_LEN]]
     cols: list[list[Any]] = [[] for _ in range(decoder.width)]
     decoder.decode(data, tuple(c.append for c in cols), "fills", 2, 7)
     assert all(len(c) == 1 for c in cols)
     return tuple(c[0] for c in cols)
+
+
+def _fast(data: bytes) -> tuple[Any, ...]:
+    """The decoder's row with its unscaled ints read back as Decimals at their Avro scale."""
+    scales = DECODERS[data[2:HEADER_LEN]].scales
+    return tuple(from_unscaled(v, scales[i]) if i in scales else v for i, v in enumerate(_raw(data)))
 
 
 def _reference(data: bytes) -> tuple[Any, ...]:
@@ -116,3 +124,17 @@ def test_a_record_the_fast_path_refuses_is_dead_lettered_with_the_reference_reas
     assert letter.reason == reason_of(reference.value) and letter.raw_value == truncated
     assert len(writer.stored["Rfq"]) == 1 and len(writer.stored["DeadLetter"]) == 1
     assert summary.dead_letters == 1 and consumer.commits == [[("rfq", 0, 7)]]
+
+
+@pytest.mark.parametrize("event", sample_events(), ids=lambda e: type(e).__name__)
+def test_decimal_columns_hold_exactly_the_unscaled_avro_integer(event: Event) -> None:
+    data = SERDE.encode(event)
+    decoder = DECODERS[data[2:HEADER_LEN]]
+    raw, reference = _raw(data), _reference(data)
+    for i, scale in decoder.scales.items():
+        value = raw[i]
+        assert value is None or type(value) is int or all(type(v) is int for v in value)
+        assert value == to_unscaled(reference[i], scale)
+    decimals = {i for i, v in enumerate(reference)
+                if isinstance(v, Decimal) or (isinstance(v, list) and v and isinstance(v[0], Decimal))}
+    assert decimals <= set(decoder.scales)  # every Decimal column of the sample is held unscaled
