@@ -3,6 +3,9 @@
 -- deal its latest result (the `recon` table's highest revision, so a break fixed by late data
 -- disappears), bucketed by the event time of that result, i.e. when the break was last
 -- confirmed. Use recon_breaks to recompute the breaks from the raw events instead.
+-- Each deal's latest result comes from deal_recon (a ReplacingMergeTree by revision kept by a
+-- materialized view on `recon`): one row per deal after FINAL, no grouping of the results by
+-- deal. The window applies to that latest result, after FINAL.
 -- columns:
 --   bucket_start    bucket start, UTC
 --   bucket_start_us bucket start (epoch us)
@@ -21,15 +24,14 @@ SELECT
     uniqExact(rfq_id) AS deals
 FROM
 (
-    SELECT
-        rfq_id,
-        argMax(ts_us, revision) AS judged_us,
-        intDiv(judged_us, %(bucket_us)s) * %(bucket_us)s AS bucket_start_us,
-        argMax(breaks.kind, revision) AS kinds
-    FROM {db}.recon FINAL
-    GROUP BY rfq_id
-    HAVING judged_us >= %(since_us)s AND judged_us < %(until_us)s
-)
-ARRAY JOIN kinds AS kind
+    SELECT rfq_id, intDiv(judged_us, %(bucket_us)s) * %(bucket_us)s AS bucket_start_us, break_kinds
+    FROM
+    (
+        SELECT rfq_id, judged_us, break_kinds
+        FROM {db}.deal_recon FINAL
+    ) AS latest
+    WHERE judged_us >= %(since_us)s AND judged_us < %(until_us)s AND notEmpty(break_kinds)
+) AS broken
+ARRAY JOIN break_kinds AS kind
 GROUP BY bucket_start_us, kind
 ORDER BY bucket_start_us, kind
