@@ -5,8 +5,14 @@
 -- quantity plus the venue fee. P&L = cash + position * mark, with the mark the latest price seen
 -- in the bucket (a venue's touch mid from `prices`, else the trade's arrival mid or the fill
 -- price). Positions and cash accumulate from the first event in the log, whatever `since_us`;
--- only buckets with activity or prices get a row. Running sums without window functions (18.16):
--- each bucket is joined to every earlier bucket of its symbol and summed. USDT counts at par.
+-- only buckets with activity or prices get a row. Fills count once per fill_id. Running sums
+-- without window functions (18.16): each bucket is joined to every earlier bucket of its symbol
+-- and summed. USDT counts at par.
+-- Read from per-deal minutes (0009): whole minutes before `until_us` come from
+-- deal_inventory_cells (every deal's moves, summed as stored) and deal_inventory_marks; a deal
+-- whose rows are not all distinct (a redelivered copy, a fill re-reported under its id) has its
+-- stored moves subtracted and is recounted from the raw rows, reading only its granules; the
+-- minute `until_us` cuts, or every minute when the bucket is not whole minutes, is read raw.
 -- columns:
 --   bucket_start    bucket start, UTC
 --   bucket_start_us bucket start (epoch us)
@@ -29,61 +35,152 @@ SELECT
     round(toDecimal128(sum(moved_cash) + sum(moved_base) * any(mark_at), 20), 10) AS pnl_quote
 FROM
 (
-    -- what each bucket moved: position and cash
-    SELECT symbol, intDiv(ts_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us, sum(d_base) AS moved_base,
-           sum(d_cash) AS moved_cash
+    -- what each bucket moved: position and cash (rows: the trade events and fill ids counted)
+    SELECT symbol, bucket_us, sum(part_base) AS moved_base, sum(part_cash) AS moved_cash
     FROM
     (
-        -- a client BUY: the desk delivers base, receives notional + fee (signs flip on a SELL)
-        SELECT symbol, ts_us,
-               toDecimal128(if(side = 'BUY', -1, 1) * qty_base, 12) AS d_base,
-               toDecimal128(if(side = 'BUY', 1, -1) * notional_quote + fee_quote, 22) AS d_cash
-        FROM {db}.trades FINAL
-        WHERE ts_us < %(until_us)s
-          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+        -- every deal's whole minutes before the cut, as stored (sums need no FINAL)
+        SELECT symbol, intDiv(cell_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
+               sumMerge(moved_base) AS part_base, sumMerge(moved_cash) AS part_cash, sumMerge(moved_rows) AS part_rows
+        FROM {db}.deal_inventory_cells
+        WHERE cell_us < if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
+        GROUP BY symbol, bucket_us
         UNION ALL
-        -- a hedge BUY: the desk receives base, pays price * quantity + the venue fee
-        SELECT symbol, ts_us,
-               toDecimal128(if(side = 'BUY', 1, -1) * qty_base, 12) AS d_base,
-               toDecimal128(if(side = 'BUY', -1, 1) * price_quote * qty_base - fee, 22) AS d_cash
+        -- less what the deals to recount stored
+        SELECT symbol, intDiv(cell_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
+               -sumMerge(moved_base) AS part_base, -sumMerge(moved_cash) AS part_cash, -sumMerge(moved_rows) AS part_rows
+        FROM {db}.deal_inventory_cells
+        WHERE cell_us < if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
+          AND rfq_id IN (
+            SELECT rfq_id FROM {db}.deal_inventory_checks
+            WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
+                SELECT argMax(name, rows) FROM system.parts
+                WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active))
+        GROUP BY symbol, bucket_us
+        UNION ALL
+        -- the raw rows: every row from the cut on of the deals not recounted (no copies: no
+        -- dedup needed), and every row of the deals recounted, each fill id once
+        SELECT symbol, intDiv(ts_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
+               sum(d_base) AS part_base, sum(d_cash) AS part_cash, toInt64(count()) AS part_rows
         FROM
         (
-            SELECT symbol, ts_us, side, qty_base, price_quote, fee
+            -- a client BUY: the desk delivers base, receives notional + fee (signs flip on a SELL)
+            SELECT symbol, ts_us,
+                   toDecimal128(if(side = 'BUY', -1, 1) * qty_base, 12) AS d_base,
+                   toDecimal128(if(side = 'BUY', 1, -1) * notional_quote + fee_quote, 22) AS d_cash
+            FROM {db}.trades FINAL
+            WHERE ts_us < %(until_us)s
+              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+              AND ts_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
+              AND ts >= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0,
+                    toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)), 1000000), 4294967295), 'UTC')
+              AND rfq_id NOT IN (
+                SELECT rfq_id FROM {db}.deal_inventory_checks
+                WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
+                    SELECT argMax(name, rows) FROM system.parts
+                    WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active))
+            UNION ALL
+            SELECT symbol, ts_us,
+                   toDecimal128(if(side = 'BUY', -1, 1) * qty_base, 12) AS d_base,
+                   toDecimal128(if(side = 'BUY', 1, -1) * notional_quote + fee_quote, 22) AS d_cash
+            FROM {db}.trades FINAL
+            WHERE ts_us < %(until_us)s
+              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+              AND rfq_id IN (
+                SELECT rfq_id FROM {db}.deal_inventory_checks
+                WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
+                    SELECT argMax(name, rows) FROM system.parts
+                    WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active))
+            UNION ALL
+            -- a hedge BUY: the desk receives base, pays price * quantity + the venue fee
+            SELECT symbol, ts_us,
+                   toDecimal128(if(side = 'BUY', 1, -1) * qty_base, 12) AS d_base,
+                   toDecimal128(if(side = 'BUY', -1, 1) * price_quote * qty_base - fee, 22) AS d_cash
             FROM {db}.fills FINAL
             WHERE exec_type = 'FILL' AND ts_us < %(until_us)s
               AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-            ORDER BY _offset
-            LIMIT 1 BY rfq_id, fill_id
+              AND ts_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
+              AND ts >= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0,
+                    toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)), 1000000), 4294967295), 'UTC')
+              AND rfq_id NOT IN (
+                SELECT rfq_id FROM {db}.deal_inventory_checks
+                WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
+                    SELECT argMax(name, rows) FROM system.parts
+                    WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active))
+            UNION ALL
+            SELECT symbol, ts_us,
+                   toDecimal128(if(side = 'BUY', 1, -1) * qty_base, 12) AS d_base,
+                   toDecimal128(if(side = 'BUY', -1, 1) * price_quote * qty_base - fee, 22) AS d_cash
+            FROM
+            (
+                SELECT symbol, ts_us, side, qty_base, price_quote, fee
+                FROM {db}.fills FINAL
+                WHERE exec_type = 'FILL' AND ts_us < %(until_us)s
+                  AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+                  AND rfq_id IN (
+                    SELECT rfq_id FROM {db}.deal_inventory_checks
+                    WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
+                        SELECT argMax(name, rows) FROM system.parts
+                        WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active))
+                ORDER BY _offset
+                LIMIT 1 BY rfq_id, fill_id
+            )
         )
+        GROUP BY symbol, bucket_us
     )
     GROUP BY symbol, bucket_us
+    HAVING sum(part_rows) > 0
 ) AS moves
 ALL INNER JOIN
 (
     -- every bucket to report, with its mark: the latest price of the bucket
-    SELECT symbol, intDiv(ts_us, %(bucket_us)s) * %(bucket_us)s AS upto_us, argMax(mark, ts_us) AS mark_at
+    SELECT symbol, upto_us, argMax(mark, mark_us) AS mark_at
     FROM
     (
-        SELECT symbol, ts_us, toDecimal128(arrival_mid_quote, 10) AS mark
-        FROM {db}.trades FINAL
-        WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-          AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+        -- whole minutes before the cut, from the minute of since_us on
+        SELECT symbol, intDiv(cell_us, %(bucket_us)s) * %(bucket_us)s AS upto_us,
+               argMaxMerge(mark) AS mark, maxMerge(mark_us) AS mark_us
+        FROM {db}.deal_inventory_marks
+        WHERE cell_us < if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
+          AND cell_us >= intDiv(%(since_us)s, 60000000) * 60000000
+        GROUP BY symbol, upto_us
         UNION ALL
-        SELECT symbol, ts_us, toDecimal128(price_quote, 10) AS mark
-        FROM {db}.fills FINAL
-        WHERE exec_type = 'FILL' AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
-          AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-        UNION ALL
-        SELECT symbol, ts_us,
-               toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10) AS mark
-        FROM {db}.prices FINAL
-        WHERE notEmpty(bids.price_quote) AND notEmpty(asks.price_quote) AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
-          AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+        -- from the cut on, the raw rows
+        SELECT symbol, intDiv(ts_us, %(bucket_us)s) * %(bucket_us)s AS upto_us, mark, ts_us AS mark_us
+        FROM
+        (
+            SELECT symbol, ts_us, toDecimal128(arrival_mid_quote, 10) AS mark
+            FROM {db}.trades FINAL
+            WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+              AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+              AND ts_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
+              AND ts >= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0,
+                    toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)), 1000000), 4294967295), 'UTC')
+            UNION ALL
+            SELECT symbol, ts_us, toDecimal128(price_quote, 10) AS mark
+            FROM {db}.fills FINAL
+            WHERE exec_type = 'FILL' AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
+              AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+              AND ts_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
+              AND ts >= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0,
+                    toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)), 1000000), 4294967295), 'UTC')
+            UNION ALL
+            SELECT symbol, ts_us,
+                   toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10) AS mark
+            FROM {db}.prices FINAL
+            WHERE notEmpty(bids.price_quote) AND notEmpty(asks.price_quote)
+              AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
+              AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+              AND ts_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
+              AND ts >= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0,
+                    toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)), 1000000), 4294967295), 'UTC')
+        )
     )
     GROUP BY symbol, upto_us
+    HAVING max(mark_us) >= %(since_us)s
 ) AS buckets USING symbol
 WHERE bucket_us <= upto_us
 GROUP BY symbol, upto_us
