@@ -24,6 +24,10 @@ from otcdesk.venue_sim import VENUE_SOURCE_PREFIX
 #: Far enough in the future for "no upper bound" and still an Int64 on every engine.
 NO_END_US = 2**62
 DEFAULT_BUCKET_US = 60 * 1_000_000
+#: The blotter is a screen: the newest deals only (`--limit 0`: every deal).
+DEFAULT_BLOTTER_LIMIT = 1000
+#: What `--limit 0` becomes in the SQL (a LIMIT needs a number): more deals than any history holds.
+ALL_ROWS = 2**62
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class ReportOptions:
     as_of_us: int = 0  # recon_breaks: 0 = each deal at its latest event time
     #: recon_breaks' instruments; None = the venues' fixtures through ccxt, as the recon stage loads them
     instruments: Instruments | None = None
+    limit: int = DEFAULT_BLOTTER_LIMIT  # blotter: the newest deals shown, 0 = all
 
 
 @dataclass(frozen=True)
@@ -101,12 +106,18 @@ def _recon(settings: Settings, options: ReportOptions) -> Mapping[str, Value]:
     return recon_params(settings.with_timeout_floor(), instruments, options.as_of_us)
 
 
+def _blotter(_settings: Settings, options: ReportOptions) -> Mapping[str, Value]:
+    if options.limit < 0:
+        raise UserError(f"--limit must be 0 (every deal) or more, got {options.limit}")
+    return {"settlement_states": [s.value for s in SettlementState], "limit": options.limit or ALL_ROWS}
+
+
 def _bucket(_settings: Settings, options: ReportOptions) -> Mapping[str, Value]:
     return {"bucket_us": options.bucket_us}
 
 
 REPORTS: dict[str, Report] = {r.name: r for r in (
-    Report("blotter", lambda _s, _o: {"settlement_states": [s.value for s in SettlementState]}),
+    Report("blotter", _blotter),
     Report("hit_ratio", lambda s, _o: size_buckets(s)),
     Report("spread_captured"),
     Report("hedge_slippage"),

@@ -2,8 +2,9 @@
 
 Each report runs one named query of schemas/clickhouse/queries/ as the read-only user and prints
 a table, `--json` or `--csv`; time-series reports also draw `--plot FILE.png`. `otcdesk report
-list` names them. Bad input (unknown report, a time that does not parse, `--plot` on a report
-that is not a time series) is one red line and exit code 2, as is an unreachable server.
+list` names them. The blotter is a screen: the newest `--limit` deals (1000 unless told, 0 for
+all). Bad input (unknown report, a time that does not parse, `--plot` on a report that is not a
+time series, a negative `--limit`) is one red line and exit code 2, as is an unreachable server.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.console import Console
 from otcdesk.analytics import reports
 from otcdesk.analytics.render import choose_format, plot, show
 from otcdesk.analytics.timespec import duration_us, instant_us
+from otcdesk.cli.params import whole
 from otcdesk.db import client
 from otcdesk.db.migrate import check_database_name
 from otcdesk.errors import UserError
@@ -32,6 +34,9 @@ def report(
     bucket: str = typer.Option("1m", "--bucket", help="Time-series bucket width: 30s, 5m, 1h, 1d."),
     as_of: str | None = typer.Option(None, "--as-of", help="recon_breaks: judge every deal at this time "
                                                            "(default: each at its latest event)."),
+    limit: int | None = typer.Option(None, "--limit", callback=whole(ge=0, le=reports.ALL_ROWS),
+                                     help=f"blotter: the newest N deals (default {reports.DEFAULT_BLOTTER_LIMIT}; "
+                                          "0: every deal)."),
     database: str | None = typer.Option(None, "--database", help="Database (default: the CLICKHOUSE_URL one)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows (decimals as strings)."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV with a header line."),
@@ -48,12 +53,15 @@ def report(
         raise UserError(f"--plot: {name} is not a time series (plots: {series})")
     if as_of is not None and name != "recon_breaks":
         raise UserError("--as-of applies to recon_breaks only")
+    if limit is not None and name != "blotter":
+        raise UserError("--limit applies to blotter only")
     now_us = time.time_ns() // 1000
     options = reports.ReportOptions(
         since_us=instant_us(since, "--since", now_us) if since else 0,
         until_us=instant_us(until, "--until", now_us) if until else reports.NO_END_US,
         bucket_us=duration_us(bucket, "--bucket"),
         as_of_us=instant_us(as_of, "--as-of", now_us) if as_of else 0,
+        limit=reports.DEFAULT_BLOTTER_LIMIT if limit is None else limit,
     )
     settings = get_settings()
     db = check_database_name(database or settings.clickhouse.database)

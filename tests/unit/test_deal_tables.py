@@ -1,13 +1,16 @@
-"""The per-deal tables on the current engine (chDB): migration 0004 moves a database that already
-holds events forward (its backfill equals what the materialized views write), the reports that
-read deal_hedge answer exactly as the same report over the raw events (tests/fixtures/*_raw.sql:
-the query before the per-deal tables) on a session with redelivered copies and re-reported fills
-(deals recounted from the raw fills) and on a generated history (every deal read from deal_hedge),
-and the generator writes the intended shape. The same on the 18.16 server:
-tests/integration/test_deal_tables.py."""
+"""The per-deal tables on the current engine (chDB): migrations 0004 and 0005 move a database that
+already holds events forward (their backfills equal what the materialized views write), the reports
+that read per-deal tables (or, for the blotter, only the newest deals) answer exactly as the same
+report over the raw events (tests/fixtures/*_raw.sql: the query before the per-deal tables) on a
+session with redelivered copies and re-reported fills (deals recounted from the raw fills) and on a
+generated history (every deal read from deal_hedge), also inside `--since`/`--until` windows; the
+blotter shows the newest `--limit` deals; and the generator writes the intended shape. The same on
+the 18.16 server: tests/integration/test_deal_tables.py."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -22,15 +25,17 @@ from otcdesk.errors import UserError
 from tests.recon_session import INSTRUMENTS, build_session, insert_all, load_session
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+OTCDESK = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "otcdesk"
 SESSION = build_session()
 OPTIONS = reports.ReportOptions(instruments=INSTRUMENTS, bucket_us=600 * 1_000_000)
-#: reports that read deal_hedge, each with its raw-event reference query
-ON_DEAL_TABLES = ("spread_captured",)
+#: reports that read per-deal tables (the blotter: the newest deals only), each with its raw-event reference query
+ON_DEAL_TABLES = ("spread_captured", "breaks_over_time", "blotter")
 GENERATED_FILLS = 4_000
 
 
-def raw_and_deal_answers(runner: SqlRunner, db: str, name: str) -> tuple[list[tuple], list[tuple]]:
-    params = reports.get(name).params(SESSION.settings, OPTIONS)
+def raw_and_deal_answers(runner: SqlRunner, db: str, name: str,
+                         options: reports.ReportOptions = OPTIONS) -> tuple[list[tuple], list[tuple]]:
+    params = reports.get(name).params(SESSION.settings, options)
     raw = parse(name, (FIXTURES / f"{name}_raw.sql").read_text()).render(db, params)
     return runner.query(raw), runner.query(load(name).render(db, params))
 
@@ -103,3 +108,77 @@ def test_every_report_runs_on_a_generated_history(chdb: ChdbRunner, generated_db
 def test_generator_refuses_bad_sizes(fills: int, seed: int) -> None:
     with pytest.raises(UserError, match="--fills|--seed"):
         generate.statements("x", fills, {k: ["a"] for k in generate.FEE_PARAMS}, seed)
+
+
+# -- windows, the blotter's --limit, migration 0005 -------------------------------------------
+
+
+def session_span(runner: SqlRunner, db: str) -> tuple[int, int]:
+    return runner.query(f"SELECT min(ts_us), max(ts_us) FROM {db}.recon")[0]
+
+
+@pytest.mark.parametrize("name", ON_DEAL_TABLES)
+@pytest.mark.parametrize("cut", [0.25, 0.5, 0.9])
+def test_report_equals_the_raw_events_inside_a_window(chdb: ChdbRunner, session_db: str, name: str,
+                                                      cut: float) -> None:
+    """A window filters each deal's latest result (breaks_over_time) or trade (the others), as over the raw events."""
+    first, last = session_span(chdb, session_db)
+    middle = first + int((last - first) * cut)
+    for options in (reports.ReportOptions(since_us=middle, bucket_us=OPTIONS.bucket_us, instruments=INSTRUMENTS),
+                    reports.ReportOptions(until_us=middle, bucket_us=OPTIONS.bucket_us, instruments=INSTRUMENTS)):
+        raw, deal = raw_and_deal_answers(chdb, session_db, name, options)
+        assert deal == raw, (name, options)
+
+
+def test_blotter_shows_the_newest_deals_up_to_its_limit(chdb: ChdbRunner, session_db: str) -> None:
+    every = reports.run(chdb, session_db, reports.get("blotter"), SESSION.settings,
+                        reports.ReportOptions(limit=0)).rows
+    assert len(every) == len(SESSION.deals) < reports.DEFAULT_BLOTTER_LIMIT
+    assert reports.run(chdb, session_db, reports.get("blotter"), SESSION.settings, OPTIONS).rows == every
+    at = reports.get("blotter")
+    booked = [row[0] for row in every]
+    assert booked == sorted(booked, reverse=True)  # newest first
+    for limit in (1, 3, len(every) - 1):
+        options = reports.ReportOptions(limit=limit)
+        assert reports.run(chdb, session_db, at, SESSION.settings, options).rows == every[:limit]
+        raw, deal = raw_and_deal_answers(chdb, session_db, "blotter", options)
+        assert deal == raw == every[:limit]
+
+
+def test_blotter_limit_reaches_the_sql_through_the_report_params() -> None:
+    blotter = reports.get("blotter")
+    assert blotter.params(SESSION.settings, reports.ReportOptions())["limit"] == reports.DEFAULT_BLOTTER_LIMIT == 1000
+    assert blotter.params(SESSION.settings, reports.ReportOptions(limit=7))["limit"] == 7
+    assert blotter.params(SESSION.settings, reports.ReportOptions(limit=0))["limit"] == reports.ALL_ROWS
+    with pytest.raises(UserError, match="--limit"):
+        blotter.params(SESSION.settings, reports.ReportOptions(limit=-1))
+    assert "LIMIT %(limit)s" in load("blotter").body and "limit" in load("blotter").param_names
+
+
+@pytest.mark.parametrize("args, says", [
+    (["report", "blotter", "--limit", "-1"], "--limit must be a whole number in [0, "),
+    (["report", "blotter", "--limit", str(2**63)], "--limit must be a whole number in [0, "),
+    (["report", "hit_ratio", "--limit", "5"], "--limit applies to blotter only"),
+])
+def test_bad_limit_is_one_line_and_exit_2(args: list[str], says: str) -> None:
+    done = subprocess.run([str(OTCDESK), *args], capture_output=True, text=True, timeout=60,
+                          env=os.environ | {"COLUMNS": "200"})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and says in lines[0], done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_migration_0005_backfills_a_database_that_already_holds_events(chdb: ChdbRunner, session_db: str) -> None:
+    name = f"unit_forward5_{uuid.uuid4().hex[:8]}"
+    migrate(chdb, name, [m for m in load_migrations() if m.version < 5])
+    insert_all(chdb, name, SESSION.event_log())
+    assert ("deal_recon",) not in chdb.query(f"SELECT name FROM system.tables WHERE database = '{name}'")
+    outcomes = migrate(chdb, name, [m for m in load_migrations() if m.version <= 5])
+    assert [(o.version, o.status) for o in outcomes if o.version == 5] == [(5, "applied")]
+    for report in ("breaks_over_time", "blotter"):
+        raw, deal = raw_and_deal_answers(chdb, name, report)
+        assert raw and deal == raw == raw_and_deal_answers(chdb, session_db, report)[1]
+    # the backfill holds what the view writes: every deal's highest revision
+    latest = "SELECT rfq_id, version, judged_us, status, break_kinds FROM {}.deal_recon FINAL ORDER BY rfq_id"
+    assert chdb.query(latest.format(name)) == chdb.query(latest.format(session_db))
+    assert len(chdb.query(latest.format(name))) == len(SESSION.deals)
