@@ -1,8 +1,9 @@
 """The per-deal tables on the real ClickHouse 18.16 server, on throwaway databases: the reports that
-read deal_hedge equal the same report over the raw events (tests/fixtures/*_raw.sql) on the faulted
-session written through the sink's own writer (copies included: those deals are recounted from the
-raw fills) and on a generated history; migration 0004 backfills a database that already holds
-events; `otcdesk db generate` is one command. The chDB side: tests/unit/test_deal_tables.py."""
+read per-deal tables (the blotter: the newest deals only) equal the same report over the raw events
+(tests/fixtures/*_raw.sql) on the faulted session written through the sink's own writer (copies
+included: those deals are recounted from the raw fills) and on a generated history; migrations 0004
+and 0005 backfill a database that already holds events; `otcdesk report blotter --limit N` shows the
+newest N deals; `otcdesk db generate` is one command. The chDB side: tests/unit/test_deal_tables.py."""
 
 from __future__ import annotations
 
@@ -124,3 +125,37 @@ def test_a_since_window_reads_only_the_months_it_touches(stack: Settings, genera
     assert result.rows == [] and everything.rows
     print(f"{name}: {read:,} rows read with the window, {read_all:,} without")
     assert read <= read_all - GENERATED_FILLS // 4, (read, read_all)  # at least the windowed table's parts skipped
+
+
+def test_migration_0005_backfills_a_database_that_already_holds_events(stack: Settings, server: DriverRunner,
+                                                                        session_db: str) -> None:
+    name = f"otcdesk_it_forward5_{uuid.uuid4().hex[:8]}"
+    try:
+        migrate(server, name, [m for m in load_migrations() if m.version < 5])
+        sink_insert(stack, name, SESSION.event_log())
+        assert ("deal_recon",) not in server.query(f"SELECT name FROM system.tables WHERE database = '{name}'")
+        assert (5, "applied") in [(o.version, o.status)
+                                  for o in migrate(server, name, [m for m in load_migrations() if m.version <= 5])]
+        for report in ("breaks_over_time", "blotter"):
+            raw, deal = raw_and_deal_answers(server, name, report)
+            assert raw and deal == raw == raw_and_deal_answers(server, session_db, report)[1]
+        latest = "SELECT rfq_id, version, judged_us, status, break_kinds FROM {}.deal_recon FINAL ORDER BY rfq_id"
+        assert server.query(latest.format(name)) == server.query(latest.format(session_db))
+    finally:
+        server.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+def test_blotter_limit_on_the_cli(stack: Settings, generated_db: str) -> None:
+    """The newest deals first, as many as --limit says (the generated deals are 1 ms apart)."""
+    two = otcdesk(stack, "report", "blotter", "--limit", "2", "--json", "--database", generated_db)
+    assert two.returncode == 0, two.stderr
+    rows = json.loads(two.stdout)
+    deals = GENERATED_FILLS // generate.FILLS_PER_DEAL
+    assert [r["rfq_id"] for r in rows] == [f"rfq-{deals - 1}", f"rfq-{deals - 2}"]
+    default = otcdesk(stack, "report", "blotter", "--csv", "--database", generated_db)
+    assert default.returncode == 0 and len(default.stdout.strip().splitlines()) == 1 + 1000, default.stderr
+    every = otcdesk(stack, "report", "blotter", "--limit", "0", "--csv", "--database", generated_db)
+    assert every.returncode == 0 and len(every.stdout.strip().splitlines()) == 1 + deals, every.stderr
+    bad = otcdesk(stack, "report", "blotter", "--limit", "-5", "--database", generated_db)
+    lines = [line for line in (bad.stdout + bad.stderr).splitlines() if line.strip()]
+    assert bad.returncode == 2 and len(lines) == 1 and "--limit" in lines[0], lines
