@@ -2,7 +2,13 @@
 -- Of the firm quotes the desk sent each client, how many the client took (a trade booked on the
 -- quote), per size bucket of the quote's notional at mid. The buckets are the desk's own size
 -- tiers of the spread (settings.quote.size_tier_bps): a quote belongs to the highest edge its
--- notional reaches. Quotes count once (FINAL); a quote whose RFQ was refused has no row here.
+-- notional reaches. Quotes count once; a quote whose RFQ was refused has no row here.
+-- One row per quote from deal_quote (the quote and whether a trade was booked on it, kept by
+-- materialized views; every state idempotent, so redelivered copies count once). Rows of the
+-- partitions' largest parts are read as they are; the RFQs that also have rows elsewhere (not
+-- merged yet) or a trade row without its quote in the same part (a quote and its trade in two
+-- months) are merged here, reading only their granules. A `--since` window reads the months from
+-- its start on (a trade comes after its quote).
 -- columns:
 --   client_id       the client
 --   size_bucket     notional at mid, in quote currency ('1M-5M')
@@ -16,28 +22,51 @@
 --   bucket_edges_quote      lower edge of each bucket, ascending, the first 0
 --   bucket_labels   a label per bucket, same order
 WITH
-    qty_base * mid_price_quote AS notional_at_mid,
+    notional_at_mid AS at_mid,  -- a lambda reads a WITH alias, not a column of the subquery (18.16)
     arrayMap(e -> toDecimal128(e, 2), %(bucket_edges_quote)s) AS edges,
-    arrayCount(e -> notional_at_mid >= e, edges) AS bucket
+    arrayCount(e -> at_mid >= e, edges) AS bucket
 SELECT
     client_id,
     arrayElement(%(bucket_labels)s, bucket) AS size_bucket,
     count() AS quotes,
-    countIf(trade_id != '') AS trades,
+    countIf(is_traded = 1) AS trades,
     round(trades / quotes, 4) AS hit_ratio,
-    sumIf(notional_quote, trade_id != '') AS traded_notional_quote
+    sumIf(notional_quote, is_traded = 1) AS traded_notional_quote
 FROM
 (
-    SELECT quote_id, client_id, qty_base, mid_price_quote
-    FROM {db}.quotes FINAL
-    WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-      AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+    SELECT
+        finalizeAggregation(quoted) AS is_quoted,
+        finalizeAggregation(quote_us) AS quoted_us,
+        finalizeAggregation(quote_client) AS client_id,
+        finalizeAggregation(quote_notional_at_mid) AS notional_at_mid,
+        finalizeAggregation(traded) AS is_traded,
+        finalizeAggregation(trade_notional) AS notional_quote
+    FROM {db}.deal_quote
+    WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
+      AND rfq_id NOT IN (
+        SELECT rfq_id FROM {db}.deal_quote
+        WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
+          AND (finalizeAggregation(quoted) = 0 OR _part NOT IN (
+            SELECT argMax(name, rows) FROM system.parts
+            WHERE database = '{db}' AND table = 'deal_quote' AND active GROUP BY partition)))
+    UNION ALL
+    SELECT
+        maxIfMerge(quoted) AS is_quoted,
+        minIfMerge(quote_us) AS quoted_us,
+        anyIfMerge(quote_client) AS client_id,
+        maxIfMerge(quote_notional_at_mid) AS notional_at_mid,
+        maxIfMerge(traded) AS is_traded,
+        argMaxIfMerge(trade_notional) AS notional_quote
+    FROM {db}.deal_quote FINAL  -- folds a month's parts; the GROUP BY folds the months
+    WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
+      AND rfq_id IN (
+        SELECT rfq_id FROM {db}.deal_quote
+        WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
+          AND (finalizeAggregation(quoted) = 0 OR _part NOT IN (
+            SELECT argMax(name, rows) FROM system.parts
+            WHERE database = '{db}' AND table = 'deal_quote' AND active GROUP BY partition)))
+    GROUP BY rfq_id, quote_id
 ) AS quoted
-ANY LEFT JOIN
-(
-    SELECT quote_id, trade_id, notional_quote
-    FROM {db}.trades FINAL
-) AS traded USING quote_id
+WHERE is_quoted = 1 AND quoted_us >= %(since_us)s AND quoted_us < %(until_us)s
 GROUP BY client_id, bucket
 ORDER BY client_id, bucket

@@ -2,8 +2,14 @@
 -- How long a settlement leg takes from the booking of its trade to its SETTLED event, per rail
 -- (network and asset: BTC, ETH, TRON, WIRE for the USD wire) and leg (BASE moves the crypto,
 -- QUOTE the cash), in seconds of event time. Legs that failed or timed out are counted apart;
--- legs still under way count in `open`. The time is the first SETTLED event of the leg (a replay
--- stores the same event id, FINAL keeps one).
+-- legs still under way count in `open`. The time is the first SETTLED event of the leg; the
+-- booking time is the trade read last.
+-- One row per leg from deal_settlement (the leg's events and its trade's booking time, kept by
+-- materialized views; every state idempotent, so redelivered copies count once). Rows of the
+-- partitions' largest parts are read as they are; the RFQs that also have rows elsewhere (not
+-- merged yet) or leg events without their trade in the same part (a leg settled in the month
+-- after its trade) are merged here, reading only their granules. A `--since` window reads the
+-- months from its start on (a leg's events come after its trade).
 -- columns:
 --   network         BTC, ETH, TRON or WIRE
 --   asset           what moved (BTC, ETH, USDT, USD)
@@ -21,34 +27,69 @@ SELECT
     network,
     asset,
     leg,
-    countIf(settled_us > 0) AS settled,
-    countIf(settled_us = 0 AND leg_failed) AS failed,
-    countIf(settled_us = 0 AND NOT leg_failed) AS open,
-    round(quantileExactIf(0.5)(settled_us - trade_us, settled_us > 0) / 1000000, 1) AS p50_s,
-    round(quantileExactIf(0.95)(settled_us - trade_us, settled_us > 0) / 1000000, 1) AS p95_s,
-    round(maxIf(settled_us - trade_us, settled_us > 0) / 1000000, 1) AS max_s
+    countIf(settled_at > 0) AS settled,
+    countIf(settled_at = 0 AND leg_failed) AS failed,
+    countIf(settled_at = 0 AND NOT leg_failed) AS open,
+    round(quantileExactIf(0.5)(settled_at - booked_us, settled_at > 0) / 1000000, 1) AS p50_s,
+    round(quantileExactIf(0.95)(settled_at - booked_us, settled_at > 0) / 1000000, 1) AS p95_s,
+    round(maxIf(settled_at - booked_us, settled_at > 0) / 1000000, 1) AS max_s
 FROM
 (
     SELECT
-        rfq_id,
-        settlement_id,
-        any(network) AS network,
-        any(asset) AS asset,
-        any(leg) AS leg,
-        minIf(ts_us, state = 'SETTLED') AS settled_us,
-        countIf(state IN ('FAILED', 'TIMED_OUT')) > 0 AS leg_failed
-    FROM {db}.settlements FINAL
-    GROUP BY rfq_id, settlement_id
+        leg_name AS leg,
+        finalizeAggregation(booked) AS is_booked,
+        finalizeAggregation(trade_us) AS booked_us,
+        finalizeAggregation(leg_seen) AS has_events,
+        finalizeAggregation(leg_network) AS network,
+        finalizeAggregation(leg_asset) AS asset,
+        finalizeAggregation(settled_us) AS settled_at,
+        finalizeAggregation(failed) AS leg_failed
+    FROM {db}.deal_settlement
+    WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
+      AND rfq_id NOT IN (
+        SELECT rfq_id FROM {db}.deal_settlement
+        WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
+          AND (finalizeAggregation(booked) = 0 OR _part NOT IN (
+            SELECT argMax(name, rows) FROM system.parts
+            WHERE database = '{db}' AND table = 'deal_settlement' AND active GROUP BY partition)))
+    UNION ALL
+    -- the RFQs to merge: each leg's states over all its rows, and the booking over all the RFQ's
+    -- rows (a leg the trades view writes no row for, a symbol added to the enum, still finds it)
+    SELECT leg, is_booked, booked_us, has_events, network, asset, settled_at, leg_failed
+    FROM
+    (
+        SELECT
+            rfq_id,
+            leg_name AS leg,
+            maxIfMerge(leg_seen) AS has_events,
+            anyIfMerge(leg_network) AS network,
+            anyIfMerge(leg_asset) AS asset,
+            minIfMerge(settled_us) AS settled_at,
+            maxIfMerge(failed) AS leg_failed
+        FROM {db}.deal_settlement FINAL  -- folds a month's parts; the GROUP BY folds the months
+        WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
+          AND rfq_id IN (
+            SELECT rfq_id FROM {db}.deal_settlement
+            WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
+              AND (finalizeAggregation(booked) = 0 OR _part NOT IN (
+                SELECT argMax(name, rows) FROM system.parts
+                WHERE database = '{db}' AND table = 'deal_settlement' AND active GROUP BY partition)))
+        GROUP BY rfq_id, leg_name
+    ) AS merged_legs
+    ANY LEFT JOIN
+    (
+        SELECT rfq_id, maxIfMerge(booked) AS is_booked, argMaxIfMerge(trade_us) AS booked_us
+        FROM {db}.deal_settlement FINAL
+        WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
+          AND rfq_id IN (
+            SELECT rfq_id FROM {db}.deal_settlement
+            WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
+              AND (finalizeAggregation(booked) = 0 OR _part NOT IN (
+                SELECT argMax(name, rows) FROM system.parts
+                WHERE database = '{db}' AND table = 'deal_settlement' AND active GROUP BY partition)))
+        GROUP BY rfq_id
+    ) AS merged_trades USING rfq_id
 ) AS legs
-ALL INNER JOIN
-(
-    SELECT rfq_id, ts_us AS trade_us
-    FROM {db}.trades FINAL
-    WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-      AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-    ORDER BY rfq_id, _offset DESC
-    LIMIT 1 BY rfq_id
-) AS booked USING rfq_id
+WHERE is_booked = 1 AND has_events = 1 AND booked_us >= %(since_us)s AND booked_us < %(until_us)s
 GROUP BY network, asset, leg
 ORDER BY network, asset, leg
