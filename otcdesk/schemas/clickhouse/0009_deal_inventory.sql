@@ -13,9 +13,11 @@
 --   redelivered copy, a fill re-reported under its id, more than 16 rows, a hash collision) the
 --   report subtracts the deal's stored sums and recounts it from the raw rows with FINAL and the
 --   first copy per fill_id; `trades` and `fills` are ordered by rfq_id, so only its granules.
--- deal_inventory_marks (symbol, cell_us): argMax(mark, ts_us) and max(ts_us) of the minute's
---   marks (a trade's arrival mid, a fill's price, a venue's touch mid); idempotent, so copies of
---   an event change nothing.
+-- deal_inventory_marks (symbol, cell_us): the minute's latest mark (a trade's arrival mid, a
+--   fill's price, a venue's touch mid) and its time; idempotent, so copies of an event change
+--   nothing. Marks at the same latest microsecond go to the first in the raw tables' order (the
+--   smallest rfq_id then event_id; for prices the smallest venue then event_id), as the raw query
+--   reads them: argMin(mark, (-ts_us, rfq_id or venue, event_id)).
 -- A minute divides every bucket the report is usually asked for; another bucket width is answered
 -- from the raw rows (correct, slower).
 --
@@ -51,7 +53,7 @@ CREATE TABLE IF NOT EXISTS {db}.deal_inventory_marks
 (
     symbol String,
     cell_us Int64,
-    mark AggregateFunction(argMax, Decimal(38, 10), Int64),
+    mark AggregateFunction(argMin, Decimal(38, 10), Tuple(Int64, String, String)),
     mark_us AggregateFunction(max, Int64)
 )
 ENGINE = AggregatingMergeTree
@@ -97,7 +99,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.deal_inventory_marks_trades TO {db}.
 AS SELECT
     symbol,
     intDiv(ts_us, 60000000) * 60000000 AS cell_us,
-    argMaxState(toDecimal128(arrival_mid_quote, 10), ts_us) AS mark,
+    argMinState(toDecimal128(arrival_mid_quote, 10), tuple(-ts_us, rfq_id, event_id)) AS mark,
     maxState(ts_us) AS mark_us
 FROM {db}.trades
 GROUP BY symbol, cell_us;
@@ -106,7 +108,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.deal_inventory_marks_fills TO {db}.d
 AS SELECT
     symbol,
     intDiv(ts_us, 60000000) * 60000000 AS cell_us,
-    argMaxState(toDecimal128(price_quote, 10), ts_us) AS mark,
+    argMinState(toDecimal128(price_quote, 10), tuple(-ts_us, rfq_id, event_id)) AS mark,
     maxState(ts_us) AS mark_us
 FROM {db}.fills
 WHERE exec_type = 'FILL'
@@ -116,7 +118,8 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.deal_inventory_marks_prices TO {db}.
 AS SELECT
     symbol,
     intDiv(ts_us, 60000000) * 60000000 AS cell_us,
-    argMaxState(toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10), ts_us)
+    argMinState(toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10),
+        tuple(-ts_us, toString(venue), event_id))
         AS mark,
     maxState(ts_us) AS mark_us
 FROM {db}.prices
@@ -149,20 +152,21 @@ GROUP BY rfq_id, cell_us, symbol;
 
 INSERT INTO {db}.deal_inventory_marks (symbol, cell_us, mark, mark_us)
 SELECT symbol, intDiv(ts_us, 60000000) * 60000000 AS cell_us,
-    argMaxState(toDecimal128(arrival_mid_quote, 10), ts_us), maxState(ts_us)
+    argMinState(toDecimal128(arrival_mid_quote, 10), tuple(-ts_us, rfq_id, event_id)), maxState(ts_us)
 FROM {db}.trades
 GROUP BY symbol, cell_us;
 
 INSERT INTO {db}.deal_inventory_marks (symbol, cell_us, mark, mark_us)
 SELECT symbol, intDiv(ts_us, 60000000) * 60000000 AS cell_us,
-    argMaxState(toDecimal128(price_quote, 10), ts_us), maxState(ts_us)
+    argMinState(toDecimal128(price_quote, 10), tuple(-ts_us, rfq_id, event_id)), maxState(ts_us)
 FROM {db}.fills
 WHERE exec_type = 'FILL'
 GROUP BY symbol, cell_us;
 
 INSERT INTO {db}.deal_inventory_marks (symbol, cell_us, mark, mark_us)
 SELECT symbol, intDiv(ts_us, 60000000) * 60000000 AS cell_us,
-    argMaxState(toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10), ts_us),
+    argMinState(toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10),
+        tuple(-ts_us, toString(venue), event_id)),
     maxState(ts_us)
 FROM {db}.prices
 WHERE notEmpty(bids.price_quote) AND notEmpty(asks.price_quote)

@@ -133,23 +133,25 @@ FROM
 ) AS moves
 ALL INNER JOIN
 (
-    -- every bucket to report, with its mark: the latest price of the bucket
+    -- every bucket to report, with its mark: the latest price of the bucket (at the same
+    -- microsecond, the first in the raw tables' order: smallest rfq_id or venue, then event_id)
     SELECT symbol, upto_us, argMax(mark, mark_us) AS mark_at
     FROM
     (
         -- whole minutes before the cut, from the minute of since_us on
         SELECT symbol, intDiv(cell_us, %(bucket_us)s) * %(bucket_us)s AS upto_us,
-               argMaxMerge(mark) AS mark, maxMerge(mark_us) AS mark_us
+               argMinMerge(mark) AS mark, maxMerge(mark_us) AS mark_us
         FROM {db}.deal_inventory_marks
         WHERE cell_us < if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
           AND cell_us >= intDiv(%(since_us)s, 60000000) * 60000000
         GROUP BY symbol, upto_us
         UNION ALL
         -- from the cut on, the raw rows
-        SELECT symbol, intDiv(ts_us, %(bucket_us)s) * %(bucket_us)s AS upto_us, mark, ts_us AS mark_us
+        SELECT symbol, intDiv(ts_us, %(bucket_us)s) * %(bucket_us)s AS upto_us,
+               argMin(raw_mark, tuple(-ts_us, first_key, event_id)) AS mark, max(ts_us) AS mark_us
         FROM
         (
-            SELECT symbol, ts_us, toDecimal128(arrival_mid_quote, 10) AS mark
+            SELECT symbol, ts_us, rfq_id AS first_key, event_id, toDecimal128(arrival_mid_quote, 10) AS raw_mark
             FROM {db}.trades FINAL
             WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
               AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
@@ -158,7 +160,7 @@ ALL INNER JOIN
               AND ts >= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0,
                     toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)), 1000000), 4294967295), 'UTC')
             UNION ALL
-            SELECT symbol, ts_us, toDecimal128(price_quote, 10) AS mark
+            SELECT symbol, ts_us, rfq_id AS first_key, event_id, toDecimal128(price_quote, 10) AS raw_mark
             FROM {db}.fills FINAL
             WHERE exec_type = 'FILL' AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
               AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
@@ -167,8 +169,8 @@ ALL INNER JOIN
               AND ts >= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0,
                     toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)), 1000000), 4294967295), 'UTC')
             UNION ALL
-            SELECT symbol, ts_us,
-                   toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10) AS mark
+            SELECT symbol, ts_us, toString(venue) AS first_key, event_id,
+                   toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10) AS raw_mark
             FROM {db}.prices FINAL
             WHERE notEmpty(bids.price_quote) AND notEmpty(asks.price_quote)
               AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
@@ -178,6 +180,7 @@ ALL INNER JOIN
               AND ts >= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0,
                     toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)), 1000000), 4294967295), 'UTC')
         )
+        GROUP BY symbol, upto_us
     )
     GROUP BY symbol, upto_us
     HAVING max(mark_us) >= %(since_us)s
