@@ -20,6 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -46,6 +47,7 @@ ONCE_IDLE_S = 5.0  # --once: nothing received this long with an assignment = dra
 ASSIGN_TIMEOUT_S = 30.0  # --once: plus the session timeout a crashed member holds the group
 DRAIN_CHECK_S = 1.0  # --once under load: how often to compare positions with the targets
 DLQ_FLUSH_S = 10.0
+_UNSEEN: Any = object()  # a fingerprint not looked up yet in this consume() call
 
 
 class Sink:
@@ -174,16 +176,24 @@ class Sink:
         now = self.clock()  # one look per consumed batch, not per record
         batch, fast = self.batch, self.decoders
         last, taken = batch.last_offsets, 0
+        targets: dict[bytes, tuple[Any, TableColumns] | None] = {}  # fingerprint -> (decode, its table)
         for msg in messages:
             value = msg.value()
-            decoder = fast.get(value[2:HEADER_LEN]) if type(value) is bytes and value[:2] == MAGIC else None
-            if decoder is None or msg.error() is not None:
+            target = None
+            if type(value) is bytes and value[:2] == MAGIC:
+                fingerprint = value[2:HEADER_LEN]
+                target = targets.get(fingerprint, _UNSEEN)
+                if target is _UNSEEN:
+                    decoder = fast.get(fingerprint)
+                    target = targets[fingerprint] = None if decoder is None else (
+                        decoder.decode, batch.table(decoder.cls, decoder.width))
+            if target is None or msg.error() is not None:
                 self._take(msg, now)
                 continue
+            decode, table = target
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             try:
-                table = batch.table(decoder.cls, decoder.width)
-                decoder.decode(value, table.appends, topic, partition, offset)  # type: ignore[arg-type]
+                decode(value, table.appends, topic, partition, offset)
             except Exception:  # noqa: BLE001 - the reference path gives the verdict and the reason
                 self._take(msg, now)
                 continue

@@ -138,3 +138,28 @@ def test_decimal_columns_hold_exactly_the_unscaled_avro_integer(event: Event) ->
     decimals = {i for i, v in enumerate(reference)
                 if isinstance(v, Decimal) or (isinstance(v, list) and v and isinstance(v[0], Decimal))}
     assert decimals <= set(decoder.scales)  # every Decimal column of the sample is held unscaled
+
+
+@pytest.mark.parametrize("ts_us", [0, 1, -1, 63, 64, -65, 2**48 - 1, 2**48, -(2**48), 2**55 - 1, 2**55, -(2**55) - 1,
+                                   2**62, -(2**63), 2**63 - 1, 1_764_000_000_000_000])
+def test_timestamps_of_every_varint_length(ts_us: int) -> None:
+    """Timestamps take the masks' 8-byte path, other lengths the loop; both give the reference value."""
+    for event in sample_events():
+        data = SERDE.encode(replace(event, ts_us=ts_us))
+        assert _same(_fast(data), _reference(data)), type(event).__name__
+
+
+def test_non_canonical_varints_the_fast_path_refuses_are_stored_the_reference_way() -> None:
+    """A union branch or enum index written in two bytes (0x80 0x00 for 0) is valid Avro that only
+    the reference decode reads: the sink still stores the record, with the reference's values."""
+    rfq = next(e for e in sample_events() if isinstance(e, Rfq))
+    data = SERDE.encode(rfq)
+    side = data.index(b"BTC/USD") + len(b"BTC/USD")  # the side enum follows the symbol
+    longer = data[:side] + bytes([data[side] | 0x80, 0x00]) + data[side + 1:]
+    assert _reference(longer) == _reference(data)
+    with pytest.raises(KeyError):
+        _fast(longer)
+    writer = FakeWriter()
+    sink, _, producer = _sink([FakeMessage("rfq", 0, 5, longer)], writer)
+    sink.run()
+    assert writer.stored["Rfq"] == [_reference(longer)[:-3] + ("rfq", 0, 5)] and not producer.sent
