@@ -126,3 +126,21 @@ def test_edge_decimals_are_stored_to_the_last_digit(stack: Settings, database: t
             value = getattr(stored, field.name)
             if isinstance(value, Decimal):  # same value, digit for digit (no float anywhere on the way)
                 assert value == getattr(event, field.name)
+
+
+def test_a_retried_insert_sends_the_same_values(stack: Settings, database: tuple[DriverRunner, str]) -> None:
+    """The writer copies what the driver may overwrite (a NULL becomes 0 in the list it writes):
+    the same columns inserted twice, as after a failed attempt, store the same rows twice."""
+    ch, db = database
+    events = _edge_events(uuid.uuid4().hex[:8])  # NULLs in Decimal, String and Int columns among them
+    sink = Sink(stack, SinkOptions("g", db, max_seconds=5.0), consumer=FakeConsumer([]),  # type: ignore[arg-type]
+                writer=ClickHouseWriter(stack, db), producer=FakeProducer(), ends=FakeEnds(),  # type: ignore[arg-type]
+                clock=FakeClock())
+    sink._take_all([FakeMessage(e.TOPIC, 0, i, SERDE.encode(e)) for i, e in enumerate(events)])  # type: ignore[arg-type]
+    writer = ClickHouseWriter(stack, db)
+    for cls, table in sink.batch.rows.items():
+        writer.insert(cls, table)
+        writer.insert(cls, table)
+    for event in events:
+        stored = ch.query(rows.select_sql(type(event), db, where=f"event_id = '{event.event_id}'", final=False))
+        assert len(stored) == 2 and rows.from_row(type(event), stored[0]) == rows.from_row(type(event), stored[1]) == event
