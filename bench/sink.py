@@ -54,8 +54,9 @@ def run_sink(settings: Settings, group: str, database: str) -> dict[str, Any]:
     return Sink(settings, SinkOptions(group, database, once=True)).run().as_json()
 
 
-def direct_insert(settings: Settings, database: str, events: list[Event]) -> tuple[float, float]:
-    """Seconds to build the rows from the Avro bytes (reference decode) and seconds to insert them.
+def direct_insert(settings: Settings, database: str, events: list[Event]) -> tuple[float, float, float]:
+    """Seconds to build the rows from the Avro bytes (reference decode), seconds to insert them,
+    and the CPU seconds this process spent inserting them.
 
     Not `to_row(event)`: its rows are equal in value, but the samples' decimals keep the scale
     they were written with (Decimal('1.25')), and the driver's Decimal conversion (through `str`)
@@ -72,13 +73,14 @@ def direct_insert(settings: Settings, database: str, events: list[Event]) -> tup
         per_type.setdefault(cls, []).append(record_row_builder(cls)(record, topic, 0, offset))
     built = time.perf_counter()
     runner = client.admin(settings)
+    cpu = time.process_time()
     try:
         for cls, rows in per_type.items():
             for start in range(0, len(rows), chunk):
                 runner.client.execute(insert_sql(cls, database), transpose(rows[start:start + chunk]), columnar=True)
     finally:
         runner.close()
-    return built - started, time.perf_counter() - built
+    return built - started, time.perf_counter() - built, time.process_time() - cpu
 
 
 def _stored(runner: Any, database: str, tables: list[str]) -> int:
@@ -104,12 +106,17 @@ def run(ctx: BenchContext) -> list[Figure]:
     insert_runs: list[float] = []
     build_insert_runs: list[float] = []
     batches: list[int] = []
+    # CPU seconds of this process (every thread, librdkafka's included) per side: a figure that a
+    # busy machine moves far less than wall time; the sink's includes its start and drain check
+    cpu_s: dict[str, list[float]] = {"sink": [], "insert": []}
     with ctx.scratch_namespace("sink") as settings:
         produce(settings, events)
         advance(1)
         for repeat in range(ctx.repeats):
             with ctx.scratch_database("sink") as (runner, sink_db):
+                cpu = time.process_time()
                 summary = run_sink(settings, settings.group(f"sink-{repeat}"), sink_db)
+                cpu_s["sink"].append(round(time.process_time() - cpu, 3))
                 stored = _stored(runner, sink_db, list(summary["rows"]))
                 if summary["total_rows"] != count or stored != count:
                     raise RuntimeError(f"sink stored {stored} rows ({summary['total_rows']} inserted) of {count}")
@@ -117,13 +124,15 @@ def run(ctx: BenchContext) -> list[Figure]:
                 batches.append(summary["batches"])
                 advance(1)
                 with ctx.scratch_database("sinkdirect") as (_, direct_db):
-                    build_s, insert_s = direct_insert(settings, direct_db, events)
+                    build_s, insert_s, insert_cpu_s = direct_insert(settings, direct_db, events)
+                    cpu_s["insert"].append(round(insert_cpu_s, 3))
                     insert_runs.append(count / insert_s)
                     build_insert_runs.append(count / (build_s + insert_s))
                     if repeat == 0:  # off the clock: both sides stored the very same values
                         same_rows(runner, sink_db, direct_db)
             advance(1)
-    extra = {"events": count, "sink_batches": batches, "insert_rows": settings.sink.batch_max_rows}
+    extra = {"events": count, "sink_batches": batches, "insert_rows": settings.sink.batch_max_rows,
+             "cpu_s": cpu_s}
     return [
         Figure("sink", "sink --once rows/s", "rows/s", tuple(sink_runs),
                "clickhouse-driver columnar insert of the same rows, prebuilt", tuple(insert_runs), TARGET,
