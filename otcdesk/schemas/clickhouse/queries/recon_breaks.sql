@@ -15,6 +15,15 @@
 -- QUANTITY check (recon raises KeyError); the texts (expected, actual, detail) print decimals
 -- without trailing zeros and the DUPLICATE_FILL detail is one sentence for both causes, so they
 -- are not byte-equal to the stream's.
+-- Two passes, so that a desk whose deals are clean does not group every event by rfq_id: the
+-- deals whose per-deal bounds in recon_deal (0008_recon_deal.sql, kept by materialized views)
+-- cannot prove them free of every break are the candidates, and only their events are read by
+-- the exact rules below (`rfq_id IN (candidates)` in each table's PREWHERE). The bounds hold
+-- whatever the parameters (a deal they cannot judge is a candidate), so the result is the one
+-- pass over every deal would give (tests/unit/test_recon_candidates.py compares the two).
+-- `use_index_for_in_with_subqueries = 0`: 18.16 otherwise builds the candidate set while it
+-- analyses each nesting level (dozens of times); the candidates are spread over every granule
+-- of the raw tables, so the index would not skip any.
 -- columns:
 --   rfq_id          the deal
 --   trade_id        its trade
@@ -145,7 +154,108 @@ FROM
             -- the trade: the last one read if a deal ever had two, as ReconState keeps
             SELECT rfq_id, trade_id, symbol, side, qty_base, price_quote, notional_quote, fee_quote, ts_us AS trade_us
             FROM {db}.trades FINAL
-            WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+            PREWHERE rfq_id IN (
+                SELECT rfq_id
+                FROM
+                (
+                    WITH
+                        -- the parameters hashed as recon_deal hashes them, once (scalar subqueries)
+                        (SELECT arrayMap(s -> cityHash64(concat(s, '|BUY')), %(lot_symbols)s)) AS buy_keys,
+                        (SELECT arrayMap(s -> cityHash64(concat(s, '|SELL')), %(lot_symbols)s)) AS sell_keys,
+                        (SELECT arrayMap((k, c) -> cityHash64(concat(k, '|', c)), %(fee_keys)s, %(fee_currencies)s)) AS fee_key_hashes,
+                        -- the constants recon_deal was built with are the report's
+                        (SELECT %(venue_source_prefix)s = 'venue:'
+                                AND %(crypto_networks)s = ['BTC', 'ETH', 'TRON']
+                                AND indexOf(%(settlement_states)s, 'SETTLED') > 0
+                                AND arrayAll(s -> has(['FAILED', 'TIMED_OUT', 'UNKNOWN'], s),
+                                             arraySlice(%(settlement_states)s, indexOf(%(settlement_states)s, 'SETTLED') + 1)))
+                            AS same_rules
+                    SELECT
+                        rfq_id,
+                        same_rules AS d_same_rules,
+                        finalizeAggregation(trade_rows) AS d_trade_rows,
+                        finalizeAggregation(trade_us) AS d_trade_us,
+                        finalizeAggregation(trade_qty) AS d_qty,
+                        finalizeAggregation(trade_price) AS d_price,
+                        finalizeAggregation(trade_symbol_side) AS d_symbol_side,
+                        finalizeAggregation(fill_keys) AS d_fill_keys,
+                        finalizeAggregation(fill_distinct) AS d_fill_distinct,
+                        finalizeAggregation(hedged_base) AS d_hedged_base,
+                        finalizeAggregation(hedged_notional) AS d_hedged_notional,
+                        finalizeAggregation(fill_stamp_us) AS d_fill_stamp_us,
+                        finalizeAggregation(after_trade_us) AS d_after_trade_us,
+                        finalizeAggregation(fee_key_lo) AS d_fee_key_lo,
+                        finalizeAggregation(fee_key_hi) AS d_fee_key_hi,
+                        finalizeAggregation(fee_rate_lo) AS d_fee_rate_lo,
+                        finalizeAggregation(fee_rate_hi) AS d_fee_rate_hi,
+                        finalizeAggregation(fill_notional_hi) AS d_notional_hi,
+                        finalizeAggregation(order_ids) AS d_order_ids,
+                        finalizeAggregation(order_kinds) AS d_order_kinds,
+                        finalizeAggregation(order_reported) AS d_reported,
+                        finalizeAggregation(desk_sent_us) AS d_desk_sent_us,
+                        finalizeAggregation(leg_amounts) AS d_leg_amounts,
+                        finalizeAggregation(base_latest) AS d_base_latest,
+                        finalizeAggregation(quote_latest) AS d_quote_latest,
+                        finalizeAggregation(settlement_flags) AS d_settlement_flags,
+                        -- the lot and side of the trade's symbol, the fee rate of the fills' instrument
+                        indexOf(buy_keys, d_symbol_side) AS d_buy_at,
+                        indexOf(sell_keys, d_symbol_side) AS d_sell_at,
+                        toDecimal128(arrayElement(%(lot_sizes)s, greatest(greatest(d_buy_at, d_sell_at), 1)), 12) AS d_lot,
+                        indexOf(fee_key_hashes, d_fee_key_lo)
+                            AS d_instrument,
+                        toDecimal128(arrayElement(%(fee_rates)s, greatest(d_instrument, 1)), 8) AS d_rate,
+                        greatest(d_fee_rate_hi - d_rate, d_rate - d_fee_rate_lo) AS d_rate_off
+                    FROM {db}.recon_deal
+                    WHERE _part IN (SELECT argMax(name, rows) FROM system.parts
+                                    WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                )
+                WHERE NOT (
+                    d_same_rules
+                    -- one trade, and fills neither copied, re-reported nor twins: the sums are the kept fills'
+                    AND d_trade_rows = 1
+                    AND d_fill_distinct = d_fill_keys
+                    -- MISSING_FILL: at most one order id over orders and fills, reported <= got, and an order the
+                    -- desk sent answered by the venue or a fill
+                    AND d_order_ids <= 1
+                    AND d_reported <= d_hedged_base
+                    AND (d_order_kinds != 1 OR d_fill_keys > 0)
+                    -- TIMESTAMP_ORDER: no fill nor settlement event before the trade, no fill before the order
+                    AND d_after_trade_us >= d_trade_us
+                    AND (d_fill_keys = 0 OR bitAnd(d_order_kinds, 1) = 0 OR d_fill_stamp_us >= d_desk_sent_us)
+                    -- QUANTITY, timed out or not: within a lot of the trade, as the exact pass computes it
+                    AND (d_buy_at + d_sell_at = 0 OR (d_hedged_base - d_qty < d_lot AND d_qty - d_hedged_base < d_lot))
+                    -- PRICE: the exact pass's arithmetic over the same sums
+                    AND NOT (d_hedged_base > 0
+                             AND abs(if(d_buy_at > 0, 1, -1)
+                                     * (toDecimal128(d_hedged_notional, 12)
+                                        / greatest(d_hedged_base, toDecimal128('0.000000000001', 12)) - d_price)
+                                     * 10000 / d_price) > toDecimal128(%(price_tolerance_bps)s, 6))
+                    -- FEE: the fills' one instrument, known and charged in its currency, and for every fill
+                    -- |fee - rate * notional| <= notional_hi * (rate_off + 1e-18, the rate's truncation)
+                    -- + rate_hi * 1e-8 (the notional's truncation) + 0.5e-8 (the schedule's rounding to 8
+                    -- decimals) within the absolute floor of the tolerance; operands capped (no overflow)
+                    AND (d_fill_keys = 0 OR d_fee_key_lo = 0 AND d_fee_key_hi = 0
+                         OR (d_fee_key_lo = d_fee_key_hi AND d_instrument > 0
+                             AND d_notional_hi < toDecimal128('1000000000', 22) AND d_rate_off < toDecimal128('1', 18)
+                             AND (toDecimal128(least(d_notional_hi, toDecimal128('1000000000', 22)), 6) + toDecimal128('0.000001', 6))
+                                 * (least(d_rate_off, toDecimal128('1', 18)) + toDecimal128('0.000000000000000001', 18))
+                                 + least(d_fee_rate_hi, toDecimal128('2', 18)) * toDecimal128('0.00000001', 8)
+                                 + toDecimal128('0.000000005', 9)
+                                 <= toDecimal128(%(fee_tolerance_quote)s, 14)))
+                    -- settlement legs: both present with their latest event SETTLED, every event at the
+                    -- trade's amount, none failed, timed out, unknown or on a chain network
+                    AND d_leg_amounts = 2
+                    AND d_base_latest % 2 = 1 AND d_quote_latest % 2 = 1
+                    AND d_settlement_flags = 0
+                )
+                UNION ALL
+                -- deals with rows in another part, not merged yet: candidates
+                SELECT rfq_id
+                FROM {db}.recon_deal
+                WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
+                                    WHERE database = '{db}' AND table = 'recon_deal' AND active)
+            )
+              AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
               AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
               AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
             ORDER BY rfq_id, _offset DESC
@@ -199,6 +309,107 @@ FROM
                         SELECT rfq_id, order_id, ts_us, _offset, filled_qty_base,
                                startsWith(source, %(venue_source_prefix)s) AS is_venue
                         FROM {db}.orders FINAL
+                        PREWHERE rfq_id IN (
+                            SELECT rfq_id
+                            FROM
+                            (
+                                WITH
+                                    -- the parameters hashed as recon_deal hashes them, once (scalar subqueries)
+                                    (SELECT arrayMap(s -> cityHash64(concat(s, '|BUY')), %(lot_symbols)s)) AS buy_keys,
+                                    (SELECT arrayMap(s -> cityHash64(concat(s, '|SELL')), %(lot_symbols)s)) AS sell_keys,
+                                    (SELECT arrayMap((k, c) -> cityHash64(concat(k, '|', c)), %(fee_keys)s, %(fee_currencies)s)) AS fee_key_hashes,
+                                    -- the constants recon_deal was built with are the report's
+                                    (SELECT %(venue_source_prefix)s = 'venue:'
+                                            AND %(crypto_networks)s = ['BTC', 'ETH', 'TRON']
+                                            AND indexOf(%(settlement_states)s, 'SETTLED') > 0
+                                            AND arrayAll(s -> has(['FAILED', 'TIMED_OUT', 'UNKNOWN'], s),
+                                                         arraySlice(%(settlement_states)s, indexOf(%(settlement_states)s, 'SETTLED') + 1)))
+                                        AS same_rules
+                                SELECT
+                                    rfq_id,
+                                    same_rules AS d_same_rules,
+                                    finalizeAggregation(trade_rows) AS d_trade_rows,
+                                    finalizeAggregation(trade_us) AS d_trade_us,
+                                    finalizeAggregation(trade_qty) AS d_qty,
+                                    finalizeAggregation(trade_price) AS d_price,
+                                    finalizeAggregation(trade_symbol_side) AS d_symbol_side,
+                                    finalizeAggregation(fill_keys) AS d_fill_keys,
+                                    finalizeAggregation(fill_distinct) AS d_fill_distinct,
+                                    finalizeAggregation(hedged_base) AS d_hedged_base,
+                                    finalizeAggregation(hedged_notional) AS d_hedged_notional,
+                                    finalizeAggregation(fill_stamp_us) AS d_fill_stamp_us,
+                                    finalizeAggregation(after_trade_us) AS d_after_trade_us,
+                                    finalizeAggregation(fee_key_lo) AS d_fee_key_lo,
+                                    finalizeAggregation(fee_key_hi) AS d_fee_key_hi,
+                                    finalizeAggregation(fee_rate_lo) AS d_fee_rate_lo,
+                                    finalizeAggregation(fee_rate_hi) AS d_fee_rate_hi,
+                                    finalizeAggregation(fill_notional_hi) AS d_notional_hi,
+                                    finalizeAggregation(order_ids) AS d_order_ids,
+                                    finalizeAggregation(order_kinds) AS d_order_kinds,
+                                    finalizeAggregation(order_reported) AS d_reported,
+                                    finalizeAggregation(desk_sent_us) AS d_desk_sent_us,
+                                    finalizeAggregation(leg_amounts) AS d_leg_amounts,
+                                    finalizeAggregation(base_latest) AS d_base_latest,
+                                    finalizeAggregation(quote_latest) AS d_quote_latest,
+                                    finalizeAggregation(settlement_flags) AS d_settlement_flags,
+                                    -- the lot and side of the trade's symbol, the fee rate of the fills' instrument
+                                    indexOf(buy_keys, d_symbol_side) AS d_buy_at,
+                                    indexOf(sell_keys, d_symbol_side) AS d_sell_at,
+                                    toDecimal128(arrayElement(%(lot_sizes)s, greatest(greatest(d_buy_at, d_sell_at), 1)), 12) AS d_lot,
+                                    indexOf(fee_key_hashes, d_fee_key_lo)
+                                        AS d_instrument,
+                                    toDecimal128(arrayElement(%(fee_rates)s, greatest(d_instrument, 1)), 8) AS d_rate,
+                                    greatest(d_fee_rate_hi - d_rate, d_rate - d_fee_rate_lo) AS d_rate_off
+                                FROM {db}.recon_deal
+                                WHERE _part IN (SELECT argMax(name, rows) FROM system.parts
+                                                WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                            )
+                            WHERE NOT (
+                                d_same_rules
+                                -- one trade, and fills neither copied, re-reported nor twins: the sums are the kept fills'
+                                AND d_trade_rows = 1
+                                AND d_fill_distinct = d_fill_keys
+                                -- MISSING_FILL: at most one order id over orders and fills, reported <= got, and an order the
+                                -- desk sent answered by the venue or a fill
+                                AND d_order_ids <= 1
+                                AND d_reported <= d_hedged_base
+                                AND (d_order_kinds != 1 OR d_fill_keys > 0)
+                                -- TIMESTAMP_ORDER: no fill nor settlement event before the trade, no fill before the order
+                                AND d_after_trade_us >= d_trade_us
+                                AND (d_fill_keys = 0 OR bitAnd(d_order_kinds, 1) = 0 OR d_fill_stamp_us >= d_desk_sent_us)
+                                -- QUANTITY, timed out or not: within a lot of the trade, as the exact pass computes it
+                                AND (d_buy_at + d_sell_at = 0 OR (d_hedged_base - d_qty < d_lot AND d_qty - d_hedged_base < d_lot))
+                                -- PRICE: the exact pass's arithmetic over the same sums
+                                AND NOT (d_hedged_base > 0
+                                         AND abs(if(d_buy_at > 0, 1, -1)
+                                                 * (toDecimal128(d_hedged_notional, 12)
+                                                    / greatest(d_hedged_base, toDecimal128('0.000000000001', 12)) - d_price)
+                                                 * 10000 / d_price) > toDecimal128(%(price_tolerance_bps)s, 6))
+                                -- FEE: the fills' one instrument, known and charged in its currency, and for every fill
+                                -- |fee - rate * notional| <= notional_hi * (rate_off + 1e-18, the rate's truncation)
+                                -- + rate_hi * 1e-8 (the notional's truncation) + 0.5e-8 (the schedule's rounding to 8
+                                -- decimals) within the absolute floor of the tolerance; operands capped (no overflow)
+                                AND (d_fill_keys = 0 OR d_fee_key_lo = 0 AND d_fee_key_hi = 0
+                                     OR (d_fee_key_lo = d_fee_key_hi AND d_instrument > 0
+                                         AND d_notional_hi < toDecimal128('1000000000', 22) AND d_rate_off < toDecimal128('1', 18)
+                                         AND (toDecimal128(least(d_notional_hi, toDecimal128('1000000000', 22)), 6) + toDecimal128('0.000001', 6))
+                                             * (least(d_rate_off, toDecimal128('1', 18)) + toDecimal128('0.000000000000000001', 18))
+                                             + least(d_fee_rate_hi, toDecimal128('2', 18)) * toDecimal128('0.00000001', 8)
+                                             + toDecimal128('0.000000005', 9)
+                                             <= toDecimal128(%(fee_tolerance_quote)s, 14)))
+                                -- settlement legs: both present with their latest event SETTLED, every event at the
+                                -- trade's amount, none failed, timed out, unknown or on a chain network
+                                AND d_leg_amounts = 2
+                                AND d_base_latest % 2 = 1 AND d_quote_latest % 2 = 1
+                                AND d_settlement_flags = 0
+                            )
+                            UNION ALL
+                            -- deals with rows in another part, not merged yet: candidates
+                            SELECT rfq_id
+                            FROM {db}.recon_deal
+                            WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
+                                                WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                        )
                     )
                     GROUP BY rfq_id, order_id
                 ) AS order_states
@@ -269,6 +480,107 @@ FROM
                                           toString(first.7), '|', toString(first.9)),
                                    concat('not a fill|', fill_id)) AS economics
                             FROM {db}.fills FINAL
+                            PREWHERE rfq_id IN (
+                                SELECT rfq_id
+                                FROM
+                                (
+                                    WITH
+                                        -- the parameters hashed as recon_deal hashes them, once (scalar subqueries)
+                                        (SELECT arrayMap(s -> cityHash64(concat(s, '|BUY')), %(lot_symbols)s)) AS buy_keys,
+                                        (SELECT arrayMap(s -> cityHash64(concat(s, '|SELL')), %(lot_symbols)s)) AS sell_keys,
+                                        (SELECT arrayMap((k, c) -> cityHash64(concat(k, '|', c)), %(fee_keys)s, %(fee_currencies)s)) AS fee_key_hashes,
+                                        -- the constants recon_deal was built with are the report's
+                                        (SELECT %(venue_source_prefix)s = 'venue:'
+                                                AND %(crypto_networks)s = ['BTC', 'ETH', 'TRON']
+                                                AND indexOf(%(settlement_states)s, 'SETTLED') > 0
+                                                AND arrayAll(s -> has(['FAILED', 'TIMED_OUT', 'UNKNOWN'], s),
+                                                             arraySlice(%(settlement_states)s, indexOf(%(settlement_states)s, 'SETTLED') + 1)))
+                                            AS same_rules
+                                    SELECT
+                                        rfq_id,
+                                        same_rules AS d_same_rules,
+                                        finalizeAggregation(trade_rows) AS d_trade_rows,
+                                        finalizeAggregation(trade_us) AS d_trade_us,
+                                        finalizeAggregation(trade_qty) AS d_qty,
+                                        finalizeAggregation(trade_price) AS d_price,
+                                        finalizeAggregation(trade_symbol_side) AS d_symbol_side,
+                                        finalizeAggregation(fill_keys) AS d_fill_keys,
+                                        finalizeAggregation(fill_distinct) AS d_fill_distinct,
+                                        finalizeAggregation(hedged_base) AS d_hedged_base,
+                                        finalizeAggregation(hedged_notional) AS d_hedged_notional,
+                                        finalizeAggregation(fill_stamp_us) AS d_fill_stamp_us,
+                                        finalizeAggregation(after_trade_us) AS d_after_trade_us,
+                                        finalizeAggregation(fee_key_lo) AS d_fee_key_lo,
+                                        finalizeAggregation(fee_key_hi) AS d_fee_key_hi,
+                                        finalizeAggregation(fee_rate_lo) AS d_fee_rate_lo,
+                                        finalizeAggregation(fee_rate_hi) AS d_fee_rate_hi,
+                                        finalizeAggregation(fill_notional_hi) AS d_notional_hi,
+                                        finalizeAggregation(order_ids) AS d_order_ids,
+                                        finalizeAggregation(order_kinds) AS d_order_kinds,
+                                        finalizeAggregation(order_reported) AS d_reported,
+                                        finalizeAggregation(desk_sent_us) AS d_desk_sent_us,
+                                        finalizeAggregation(leg_amounts) AS d_leg_amounts,
+                                        finalizeAggregation(base_latest) AS d_base_latest,
+                                        finalizeAggregation(quote_latest) AS d_quote_latest,
+                                        finalizeAggregation(settlement_flags) AS d_settlement_flags,
+                                        -- the lot and side of the trade's symbol, the fee rate of the fills' instrument
+                                        indexOf(buy_keys, d_symbol_side) AS d_buy_at,
+                                        indexOf(sell_keys, d_symbol_side) AS d_sell_at,
+                                        toDecimal128(arrayElement(%(lot_sizes)s, greatest(greatest(d_buy_at, d_sell_at), 1)), 12) AS d_lot,
+                                        indexOf(fee_key_hashes, d_fee_key_lo)
+                                            AS d_instrument,
+                                        toDecimal128(arrayElement(%(fee_rates)s, greatest(d_instrument, 1)), 8) AS d_rate,
+                                        greatest(d_fee_rate_hi - d_rate, d_rate - d_fee_rate_lo) AS d_rate_off
+                                    FROM {db}.recon_deal
+                                    WHERE _part IN (SELECT argMax(name, rows) FROM system.parts
+                                                    WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                                )
+                                WHERE NOT (
+                                    d_same_rules
+                                    -- one trade, and fills neither copied, re-reported nor twins: the sums are the kept fills'
+                                    AND d_trade_rows = 1
+                                    AND d_fill_distinct = d_fill_keys
+                                    -- MISSING_FILL: at most one order id over orders and fills, reported <= got, and an order the
+                                    -- desk sent answered by the venue or a fill
+                                    AND d_order_ids <= 1
+                                    AND d_reported <= d_hedged_base
+                                    AND (d_order_kinds != 1 OR d_fill_keys > 0)
+                                    -- TIMESTAMP_ORDER: no fill nor settlement event before the trade, no fill before the order
+                                    AND d_after_trade_us >= d_trade_us
+                                    AND (d_fill_keys = 0 OR bitAnd(d_order_kinds, 1) = 0 OR d_fill_stamp_us >= d_desk_sent_us)
+                                    -- QUANTITY, timed out or not: within a lot of the trade, as the exact pass computes it
+                                    AND (d_buy_at + d_sell_at = 0 OR (d_hedged_base - d_qty < d_lot AND d_qty - d_hedged_base < d_lot))
+                                    -- PRICE: the exact pass's arithmetic over the same sums
+                                    AND NOT (d_hedged_base > 0
+                                             AND abs(if(d_buy_at > 0, 1, -1)
+                                                     * (toDecimal128(d_hedged_notional, 12)
+                                                        / greatest(d_hedged_base, toDecimal128('0.000000000001', 12)) - d_price)
+                                                     * 10000 / d_price) > toDecimal128(%(price_tolerance_bps)s, 6))
+                                    -- FEE: the fills' one instrument, known and charged in its currency, and for every fill
+                                    -- |fee - rate * notional| <= notional_hi * (rate_off + 1e-18, the rate's truncation)
+                                    -- + rate_hi * 1e-8 (the notional's truncation) + 0.5e-8 (the schedule's rounding to 8
+                                    -- decimals) within the absolute floor of the tolerance; operands capped (no overflow)
+                                    AND (d_fill_keys = 0 OR d_fee_key_lo = 0 AND d_fee_key_hi = 0
+                                         OR (d_fee_key_lo = d_fee_key_hi AND d_instrument > 0
+                                             AND d_notional_hi < toDecimal128('1000000000', 22) AND d_rate_off < toDecimal128('1', 18)
+                                             AND (toDecimal128(least(d_notional_hi, toDecimal128('1000000000', 22)), 6) + toDecimal128('0.000001', 6))
+                                                 * (least(d_rate_off, toDecimal128('1', 18)) + toDecimal128('0.000000000000000001', 18))
+                                                 + least(d_fee_rate_hi, toDecimal128('2', 18)) * toDecimal128('0.00000001', 8)
+                                                 + toDecimal128('0.000000005', 9)
+                                                 <= toDecimal128(%(fee_tolerance_quote)s, 14)))
+                                    -- settlement legs: both present with their latest event SETTLED, every event at the
+                                    -- trade's amount, none failed, timed out, unknown or on a chain network
+                                    AND d_leg_amounts = 2
+                                    AND d_base_latest % 2 = 1 AND d_quote_latest % 2 = 1
+                                    AND d_settlement_flags = 0
+                                )
+                                UNION ALL
+                                -- deals with rows in another part, not merged yet: candidates
+                                SELECT rfq_id
+                                FROM {db}.recon_deal
+                                WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
+                                                    WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                            )
                             GROUP BY rfq_id, fill_id
                         )
                         GROUP BY rfq_id, economics
@@ -334,6 +646,107 @@ FROM
                     groupArray((_offset, ts_us, settlement_id, state)) AS leg_events,
                     max(ts_us) AS leg_last_us
                 FROM {db}.settlements FINAL
+                PREWHERE rfq_id IN (
+                    SELECT rfq_id
+                    FROM
+                    (
+                        WITH
+                            -- the parameters hashed as recon_deal hashes them, once (scalar subqueries)
+                            (SELECT arrayMap(s -> cityHash64(concat(s, '|BUY')), %(lot_symbols)s)) AS buy_keys,
+                            (SELECT arrayMap(s -> cityHash64(concat(s, '|SELL')), %(lot_symbols)s)) AS sell_keys,
+                            (SELECT arrayMap((k, c) -> cityHash64(concat(k, '|', c)), %(fee_keys)s, %(fee_currencies)s)) AS fee_key_hashes,
+                            -- the constants recon_deal was built with are the report's
+                            (SELECT %(venue_source_prefix)s = 'venue:'
+                                    AND %(crypto_networks)s = ['BTC', 'ETH', 'TRON']
+                                    AND indexOf(%(settlement_states)s, 'SETTLED') > 0
+                                    AND arrayAll(s -> has(['FAILED', 'TIMED_OUT', 'UNKNOWN'], s),
+                                                 arraySlice(%(settlement_states)s, indexOf(%(settlement_states)s, 'SETTLED') + 1)))
+                                AS same_rules
+                        SELECT
+                            rfq_id,
+                            same_rules AS d_same_rules,
+                            finalizeAggregation(trade_rows) AS d_trade_rows,
+                            finalizeAggregation(trade_us) AS d_trade_us,
+                            finalizeAggregation(trade_qty) AS d_qty,
+                            finalizeAggregation(trade_price) AS d_price,
+                            finalizeAggregation(trade_symbol_side) AS d_symbol_side,
+                            finalizeAggregation(fill_keys) AS d_fill_keys,
+                            finalizeAggregation(fill_distinct) AS d_fill_distinct,
+                            finalizeAggregation(hedged_base) AS d_hedged_base,
+                            finalizeAggregation(hedged_notional) AS d_hedged_notional,
+                            finalizeAggregation(fill_stamp_us) AS d_fill_stamp_us,
+                            finalizeAggregation(after_trade_us) AS d_after_trade_us,
+                            finalizeAggregation(fee_key_lo) AS d_fee_key_lo,
+                            finalizeAggregation(fee_key_hi) AS d_fee_key_hi,
+                            finalizeAggregation(fee_rate_lo) AS d_fee_rate_lo,
+                            finalizeAggregation(fee_rate_hi) AS d_fee_rate_hi,
+                            finalizeAggregation(fill_notional_hi) AS d_notional_hi,
+                            finalizeAggregation(order_ids) AS d_order_ids,
+                            finalizeAggregation(order_kinds) AS d_order_kinds,
+                            finalizeAggregation(order_reported) AS d_reported,
+                            finalizeAggregation(desk_sent_us) AS d_desk_sent_us,
+                            finalizeAggregation(leg_amounts) AS d_leg_amounts,
+                            finalizeAggregation(base_latest) AS d_base_latest,
+                            finalizeAggregation(quote_latest) AS d_quote_latest,
+                            finalizeAggregation(settlement_flags) AS d_settlement_flags,
+                            -- the lot and side of the trade's symbol, the fee rate of the fills' instrument
+                            indexOf(buy_keys, d_symbol_side) AS d_buy_at,
+                            indexOf(sell_keys, d_symbol_side) AS d_sell_at,
+                            toDecimal128(arrayElement(%(lot_sizes)s, greatest(greatest(d_buy_at, d_sell_at), 1)), 12) AS d_lot,
+                            indexOf(fee_key_hashes, d_fee_key_lo)
+                                AS d_instrument,
+                            toDecimal128(arrayElement(%(fee_rates)s, greatest(d_instrument, 1)), 8) AS d_rate,
+                            greatest(d_fee_rate_hi - d_rate, d_rate - d_fee_rate_lo) AS d_rate_off
+                        FROM {db}.recon_deal
+                        WHERE _part IN (SELECT argMax(name, rows) FROM system.parts
+                                        WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                    )
+                    WHERE NOT (
+                        d_same_rules
+                        -- one trade, and fills neither copied, re-reported nor twins: the sums are the kept fills'
+                        AND d_trade_rows = 1
+                        AND d_fill_distinct = d_fill_keys
+                        -- MISSING_FILL: at most one order id over orders and fills, reported <= got, and an order the
+                        -- desk sent answered by the venue or a fill
+                        AND d_order_ids <= 1
+                        AND d_reported <= d_hedged_base
+                        AND (d_order_kinds != 1 OR d_fill_keys > 0)
+                        -- TIMESTAMP_ORDER: no fill nor settlement event before the trade, no fill before the order
+                        AND d_after_trade_us >= d_trade_us
+                        AND (d_fill_keys = 0 OR bitAnd(d_order_kinds, 1) = 0 OR d_fill_stamp_us >= d_desk_sent_us)
+                        -- QUANTITY, timed out or not: within a lot of the trade, as the exact pass computes it
+                        AND (d_buy_at + d_sell_at = 0 OR (d_hedged_base - d_qty < d_lot AND d_qty - d_hedged_base < d_lot))
+                        -- PRICE: the exact pass's arithmetic over the same sums
+                        AND NOT (d_hedged_base > 0
+                                 AND abs(if(d_buy_at > 0, 1, -1)
+                                         * (toDecimal128(d_hedged_notional, 12)
+                                            / greatest(d_hedged_base, toDecimal128('0.000000000001', 12)) - d_price)
+                                         * 10000 / d_price) > toDecimal128(%(price_tolerance_bps)s, 6))
+                        -- FEE: the fills' one instrument, known and charged in its currency, and for every fill
+                        -- |fee - rate * notional| <= notional_hi * (rate_off + 1e-18, the rate's truncation)
+                        -- + rate_hi * 1e-8 (the notional's truncation) + 0.5e-8 (the schedule's rounding to 8
+                        -- decimals) within the absolute floor of the tolerance; operands capped (no overflow)
+                        AND (d_fill_keys = 0 OR d_fee_key_lo = 0 AND d_fee_key_hi = 0
+                             OR (d_fee_key_lo = d_fee_key_hi AND d_instrument > 0
+                                 AND d_notional_hi < toDecimal128('1000000000', 22) AND d_rate_off < toDecimal128('1', 18)
+                                 AND (toDecimal128(least(d_notional_hi, toDecimal128('1000000000', 22)), 6) + toDecimal128('0.000001', 6))
+                                     * (least(d_rate_off, toDecimal128('1', 18)) + toDecimal128('0.000000000000000001', 18))
+                                     + least(d_fee_rate_hi, toDecimal128('2', 18)) * toDecimal128('0.00000001', 8)
+                                     + toDecimal128('0.000000005', 9)
+                                     <= toDecimal128(%(fee_tolerance_quote)s, 14)))
+                        -- settlement legs: both present with their latest event SETTLED, every event at the
+                        -- trade's amount, none failed, timed out, unknown or on a chain network
+                        AND d_leg_amounts = 2
+                        AND d_base_latest % 2 = 1 AND d_quote_latest % 2 = 1
+                        AND d_settlement_flags = 0
+                    )
+                    UNION ALL
+                    -- deals with rows in another part, not merged yet: candidates
+                    SELECT rfq_id
+                    FROM {db}.recon_deal
+                    WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
+                                        WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                )
                 GROUP BY rfq_id, leg
             )
         )
@@ -341,3 +754,4 @@ FROM
     ) AS legs USING rfq_id
 ) AS deals_and_legs
 ORDER BY rfq_id, kind, subject, expected, actual
+SETTINGS use_index_for_in_with_subqueries = 0
