@@ -38,126 +38,136 @@
 --   settlement_states   SettlementState symbols in machine order (ties of a leg's latest status)
 --   limit           deals shown, the newest by trade time then rfq_id (the report passes 2^62 for --limit 0: all)
 WITH
-    if(side = 'BUY', 1, -1) AS sign,
-    sign * (price_quote * hedged_qty_base - hedged_notional) - fees_quote + fee_quote AS pnl_exact
+    argMaxIf(quote, ord, src = 1) AS trade_quote,
+    indexOf(groupArrayIf(quote, src = 2), trade_quote) AS quote_at,
+    if(argMaxIf(client_side, ord, src = 1) = 'BUY', 1, -1) AS sign,
+    argMaxIf(price, ord, src = 1) AS price_quote,
+    argMaxIf(fee, ord, src = 1) AS fee_quote,
+    sumIf(qty, src = 3 AND is_fill = 1) AS hedged_qty_base,
+    sumIf(qty * price, src = 3 AND is_fill = 1) AS hedged_notional,
+    sumIf(fee, src = 3 AND is_fill = 1) AS fees_quote,
+    sign * (price_quote * hedged_qty_base - hedged_notional) - fees_quote + fee_quote AS pnl_exact,
+    argMaxIf(at_us, ord, src = 1) AS trade_us,
+    argMaxIf(recon_state, ord, src = 5) AS last_status,
+    argMaxIf(break_count, ord, src = 5) AS recon_breaks
 SELECT
     toString(toDateTime(intDiv(trade_us, 1000000), 'UTC')) AS booked_at,
     rfq_id,
-    client_id,
-    symbol,
-    side,
-    qty_base,
+    argMaxIf(client, ord, src = 1) AS client_id,
+    argMaxIf(sym, ord, src = 1) AS symbol,
+    argMaxIf(client_side, ord, src = 1) AS side,
+    argMaxIf(qty, ord, src = 1) AS qty_base,
     price_quote,
-    bid_price_quote AS quote_bid_quote,
-    ask_price_quote AS quote_ask_quote,
+    -- the quote the trade locked (decimals travel as text through arrays on 18.16)
+    toDecimal128(if(quote_at = 0, '0', arrayElement(groupArrayIf(bid, src = 2), quote_at)), 10) AS quote_bid_quote,
+    toDecimal128(if(quote_at = 0, '0', arrayElement(groupArrayIf(ask, src = 2), quote_at)), 10) AS quote_ask_quote,
     hedged_qty_base,
     round(toDecimal128(hedged_notional, 12) / greatest(hedged_qty_base, toDecimal128('0.000000000001', 12)), 10)
         AS avg_fill_price_quote,
     fees_quote,
     -- round() is wrong on 18.16 at large scales: the exact value (scale 22) is cut to 20 first
     round(toDecimal128(pnl_exact, 20), 10) AS pnl_quote,
-    base_leg,
-    quote_leg,
+    argMaxIf(leg_state, (at_us, state_rank, confirmed), src = 4 AND leg_name = 'BASE') AS base_leg,
+    argMaxIf(leg_state, (at_us, state_rank, confirmed), src = 4 AND leg_name = 'QUOTE') AS quote_leg,
     if(recon_breaks > 0, concat(last_status, ' (', toString(recon_breaks), ')'), last_status) AS recon_status
 FROM
 (
-    SELECT *
+    -- one row per event of the newest deals, every table in the same columns (src says which):
+    -- the trades (the last one read wins: ord = _offset)
+    SELECT rfq_id, toUInt8(1) AS src, toInt64(_offset) AS ord, toInt64(ts_us) AS at_us, CAST(quote_id AS String) AS quote,
+        CAST(client_id AS String) AS client, CAST(symbol AS String) AS sym, CAST(side AS String) AS client_side,
+        toDecimal128(qty_base, 12) AS qty, toDecimal128(price_quote, 10) AS price, toDecimal128(fee_quote, 10) AS fee,
+        CAST('' AS String) AS bid, CAST('' AS String) AS ask, toUInt8(0) AS is_fill, CAST('' AS String) AS leg_name,
+        CAST('' AS String) AS leg_state, toUInt64(0) AS state_rank, toInt32(0) AS confirmed,
+        CAST('' AS String) AS recon_state, toUInt64(0) AS break_count
+    FROM {db}.trades FINAL
+    WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+      AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+      AND rfq_id IN (
+          SELECT rfq_id
+          FROM {db}.trades FINAL
+          WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+            AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+            AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+          ORDER BY ts_us DESC, rfq_id
+          LIMIT %(limit)s)
+    UNION ALL
+    -- the quotes of those deals (the trade's quote is picked by its quote_id)
+    SELECT rfq_id, toUInt8(2) AS src, toInt64(0) AS ord, toInt64(ts_us) AS at_us, CAST(quote_id AS String) AS quote,
+        CAST('' AS String) AS client, CAST('' AS String) AS sym, CAST('' AS String) AS client_side,
+        toDecimal128(toDecimal128('0', 12), 12) AS qty, toDecimal128(toDecimal128('0', 10), 10) AS price, toDecimal128(toDecimal128('0', 10), 10) AS fee,
+        CAST(bid_price_quote AS String) AS bid, CAST(ask_price_quote AS String) AS ask, toUInt8(0) AS is_fill, CAST('' AS String) AS leg_name,
+        CAST('' AS String) AS leg_state, toUInt64(0) AS state_rank, toInt32(0) AS confirmed,
+        CAST('' AS String) AS recon_state, toUInt64(0) AS break_count
+    FROM {db}.quotes FINAL
+    WHERE rfq_id IN (
+          SELECT rfq_id
+          FROM {db}.trades FINAL
+          WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+            AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+            AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+          ORDER BY ts_us DESC, rfq_id
+          LIMIT %(limit)s)
+    UNION ALL
+    -- their fills, once per fill_id (the first copy read)
+    SELECT rfq_id, toUInt8(3) AS src, toInt64(0) AS ord, toInt64(ts_us) AS at_us, CAST('' AS String) AS quote,
+        CAST('' AS String) AS client, CAST('' AS String) AS sym, CAST('' AS String) AS client_side,
+        toDecimal128(qty_base, 12) AS qty, toDecimal128(price_quote, 10) AS price, toDecimal128(fee, 10) AS fee,
+        CAST('' AS String) AS bid, CAST('' AS String) AS ask, toUInt8(CAST(exec_type AS String) = 'FILL') AS is_fill, CAST('' AS String) AS leg_name,
+        CAST('' AS String) AS leg_state, toUInt64(0) AS state_rank, toInt32(0) AS confirmed,
+        CAST('' AS String) AS recon_state, toUInt64(0) AS break_count
     FROM
     (
-        SELECT *
-        FROM
-        (
-            SELECT *
-            FROM
-            (
-                -- the trade: the last one read if a deal ever had two
-                SELECT rfq_id, trade_id, quote_id, client_id, symbol, side, qty_base, price_quote, fee_quote,
-                       ts_us AS trade_us
-                FROM {db}.trades FINAL
-                WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-                  AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-                  AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-                  AND rfq_id IN (
-                    SELECT rfq_id
-                    FROM {db}.trades FINAL
-                    WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-                      AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-                      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-                    ORDER BY ts_us DESC, rfq_id
-                    LIMIT %(limit)s)
-                ORDER BY rfq_id, _offset DESC
-                LIMIT 1 BY rfq_id
-            ) AS booked
-            ANY LEFT JOIN
-            (
-                SELECT quote_id, bid_price_quote, ask_price_quote
-                FROM {db}.quotes FINAL
-                WHERE rfq_id IN (
-                    SELECT rfq_id
-                    FROM {db}.trades FINAL
-                    WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-                      AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-                      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-                    ORDER BY ts_us DESC, rfq_id
-                    LIMIT %(limit)s)
-            ) AS quoted USING quote_id
-        ) AS deals
-        ANY LEFT JOIN
-        (
-            SELECT
-                rfq_id,
-                sumIf(qty_base, exec_type = 'FILL') AS hedged_qty_base,
-                sumIf(qty_base * price_quote, exec_type = 'FILL') AS hedged_notional,
-                sumIf(fee, exec_type = 'FILL') AS fees_quote
-            FROM
-            (
-                SELECT rfq_id, exec_type, qty_base, price_quote, fee
-                FROM {db}.fills FINAL
-                WHERE rfq_id IN (
-                    SELECT rfq_id
-                    FROM {db}.trades FINAL
-                    WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-                      AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-                      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-                    ORDER BY ts_us DESC, rfq_id
-                    LIMIT %(limit)s)
-                ORDER BY _offset
-                LIMIT 1 BY rfq_id, fill_id
-            )
-            GROUP BY rfq_id
-        ) AS hedge USING rfq_id
-    ) AS hedged_deals
-    ANY LEFT JOIN
-    (
-        SELECT
-            rfq_id,
-            argMaxIf(state, (ts_us, indexOf(%(settlement_states)s, state), confirmations), leg = 'BASE') AS base_leg,
-            argMaxIf(state, (ts_us, indexOf(%(settlement_states)s, state), confirmations), leg = 'QUOTE') AS quote_leg
-        FROM {db}.settlements FINAL
+        SELECT rfq_id, ts_us, exec_type, qty_base, price_quote, fee
+        FROM {db}.fills FINAL
         WHERE rfq_id IN (
-            SELECT rfq_id
-            FROM {db}.trades FINAL
-            WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-              AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-            ORDER BY ts_us DESC, rfq_id
-            LIMIT %(limit)s)
-        GROUP BY rfq_id
-    ) AS legs USING rfq_id
-) AS settled_deals
-ANY LEFT JOIN
-(
-    SELECT rfq_id, argMax(status, revision) AS last_status, argMax(length(breaks.kind), revision) AS recon_breaks
+              SELECT rfq_id
+              FROM {db}.trades FINAL
+              WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+                AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+                AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+              ORDER BY ts_us DESC, rfq_id
+              LIMIT %(limit)s)
+        ORDER BY _offset
+        LIMIT 1 BY rfq_id, fill_id
+    )
+    UNION ALL
+    -- their settlement events (a leg's latest state: latest ts_us, then machine order, then confirmations)
+    SELECT rfq_id, toUInt8(4) AS src, toInt64(0) AS ord, toInt64(ts_us) AS at_us, CAST('' AS String) AS quote,
+        CAST('' AS String) AS client, CAST('' AS String) AS sym, CAST('' AS String) AS client_side,
+        toDecimal128(toDecimal128('0', 12), 12) AS qty, toDecimal128(toDecimal128('0', 10), 10) AS price, toDecimal128(toDecimal128('0', 10), 10) AS fee,
+        CAST('' AS String) AS bid, CAST('' AS String) AS ask, toUInt8(0) AS is_fill, CAST(leg AS String) AS leg_name,
+        CAST(state AS String) AS leg_state, toUInt64(indexOf(%(settlement_states)s, CAST(state AS String))) AS state_rank, toInt32(confirmations) AS confirmed,
+        CAST('' AS String) AS recon_state, toUInt64(0) AS break_count
+    FROM {db}.settlements FINAL
+    WHERE rfq_id IN (
+          SELECT rfq_id
+          FROM {db}.trades FINAL
+          WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+            AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+            AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+          ORDER BY ts_us DESC, rfq_id
+          LIMIT %(limit)s)
+    UNION ALL
+    -- their reconciliation results (the highest revision wins: ord = revision)
+    SELECT rfq_id, toUInt8(5) AS src, toInt64(revision) AS ord, toInt64(ts_us) AS at_us, CAST('' AS String) AS quote,
+        CAST('' AS String) AS client, CAST('' AS String) AS sym, CAST('' AS String) AS client_side,
+        toDecimal128(toDecimal128('0', 12), 12) AS qty, toDecimal128(toDecimal128('0', 10), 10) AS price, toDecimal128(toDecimal128('0', 10), 10) AS fee,
+        CAST('' AS String) AS bid, CAST('' AS String) AS ask, toUInt8(0) AS is_fill, CAST('' AS String) AS leg_name,
+        CAST('' AS String) AS leg_state, toUInt64(0) AS state_rank, toInt32(0) AS confirmed,
+        CAST(status AS String) AS recon_state, toUInt64(length(breaks.kind)) AS break_count
     FROM {db}.recon FINAL
     WHERE rfq_id IN (
-        SELECT rfq_id
-        FROM {db}.trades FINAL
-        WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-          AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-        ORDER BY ts_us DESC, rfq_id
-        LIMIT %(limit)s)
-    GROUP BY rfq_id
-) AS reconciled USING rfq_id
+          SELECT rfq_id
+          FROM {db}.trades FINAL
+          WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+            AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+            AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+          ORDER BY ts_us DESC, rfq_id
+          LIMIT %(limit)s)
+) AS events
+GROUP BY rfq_id
+HAVING countIf(src = 1) > 0
 ORDER BY trade_us DESC, rfq_id
 LIMIT %(limit)s
