@@ -119,7 +119,7 @@ AS SELECT
     symbol,
     intDiv(ts_us, 60000000) * 60000000 AS cell_us,
     argMinState(toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10),
-        tuple(-ts_us, toString(venue), event_id))
+        tuple(-ts_us, CAST(venue AS String), event_id))
         AS mark,
     maxState(ts_us) AS mark_us
 FROM {db}.prices
@@ -166,7 +166,7 @@ GROUP BY symbol, cell_us;
 INSERT INTO {db}.deal_inventory_marks (symbol, cell_us, mark, mark_us)
 SELECT symbol, intDiv(ts_us, 60000000) * 60000000 AS cell_us,
     argMinState(toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10),
-        tuple(-ts_us, toString(venue), event_id)),
+        tuple(-ts_us, CAST(venue AS String), event_id)),
     maxState(ts_us)
 FROM {db}.prices
 WHERE notEmpty(bids.price_quote) AND notEmpty(asks.price_quote)

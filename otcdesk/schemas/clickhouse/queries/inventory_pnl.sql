@@ -10,9 +10,10 @@
 -- and summed. USDT counts at par.
 -- Read from per-deal minutes (0009): whole minutes before `until_us` come from
 -- deal_inventory_cells (every deal's moves, summed as stored) and deal_inventory_marks; a deal
--- whose rows are not all distinct (a redelivered copy, a fill re-reported under its id) has its
--- stored moves subtracted and is recounted from the raw rows, reading only its granules; the
--- minute `until_us` cuts, or every minute when the bucket is not whole minutes, is read raw.
+-- whose rows are not all distinct (a redelivered copy, a fill re-reported under its id), or that
+-- has rows from the minute `until_us` cuts on, has its stored moves subtracted and is recounted
+-- from the raw rows, reading only its granules; a bucket that is not whole minutes recounts every
+-- deal (correct, as slow as the raw query).
 -- columns:
 --   bucket_start    bucket start, UTC
 --   bucket_start_us bucket start (epoch us)
@@ -29,107 +30,81 @@ SELECT
     toString(toDateTime(intDiv(upto_us, 1000000), 'UTC')) AS bucket_start,
     upto_us AS bucket_start_us,
     symbol,
-    sum(moved_base) AS inventory_base,
+    sum(part_base) AS inventory_base,
     any(mark_at) AS mark_quote,
-    round(toDecimal128(sum(moved_cash), 20), 10) AS cash_quote,
-    round(toDecimal128(sum(moved_cash) + sum(moved_base) * any(mark_at), 20), 10) AS pnl_quote
+    round(toDecimal128(sum(part_cash), 20), 10) AS cash_quote,
+    round(toDecimal128(sum(part_cash) + sum(part_base) * any(mark_at), 20), 10) AS pnl_quote
 FROM
 (
-    -- what each bucket moved: position and cash (rows: the trade events and fill ids counted)
-    SELECT symbol, bucket_us, sum(part_base) AS moved_base, sum(part_cash) AS moved_cash
+    -- what each bucket moved: position, cash and rows (the trade events and fill ids counted);
+    -- the branches sit right under the join: 18.16 builds an IN set for the index once for every
+    -- enclosing level
+    -- every deal's whole minutes before the cut, as stored (sums need no FINAL)
+    SELECT symbol, intDiv(cell_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
+           sumMerge(moved_base) AS part_base, sumMerge(moved_cash) AS part_cash, sumMerge(moved_rows) AS part_rows
+    FROM {db}.deal_inventory_cells
+    WHERE cell_us < if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
+    GROUP BY symbol, bucket_us
+    UNION ALL
+    -- less what the deals to recount stored: the deals whose rows are not all distinct, those
+    -- with a row in another part than the largest (not merged yet), and those with rows in
+    -- the minute the cut falls in or later (every deal when the bucket is not whole minutes)
+    SELECT symbol, intDiv(cell_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
+           -sumMerge(moved_base) AS part_base, -sumMerge(moved_cash) AS part_cash, -sumMerge(moved_rows) AS part_rows
+    FROM {db}.deal_inventory_cells
+    WHERE cell_us < if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
+      AND rfq_id IN (
+        SELECT rfq_id FROM {db}.deal_inventory_checks
+        WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
+            SELECT argMax(name, rows) FROM system.parts
+            WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active)
+        UNION ALL
+        SELECT rfq_id FROM {db}.deal_inventory_cells
+        WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)))
+    GROUP BY symbol, bucket_us
+    UNION ALL
+    -- plus the same deals recounted from the raw rows before until_us, each fill id once
+    -- a client BUY: the desk delivers base, receives notional + fee (signs flip on a SELL)
+    SELECT symbol, intDiv(ts_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
+           sum(toDecimal128(if(side = 'BUY', -1, 1) * qty_base, 12)) AS part_base,
+           sum(toDecimal128(if(side = 'BUY', 1, -1) * notional_quote + fee_quote, 22)) AS part_cash,
+           toInt64(count()) AS part_rows
+    FROM {db}.trades FINAL
+    WHERE ts_us < %(until_us)s
+      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+      AND rfq_id IN (
+        SELECT rfq_id FROM {db}.deal_inventory_checks
+        WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
+            SELECT argMax(name, rows) FROM system.parts
+            WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active)
+        UNION ALL
+        SELECT rfq_id FROM {db}.deal_inventory_cells
+        WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)))
+    GROUP BY symbol, bucket_us
+    UNION ALL
+    -- a hedge BUY: the desk receives base, pays price * quantity + the venue fee
+    SELECT symbol, intDiv(ts_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
+           sum(toDecimal128(if(side = 'BUY', 1, -1) * qty_base, 12)) AS part_base,
+           sum(toDecimal128(if(side = 'BUY', -1, 1) * price_quote * qty_base - fee, 22)) AS part_cash,
+           toInt64(count()) AS part_rows
     FROM
     (
-        -- every deal's whole minutes before the cut, as stored (sums need no FINAL)
-        SELECT symbol, intDiv(cell_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
-               sumMerge(moved_base) AS part_base, sumMerge(moved_cash) AS part_cash, sumMerge(moved_rows) AS part_rows
-        FROM {db}.deal_inventory_cells
-        WHERE cell_us < if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
-        GROUP BY symbol, bucket_us
-        UNION ALL
-        -- less what the deals to recount stored
-        SELECT symbol, intDiv(cell_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
-               -sumMerge(moved_base) AS part_base, -sumMerge(moved_cash) AS part_cash, -sumMerge(moved_rows) AS part_rows
-        FROM {db}.deal_inventory_cells
-        WHERE cell_us < if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
+        SELECT symbol, ts_us, side, qty_base, price_quote, fee
+        FROM {db}.fills FINAL
+        WHERE exec_type = 'FILL' AND ts_us < %(until_us)s
+          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
           AND rfq_id IN (
             SELECT rfq_id FROM {db}.deal_inventory_checks
             WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
                 SELECT argMax(name, rows) FROM system.parts
-                WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active))
-        GROUP BY symbol, bucket_us
-        UNION ALL
-        -- the raw rows: every row from the cut on of the deals not recounted (no copies: no
-        -- dedup needed), and every row of the deals recounted, each fill id once
-        SELECT symbol, intDiv(ts_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
-               sum(d_base) AS part_base, sum(d_cash) AS part_cash, toInt64(count()) AS part_rows
-        FROM
-        (
-            -- a client BUY: the desk delivers base, receives notional + fee (signs flip on a SELL)
-            SELECT symbol, ts_us,
-                   toDecimal128(if(side = 'BUY', -1, 1) * qty_base, 12) AS d_base,
-                   toDecimal128(if(side = 'BUY', 1, -1) * notional_quote + fee_quote, 22) AS d_cash
-            FROM {db}.trades FINAL
-            WHERE ts_us < %(until_us)s
-              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-              AND ts_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
-              AND ts >= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0,
-                    toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)), 1000000), 4294967295), 'UTC')
-              AND rfq_id NOT IN (
-                SELECT rfq_id FROM {db}.deal_inventory_checks
-                WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
-                    SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active))
+                WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active)
             UNION ALL
-            SELECT symbol, ts_us,
-                   toDecimal128(if(side = 'BUY', -1, 1) * qty_base, 12) AS d_base,
-                   toDecimal128(if(side = 'BUY', 1, -1) * notional_quote + fee_quote, 22) AS d_cash
-            FROM {db}.trades FINAL
-            WHERE ts_us < %(until_us)s
-              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-              AND rfq_id IN (
-                SELECT rfq_id FROM {db}.deal_inventory_checks
-                WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
-                    SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active))
-            UNION ALL
-            -- a hedge BUY: the desk receives base, pays price * quantity + the venue fee
-            SELECT symbol, ts_us,
-                   toDecimal128(if(side = 'BUY', 1, -1) * qty_base, 12) AS d_base,
-                   toDecimal128(if(side = 'BUY', -1, 1) * price_quote * qty_base - fee, 22) AS d_cash
-            FROM {db}.fills FINAL
-            WHERE exec_type = 'FILL' AND ts_us < %(until_us)s
-              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-              AND ts_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0))
-              AND ts >= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0,
-                    toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)), 1000000), 4294967295), 'UTC')
-              AND rfq_id NOT IN (
-                SELECT rfq_id FROM {db}.deal_inventory_checks
-                WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
-                    SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active))
-            UNION ALL
-            SELECT symbol, ts_us,
-                   toDecimal128(if(side = 'BUY', 1, -1) * qty_base, 12) AS d_base,
-                   toDecimal128(if(side = 'BUY', -1, 1) * price_quote * qty_base - fee, 22) AS d_cash
-            FROM
-            (
-                SELECT symbol, ts_us, side, qty_base, price_quote, fee
-                FROM {db}.fills FINAL
-                WHERE exec_type = 'FILL' AND ts_us < %(until_us)s
-                  AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-                  AND rfq_id IN (
-                    SELECT rfq_id FROM {db}.deal_inventory_checks
-                    WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
-                        SELECT argMax(name, rows) FROM system.parts
-                        WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active))
-                ORDER BY _offset
-                LIMIT 1 BY rfq_id, fill_id
-            )
-        )
-        GROUP BY symbol, bucket_us
+            SELECT rfq_id FROM {db}.deal_inventory_cells
+            WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)))
+        ORDER BY _offset
+        LIMIT 1 BY rfq_id, fill_id
     )
     GROUP BY symbol, bucket_us
-    HAVING sum(part_rows) > 0
 ) AS moves
 ALL INNER JOIN
 (
@@ -169,7 +144,7 @@ ALL INNER JOIN
               AND ts >= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0,
                     toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)), 1000000), 4294967295), 'UTC')
             UNION ALL
-            SELECT symbol, ts_us, toString(venue) AS first_key, event_id,
+            SELECT symbol, ts_us, CAST(venue AS String) AS first_key, event_id,
                    toDecimal128((arrayElement(bids.price_quote, 1) + arrayElement(asks.price_quote, 1)) / 2, 10) AS raw_mark
             FROM {db}.prices FINAL
             WHERE notEmpty(bids.price_quote) AND notEmpty(asks.price_quote)
@@ -187,4 +162,5 @@ ALL INNER JOIN
 ) AS buckets USING symbol
 WHERE bucket_us <= upto_us
 GROUP BY symbol, upto_us
+HAVING sum(part_rows) > 0
 ORDER BY upto_us, symbol
