@@ -14,12 +14,12 @@ import pytest
 
 from otcdesk.analytics import reports
 from otcdesk.db import generate
-from otcdesk.db.migrate import load_migrations, migrate
+from otcdesk.db.migrate import migrate
 from otcdesk.db.runner import DriverRunner
 from otcdesk.settings import Settings
 from tests.integration.test_recon_sql import sink_insert
 from tests.unit.test_quote_leg_tables import (REPORTS, SESSION, TABLES, VERSION, options, raw_and_new,
-                                              split_over_months, states, windows)
+                                              split_over_months, states, up_to_mine, windows)
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ GENERATED_FILLS = 40_000
 def split_db(stack: Settings, server: DriverRunner) -> Iterator[str]:
     name = f"otcdesk_it_split_{uuid.uuid4().hex[:8]}"
     try:
-        migrate(server, name)
+        migrate(server, name, up_to_mine())
         sink_insert(stack, name, split_over_months(SESSION.event_log()))
         yield name
     finally:  # also when loading failed: the shared server keeps nothing
@@ -41,7 +41,7 @@ def split_db(stack: Settings, server: DriverRunner) -> Iterator[str]:
 def generated_db(server: DriverRunner) -> Iterator[str]:
     name = f"otcdesk_it_generated_ql_{uuid.uuid4().hex[:8]}"
     try:
-        migrate(server, name)
+        migrate(server, name, up_to_mine())
         params = reports.get("recon_breaks").params(SESSION.settings, options())
         generate.generate(server, name, GENERATED_FILLS, params, seed=5)
         yield name
@@ -79,10 +79,10 @@ def test_migration_backfills_a_database_that_already_holds_events(stack: Setting
                                                                    split_db: str) -> None:
     name = f"otcdesk_it_forward_ql_{uuid.uuid4().hex[:8]}"
     try:
-        migrate(server, name, [m for m in load_migrations() if m.version < VERSION])
+        migrate(server, name, [m for m in up_to_mine() if m.version < VERSION])
         sink_insert(stack, name, split_over_months(SESSION.event_log()))
         assert ("deal_quote",) not in server.query(f"SELECT name FROM system.tables WHERE database = '{name}'")
-        outcomes = migrate(server, name, [m for m in load_migrations() if m.version <= VERSION])
+        outcomes = migrate(server, name, up_to_mine())
         assert (VERSION, "applied") in [(o.version, o.status) for o in outcomes]
         assert states(server, name) == states(server, split_db)
         for report in REPORTS:

@@ -34,8 +34,9 @@ SELECT
     sumIf(notional_quote, is_traded = 1) AS traded_notional_quote
 FROM
 (
+    -- quotes whose RFQ has all its rows in one part, each with its quote: as they are
     SELECT
-        finalizeAggregation(quoted) AS is_quoted,
+        toUInt8(1) AS is_quoted,
         finalizeAggregation(quote_us) AS quoted_us,
         finalizeAggregation(quote_client) AS client_id,
         finalizeAggregation(quote_notional_at_mid) AS notional_at_mid,

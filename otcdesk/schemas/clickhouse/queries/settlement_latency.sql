@@ -35,11 +35,12 @@ SELECT
     round(maxIf(settled_at - booked_us, settled_at > 0) / 1000000, 1) AS max_s
 FROM
 (
+    -- legs whose RFQ has all its rows in one part, each row a booked leg with events: as they are
     SELECT
         leg_name AS leg,
-        finalizeAggregation(booked) AS is_booked,
+        toUInt8(1) AS is_booked,
         finalizeAggregation(trade_us) AS booked_us,
-        finalizeAggregation(leg_seen) AS has_events,
+        toUInt8(1) AS has_events,
         finalizeAggregation(leg_network) AS network,
         finalizeAggregation(leg_asset) AS asset,
         finalizeAggregation(settled_us) AS settled_at,
@@ -49,46 +50,50 @@ FROM
       AND rfq_id NOT IN (
         SELECT rfq_id FROM {db}.deal_settlement
         WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
-          AND (finalizeAggregation(booked) = 0 OR _part NOT IN (
+          AND (finalizeAggregation(booked) = 0 OR finalizeAggregation(leg_seen) = 0 OR _part NOT IN (
             SELECT argMax(name, rows) FROM system.parts
             WHERE database = '{db}' AND table = 'deal_settlement' AND active GROUP BY partition)))
     UNION ALL
-    -- the RFQs to merge: each leg's states over all its rows, and the booking over all the RFQ's
-    -- rows (a leg the trades view writes no row for, a symbol added to the enum, still finds it)
+    -- the other RFQs: each leg's states merged over all its rows, the booking over all the RFQ's
+    -- legs (a leg the trades view writes no row for, a symbol added to the enum, still finds it)
     SELECT leg, is_booked, booked_us, has_events, network, asset, settled_at, leg_failed
     FROM
     (
         SELECT
-            rfq_id,
-            leg_name AS leg,
-            maxIfMerge(leg_seen) AS has_events,
-            anyIfMerge(leg_network) AS network,
-            anyIfMerge(leg_asset) AS asset,
-            minIfMerge(settled_us) AS settled_at,
-            maxIfMerge(failed) AS leg_failed
-        FROM {db}.deal_settlement FINAL  -- folds a month's parts; the GROUP BY folds the months
-        WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
-          AND rfq_id IN (
-            SELECT rfq_id FROM {db}.deal_settlement
+            max(leg_booked) AS is_booked,
+            maxIf(leg_booked_us, leg_booked = 1) AS booked_us,
+            groupArray(leg_name) AS names,
+            groupArray(leg_has_events) AS events,
+            groupArray(leg_network_name) AS networks,
+            groupArray(leg_asset_name) AS assets,
+            groupArray(leg_settled_at) AS settled,
+            groupArray(leg_failed_flag) AS fails
+        FROM
+        (
+            SELECT
+                rfq_id,
+                leg_name,
+                maxIfMerge(booked) AS leg_booked,
+                argMaxIfMerge(trade_us) AS leg_booked_us,
+                maxIfMerge(leg_seen) AS leg_has_events,
+                anyIfMerge(leg_network) AS leg_network_name,
+                anyIfMerge(leg_asset) AS leg_asset_name,
+                minIfMerge(settled_us) AS leg_settled_at,
+                maxIfMerge(failed) AS leg_failed_flag
+            FROM {db}.deal_settlement FINAL  -- folds a month's parts; the GROUP BY folds the months
             WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
-              AND (finalizeAggregation(booked) = 0 OR _part NOT IN (
-                SELECT argMax(name, rows) FROM system.parts
-                WHERE database = '{db}' AND table = 'deal_settlement' AND active GROUP BY partition)))
-        GROUP BY rfq_id, leg_name
-    ) AS merged_legs
-    ANY LEFT JOIN
-    (
-        SELECT rfq_id, maxIfMerge(booked) AS is_booked, argMaxIfMerge(trade_us) AS booked_us
-        FROM {db}.deal_settlement FINAL
-        WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
-          AND rfq_id IN (
-            SELECT rfq_id FROM {db}.deal_settlement
-            WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
-              AND (finalizeAggregation(booked) = 0 OR _part NOT IN (
-                SELECT argMax(name, rows) FROM system.parts
-                WHERE database = '{db}' AND table = 'deal_settlement' AND active GROUP BY partition)))
+              AND rfq_id IN (
+                SELECT rfq_id FROM {db}.deal_settlement
+                WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
+                  AND (finalizeAggregation(booked) = 0 OR finalizeAggregation(leg_seen) = 0 OR _part NOT IN (
+                    SELECT argMax(name, rows) FROM system.parts
+                    WHERE database = '{db}' AND table = 'deal_settlement' AND active GROUP BY partition)))
+            GROUP BY rfq_id, leg_name
+        ) AS merged_legs
         GROUP BY rfq_id
-    ) AS merged_trades USING rfq_id
+    ) AS merged
+    ARRAY JOIN names AS leg, events AS has_events, networks AS network, assets AS asset, settled AS settled_at,
+        fails AS leg_failed
 ) AS legs
 WHERE is_booked = 1 AND has_events = 1 AND booked_us >= %(since_us)s AND booked_us < %(until_us)s
 GROUP BY network, asset, leg
