@@ -9,11 +9,13 @@
 -- without window functions (18.16): each bucket is joined to every earlier bucket of its symbol
 -- and summed. USDT counts at par.
 -- Read from per-deal minutes (0009): whole minutes before `until_us` come from
--- deal_inventory_cells (every deal's moves, summed as stored) and deal_inventory_marks; a deal
--- whose rows are not all distinct (a redelivered copy, a fill re-reported under its id), or that
--- has rows from the minute `until_us` cuts on, has its stored moves subtracted and is recounted
--- from the raw rows, reading only its granules; a bucket that is not whole minutes recounts every
--- deal (correct, as slow as the raw query).
+-- deal_inventory_cells (every deal's moves, summed as stored) and deal_inventory_marks (the
+-- latest mark per symbol and minute). A deal whose rows are not all distinct (a redelivered copy,
+-- a fill re-reported under its id), whose check row is not in the largest part (not merged yet),
+-- or that has rows from the minute `until_us` cuts on, has its stored moves subtracted and is
+-- recounted from the raw rows with FINAL, reading only its granules; marks from that minute on
+-- are read raw. A bucket that is not whole minutes reads every row raw, as the query before
+-- 0009 did.
 -- columns:
 --   bucket_start    bucket start, UTC
 --   bucket_start_us bucket start (epoch us)
@@ -48,7 +50,7 @@ FROM
     UNION ALL
     -- less what the deals to recount stored: the deals whose rows are not all distinct, those
     -- with a row in another part than the largest (not merged yet), and those with rows in
-    -- the minute the cut falls in or later (every deal when the bucket is not whole minutes)
+    -- the minute the cut falls in or later
     SELECT symbol, intDiv(cell_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
            -sumMerge(moved_base) AS part_base, -sumMerge(moved_cash) AS part_cash, -sumMerge(moved_rows) AS part_rows
     FROM {db}.deal_inventory_cells
@@ -60,7 +62,7 @@ FROM
             WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active)
         UNION ALL
         SELECT rfq_id FROM {db}.deal_inventory_cells
-        WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)))
+        WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)) AND %(bucket_us)s % 60000000 = 0)
     GROUP BY symbol, bucket_us
     UNION ALL
     -- plus the same deals recounted from the raw rows before until_us, each fill id once
@@ -70,8 +72,8 @@ FROM
            sum(toDecimal128(if(side = 'BUY', 1, -1) * notional_quote + fee_quote, 22)) AS part_cash,
            toInt64(count()) AS part_rows
     FROM {db}.trades FINAL
-    WHERE ts_us < %(until_us)s
-      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+    WHERE ts_us < if(%(bucket_us)s % 60000000 = 0, toInt64(%(until_us)s), toInt64(0))
+      AND ts <= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0, toInt64(%(until_us)s), toInt64(0)), 1000000), 4294967295), 'UTC')
       AND rfq_id IN (
         SELECT rfq_id FROM {db}.deal_inventory_checks
         WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
@@ -79,7 +81,7 @@ FROM
             WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active)
         UNION ALL
         SELECT rfq_id FROM {db}.deal_inventory_cells
-        WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)))
+        WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)) AND %(bucket_us)s % 60000000 = 0)
     GROUP BY symbol, bucket_us
     UNION ALL
     -- a hedge BUY: the desk receives base, pays price * quantity + the venue fee
@@ -91,8 +93,8 @@ FROM
     (
         SELECT symbol, ts_us, side, qty_base, price_quote, fee
         FROM {db}.fills FINAL
-        WHERE exec_type = 'FILL' AND ts_us < %(until_us)s
-          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+        WHERE exec_type = 'FILL' AND ts_us < if(%(bucket_us)s % 60000000 = 0, toInt64(%(until_us)s), toInt64(0))
+          AND ts <= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0, toInt64(%(until_us)s), toInt64(0)), 1000000), 4294967295), 'UTC')
           AND rfq_id IN (
             SELECT rfq_id FROM {db}.deal_inventory_checks
             WHERE finalizeAggregation(event_rows) != finalizeAggregation(event_ids) OR _part NOT IN (
@@ -100,7 +102,33 @@ FROM
                 WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active)
             UNION ALL
             SELECT rfq_id FROM {db}.deal_inventory_cells
-            WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)))
+            WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)) AND %(bucket_us)s % 60000000 = 0)
+        ORDER BY _offset
+        LIMIT 1 BY rfq_id, fill_id
+    )
+    GROUP BY symbol, bucket_us
+    UNION ALL
+    -- a bucket that is not whole minutes: every row from the raw tables (the branches above read
+    -- nothing then, and these read no partition otherwise)
+    SELECT symbol, intDiv(ts_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
+           sum(toDecimal128(if(side = 'BUY', -1, 1) * qty_base, 12)) AS part_base,
+           sum(toDecimal128(if(side = 'BUY', 1, -1) * notional_quote + fee_quote, 22)) AS part_cash,
+           toInt64(count()) AS part_rows
+    FROM {db}.trades FINAL
+    WHERE ts_us < if(%(bucket_us)s % 60000000 = 0, toInt64(0), toInt64(%(until_us)s))
+      AND ts <= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0, toInt64(0), toInt64(%(until_us)s)), 1000000), 4294967295), 'UTC')
+    GROUP BY symbol, bucket_us
+    UNION ALL
+    SELECT symbol, intDiv(ts_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
+           sum(toDecimal128(if(side = 'BUY', 1, -1) * qty_base, 12)) AS part_base,
+           sum(toDecimal128(if(side = 'BUY', -1, 1) * price_quote * qty_base - fee, 22)) AS part_cash,
+           toInt64(count()) AS part_rows
+    FROM
+    (
+        SELECT symbol, ts_us, side, qty_base, price_quote, fee
+        FROM {db}.fills FINAL
+        WHERE exec_type = 'FILL' AND ts_us < if(%(bucket_us)s % 60000000 = 0, toInt64(0), toInt64(%(until_us)s))
+          AND ts <= toDateTime(least(intDiv(if(%(bucket_us)s % 60000000 = 0, toInt64(0), toInt64(%(until_us)s)), 1000000), 4294967295), 'UTC')
         ORDER BY _offset
         LIMIT 1 BY rfq_id, fill_id
     )
