@@ -1,5 +1,5 @@
-"""recon_breaks' candidate pass on the current engine (chDB): the deals recon_deal's bounds prove
-clean are never deals the exact rules would report. Once recon_deal is merged (every deal judged
+"""recon_breaks' candidate pass on the current engine (chDB): the deals deal_bounds's bounds prove
+clean are never deals the exact rules would report. Once deal_bounds is merged (every deal judged
 by its bounds, none a candidate only for being in a newer part), recon_breaks answers exactly as
 the same rules over every deal (tests/fixtures/recon_breaks_raw.sql, the query before the
 candidate pass) on the session with injected faults, under the desk's tolerances and under
@@ -50,8 +50,8 @@ def raw_and_candidate_answers(runner: SqlRunner, db: str, values: dict[str, Valu
 
 def merge(runner: SqlRunner, db: str) -> None:
     """One part: every deal judged by its bounds (rows in a newer part make a deal a candidate)."""
-    runner.execute(f"OPTIMIZE TABLE {db}.recon_deal FINAL")
-    parts = runner.query(f"SELECT count() FROM system.parts WHERE database = '{db}' AND table = 'recon_deal'"
+    runner.execute(f"OPTIMIZE TABLE {db}.deal_bounds FINAL")
+    parts = runner.query(f"SELECT count() FROM system.parts WHERE database = '{db}' AND table = 'deal_bounds'"
                          " AND active")
     assert parts[0][0] == 1
 

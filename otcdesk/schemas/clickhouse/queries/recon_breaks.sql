@@ -16,7 +16,7 @@
 -- without trailing zeros and the DUPLICATE_FILL detail is one sentence for both causes, so they
 -- are not byte-equal to the stream's.
 -- Two passes, so that a desk whose deals are clean does not group every event by rfq_id: the
--- deals whose per-deal bounds in recon_deal (0008_recon_deal.sql, kept by materialized views)
+-- deals whose per-deal bounds in deal_bounds (0008_deal_bounds.sql, kept by materialized views)
 -- cannot prove them free of every break are the candidates, and only their events are read by
 -- the exact rules below (`rfq_id IN (candidates)` in each table's PREWHERE). The bounds hold
 -- whatever the parameters (a deal they cannot judge is a candidate), so the result is the one
@@ -159,11 +159,11 @@ FROM
                 FROM
                 (
                     WITH
-                        -- the parameters hashed as recon_deal hashes them, once (scalar subqueries)
-                        (SELECT arrayMap(s -> cityHash64(concat(s, '|BUY')), %(lot_symbols)s)) AS buy_keys,
-                        (SELECT arrayMap(s -> cityHash64(concat(s, '|SELL')), %(lot_symbols)s)) AS sell_keys,
+                        -- the parameters hashed as deal_bounds hashes them, once (scalar subqueries)
+                        -- the finest lot of any symbol: a deal hedged within it is within its own
+                        arrayReduce('min', arrayMap(x -> toDecimal128(x, 12), %(lot_sizes)s)) AS finest_lot,
                         (SELECT arrayMap((k, c) -> cityHash64(concat(k, '|', c)), %(fee_keys)s, %(fee_currencies)s)) AS fee_key_hashes,
-                        -- the constants recon_deal was built with are the report's
+                        -- the constants deal_bounds was built with are the report's
                         (SELECT %(venue_source_prefix)s = 'venue:'
                                 AND %(crypto_networks)s = ['BTC', 'ETH', 'TRON']
                                 AND indexOf(%(settlement_states)s, 'SETTLED') > 0
@@ -173,15 +173,16 @@ FROM
                     SELECT
                         rfq_id,
                         same_rules AS d_same_rules,
+                        finest_lot AS d_finest_lot,
                         finalizeAggregation(trade_rows) AS d_trade_rows,
                         finalizeAggregation(trade_us) AS d_trade_us,
                         finalizeAggregation(trade_qty) AS d_qty,
                         finalizeAggregation(trade_price) AS d_price,
-                        finalizeAggregation(trade_symbol_side) AS d_symbol_side,
                         finalizeAggregation(fill_keys) AS d_fill_keys,
                         finalizeAggregation(fill_distinct) AS d_fill_distinct,
                         finalizeAggregation(hedged_base) AS d_hedged_base,
-                        finalizeAggregation(hedged_notional) AS d_hedged_notional,
+                        finalizeAggregation(fill_price_lo) AS d_fill_price_lo,
+                        finalizeAggregation(fill_price_hi) AS d_fill_price_hi,
                         finalizeAggregation(fill_stamp_us) AS d_fill_stamp_us,
                         finalizeAggregation(after_trade_us) AS d_after_trade_us,
                         finalizeAggregation(fee_key_lo) AS d_fee_key_lo,
@@ -197,17 +198,14 @@ FROM
                         finalizeAggregation(base_latest) AS d_base_latest,
                         finalizeAggregation(quote_latest) AS d_quote_latest,
                         finalizeAggregation(settlement_flags) AS d_settlement_flags,
-                        -- the lot and side of the trade's symbol, the fee rate of the fills' instrument
-                        indexOf(buy_keys, d_symbol_side) AS d_buy_at,
-                        indexOf(sell_keys, d_symbol_side) AS d_sell_at,
-                        toDecimal128(arrayElement(%(lot_sizes)s, greatest(greatest(d_buy_at, d_sell_at), 1)), 12) AS d_lot,
+                        -- the fee rate of the fills' instrument
                         indexOf(fee_key_hashes, d_fee_key_lo)
                             AS d_instrument,
                         toDecimal128(arrayElement(%(fee_rates)s, greatest(d_instrument, 1)), 8) AS d_rate,
                         greatest(d_fee_rate_hi - d_rate, d_rate - d_fee_rate_lo) AS d_rate_off
-                    FROM {db}.recon_deal
+                    FROM {db}.deal_bounds
                     WHERE _part IN (SELECT argMax(name, rows) FROM system.parts
-                                    WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                                    WHERE database = '{db}' AND table = 'deal_bounds' AND active)
                 )
                 WHERE NOT (
                     d_same_rules
@@ -222,14 +220,16 @@ FROM
                     -- TIMESTAMP_ORDER: no fill nor settlement event before the trade, no fill before the order
                     AND d_after_trade_us >= d_trade_us
                     AND (d_fill_keys = 0 OR bitAnd(d_order_kinds, 1) = 0 OR d_fill_stamp_us >= d_desk_sent_us)
-                    -- QUANTITY, timed out or not: within a lot of the trade, as the exact pass computes it
-                    AND (d_buy_at + d_sell_at = 0 OR (d_hedged_base - d_qty < d_lot AND d_qty - d_hedged_base < d_lot))
-                    -- PRICE: the exact pass's arithmetic over the same sums
-                    AND NOT (d_hedged_base > 0
-                             AND abs(if(d_buy_at > 0, 1, -1)
-                                     * (toDecimal128(d_hedged_notional, 12)
-                                        / greatest(d_hedged_base, toDecimal128('0.000000000001', 12)) - d_price)
-                                     * 10000 / d_price) > toDecimal128(%(price_tolerance_bps)s, 6))
+                    -- QUANTITY, timed out or not: hedged within the finest lot of the trade
+                    AND d_hedged_base - d_qty < d_finest_lot AND d_qty - d_hedged_base < d_finest_lot
+                    -- PRICE: the average fill lies between the lowest and highest FILL price, both within the
+                    -- tolerance of the locked price (by 2e-8 more below: the exact pass truncates the notional
+                    -- and the average to 12 decimals, an error under 2e-8 once 0.0001 is hedged)
+                    AND (d_hedged_base = 0
+                         OR (d_hedged_base >= toDecimal128('0.0001', 12)
+                             AND (d_fill_price_hi - d_price) * 10000 < toDecimal128(%(price_tolerance_bps)s, 6) * d_price
+                             AND (d_price - d_fill_price_lo + toDecimal128('0.00000002', 8)) * 10000
+                                 < toDecimal128(%(price_tolerance_bps)s, 6) * d_price))
                     -- FEE: the fills' one instrument, known and charged in its currency, and for every fill
                     -- |fee - rate * notional| <= notional_hi * (rate_off + 1e-18, the rate's truncation)
                     -- + rate_hi * 1e-8 (the notional's truncation) + 0.5e-8 (the schedule's rounding to 8
@@ -251,9 +251,9 @@ FROM
                 UNION ALL
                 -- deals with rows in another part, not merged yet: candidates
                 SELECT rfq_id
-                FROM {db}.recon_deal
+                FROM {db}.deal_bounds
                 WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                                    WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                                    WHERE database = '{db}' AND table = 'deal_bounds' AND active)
             )
               AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
               AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
@@ -314,11 +314,11 @@ FROM
                             FROM
                             (
                                 WITH
-                                    -- the parameters hashed as recon_deal hashes them, once (scalar subqueries)
-                                    (SELECT arrayMap(s -> cityHash64(concat(s, '|BUY')), %(lot_symbols)s)) AS buy_keys,
-                                    (SELECT arrayMap(s -> cityHash64(concat(s, '|SELL')), %(lot_symbols)s)) AS sell_keys,
+                                    -- the parameters hashed as deal_bounds hashes them, once (scalar subqueries)
+                                    -- the finest lot of any symbol: a deal hedged within it is within its own
+                                    arrayReduce('min', arrayMap(x -> toDecimal128(x, 12), %(lot_sizes)s)) AS finest_lot,
                                     (SELECT arrayMap((k, c) -> cityHash64(concat(k, '|', c)), %(fee_keys)s, %(fee_currencies)s)) AS fee_key_hashes,
-                                    -- the constants recon_deal was built with are the report's
+                                    -- the constants deal_bounds was built with are the report's
                                     (SELECT %(venue_source_prefix)s = 'venue:'
                                             AND %(crypto_networks)s = ['BTC', 'ETH', 'TRON']
                                             AND indexOf(%(settlement_states)s, 'SETTLED') > 0
@@ -328,15 +328,16 @@ FROM
                                 SELECT
                                     rfq_id,
                                     same_rules AS d_same_rules,
+                                    finest_lot AS d_finest_lot,
                                     finalizeAggregation(trade_rows) AS d_trade_rows,
                                     finalizeAggregation(trade_us) AS d_trade_us,
                                     finalizeAggregation(trade_qty) AS d_qty,
                                     finalizeAggregation(trade_price) AS d_price,
-                                    finalizeAggregation(trade_symbol_side) AS d_symbol_side,
                                     finalizeAggregation(fill_keys) AS d_fill_keys,
                                     finalizeAggregation(fill_distinct) AS d_fill_distinct,
                                     finalizeAggregation(hedged_base) AS d_hedged_base,
-                                    finalizeAggregation(hedged_notional) AS d_hedged_notional,
+                                    finalizeAggregation(fill_price_lo) AS d_fill_price_lo,
+                                    finalizeAggregation(fill_price_hi) AS d_fill_price_hi,
                                     finalizeAggregation(fill_stamp_us) AS d_fill_stamp_us,
                                     finalizeAggregation(after_trade_us) AS d_after_trade_us,
                                     finalizeAggregation(fee_key_lo) AS d_fee_key_lo,
@@ -352,17 +353,14 @@ FROM
                                     finalizeAggregation(base_latest) AS d_base_latest,
                                     finalizeAggregation(quote_latest) AS d_quote_latest,
                                     finalizeAggregation(settlement_flags) AS d_settlement_flags,
-                                    -- the lot and side of the trade's symbol, the fee rate of the fills' instrument
-                                    indexOf(buy_keys, d_symbol_side) AS d_buy_at,
-                                    indexOf(sell_keys, d_symbol_side) AS d_sell_at,
-                                    toDecimal128(arrayElement(%(lot_sizes)s, greatest(greatest(d_buy_at, d_sell_at), 1)), 12) AS d_lot,
+                                    -- the fee rate of the fills' instrument
                                     indexOf(fee_key_hashes, d_fee_key_lo)
                                         AS d_instrument,
                                     toDecimal128(arrayElement(%(fee_rates)s, greatest(d_instrument, 1)), 8) AS d_rate,
                                     greatest(d_fee_rate_hi - d_rate, d_rate - d_fee_rate_lo) AS d_rate_off
-                                FROM {db}.recon_deal
+                                FROM {db}.deal_bounds
                                 WHERE _part IN (SELECT argMax(name, rows) FROM system.parts
-                                                WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                                                WHERE database = '{db}' AND table = 'deal_bounds' AND active)
                             )
                             WHERE NOT (
                                 d_same_rules
@@ -377,14 +375,16 @@ FROM
                                 -- TIMESTAMP_ORDER: no fill nor settlement event before the trade, no fill before the order
                                 AND d_after_trade_us >= d_trade_us
                                 AND (d_fill_keys = 0 OR bitAnd(d_order_kinds, 1) = 0 OR d_fill_stamp_us >= d_desk_sent_us)
-                                -- QUANTITY, timed out or not: within a lot of the trade, as the exact pass computes it
-                                AND (d_buy_at + d_sell_at = 0 OR (d_hedged_base - d_qty < d_lot AND d_qty - d_hedged_base < d_lot))
-                                -- PRICE: the exact pass's arithmetic over the same sums
-                                AND NOT (d_hedged_base > 0
-                                         AND abs(if(d_buy_at > 0, 1, -1)
-                                                 * (toDecimal128(d_hedged_notional, 12)
-                                                    / greatest(d_hedged_base, toDecimal128('0.000000000001', 12)) - d_price)
-                                                 * 10000 / d_price) > toDecimal128(%(price_tolerance_bps)s, 6))
+                                -- QUANTITY, timed out or not: hedged within the finest lot of the trade
+                                AND d_hedged_base - d_qty < d_finest_lot AND d_qty - d_hedged_base < d_finest_lot
+                                -- PRICE: the average fill lies between the lowest and highest FILL price, both within the
+                                -- tolerance of the locked price (by 2e-8 more below: the exact pass truncates the notional
+                                -- and the average to 12 decimals, an error under 2e-8 once 0.0001 is hedged)
+                                AND (d_hedged_base = 0
+                                     OR (d_hedged_base >= toDecimal128('0.0001', 12)
+                                         AND (d_fill_price_hi - d_price) * 10000 < toDecimal128(%(price_tolerance_bps)s, 6) * d_price
+                                         AND (d_price - d_fill_price_lo + toDecimal128('0.00000002', 8)) * 10000
+                                             < toDecimal128(%(price_tolerance_bps)s, 6) * d_price))
                                 -- FEE: the fills' one instrument, known and charged in its currency, and for every fill
                                 -- |fee - rate * notional| <= notional_hi * (rate_off + 1e-18, the rate's truncation)
                                 -- + rate_hi * 1e-8 (the notional's truncation) + 0.5e-8 (the schedule's rounding to 8
@@ -406,9 +406,9 @@ FROM
                             UNION ALL
                             -- deals with rows in another part, not merged yet: candidates
                             SELECT rfq_id
-                            FROM {db}.recon_deal
+                            FROM {db}.deal_bounds
                             WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                                                WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                                                WHERE database = '{db}' AND table = 'deal_bounds' AND active)
                         )
                     )
                     GROUP BY rfq_id, order_id
@@ -485,11 +485,11 @@ FROM
                                 FROM
                                 (
                                     WITH
-                                        -- the parameters hashed as recon_deal hashes them, once (scalar subqueries)
-                                        (SELECT arrayMap(s -> cityHash64(concat(s, '|BUY')), %(lot_symbols)s)) AS buy_keys,
-                                        (SELECT arrayMap(s -> cityHash64(concat(s, '|SELL')), %(lot_symbols)s)) AS sell_keys,
+                                        -- the parameters hashed as deal_bounds hashes them, once (scalar subqueries)
+                                        -- the finest lot of any symbol: a deal hedged within it is within its own
+                                        arrayReduce('min', arrayMap(x -> toDecimal128(x, 12), %(lot_sizes)s)) AS finest_lot,
                                         (SELECT arrayMap((k, c) -> cityHash64(concat(k, '|', c)), %(fee_keys)s, %(fee_currencies)s)) AS fee_key_hashes,
-                                        -- the constants recon_deal was built with are the report's
+                                        -- the constants deal_bounds was built with are the report's
                                         (SELECT %(venue_source_prefix)s = 'venue:'
                                                 AND %(crypto_networks)s = ['BTC', 'ETH', 'TRON']
                                                 AND indexOf(%(settlement_states)s, 'SETTLED') > 0
@@ -499,15 +499,16 @@ FROM
                                     SELECT
                                         rfq_id,
                                         same_rules AS d_same_rules,
+                                        finest_lot AS d_finest_lot,
                                         finalizeAggregation(trade_rows) AS d_trade_rows,
                                         finalizeAggregation(trade_us) AS d_trade_us,
                                         finalizeAggregation(trade_qty) AS d_qty,
                                         finalizeAggregation(trade_price) AS d_price,
-                                        finalizeAggregation(trade_symbol_side) AS d_symbol_side,
                                         finalizeAggregation(fill_keys) AS d_fill_keys,
                                         finalizeAggregation(fill_distinct) AS d_fill_distinct,
                                         finalizeAggregation(hedged_base) AS d_hedged_base,
-                                        finalizeAggregation(hedged_notional) AS d_hedged_notional,
+                                        finalizeAggregation(fill_price_lo) AS d_fill_price_lo,
+                                        finalizeAggregation(fill_price_hi) AS d_fill_price_hi,
                                         finalizeAggregation(fill_stamp_us) AS d_fill_stamp_us,
                                         finalizeAggregation(after_trade_us) AS d_after_trade_us,
                                         finalizeAggregation(fee_key_lo) AS d_fee_key_lo,
@@ -523,17 +524,14 @@ FROM
                                         finalizeAggregation(base_latest) AS d_base_latest,
                                         finalizeAggregation(quote_latest) AS d_quote_latest,
                                         finalizeAggregation(settlement_flags) AS d_settlement_flags,
-                                        -- the lot and side of the trade's symbol, the fee rate of the fills' instrument
-                                        indexOf(buy_keys, d_symbol_side) AS d_buy_at,
-                                        indexOf(sell_keys, d_symbol_side) AS d_sell_at,
-                                        toDecimal128(arrayElement(%(lot_sizes)s, greatest(greatest(d_buy_at, d_sell_at), 1)), 12) AS d_lot,
+                                        -- the fee rate of the fills' instrument
                                         indexOf(fee_key_hashes, d_fee_key_lo)
                                             AS d_instrument,
                                         toDecimal128(arrayElement(%(fee_rates)s, greatest(d_instrument, 1)), 8) AS d_rate,
                                         greatest(d_fee_rate_hi - d_rate, d_rate - d_fee_rate_lo) AS d_rate_off
-                                    FROM {db}.recon_deal
+                                    FROM {db}.deal_bounds
                                     WHERE _part IN (SELECT argMax(name, rows) FROM system.parts
-                                                    WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                                                    WHERE database = '{db}' AND table = 'deal_bounds' AND active)
                                 )
                                 WHERE NOT (
                                     d_same_rules
@@ -548,14 +546,16 @@ FROM
                                     -- TIMESTAMP_ORDER: no fill nor settlement event before the trade, no fill before the order
                                     AND d_after_trade_us >= d_trade_us
                                     AND (d_fill_keys = 0 OR bitAnd(d_order_kinds, 1) = 0 OR d_fill_stamp_us >= d_desk_sent_us)
-                                    -- QUANTITY, timed out or not: within a lot of the trade, as the exact pass computes it
-                                    AND (d_buy_at + d_sell_at = 0 OR (d_hedged_base - d_qty < d_lot AND d_qty - d_hedged_base < d_lot))
-                                    -- PRICE: the exact pass's arithmetic over the same sums
-                                    AND NOT (d_hedged_base > 0
-                                             AND abs(if(d_buy_at > 0, 1, -1)
-                                                     * (toDecimal128(d_hedged_notional, 12)
-                                                        / greatest(d_hedged_base, toDecimal128('0.000000000001', 12)) - d_price)
-                                                     * 10000 / d_price) > toDecimal128(%(price_tolerance_bps)s, 6))
+                                    -- QUANTITY, timed out or not: hedged within the finest lot of the trade
+                                    AND d_hedged_base - d_qty < d_finest_lot AND d_qty - d_hedged_base < d_finest_lot
+                                    -- PRICE: the average fill lies between the lowest and highest FILL price, both within the
+                                    -- tolerance of the locked price (by 2e-8 more below: the exact pass truncates the notional
+                                    -- and the average to 12 decimals, an error under 2e-8 once 0.0001 is hedged)
+                                    AND (d_hedged_base = 0
+                                         OR (d_hedged_base >= toDecimal128('0.0001', 12)
+                                             AND (d_fill_price_hi - d_price) * 10000 < toDecimal128(%(price_tolerance_bps)s, 6) * d_price
+                                             AND (d_price - d_fill_price_lo + toDecimal128('0.00000002', 8)) * 10000
+                                                 < toDecimal128(%(price_tolerance_bps)s, 6) * d_price))
                                     -- FEE: the fills' one instrument, known and charged in its currency, and for every fill
                                     -- |fee - rate * notional| <= notional_hi * (rate_off + 1e-18, the rate's truncation)
                                     -- + rate_hi * 1e-8 (the notional's truncation) + 0.5e-8 (the schedule's rounding to 8
@@ -577,9 +577,9 @@ FROM
                                 UNION ALL
                                 -- deals with rows in another part, not merged yet: candidates
                                 SELECT rfq_id
-                                FROM {db}.recon_deal
+                                FROM {db}.deal_bounds
                                 WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                                                    WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                                                    WHERE database = '{db}' AND table = 'deal_bounds' AND active)
                             )
                             GROUP BY rfq_id, fill_id
                         )
@@ -651,11 +651,11 @@ FROM
                     FROM
                     (
                         WITH
-                            -- the parameters hashed as recon_deal hashes them, once (scalar subqueries)
-                            (SELECT arrayMap(s -> cityHash64(concat(s, '|BUY')), %(lot_symbols)s)) AS buy_keys,
-                            (SELECT arrayMap(s -> cityHash64(concat(s, '|SELL')), %(lot_symbols)s)) AS sell_keys,
+                            -- the parameters hashed as deal_bounds hashes them, once (scalar subqueries)
+                            -- the finest lot of any symbol: a deal hedged within it is within its own
+                            arrayReduce('min', arrayMap(x -> toDecimal128(x, 12), %(lot_sizes)s)) AS finest_lot,
                             (SELECT arrayMap((k, c) -> cityHash64(concat(k, '|', c)), %(fee_keys)s, %(fee_currencies)s)) AS fee_key_hashes,
-                            -- the constants recon_deal was built with are the report's
+                            -- the constants deal_bounds was built with are the report's
                             (SELECT %(venue_source_prefix)s = 'venue:'
                                     AND %(crypto_networks)s = ['BTC', 'ETH', 'TRON']
                                     AND indexOf(%(settlement_states)s, 'SETTLED') > 0
@@ -665,15 +665,16 @@ FROM
                         SELECT
                             rfq_id,
                             same_rules AS d_same_rules,
+                            finest_lot AS d_finest_lot,
                             finalizeAggregation(trade_rows) AS d_trade_rows,
                             finalizeAggregation(trade_us) AS d_trade_us,
                             finalizeAggregation(trade_qty) AS d_qty,
                             finalizeAggregation(trade_price) AS d_price,
-                            finalizeAggregation(trade_symbol_side) AS d_symbol_side,
                             finalizeAggregation(fill_keys) AS d_fill_keys,
                             finalizeAggregation(fill_distinct) AS d_fill_distinct,
                             finalizeAggregation(hedged_base) AS d_hedged_base,
-                            finalizeAggregation(hedged_notional) AS d_hedged_notional,
+                            finalizeAggregation(fill_price_lo) AS d_fill_price_lo,
+                            finalizeAggregation(fill_price_hi) AS d_fill_price_hi,
                             finalizeAggregation(fill_stamp_us) AS d_fill_stamp_us,
                             finalizeAggregation(after_trade_us) AS d_after_trade_us,
                             finalizeAggregation(fee_key_lo) AS d_fee_key_lo,
@@ -689,17 +690,14 @@ FROM
                             finalizeAggregation(base_latest) AS d_base_latest,
                             finalizeAggregation(quote_latest) AS d_quote_latest,
                             finalizeAggregation(settlement_flags) AS d_settlement_flags,
-                            -- the lot and side of the trade's symbol, the fee rate of the fills' instrument
-                            indexOf(buy_keys, d_symbol_side) AS d_buy_at,
-                            indexOf(sell_keys, d_symbol_side) AS d_sell_at,
-                            toDecimal128(arrayElement(%(lot_sizes)s, greatest(greatest(d_buy_at, d_sell_at), 1)), 12) AS d_lot,
+                            -- the fee rate of the fills' instrument
                             indexOf(fee_key_hashes, d_fee_key_lo)
                                 AS d_instrument,
                             toDecimal128(arrayElement(%(fee_rates)s, greatest(d_instrument, 1)), 8) AS d_rate,
                             greatest(d_fee_rate_hi - d_rate, d_rate - d_fee_rate_lo) AS d_rate_off
-                        FROM {db}.recon_deal
+                        FROM {db}.deal_bounds
                         WHERE _part IN (SELECT argMax(name, rows) FROM system.parts
-                                        WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                                        WHERE database = '{db}' AND table = 'deal_bounds' AND active)
                     )
                     WHERE NOT (
                         d_same_rules
@@ -714,14 +712,16 @@ FROM
                         -- TIMESTAMP_ORDER: no fill nor settlement event before the trade, no fill before the order
                         AND d_after_trade_us >= d_trade_us
                         AND (d_fill_keys = 0 OR bitAnd(d_order_kinds, 1) = 0 OR d_fill_stamp_us >= d_desk_sent_us)
-                        -- QUANTITY, timed out or not: within a lot of the trade, as the exact pass computes it
-                        AND (d_buy_at + d_sell_at = 0 OR (d_hedged_base - d_qty < d_lot AND d_qty - d_hedged_base < d_lot))
-                        -- PRICE: the exact pass's arithmetic over the same sums
-                        AND NOT (d_hedged_base > 0
-                                 AND abs(if(d_buy_at > 0, 1, -1)
-                                         * (toDecimal128(d_hedged_notional, 12)
-                                            / greatest(d_hedged_base, toDecimal128('0.000000000001', 12)) - d_price)
-                                         * 10000 / d_price) > toDecimal128(%(price_tolerance_bps)s, 6))
+                        -- QUANTITY, timed out or not: hedged within the finest lot of the trade
+                        AND d_hedged_base - d_qty < d_finest_lot AND d_qty - d_hedged_base < d_finest_lot
+                        -- PRICE: the average fill lies between the lowest and highest FILL price, both within the
+                        -- tolerance of the locked price (by 2e-8 more below: the exact pass truncates the notional
+                        -- and the average to 12 decimals, an error under 2e-8 once 0.0001 is hedged)
+                        AND (d_hedged_base = 0
+                             OR (d_hedged_base >= toDecimal128('0.0001', 12)
+                                 AND (d_fill_price_hi - d_price) * 10000 < toDecimal128(%(price_tolerance_bps)s, 6) * d_price
+                                 AND (d_price - d_fill_price_lo + toDecimal128('0.00000002', 8)) * 10000
+                                     < toDecimal128(%(price_tolerance_bps)s, 6) * d_price))
                         -- FEE: the fills' one instrument, known and charged in its currency, and for every fill
                         -- |fee - rate * notional| <= notional_hi * (rate_off + 1e-18, the rate's truncation)
                         -- + rate_hi * 1e-8 (the notional's truncation) + 0.5e-8 (the schedule's rounding to 8
@@ -743,9 +743,9 @@ FROM
                     UNION ALL
                     -- deals with rows in another part, not merged yet: candidates
                     SELECT rfq_id
-                    FROM {db}.recon_deal
+                    FROM {db}.deal_bounds
                     WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                                        WHERE database = '{db}' AND table = 'recon_deal' AND active)
+                                        WHERE database = '{db}' AND table = 'deal_bounds' AND active)
                 )
                 GROUP BY rfq_id, leg
             )

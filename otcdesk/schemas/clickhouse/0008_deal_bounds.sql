@@ -1,4 +1,4 @@
--- 0008: recon_deal, one row per deal (rfq_id) of bounds that can prove a deal free of every
+-- 0008: deal_bounds, one row per deal (rfq_id) of bounds that can prove a deal free of every
 -- reconciliation break, kept by four materialized views as the sink inserts trades, orders, fills
 -- and settlements. recon_breaks.sql first selects the deals these bounds cannot prove clean (the
 -- candidates), then runs its exact per-event rules over the raw events of the candidates only
@@ -8,11 +8,12 @@
 -- a break: the report compares these bounds with its parameters, and a deal whose bounds are not
 -- conclusive is a candidate. A candidate costs time, never a wrong result.
 -- AggregatingMergeTree of 24 cheap states (counts, min, max, sums, uniqUpTo of 64-bit hashes):
---   trade_*            the trade (trade_rows = 1, else the deal is a candidate), symbol|side hashed
+--   trade_*            the trade (trade_rows = 1, else the deal is a candidate)
 --   fill_keys          per fill row 1, per FILL row 2: its fill_id, and its economics (recon's twin
 --   fill_distinct      key), against the distinct ones: equal = no copy, no re-report, no twin,
 --                      so the sums below are the kept fills' (exact up to 32 keys, else candidate)
---   hedged_*           sums over FILL rows (QUANTITY, PRICE, and MISSING_FILL's "got")
+--   hedged_base        the sum over FILL rows (QUANTITY, and MISSING_FILL's "got")
+--   fill_price_*       min and max FILL price: the average lies between (PRICE)
 --   fill_stamp_us, desk_sent_us, after_trade_us   the earliest stamps (TIMESTAMP_ORDER)
 --   order_ids          distinct order ids of orders and fills, up to 1: a single order
 --   order_kinds        bit 1 a desk report, bit 2 a venue report (an unanswered order)
@@ -35,18 +36,18 @@
 -- condition): 18.16 refuses a view's block that lacks a column of its target table.
 -- Statements are IF NOT EXISTS except the backfills: a failed run is repaired by re-running the
 -- file (the backfills then only raise counts, which make deals candidates, never wrong).
-CREATE TABLE IF NOT EXISTS {db}.recon_deal
+CREATE TABLE IF NOT EXISTS {db}.deal_bounds
 (
     rfq_id String,
     trade_rows AggregateFunction(countIf, UInt8),
     trade_us AggregateFunction(maxIf, Int64, UInt8),
     trade_qty AggregateFunction(maxIf, Decimal(28, 12), UInt8),
     trade_price AggregateFunction(maxIf, Decimal(28, 10), UInt8),
-    trade_symbol_side AggregateFunction(maxIf, UInt64, UInt8),
     fill_keys AggregateFunction(sumIf, UInt64, UInt8),
     fill_distinct AggregateFunction(uniqUpToArrayIf(32), Array(UInt64), UInt8),
     hedged_base AggregateFunction(sumIf, Decimal(28, 12), UInt8),
-    hedged_notional AggregateFunction(sumIf, Decimal(38, 22), UInt8),
+    fill_price_lo AggregateFunction(minIf, Decimal(28, 10), UInt8),
+    fill_price_hi AggregateFunction(maxIf, Decimal(28, 10), UInt8),
     fill_stamp_us AggregateFunction(minIf, Int64, UInt8),
     after_trade_us AggregateFunction(minIf, Int64, UInt8),
     fee_key_lo AggregateFunction(minIf, UInt64, UInt8),
@@ -66,18 +67,18 @@ CREATE TABLE IF NOT EXISTS {db}.recon_deal
 ENGINE = AggregatingMergeTree
 ORDER BY rfq_id;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.recon_deal_trades TO {db}.recon_deal
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.deal_bounds_trades TO {db}.deal_bounds
 AS SELECT
     rfq_id,
     countIfState(toUInt8(1)) AS trade_rows,
     maxIfState(ts_us, toUInt8(1)) AS trade_us,
     maxIfState(qty_base, toUInt8(1)) AS trade_qty,
     maxIfState(price_quote, toUInt8(1)) AS trade_price,
-    maxIfState(cityHash64(concat(symbol, '|', toString(side))), toUInt8(1)) AS trade_symbol_side,
     sumIfState(toUInt64(0), toUInt8(0)) AS fill_keys,
     uniqUpToArrayIfState(32)(emptyArrayUInt64(), toUInt8(0)) AS fill_distinct,
     sumIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)) AS hedged_base,
-    sumIfState(toDecimal128('0', 22), toUInt8(0)) AS hedged_notional,
+    minIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)) AS fill_price_lo,
+    maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)) AS fill_price_hi,
     minIfState(toInt64(0), toUInt8(0)) AS fill_stamp_us,
     minIfState(toInt64(0), toUInt8(0)) AS after_trade_us,
     minIfState(toUInt64(0), toUInt8(0)) AS fee_key_lo,
@@ -96,18 +97,18 @@ AS SELECT
 FROM {db}.trades
 GROUP BY rfq_id;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.recon_deal_orders TO {db}.recon_deal
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.deal_bounds_orders TO {db}.deal_bounds
 AS SELECT
     rfq_id,
     countIfState(toUInt8(0)) AS trade_rows,
     maxIfState(toInt64(0), toUInt8(0)) AS trade_us,
     maxIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)) AS trade_qty,
     maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)) AS trade_price,
-    maxIfState(toUInt64(0), toUInt8(0)) AS trade_symbol_side,
     sumIfState(toUInt64(0), toUInt8(0)) AS fill_keys,
     uniqUpToArrayIfState(32)(emptyArrayUInt64(), toUInt8(0)) AS fill_distinct,
     sumIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)) AS hedged_base,
-    sumIfState(toDecimal128('0', 22), toUInt8(0)) AS hedged_notional,
+    minIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)) AS fill_price_lo,
+    maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)) AS fill_price_hi,
     minIfState(toInt64(0), toUInt8(0)) AS fill_stamp_us,
     minIfState(toInt64(0), toUInt8(0)) AS after_trade_us,
     minIfState(toUInt64(0), toUInt8(0)) AS fee_key_lo,
@@ -126,7 +127,7 @@ AS SELECT
 FROM {db}.orders
 GROUP BY rfq_id;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.recon_deal_fills TO {db}.recon_deal
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.deal_bounds_fills TO {db}.deal_bounds
 AS WITH
     -- the economics of a FILL as recon keys its twins (otcdesk/recon.py `_unique`)
     cityHash64(concat('economics|', order_id, '|', toString(venue), '|', toString(price_quote), '|',
@@ -148,11 +149,11 @@ SELECT
     maxIfState(toInt64(0), toUInt8(0)) AS trade_us,
     maxIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)) AS trade_qty,
     maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)) AS trade_price,
-    maxIfState(toUInt64(0), toUInt8(0)) AS trade_symbol_side,
     sumIfState(toUInt64(if(toString(exec_type) = 'FILL', 2, 1)), toUInt8(1)) AS fill_keys,
     uniqUpToArrayIfState(32)(if(toString(exec_type) = 'FILL', [cityHash64(concat('id|', fill_id)), economics], [cityHash64(concat('id|', fill_id))]), toUInt8(1)) AS fill_distinct,
     sumIfState(qty_base, toUInt8(toString(exec_type) = 'FILL')) AS hedged_base,
-    sumIfState(qty_base * price_quote, toUInt8(toString(exec_type) = 'FILL')) AS hedged_notional,
+    minIfState(price_quote, toUInt8(toString(exec_type) = 'FILL')) AS fill_price_lo,
+    maxIfState(price_quote, toUInt8(toString(exec_type) = 'FILL')) AS fill_price_hi,
     minIfState(least(ts_us, order_ts_us), toUInt8(1)) AS fill_stamp_us,
     minIfState(ts_us, toUInt8(1)) AS after_trade_us,
     minIfState(fee_key, toUInt8(toString(exec_type) = 'FILL')) AS fee_key_lo,
@@ -171,18 +172,18 @@ SELECT
 FROM {db}.fills
 GROUP BY rfq_id;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.recon_deal_settlements TO {db}.recon_deal
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.deal_bounds_settlements TO {db}.deal_bounds
 AS SELECT
     rfq_id,
     countIfState(toUInt8(0)) AS trade_rows,
     maxIfState(toInt64(0), toUInt8(0)) AS trade_us,
     maxIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)) AS trade_qty,
     maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)) AS trade_price,
-    maxIfState(toUInt64(0), toUInt8(0)) AS trade_symbol_side,
     sumIfState(toUInt64(0), toUInt8(0)) AS fill_keys,
     uniqUpToArrayIfState(32)(emptyArrayUInt64(), toUInt8(0)) AS fill_distinct,
     sumIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)) AS hedged_base,
-    sumIfState(toDecimal128('0', 22), toUInt8(0)) AS hedged_notional,
+    minIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)) AS fill_price_lo,
+    maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)) AS fill_price_hi,
     minIfState(toInt64(0), toUInt8(0)) AS fill_stamp_us,
     minIfState(ts_us, toUInt8(1)) AS after_trade_us,
     minIfState(toUInt64(0), toUInt8(0)) AS fee_key_lo,
@@ -203,18 +204,18 @@ GROUP BY rfq_id;
 
 -- backfill: the events stored before the views existed
 
-INSERT INTO {db}.recon_deal (rfq_id, trade_rows, trade_us, trade_qty, trade_price, trade_symbol_side, fill_keys, fill_distinct, hedged_base, hedged_notional, fill_stamp_us, after_trade_us, fee_key_lo, fee_key_hi, fee_rate_lo, fee_rate_hi, fill_notional_hi, order_ids, order_kinds, order_reported, desk_sent_us, leg_amounts, base_latest, quote_latest, settlement_flags)
+INSERT INTO {db}.deal_bounds (rfq_id, trade_rows, trade_us, trade_qty, trade_price, fill_keys, fill_distinct, hedged_base, fill_price_lo, fill_price_hi, fill_stamp_us, after_trade_us, fee_key_lo, fee_key_hi, fee_rate_lo, fee_rate_hi, fill_notional_hi, order_ids, order_kinds, order_reported, desk_sent_us, leg_amounts, base_latest, quote_latest, settlement_flags)
 SELECT
     rfq_id,
     countIfState(toUInt8(1)),
     maxIfState(ts_us, toUInt8(1)),
     maxIfState(qty_base, toUInt8(1)),
     maxIfState(price_quote, toUInt8(1)),
-    maxIfState(cityHash64(concat(symbol, '|', toString(side))), toUInt8(1)),
     sumIfState(toUInt64(0), toUInt8(0)),
     uniqUpToArrayIfState(32)(emptyArrayUInt64(), toUInt8(0)),
     sumIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)),
-    sumIfState(toDecimal128('0', 22), toUInt8(0)),
+    minIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)),
+    maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)),
     minIfState(toInt64(0), toUInt8(0)),
     minIfState(toInt64(0), toUInt8(0)),
     minIfState(toUInt64(0), toUInt8(0)),
@@ -233,18 +234,18 @@ SELECT
 FROM {db}.trades
 GROUP BY rfq_id;
 
-INSERT INTO {db}.recon_deal (rfq_id, trade_rows, trade_us, trade_qty, trade_price, trade_symbol_side, fill_keys, fill_distinct, hedged_base, hedged_notional, fill_stamp_us, after_trade_us, fee_key_lo, fee_key_hi, fee_rate_lo, fee_rate_hi, fill_notional_hi, order_ids, order_kinds, order_reported, desk_sent_us, leg_amounts, base_latest, quote_latest, settlement_flags)
+INSERT INTO {db}.deal_bounds (rfq_id, trade_rows, trade_us, trade_qty, trade_price, fill_keys, fill_distinct, hedged_base, fill_price_lo, fill_price_hi, fill_stamp_us, after_trade_us, fee_key_lo, fee_key_hi, fee_rate_lo, fee_rate_hi, fill_notional_hi, order_ids, order_kinds, order_reported, desk_sent_us, leg_amounts, base_latest, quote_latest, settlement_flags)
 SELECT
     rfq_id,
     countIfState(toUInt8(0)),
     maxIfState(toInt64(0), toUInt8(0)),
     maxIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)),
     maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)),
-    maxIfState(toUInt64(0), toUInt8(0)),
     sumIfState(toUInt64(0), toUInt8(0)),
     uniqUpToArrayIfState(32)(emptyArrayUInt64(), toUInt8(0)),
     sumIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)),
-    sumIfState(toDecimal128('0', 22), toUInt8(0)),
+    minIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)),
+    maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)),
     minIfState(toInt64(0), toUInt8(0)),
     minIfState(toInt64(0), toUInt8(0)),
     minIfState(toUInt64(0), toUInt8(0)),
@@ -263,7 +264,7 @@ SELECT
 FROM {db}.orders
 GROUP BY rfq_id;
 
-INSERT INTO {db}.recon_deal (rfq_id, trade_rows, trade_us, trade_qty, trade_price, trade_symbol_side, fill_keys, fill_distinct, hedged_base, hedged_notional, fill_stamp_us, after_trade_us, fee_key_lo, fee_key_hi, fee_rate_lo, fee_rate_hi, fill_notional_hi, order_ids, order_kinds, order_reported, desk_sent_us, leg_amounts, base_latest, quote_latest, settlement_flags)
+INSERT INTO {db}.deal_bounds (rfq_id, trade_rows, trade_us, trade_qty, trade_price, fill_keys, fill_distinct, hedged_base, fill_price_lo, fill_price_hi, fill_stamp_us, after_trade_us, fee_key_lo, fee_key_hi, fee_rate_lo, fee_rate_hi, fill_notional_hi, order_ids, order_kinds, order_reported, desk_sent_us, leg_amounts, base_latest, quote_latest, settlement_flags)
 WITH
     -- the economics of a FILL as recon keys its twins (otcdesk/recon.py `_unique`)
     cityHash64(concat('economics|', order_id, '|', toString(venue), '|', toString(price_quote), '|',
@@ -285,11 +286,11 @@ SELECT
     maxIfState(toInt64(0), toUInt8(0)),
     maxIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)),
     maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)),
-    maxIfState(toUInt64(0), toUInt8(0)),
     sumIfState(toUInt64(if(toString(exec_type) = 'FILL', 2, 1)), toUInt8(1)),
     uniqUpToArrayIfState(32)(if(toString(exec_type) = 'FILL', [cityHash64(concat('id|', fill_id)), economics], [cityHash64(concat('id|', fill_id))]), toUInt8(1)),
     sumIfState(qty_base, toUInt8(toString(exec_type) = 'FILL')),
-    sumIfState(qty_base * price_quote, toUInt8(toString(exec_type) = 'FILL')),
+    minIfState(price_quote, toUInt8(toString(exec_type) = 'FILL')),
+    maxIfState(price_quote, toUInt8(toString(exec_type) = 'FILL')),
     minIfState(least(ts_us, order_ts_us), toUInt8(1)),
     minIfState(ts_us, toUInt8(1)),
     minIfState(fee_key, toUInt8(toString(exec_type) = 'FILL')),
@@ -308,18 +309,18 @@ SELECT
 FROM {db}.fills
 GROUP BY rfq_id;
 
-INSERT INTO {db}.recon_deal (rfq_id, trade_rows, trade_us, trade_qty, trade_price, trade_symbol_side, fill_keys, fill_distinct, hedged_base, hedged_notional, fill_stamp_us, after_trade_us, fee_key_lo, fee_key_hi, fee_rate_lo, fee_rate_hi, fill_notional_hi, order_ids, order_kinds, order_reported, desk_sent_us, leg_amounts, base_latest, quote_latest, settlement_flags)
+INSERT INTO {db}.deal_bounds (rfq_id, trade_rows, trade_us, trade_qty, trade_price, fill_keys, fill_distinct, hedged_base, fill_price_lo, fill_price_hi, fill_stamp_us, after_trade_us, fee_key_lo, fee_key_hi, fee_rate_lo, fee_rate_hi, fill_notional_hi, order_ids, order_kinds, order_reported, desk_sent_us, leg_amounts, base_latest, quote_latest, settlement_flags)
 SELECT
     rfq_id,
     countIfState(toUInt8(0)),
     maxIfState(toInt64(0), toUInt8(0)),
     maxIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)),
     maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)),
-    maxIfState(toUInt64(0), toUInt8(0)),
     sumIfState(toUInt64(0), toUInt8(0)),
     uniqUpToArrayIfState(32)(emptyArrayUInt64(), toUInt8(0)),
     sumIfState(CAST('0' AS Decimal(28, 12)), toUInt8(0)),
-    sumIfState(toDecimal128('0', 22), toUInt8(0)),
+    minIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)),
+    maxIfState(CAST('0' AS Decimal(28, 10)), toUInt8(0)),
     minIfState(toInt64(0), toUInt8(0)),
     minIfState(ts_us, toUInt8(1)),
     minIfState(toUInt64(0), toUInt8(0)),
