@@ -5,6 +5,11 @@
 -- negative while the hedge stays inside the spread the client paid). Positive = a cost: a hedge
 -- BUY above the reference, a hedge SELL below it. Venue fees are not in these figures (see
 -- fill_quality). Fills count once per fill_id; only executions (exec_type FILL).
+-- One row per deal and venue from deal_venues (the deal's locked price and mid with its fills'
+-- sums by venue, kept by materialized views): the bps come from the deal-level sums. A deal whose
+-- row cannot be trusted (a redelivered copy, a fill re-reported, fills straddling the window's edge,
+-- a row not merged yet, ...: 0006_deal_venues.sql) is recomputed from the raw fills and trades,
+-- reading only that deal's granules.
 -- columns:
 --   venue           the venue
 --   symbol          desk symbol
@@ -17,38 +22,144 @@
 -- params:
 --   since_us        fills at or after this event time (epoch us)
 --   until_us        fills before this event time (epoch us)
-WITH
-    if(side = 'BUY', 1, -1) AS sign,
-    sign * (price_quote - arrival_mid_quote) AS cost_vs_mid,
-    sign * (price_quote - locked_price_quote) AS cost_vs_locked
 SELECT
     venue,
     symbol,
-    count() AS fills,
-    sum(fill_qty_base) AS qty_base,
-    sum(price_quote * fill_qty_base) AS notional_quote,
+    sum(fill_count) AS fills,
+    sum(qty) AS qty_base,
+    sum(notional) AS notional_quote,
     -- Decimal bps: cut to 6 decimals before dividing so Decimal128 cannot overflow
-    round(toDecimal128(sum(cost_vs_mid * fill_qty_base) * 10000, 6)
-          / toDecimal128(sum(arrival_mid_quote * fill_qty_base), 6), 2) AS vs_mid_bps,
-    round(toDecimal128(sum(cost_vs_locked * fill_qty_base) * 10000, 6)
-          / toDecimal128(sum(locked_price_quote * fill_qty_base), 6), 2) AS vs_locked_bps,
-    round(toDecimal128(max(cost_vs_mid / arrival_mid_quote) * 10000, 6), 2) AS worst_vs_mid_bps
+    round(toDecimal128(sum(cost_vs_mid) * 10000, 6) / toDecimal128(sum(at_mid), 6), 2) AS vs_mid_bps,
+    round(toDecimal128(sum(cost_vs_locked) * 10000, 6) / toDecimal128(sum(at_locked), 6), 2) AS vs_locked_bps,
+    round(toDecimal128(max(worst) * 10000, 6), 2) AS worst_vs_mid_bps
 FROM
 (
-    SELECT rfq_id, venue, symbol, side, price_quote, qty_base AS fill_qty_base
-    FROM {db}.fills FINAL
-    WHERE exec_type = 'FILL' AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
-      AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-      AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-    ORDER BY _offset
-    LIMIT 1 BY rfq_id, fill_id
-) AS executed
-ALL INNER JOIN
-(
-    SELECT rfq_id, price_quote AS locked_price_quote, arrival_mid_quote
-    FROM {db}.trades FINAL
-    ORDER BY rfq_id, _offset DESC
-    LIMIT 1 BY rfq_id
-) AS booked USING rfq_id
+    -- (deal, venue) rows from deal_venues: the largest part of each month as it is (no FINAL), the
+    -- deals that also have a row in another part (not merged yet) go to the raw branch below
+    SELECT
+        arrayElement(['BINANCE', 'COINBASE', 'OKX', 'KRAKEN', 'UNKNOWN'], slot) AS venue,
+        symbol,
+        slot_fills AS fill_count,
+        toDecimal128(slot_qty, 12) AS qty,
+        toDecimal128(slot_notional, 22) AS notional,
+        toDecimal128(sign * (slot_notional - mid * slot_qty), 22) AS cost_vs_mid,
+        toDecimal128(mid * slot_qty, 22) AS at_mid,
+        toDecimal128(sign * (slot_notional - price * slot_qty), 22) AS cost_vs_locked,
+        toDecimal128(price * slot_qty, 22) AS at_locked,
+        toDecimal128((arrayElement(worst_prices, slot) - sign * mid) / mid, 10) AS worst
+    FROM
+    (
+        SELECT
+            finalizeAggregation(fill_symbol) AS symbol,
+            if(finalizeAggregation(fill_side) = 'BUY', 1, -1) AS sign,
+            finalizeAggregation(trade_price) AS price,
+            finalizeAggregation(trade_mid) AS mid,
+            finalizeAggregation(fill_sums) AS sums,
+            finalizeAggregation(fill_worst) AS worst_prices
+        FROM
+        (
+            SELECT
+                deal,
+                fill_symbol, fill_side, trade_price, trade_mid, fill_sums, fill_worst,
+                finalizeAggregation(fill_rows) AS rows_in,
+                finalizeAggregation(fill_ids) AS ids_in,
+                finalizeAggregation(fill_kinds) AS kinds,
+                finalizeAggregation(odd_venue) AS odd,
+                finalizeAggregation(booked) AS has_trade,
+                finalizeAggregation(first_fill_us) AS first_us,
+                finalizeAggregation(last_fill_us) AS last_us
+            FROM {db}.deal_venues
+            WHERE month >= toYYYYMM(toDateTime(greatest(intDiv(%(since_us)s, 1000000), 0), 'UTC'))
+                  AND month <= toYYYYMM(toDateTime(least(intDiv(%(until_us)s, 1000000), 4102444800), 'UTC'))
+              AND _part IN (SELECT argMax(name, rows) FROM system.parts
+                    WHERE database = '{db}' AND table = 'deal_venues' AND active GROUP BY partition)
+        )
+        WHERE has_trade = 1 AND kinds = 1 AND rows_in = ids_in AND odd = 0
+          AND first_us >= %(since_us)s AND last_us < %(until_us)s
+          AND deal NOT IN (
+            SELECT deal FROM {db}.deal_venues
+            WHERE month >= toYYYYMM(toDateTime(greatest(intDiv(%(since_us)s, 1000000), 0), 'UTC'))
+                  AND month <= toYYYYMM(toDateTime(least(intDiv(%(until_us)s, 1000000), 4102444800), 'UTC'))
+              AND _part NOT IN (SELECT argMax(name, rows) FROM system.parts
+                    WHERE database = '{db}' AND table = 'deal_venues' AND active GROUP BY partition))
+    )
+    ARRAY JOIN sums.1 AS slot, sums.2 AS slot_fills, sums.3 AS slot_qty, sums.4 AS slot_notional
+    UNION ALL
+    -- the deals deal_venues cannot answer, from the raw events: fills once per fill_id (the first
+    -- copy read), each with its deal's trade read last
+    SELECT
+        fill_venue AS venue,
+        symbol,
+        toUInt64(1) AS fill_count,
+        toDecimal128(fill_qty_base, 12) AS qty,
+        toDecimal128(price_quote * fill_qty_base, 22) AS notional,
+        toDecimal128(sign * (price_quote - arrival_mid_quote) * fill_qty_base, 22) AS cost_vs_mid,
+        toDecimal128(arrival_mid_quote * fill_qty_base, 22) AS at_mid,
+        toDecimal128(sign * (price_quote - locked_price_quote) * fill_qty_base, 22) AS cost_vs_locked,
+        toDecimal128(locked_price_quote * fill_qty_base, 22) AS at_locked,
+        toDecimal128(sign * (price_quote - arrival_mid_quote) / arrival_mid_quote, 10) AS worst
+    FROM
+    (
+        SELECT rfq_id, CAST(venue AS String) AS fill_venue, symbol, if(side = 'BUY', 1, -1) AS sign, price_quote,
+               qty_base AS fill_qty_base
+        FROM {db}.fills FINAL
+        WHERE exec_type = 'FILL' AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
+          AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+          AND rfq_id IN (
+            SELECT rfq_id
+            FROM
+            (
+                SELECT
+                    rfq_id,
+                    _part NOT IN (SELECT argMax(name, rows) FROM system.parts
+                    WHERE database = '{db}' AND table = 'deal_venues' AND active GROUP BY partition) AS unmerged,
+                    finalizeAggregation(fill_rows) AS rows_in,
+                    finalizeAggregation(fill_ids) AS ids_in,
+                    finalizeAggregation(fill_kinds) AS kinds,
+                    finalizeAggregation(odd_venue) AS odd,
+                    finalizeAggregation(booked) AS has_trade,
+                    finalizeAggregation(first_fill_us) AS first_us,
+                    finalizeAggregation(last_fill_us) AS last_us
+                FROM {db}.deal_venues
+                WHERE month >= toYYYYMM(toDateTime(greatest(intDiv(%(since_us)s, 1000000), 0), 'UTC'))
+                  AND month <= toYYYYMM(toDateTime(least(intDiv(%(until_us)s, 1000000), 4102444800), 'UTC'))
+            )
+            WHERE unmerged OR rows_in != ids_in OR kinds > 1 OR odd = 1 OR (rows_in > 0 AND has_trade = 0)
+               OR (kinds = 1 AND first_us < %(until_us)s AND last_us >= %(since_us)s
+                   AND NOT (first_us >= %(since_us)s AND last_us < %(until_us)s)))
+        ORDER BY _offset
+        LIMIT 1 BY rfq_id, fill_id
+    ) AS executed
+    ALL INNER JOIN
+    (
+        SELECT rfq_id, price_quote AS locked_price_quote, arrival_mid_quote
+        FROM {db}.trades FINAL
+        WHERE rfq_id IN (
+            SELECT rfq_id
+            FROM
+            (
+                SELECT
+                    rfq_id,
+                    _part NOT IN (SELECT argMax(name, rows) FROM system.parts
+                    WHERE database = '{db}' AND table = 'deal_venues' AND active GROUP BY partition) AS unmerged,
+                    finalizeAggregation(fill_rows) AS rows_in,
+                    finalizeAggregation(fill_ids) AS ids_in,
+                    finalizeAggregation(fill_kinds) AS kinds,
+                    finalizeAggregation(odd_venue) AS odd,
+                    finalizeAggregation(booked) AS has_trade,
+                    finalizeAggregation(first_fill_us) AS first_us,
+                    finalizeAggregation(last_fill_us) AS last_us
+                FROM {db}.deal_venues
+                WHERE month >= toYYYYMM(toDateTime(greatest(intDiv(%(since_us)s, 1000000), 0), 'UTC'))
+                  AND month <= toYYYYMM(toDateTime(least(intDiv(%(until_us)s, 1000000), 4102444800), 'UTC'))
+            )
+            WHERE unmerged OR rows_in != ids_in OR kinds > 1 OR odd = 1 OR (rows_in > 0 AND has_trade = 0)
+               OR (kinds = 1 AND first_us < %(until_us)s AND last_us >= %(since_us)s
+                   AND NOT (first_us >= %(since_us)s AND last_us < %(until_us)s)))
+        ORDER BY rfq_id, _offset DESC
+        LIMIT 1 BY rfq_id
+    ) AS booked USING rfq_id
+)
 GROUP BY venue, symbol
 ORDER BY venue, symbol
