@@ -23,7 +23,8 @@
 --   bucket_labels   a label per bucket, same order
 WITH
     notional_at_mid AS at_mid,  -- a lambda reads a WITH alias, not a column of the subquery (18.16)
-    arrayMap(e -> toDecimal128(e, 2), %(bucket_edges_quote)s) AS edges,
+    -- a constant (CAST folds once per query; a lambda would convert the edges again on every row)
+    CAST(%(bucket_edges_quote)s AS Array(Decimal(38, 2))) AS edges,
     arrayCount(e -> at_mid >= e, edges) AS bucket
 SELECT
     client_id,
