@@ -86,10 +86,18 @@ FROM
       AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
       AND rfq_id IN (
           SELECT rfq_id
-          FROM {db}.trades FINAL
+          FROM {db}.deal_trade_times FINAL
+          PREWHERE ts_us >= (
+              SELECT min(ts_us) FROM (
+                  SELECT ts_us FROM {db}.deal_trade_times FINAL
+                  WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+                    AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+                    AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+                  ORDER BY ts_us DESC
+                  LIMIT %(limit)s))
           WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-            AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-            AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+            AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+            AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
           ORDER BY ts_us DESC, rfq_id
           LIMIT %(limit)s)
     UNION ALL
@@ -103,10 +111,18 @@ FROM
     FROM {db}.quotes FINAL
     WHERE rfq_id IN (
           SELECT rfq_id
-          FROM {db}.trades FINAL
+          FROM {db}.deal_trade_times FINAL
+          PREWHERE ts_us >= (
+              SELECT min(ts_us) FROM (
+                  SELECT ts_us FROM {db}.deal_trade_times FINAL
+                  WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+                    AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+                    AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+                  ORDER BY ts_us DESC
+                  LIMIT %(limit)s))
           WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-            AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-            AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+            AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+            AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
           ORDER BY ts_us DESC, rfq_id
           LIMIT %(limit)s)
     UNION ALL
@@ -123,10 +139,18 @@ FROM
         FROM {db}.fills FINAL
         WHERE rfq_id IN (
               SELECT rfq_id
-              FROM {db}.trades FINAL
+              FROM {db}.deal_trade_times FINAL
+              PREWHERE ts_us >= (
+                  SELECT min(ts_us) FROM (
+                      SELECT ts_us FROM {db}.deal_trade_times FINAL
+                      WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+                        AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+                        AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+                      ORDER BY ts_us DESC
+                      LIMIT %(limit)s))
               WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-                AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-                AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+                AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+                AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
               ORDER BY ts_us DESC, rfq_id
               LIMIT %(limit)s)
         ORDER BY _offset
@@ -143,10 +167,18 @@ FROM
     FROM {db}.settlements FINAL
     WHERE rfq_id IN (
           SELECT rfq_id
-          FROM {db}.trades FINAL
+          FROM {db}.deal_trade_times FINAL
+          PREWHERE ts_us >= (
+              SELECT min(ts_us) FROM (
+                  SELECT ts_us FROM {db}.deal_trade_times FINAL
+                  WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+                    AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+                    AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+                  ORDER BY ts_us DESC
+                  LIMIT %(limit)s))
           WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-            AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-            AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+            AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+            AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
           ORDER BY ts_us DESC, rfq_id
           LIMIT %(limit)s)
     UNION ALL
@@ -160,10 +192,18 @@ FROM
     FROM {db}.recon FINAL
     WHERE rfq_id IN (
           SELECT rfq_id
-          FROM {db}.trades FINAL
+          FROM {db}.deal_trade_times FINAL
+          PREWHERE ts_us >= (
+              SELECT min(ts_us) FROM (
+                  SELECT ts_us FROM {db}.deal_trade_times FINAL
+                  WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
+                    AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+                    AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+                  ORDER BY ts_us DESC
+                  LIMIT %(limit)s))
           WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-            AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-            AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+            AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+            AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
           ORDER BY ts_us DESC, rfq_id
           LIMIT %(limit)s)
 ) AS events
