@@ -9,12 +9,15 @@
 -- larger hedge here than in recon. P&L = sign * (price * hedged - fill notional) - fees + client
 -- fee, sign +1 for a client BUY (otcdesk/recon.py), rounded half up to 10 decimals (recon rounds
 -- half even: they differ only on an exact tie).
--- The newest deals are found first from the trades' times alone (one numeric column, the months
--- the window touches); everything else is read for those deals only (`rfq_id IN` them: the event
--- tables are ordered by rfq_id, so only their granules), so the cost follows `limit`, not the
--- history. A deal booked twice (two trade events) is placed by its newest trade and shows the
--- last one read, as ever; the newest `limit` trades are taken before that choice, so such a deal
--- can leave a screen one row short.
+-- The newest deals are found first in deal_trade_times (0005: every trade's time and deal, ordered
+-- by time, partitioned by month): the `limit`-th newest time from its numeric columns, then the
+-- deals at or after it from the last granules only. Every event of those deals is then read with
+-- `rfq_id IN` them (the event tables are ordered by rfq_id: only their granules) and folded by one
+-- GROUP BY rfq_id (no joins: 18.16 re-runs an IN subquery at every level of nesting), so the cost
+-- follows `limit`, not the history. A deal booked twice (two trade events) is placed by its newest
+-- trade and shows the last one read, as ever; the newest `limit` trades are taken before that
+-- choice, so such a deal can leave a screen one row short. The quote shown is the one whose
+-- quote_id the trade names, among the quotes of the deal's RFQ.
 -- columns:
 --   booked_at       trade time, UTC
 --   rfq_id          the deal
