@@ -4,11 +4,15 @@ For every schema version that is its event's newest (no schema resolution needed
 fields are the event's columns, one Python function is generated from the `.avsc`: it reads the
 body field by field with the varints inlined and appends each value to its column, with nothing in
 between (no record dict, no row tuple). Its values are those `serde.decode_record` followed by
-`record_row_builder` gives, except that strings stay the UTF-8 bytes Avro carries (checked to be
-valid UTF-8; clickhouse-driver sends bytes to a String column as they are, so a `str` would only
-be encoded again): enums as their symbol, decimals as `Decimal` made exactly as fastavro makes
-them (same precision context), arrays as lists, nested records split into their `Nested` columns,
-then topic, partition and offset.
+`record_row_builder` gives, with two exceptions that spare objects nobody needs: strings stay the
+UTF-8 bytes Avro carries (checked to be valid UTF-8; clickhouse-driver sends bytes to a String
+column as they are, so a `str` would only be encoded again), and decimals stay the unscaled
+integer Avro carries (`int.from_bytes` of its two's complement, checked below 10**precision and
+the field's bound), which is the value ClickHouse's Decimal(P, S) stores: consumers/sink_native.py
+writes it, and `ColumnDecoder.scales` names those columns. Enums come as their symbol, arrays as
+lists, nested records split into their `Nested` columns, then topic, partition and offset.
+Varints of one byte (lengths, enum indexes, union branches) go through a table or are compared as
+that byte; a timestamp's 8-byte varint is gathered from one little-endian int with masks.
 
 It is a fast path, not a second judge: anything it does not like (truncated or trailing bytes, a
 bad enum index or a symbol the Python enum lacks, an out-of-range decimal, invalid UTF-8, ...)

@@ -2,9 +2,11 @@
 retry (server down, overloaded) or stop (the statement itself is wrong).
 
 `DriverRunner.insert` sends rows; the sink already holds its batch as columns per table and
-clickhouse-driver's `columnar=True` takes them as they are (no row-to-column pass, no copy: the
-driver slices each column into blocks, so a retried insert sends the same untouched values), so
-the sink talks to the driver directly here and maps its exceptions the way `otcdesk.db.runner` does.
+clickhouse-driver's `columnar=True` takes them as they are (no row-to-column pass; the driver
+writes into copies of the columns, so a retried insert sends the same untouched values), so the
+sink talks to the driver directly here and maps its exceptions the way `otcdesk.db.runner` does.
+Decimal columns held as unscaled ints go as `UnscaledColumns` to a `SinkClient`, which writes them
+itself (consumers/sink_native.py).
 """
 
 from __future__ import annotations
