@@ -59,7 +59,7 @@ def merge(runner: SqlRunner, db: str) -> None:
 def candidates(runner: SqlRunner, db: str, values: dict[str, Value]) -> set[str]:
     """The candidate subquery as recon_breaks runs it (the one in the trades' PREWHERE)."""
     body = load("recon_breaks").body
-    start = body.index("PREWHERE rfq_id IN (") + len("PREWHERE rfq_id IN (")
+    start = body.index("PREWHERE rfq_id GLOBAL IN (") + len("PREWHERE rfq_id GLOBAL IN (")
     depth, end = 1, start
     while depth:
         depth += {"(": 1, ")": -1}.get(body[end], 0)

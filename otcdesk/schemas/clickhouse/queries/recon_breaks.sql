@@ -18,12 +18,12 @@
 -- Two passes, so that a desk whose deals are clean does not group every event by rfq_id: the
 -- deals whose per-deal bounds in deal_bounds (0008_deal_bounds.sql, kept by materialized views)
 -- cannot prove them free of every break are the candidates, and only their events are read by
--- the exact rules below (`rfq_id IN (candidates)` in each table's PREWHERE). The bounds hold
--- whatever the parameters (a deal they cannot judge is a candidate), so the result is the one
--- pass over every deal would give (tests/unit/test_recon_candidates.py compares the two).
--- `use_index_for_in_with_subqueries = 0`: 18.16 otherwise builds the candidate set while it
--- analyses each nesting level (dozens of times); the candidates are spread over every granule
--- of the raw tables, so the index would not skip any.
+-- the exact rules below (`rfq_id GLOBAL IN (candidates)` in each table's PREWHERE). The bounds
+-- hold whatever the parameters (a deal they cannot judge is a candidate), so the result is the
+-- one pass over every deal would give (tests/unit/test_recon_candidates.py compares the two).
+-- GLOBAL: 18.16 builds a plain IN's set from its subquery again at every nesting level it
+-- analyses (seconds each); GLOBAL runs the subquery into a temporary table, without a setting
+-- (reports run with readonly=1, which refuses SETTINGS).
 -- columns:
 --   rfq_id          the deal
 --   trade_id        its trade
@@ -154,7 +154,7 @@ FROM
             -- the trade: the last one read if a deal ever had two, as ReconState keeps
             SELECT rfq_id, trade_id, symbol, side, qty_base, price_quote, notional_quote, fee_quote, ts_us AS trade_us
             FROM {db}.trades FINAL
-            PREWHERE rfq_id IN (
+            PREWHERE rfq_id GLOBAL IN (
                 SELECT rfq_id
                 FROM
                 (
@@ -309,7 +309,7 @@ FROM
                         SELECT rfq_id, order_id, ts_us, _offset, filled_qty_base,
                                startsWith(source, %(venue_source_prefix)s) AS is_venue
                         FROM {db}.orders FINAL
-                        PREWHERE rfq_id IN (
+                        PREWHERE rfq_id GLOBAL IN (
                             SELECT rfq_id
                             FROM
                             (
@@ -480,7 +480,7 @@ FROM
                                           toString(first.7), '|', toString(first.9)),
                                    concat('not a fill|', fill_id)) AS economics
                             FROM {db}.fills FINAL
-                            PREWHERE rfq_id IN (
+                            PREWHERE rfq_id GLOBAL IN (
                                 SELECT rfq_id
                                 FROM
                                 (
@@ -646,7 +646,7 @@ FROM
                     groupArray((_offset, ts_us, settlement_id, state)) AS leg_events,
                     max(ts_us) AS leg_last_us
                 FROM {db}.settlements FINAL
-                PREWHERE rfq_id IN (
+                PREWHERE rfq_id GLOBAL IN (
                     SELECT rfq_id
                     FROM
                     (
@@ -754,4 +754,3 @@ FROM
     ) AS legs USING rfq_id
 ) AS deals_and_legs
 ORDER BY rfq_id, kind, subject, expected, actual
-SETTINGS use_index_for_in_with_subqueries = 0
