@@ -9,6 +9,8 @@
 -- merged yet) or a trade row without its quote in the same part (a quote and its trade in two
 -- months) are merged here, reading only their granules. A `--since` window reads the months from
 -- its start on (a trade comes after its quote).
+-- The RFQs to merge are found once (GLOBAL IN: 18.16 builds a plain IN's set again at every
+-- nesting level); the merge reads only their rows (PREWHERE on rfq_id, then their states).
 -- columns:
 --   client_id       the client
 --   size_bucket     notional at mid, in quote currency ('1M-5M')
@@ -45,7 +47,7 @@ FROM
         finalizeAggregation(trade_notional) AS notional_quote
     FROM {db}.deal_quote
     WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
-      AND rfq_id NOT IN (
+      AND rfq_id GLOBAL NOT IN (
         SELECT rfq_id FROM {db}.deal_quote
         WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
           AND (finalizeAggregation(quoted) = 0 OR _part NOT IN (
@@ -60,13 +62,13 @@ FROM
         maxIfMerge(traded) AS is_traded,
         argMaxIfMerge(trade_notional) AS notional_quote
     FROM {db}.deal_quote FINAL  -- folds a month's parts; the GROUP BY folds the months
-    WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
-      AND rfq_id IN (
+    PREWHERE rfq_id GLOBAL IN (
         SELECT rfq_id FROM {db}.deal_quote
         WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
           AND (finalizeAggregation(quoted) = 0 OR _part NOT IN (
             SELECT argMax(name, rows) FROM system.parts
             WHERE database = '{db}' AND table = 'deal_quote' AND active GROUP BY partition)))
+    WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
     GROUP BY rfq_id, quote_id
 ) AS quoted
 WHERE is_quoted = 1 AND quoted_us >= %(since_us)s AND quoted_us < %(until_us)s

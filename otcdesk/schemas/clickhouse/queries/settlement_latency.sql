@@ -10,6 +10,8 @@
 -- merged yet) or leg events without their trade in the same part (a leg settled in the month
 -- after its trade) are merged here, reading only their granules. A `--since` window reads the
 -- months from its start on (a leg's events come after its trade).
+-- The RFQs to merge are found once (GLOBAL IN: 18.16 builds a plain IN's set again at every
+-- nesting level); the merge reads only their rows (PREWHERE on rfq_id, then their states).
 -- columns:
 --   network         BTC, ETH, TRON or WIRE
 --   asset           what moved (BTC, ETH, USDT, USD)
@@ -51,7 +53,7 @@ FROM
         finalizeAggregation(failed) AS leg_failed
     FROM {db}.deal_settlement
     WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
-      AND rfq_id NOT IN (
+      AND rfq_id GLOBAL NOT IN (
         SELECT rfq_id FROM {db}.deal_settlement
         WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
           AND (finalizeAggregation(booked) = 0 OR finalizeAggregation(leg_seen) = 0 OR _part NOT IN (
@@ -85,13 +87,13 @@ FROM
                 minIfMerge(settled_us) AS leg_settled_at,
                 maxIfMerge(failed) AS leg_failed_flag
             FROM {db}.deal_settlement FINAL  -- folds a month's parts; the GROUP BY folds the months
-            WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
-              AND rfq_id IN (
+            PREWHERE rfq_id GLOBAL IN (
                 SELECT rfq_id FROM {db}.deal_settlement
                 WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
                   AND (finalizeAggregation(booked) = 0 OR finalizeAggregation(leg_seen) = 0 OR _part NOT IN (
                     SELECT argMax(name, rows) FROM system.parts
                     WHERE database = '{db}' AND table = 'deal_settlement' AND active GROUP BY partition)))
+            WHERE month >= toStartOfMonth(toDateTime(intDiv(%(since_us)s, 1000000), 'UTC'))
             GROUP BY rfq_id, leg_name
         ) AS merged_legs
         GROUP BY rfq_id
