@@ -12,7 +12,7 @@
 -- deal_inventory_cells (every deal's moves, summed as stored) and deal_inventory_marks (the
 -- latest mark per symbol and minute). A deal whose rows are not all distinct (a redelivered copy,
 -- a fill re-reported under its id), whose check row is not in the largest part (not merged yet),
--- or that has rows from the minute `until_us` cuts on, has its stored moves subtracted and is
+-- or that has rows in the minute `until_us` cuts, has its stored moves subtracted and is
 -- recounted from the raw rows with FINAL, reading only its granules; marks from that minute on
 -- are read raw. A bucket that is not whole minutes reads every row raw, as the query before
 -- 0009 did.
@@ -50,7 +50,7 @@ FROM
     UNION ALL
     -- less what the deals to recount stored: the deals whose rows are not all distinct, those
     -- with a row in another part than the largest (not merged yet), and those with rows in
-    -- the minute the cut falls in or later
+    -- the minute the cut falls in (rows after the cut count nowhere)
     SELECT symbol, intDiv(cell_us, %(bucket_us)s) * %(bucket_us)s AS bucket_us,
            -sumMerge(moved_base) AS part_base, -sumMerge(moved_cash) AS part_cash, -sumMerge(moved_rows) AS part_rows
     FROM {db}.deal_inventory_cells
@@ -62,7 +62,7 @@ FROM
             WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active)
         UNION ALL
         SELECT rfq_id FROM {db}.deal_inventory_cells
-        WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)) AND %(bucket_us)s % 60000000 = 0)
+        WHERE cell_us = if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)) AND %(bucket_us)s % 60000000 = 0)
     GROUP BY symbol, bucket_us
     UNION ALL
     -- plus the same deals recounted from the raw rows before until_us, each fill id once
@@ -81,7 +81,7 @@ FROM
             WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active)
         UNION ALL
         SELECT rfq_id FROM {db}.deal_inventory_cells
-        WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)) AND %(bucket_us)s % 60000000 = 0)
+        WHERE cell_us = if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)) AND %(bucket_us)s % 60000000 = 0)
     GROUP BY symbol, bucket_us
     UNION ALL
     -- a hedge BUY: the desk receives base, pays price * quantity + the venue fee
@@ -102,7 +102,7 @@ FROM
                 WHERE database = '{db}' AND table = 'deal_inventory_checks' AND active)
             UNION ALL
             SELECT rfq_id FROM {db}.deal_inventory_cells
-            WHERE cell_us >= if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)) AND %(bucket_us)s % 60000000 = 0)
+            WHERE cell_us = if(%(bucket_us)s % 60000000 = 0, toInt64(intDiv(%(until_us)s, 60000000) * 60000000), toInt64(0)) AND %(bucket_us)s % 60000000 = 0)
         ORDER BY _offset
         LIMIT 1 BY rfq_id, fill_id
     )
