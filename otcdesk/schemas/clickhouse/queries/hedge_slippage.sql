@@ -86,7 +86,10 @@ FROM
     ARRAY JOIN sums.1 AS slot, sums.2 AS slot_fills, sums.3 AS slot_qty, sums.4 AS slot_notional
     UNION ALL
     -- the deals deal_venues cannot answer, from the raw events: fills once per fill_id (the first
-    -- copy read), each with its deal's trade read last
+    -- copy read), each with its deal's trade read last. For the fills the deals are found once
+    -- (GLOBAL IN: 18.16 builds a plain IN's set again at every nesting level, and this one reads
+    -- every deal's states) and read through PREWHERE on rfq_id over the window's months; the trades
+    -- (any month) are read through the primary key (plain IN)
     SELECT
         fill_venue AS venue,
         symbol,
@@ -103,10 +106,7 @@ FROM
         SELECT rfq_id, CAST(venue AS String) AS fill_venue, symbol, if(side = 'BUY', 1, -1) AS sign, price_quote,
                qty_base AS fill_qty_base
         FROM {db}.fills FINAL
-        WHERE exec_type = 'FILL' AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
-          AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-          AND rfq_id IN (
+        PREWHERE rfq_id GLOBAL IN (
             SELECT rfq_id
             FROM
             (
@@ -128,6 +128,9 @@ FROM
             WHERE unmerged OR rows_in != ids_in OR kinds > 1 OR odd = 1 OR (rows_in > 0 AND has_trade = 0)
                OR (kinds = 1 AND first_us < %(until_us)s AND last_us >= %(since_us)s
                    AND NOT (first_us >= %(since_us)s AND last_us < %(until_us)s)))
+        WHERE exec_type = 'FILL' AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
+          AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+          AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
         ORDER BY _offset
         LIMIT 1 BY rfq_id, fill_id
     ) AS executed
