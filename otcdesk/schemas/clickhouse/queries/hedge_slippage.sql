@@ -86,10 +86,10 @@ FROM
     ARRAY JOIN sums.1 AS slot, sums.2 AS slot_fills, sums.3 AS slot_qty, sums.4 AS slot_notional
     UNION ALL
     -- the deals deal_venues cannot answer, from the raw events: fills once per fill_id (the first
-    -- copy read), each with its deal's trade read last. For the fills the deals are found once
+    -- copy read), each with its deal's trade read last. The deals are found once for each side
     -- (GLOBAL IN: 18.16 builds a plain IN's set again at every nesting level, and this one reads
-    -- every deal's states) and read through PREWHERE on rfq_id over the window's months; the trades
-    -- (any month) are read through the primary key (plain IN)
+    -- every deal's states), their rows read through PREWHERE on rfq_id: the fills of the window's
+    -- months, the trades of any month (a deal's trade may lie in an earlier month)
     SELECT
         fill_venue AS venue,
         symbol,
@@ -138,7 +138,7 @@ FROM
     (
         SELECT rfq_id, price_quote AS locked_price_quote, arrival_mid_quote
         FROM {db}.trades FINAL
-        WHERE rfq_id IN (
+        PREWHERE rfq_id GLOBAL IN (
             SELECT rfq_id
             FROM
             (
