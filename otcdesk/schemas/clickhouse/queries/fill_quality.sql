@@ -42,6 +42,7 @@ SELECT
 FROM
 (
     -- orders from deal_orders: the largest part as it is (no FINAL), without the deals to recount
+    -- (found once: GLOBAL, as 18.16 builds a plain IN's set again at every nesting level)
     SELECT
         venue,
         toDecimal128(order_qty_base, 12) AS order_qty_base,
@@ -73,7 +74,7 @@ FROM
     WHERE %(venue_source_prefix)s = 'venue:'
       AND has_desk_event = 1 AND sent_at >= %(since_us)s AND sent_at < %(until_us)s
       AND order_reports = order_fill_ids
-      AND deal NOT IN (
+      AND deal GLOBAL NOT IN (
                 SELECT deal FROM {db}.deal_orders
                 WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
                     WHERE database = '{db}' AND table = 'deal_orders' AND active)
