@@ -5,9 +5,12 @@
 -- is measured on the hedged quantity only and before venue fees; `net_bps` is the P&L after
 -- venue fees and the client fee. A capture ratio below 1 means the market moved against the desk
 -- (or the hedge walked the book) between quote and hedge. Fills count once per fill_id.
--- One row per deal from deal_hedge (the trade and its hedge totals, kept by materialized views);
--- a deal whose fill rows are not all distinct fill ids (a redelivered copy, a fill re-reported)
--- is recomputed from the raw fills, reading only that deal's granules.
+-- One row per deal from deal_hedge (the trade and its hedge totals, kept by materialized views),
+-- as stored in the table's largest part. The deals to recount - fill rows not all distinct fill
+-- ids (a redelivered copy, a fill re-reported), or a row in another part (not merged yet) - are a
+-- set found once (GLOBAL IN: 18.16 would rebuild a plain IN's set at every nesting level); their
+-- trade comes from deal_hedge with FINAL and their hedge from the raw fills with FINAL, reading
+-- only their rows. The two branches are added up in one GROUP BY: no join over every deal.
 -- columns:
 --   client_id       the client
 --   symbol          desk symbol
@@ -44,6 +47,30 @@ SELECT
     round(toDecimal128(sum(edge_quote) - sum(fees_quote) + sum(fee_quote), 20), 10) AS pnl_quote
 FROM
 (
+    -- the deals as stored: rows of the largest part whose sums count each fill once
+    SELECT
+        finalizeAggregation(trade_client) AS client_id,
+        finalizeAggregation(trade_symbol) AS symbol,
+        finalizeAggregation(trade_side) AS side,
+        finalizeAggregation(trade_qty) AS qty_base,
+        finalizeAggregation(trade_price) AS price_quote,
+        finalizeAggregation(trade_notional) AS notional_quote,
+        finalizeAggregation(trade_fee) AS fee_quote,
+        finalizeAggregation(trade_mid) AS arrival_mid_quote,
+        finalizeAggregation(hedged_qty_base) AS hedged_qty_base,
+        finalizeAggregation(hedged_notional) AS hedged_notional,
+        finalizeAggregation(fees_quote) AS fees_quote
+    FROM {db}.deal_hedge
+    PREWHERE rfq_id GLOBAL NOT IN (
+        SELECT rfq_id FROM {db}.deal_hedge
+        WHERE finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids) OR _part NOT IN (
+            SELECT argMax(name, rows) FROM system.parts
+            WHERE database = '{db}' AND table = 'deal_hedge' AND active))
+    WHERE finalizeAggregation(booked) = 1
+      AND finalizeAggregation(trade_us) >= %(since_us)s AND finalizeAggregation(trade_us) < %(until_us)s
+    UNION ALL
+    -- the deals to recount: the trade merged with FINAL, the hedge from the raw fills (once per
+    -- fill_id, the first copy read)
     SELECT
         deal_client AS client_id,
         deal_symbol AS symbol,
@@ -53,17 +80,13 @@ FROM
         deal_notional AS notional_quote,
         deal_fee AS fee_quote,
         deal_mid AS arrival_mid_quote,
-        if(recount, exact_hedged_qty, deal_hedged_qty) AS hedged_qty_base,
-        if(recount, exact_hedged_notional, deal_hedged_notional) AS hedged_notional,
-        if(recount, exact_fees, deal_fees) AS fees_quote
+        exact_hedged_qty AS hedged_qty_base,
+        exact_hedged_notional AS hedged_notional,
+        exact_fees AS fees_quote
     FROM
     (
-        -- one row per deal: rows of the largest part as they are, FINAL only for the deals that
-        -- also have rows in another part (not merged yet)
         SELECT
             rfq_id,
-            finalizeAggregation(booked) AS is_booked,
-            finalizeAggregation(trade_us) AS booked_us,
             finalizeAggregation(trade_client) AS deal_client,
             finalizeAggregation(trade_symbol) AS deal_symbol,
             finalizeAggregation(trade_side) AS deal_side,
@@ -71,40 +94,18 @@ FROM
             finalizeAggregation(trade_price) AS deal_price,
             finalizeAggregation(trade_notional) AS deal_notional,
             finalizeAggregation(trade_fee) AS deal_fee,
-            finalizeAggregation(trade_mid) AS deal_mid,
-            finalizeAggregation(hedged_qty_base) AS deal_hedged_qty,
-            finalizeAggregation(hedged_notional) AS deal_hedged_notional,
-            finalizeAggregation(fees_quote) AS deal_fees,
-            finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids) AS recount
-        FROM {db}.deal_hedge
-        WHERE rfq_id NOT IN (SELECT rfq_id FROM {db}.deal_hedge WHERE _part NOT IN (
-                SELECT argMax(name, rows) FROM system.parts
-                WHERE database = '{db}' AND table = 'deal_hedge' AND active))
-        UNION ALL
-        SELECT
-            rfq_id,
-            finalizeAggregation(booked) AS is_booked,
-            finalizeAggregation(trade_us) AS booked_us,
-            finalizeAggregation(trade_client) AS deal_client,
-            finalizeAggregation(trade_symbol) AS deal_symbol,
-            finalizeAggregation(trade_side) AS deal_side,
-            finalizeAggregation(trade_qty) AS deal_qty,
-            finalizeAggregation(trade_price) AS deal_price,
-            finalizeAggregation(trade_notional) AS deal_notional,
-            finalizeAggregation(trade_fee) AS deal_fee,
-            finalizeAggregation(trade_mid) AS deal_mid,
-            finalizeAggregation(hedged_qty_base) AS deal_hedged_qty,
-            finalizeAggregation(hedged_notional) AS deal_hedged_notional,
-            finalizeAggregation(fees_quote) AS deal_fees,
-            finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids) AS recount
+            finalizeAggregation(trade_mid) AS deal_mid
         FROM {db}.deal_hedge FINAL
-        WHERE rfq_id IN (SELECT rfq_id FROM {db}.deal_hedge WHERE _part NOT IN (
+        PREWHERE rfq_id GLOBAL IN (
+            SELECT rfq_id FROM {db}.deal_hedge
+            WHERE finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids) OR _part NOT IN (
                 SELECT argMax(name, rows) FROM system.parts
                 WHERE database = '{db}' AND table = 'deal_hedge' AND active))
-    ) AS deals
+        WHERE finalizeAggregation(booked) = 1
+          AND finalizeAggregation(trade_us) >= %(since_us)s AND finalizeAggregation(trade_us) < %(until_us)s
+    ) AS recounted_deals
     ANY LEFT JOIN
     (
-        -- the deals to recount, from the raw fills: once per fill_id, the first copy read
         SELECT
             rfq_id,
             sumIf(qty_base, exec_type = 'FILL') AS exact_hedged_qty,
@@ -114,7 +115,7 @@ FROM
         (
             SELECT rfq_id, exec_type, qty_base, price_quote, fee
             FROM {db}.fills FINAL
-            WHERE rfq_id IN (
+            PREWHERE rfq_id GLOBAL IN (
                 SELECT rfq_id FROM {db}.deal_hedge
                 WHERE finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids) OR _part NOT IN (
                     SELECT argMax(name, rows) FROM system.parts
@@ -123,8 +124,7 @@ FROM
             LIMIT 1 BY rfq_id, fill_id
         )
         GROUP BY rfq_id
-    ) AS recounted USING rfq_id
-    WHERE is_booked = 1 AND booked_us >= %(since_us)s AND booked_us < %(until_us)s
+    ) AS recounted_fills USING rfq_id
 ) AS booked
 GROUP BY client_id, symbol
 ORDER BY client_id, symbol
