@@ -73,7 +73,7 @@ class Sink:
         self.started_at = clock()
         self.reporter = Reporter(self.conf.report_every_s, RateMeter(self.started_at),
                                  lambda: assignment_lag(self.consumer, self.ends),
-                                 Prometheus.on_port(self.conf.metrics_port), self.started_at)
+                                 Prometheus.on_port(self.conf.metrics_port, settings.metrics.host), self.started_at)
         self.spill: list[Message] = []  # consumed while paused, taken after the batch is stored
         self.job: StoreJob | None = None  # the previous batch, being inserted while this one fills
         self.rebalances = 0

@@ -99,25 +99,27 @@ class Prometheus:
     """`otcdesk_sink_rows_total{table}`, `otcdesk_sink_dead_letters_total`, `otcdesk_sink_lag`.
 
     Created once per process (the client library's registry is global) and only when a port is
-    configured: the sink has no HTTP surface by default."""
+    configured: the sink has no HTTP surface by default. Served by `otcdesk.metrics.serve` (a port
+    in use: a warning line, the sink runs on without an endpoint)."""
 
     _instance: Prometheus | None = None
 
-    def __init__(self, port: int) -> None:
-        from prometheus_client import Counter, Gauge, start_http_server
+    def __init__(self, host: str, port: int) -> None:
+        from prometheus_client import Counter, Gauge
+
+        from otcdesk.metrics import serve
 
         self.rows = Counter("otcdesk_sink_rows", "Rows inserted into ClickHouse by the sink", ["table"])
         self.dead_letters = Counter("otcdesk_sink_dead_letters", "Records the sink could not decode")
         self.lag = Gauge("otcdesk_sink_lag", "Records between the sink's position and the log end")
-        start_http_server(port)
-        log.info("prometheus metrics on :%d/metrics", port)
+        serve(host, port, "sink")
 
     @classmethod
-    def on_port(cls, port: int | None) -> Prometheus | None:
-        if port is None:
+    def on_port(cls, port: int | None, host: str = "127.0.0.1") -> Prometheus | None:
+        if not port:
             return None
         if cls._instance is None:
-            cls._instance = cls(port)
+            cls._instance = cls(host, port)
         return cls._instance
 
 

@@ -366,6 +366,36 @@ class SinkSettings(_Section):
     )
 
 
+class MetricsSettings(_Section):
+    """Prometheus /metrics endpoints (otcdesk.metrics, docs/operations.md): one per process.
+
+    `otcdesk run all` serves its own on `base_port` and gives its n-th child (feed, stage
+    processes, sink, in its table's order) `base_port + n`; a process started by hand serves only
+    when given `--metrics-port`."""
+
+    enabled: bool = Field(True, description="`otcdesk run all` starts the endpoints (off: none)")
+    host: str = Field("127.0.0.1", description="address every endpoint binds (0.0.0.0 for a scraper elsewhere)")
+    base_port: int = Field(9400, ge=1, le=65535, description=(
+        "the supervisor's port; its children follow (clear of Kafka 9092-9097, ClickHouse 9000 and 8123)"))
+
+
+class WebSettings(_Section):
+    """`otcdesk web`: the desk in a browser (docs/web.md)."""
+
+    host: str = Field("127.0.0.1", description=(
+        "address the page listens on: loopback unless told (put authentication in front before widening)"))
+    port: int = Field(8700, ge=1, le=65535)
+    history_deals: int = Field(500, ge=0, le=100_000, description=(
+        "newest deals of ClickHouse's history the blotter starts with (the live ones come from Kafka)"))
+    live_deals: int = Field(2000, ge=1, description="deals the blotter keeps in memory, the newest first")
+    replay_s: float = Field(300.0, ge=0, description=(
+        "wall seconds of the deal topics the web consumer reads back at start (deals in flight)"))
+    client_queue: int = Field(512, ge=1, description=(
+        "updates queued per browser; a browser further behind is dropped (it reconnects), not the server"))
+    lag_interval_s: float = Field(2.0, gt=0, description="seconds between two lag snapshots on the page")
+    quote_wait_s: float = Field(30.0, gt=0, description="seconds the ticket waits for the quote, then the trade")
+
+
 class Settings(BaseSettings):
     """Everything configurable about a desk, its stack and its clients."""
 
@@ -420,7 +450,9 @@ class Settings(BaseSettings):
     settlement: SettlementSettings = SettlementSettings()
     recon: ReconSettings = ReconSettings()
     sink: SinkSettings = SinkSettings()
+    metrics: MetricsSettings = MetricsSettings()
     read_only: ReadOnlyLimits = ReadOnlyLimits()
+    web: WebSettings = WebSettings()
 
     # -- resolved endpoints -------------------------------------------------------------------
     def _local_state(self) -> dict[str, object]:

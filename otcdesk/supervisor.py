@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from otcdesk.clock import wall_now_us
+from otcdesk.metrics import RESTARTS
 
 OTCDESK = (sys.executable, "-m", "otcdesk.cli.main")
 #: set in every child: its supervisor's pid (see `die_with_supervisor`)
@@ -73,6 +74,7 @@ class Child:
     retired: bool = False  # stopped on purpose: not restarted
     finishes: bool = False  # exits 0 when its work is done (a session's feed): then not restarted
     stages: tuple[str, ...] = ()  # the desk stages it hosts (`streams.LAYOUTS`)
+    metrics_port: int | None = None  # its /metrics port (`with_metrics_ports`), None: none
 
     @property
     def state(self) -> str:
@@ -137,6 +139,7 @@ class Supervisor:
                               f"{child.restart_at - now:.0f} s")
             if child.restart_at is not None and now >= child.restart_at and not self._stopping:
                 child.restarts += 1
+                RESTARTS.labels(child.name).inc()
                 self._spawn(child)
                 events.append(f"{child.name} restarted (restart #{child.restarts})")
         return events
@@ -174,6 +177,15 @@ def terminate(procs: Sequence[subprocess.Popen], grace_s: float) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def with_metrics_ports(children: Sequence[Child], base_port: int) -> None:
+    """Give child n (counting from 1, in order) /metrics on `base_port + n` (`--metrics-port`, which
+    every desk command takes); `base_port` itself is the supervisor's. The same options give the
+    same ports, a restarted child keeps its own, and two children never share one."""
+    for n, child in enumerate(children, start=1):
+        child.metrics_port = base_port + n
+        child.args = (*child.args, "--metrics-port", str(base_port + n))
 
 
 def desk_children(stages: Sequence[str], *, with_feed: bool, with_sink: bool, layout: str,

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from otcdesk.clock import Clock
 from otcdesk.errors import RejectedError
 from otcdesk.events import Event
+from otcdesk.metrics import StageMetrics, event_type
 from otcdesk.streamtime import BEFORE_ALL_US, END_US, plus
 from otcdesk.streamtime.frontier import Frontier, InputSpec
 from otcdesk.streamtime.queue import TIMER, EventQueue, Item
@@ -57,6 +58,7 @@ class Record:
     raw: bytes | None = None
     ack: Callable[[], Awaitable[Any]] | None = None  # the consumer may commit past it once handled
     refusal: Exception | None = None  # refused on arrival (e.g. a key that is not the event's)
+    replayed: bool = False  # read again at start to rebuild state: handled, not counted in the metrics
 
 
 class Emitter(Protocol):
@@ -79,8 +81,10 @@ def _fingerprint(event: Event) -> int:
 
 class Processor:
     def __init__(self, name: str, *, stream_time: bool, clock: Clock, emitter: Emitter,
-                 publish_every_s: float = PUBLISH_EVERY_S, detailed: bool = False) -> None:
+                 publish_every_s: float = PUBLISH_EVERY_S, detailed: bool = False,
+                 metrics: StageMetrics | None = None) -> None:
         self.name, self.stream_time, self.clock, self.emitter = name, stream_time, clock, emitter
+        self.metrics = metrics
         self.publish_every_s = publish_every_s
         self.detailed = detailed  # watermark records carry next_us and input_us (a reactive producer)
         self._specs: list[InputSpec] = []
@@ -119,6 +123,8 @@ class Processor:
     # -- what comes in ----------------------------------------------------------------------
     def offer(self, index: int, record: Record, ts_us: int, tiebreak: str) -> None:
         self.frontier.read(index, record.partition, record.offset)
+        if self.metrics is not None and tiebreak:  # an event's own time (undecodable bytes have none)
+            self.metrics.offered(ts_us)
         if self.stream_time:
             self.queue.push(index, ts_us, self._specs[index].rank, tiebreak, record)
         else:  # live: arrival order, ahead of the timers
@@ -261,6 +267,9 @@ class Processor:
             await self.emitter.send(prepared)
             return
         record: Record = item.payload
+        counted = self.metrics is not None and not record.replayed
+        if counted:
+            self._took(record)
         if self._handled_before(item.source, record):
             if record.ack is not None:
                 await record.ack()
@@ -272,7 +281,7 @@ class Processor:
                 raise record.value.error
             # Encoded inside the try: an output that does not fit its schema dead-letters the
             # input that produced it instead of stopping the stage.
-            prepared = self.emitter.prepare(await self._handlers[item.source](record.value))
+            prepared = self.emitter.prepare(await self._handle(item.source, record, counted))
         except Exception as exc:  # noqa: BLE001 - every failure of one record becomes a dead letter
             await self.emitter.send(self.emitter.prepare(getattr(exc, "replies", ())))
             await self.emitter.dead_letter(record, exc)
@@ -282,6 +291,24 @@ class Processor:
         self.handled += 1
         if record.ack is not None:
             await record.ack()
+
+    def _took(self, record: Record) -> None:
+        """Counted in `otcdesk.metrics` as taken: every record released, duplicates and refusals too."""
+        assert self.metrics is not None
+        self.metrics.took(record.topic, event_type(record.value))
+        ts_us = getattr(record.value, "ts_us", None)
+        if ts_us is not None:
+            self.metrics.reached(ts_us)
+
+    async def _handle(self, index: int, record: Record, timed: bool) -> Iterable[Event]:
+        """The input's handler on `record`'s value; `timed`: its wall time goes to the metrics."""
+        if not timed or self.metrics is None:
+            return await self._handlers[index](record.value)
+        started = time.perf_counter()
+        try:
+            return await self._handlers[index](record.value)
+        finally:
+            self.metrics.handled(event_type(record.value), time.perf_counter() - started)
 
     def _handled_before(self, index: int, record: Record) -> bool:
         """True if this input handled this record's event already. Another event under a handled

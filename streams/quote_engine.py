@@ -14,8 +14,10 @@ the instant it was priced: event time in a simulated session, wall time live (`t
 from __future__ import annotations
 
 from otcdesk.errors import RejectedError
-from otcdesk.events import Event, Fill, RfqPriced, SettlementState, SettlementUpdated, TradeBooked, TransferDirection
+from otcdesk.events import (Event, Fill, Quote, RfqPriced, SettlementState, SettlementUpdated, TradeBooked,
+                            TransferDirection)
 from otcdesk.ids import CausalIds
+from otcdesk.metrics import QUOTE_LATENCY
 from otcdesk.pricing_wire import from_event
 from otcdesk.quoting import QuoteEngine
 from otcdesk.settings import Settings, get_settings
@@ -52,7 +54,12 @@ class QuoteEngineStage:
         if not isinstance(priced, RfqPriced):
             raise RejectedError("wrong_event", f"{type(priced).__name__} on rfq-priced")
         self.ids.rebase(priced.event_id)
-        return [self.engine.quote(from_event(priced), priced.priced_at_us)]
+        answer = self.engine.quote(from_event(priced), priced.priced_at_us)
+        if isinstance(answer, Quote) and not self.stage.sent_before(answer.event_id):
+            # Desk time (the stage's processing time), never the wall: in a simulated session it
+            # is the event time of the priced RFQ being handled, live the desk clock.
+            QUOTE_LATENCY.observe(max(self.stage.now_us() - priced.rfq_ts_us, 0) / 1e6)
+        return [answer]
 
 
 def ttl_us(settings: Settings) -> int:

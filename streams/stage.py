@@ -40,6 +40,7 @@ from faust.types import EventT
 from otcdesk.dlq import dead_letter, dead_letter_id, headers_of
 from otcdesk.errors import DeskError, RejectedError
 from otcdesk.events import Event, TopicPosition, WatermarkAdvanced
+from otcdesk.metrics import StageMetrics
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from otcdesk.streamtime import END_US, partition_of
@@ -72,8 +73,9 @@ class Stage:
         self.app = app or make_app(name, settings)
         self.serde = default_serde()
         self.stream_time = settings.time == "stream"
+        self.metrics = StageMetrics(name, settings.namespace)
         self.processor = Processor(name, stream_time=self.stream_time, clock=settings.clock(), emitter=self,
-                                   publish_every_s=watermark_every_s, detailed=answers)
+                                   publish_every_s=watermark_every_s, detailed=answers, metrics=self.metrics)
         self.own_sources = tuple(own_sources if own_sources is not None else (name,)) if self.stream_time else ()
         self.outputs = tuple(dict.fromkeys((*outputs, "dlq")))
         self.dead_lettered = 0
@@ -169,6 +171,10 @@ class Stage:
     def cancel(self, key: str) -> None:
         self.processor.cancel(key)
 
+    def sent_before(self, event_id: str) -> bool:
+        """True if an output with this id is on its topic already (it will not be sent again)."""
+        return event_id in self._sent_ids
+
     def now_us(self) -> int:
         """Processing time: the event time of what is being handled (stream), else the desk clock."""
         return self.processor.now_us()
@@ -258,7 +264,7 @@ class Stage:
         index = self._consumed.get(record.topic)
         if index is not None:
             self._offer(index, Record(record.topic, record.partition, record.offset, record.key, value,
-                                      record.value))  # raw bytes: a dead letter keeps them
+                                      record.value, replayed=True))  # raw bytes: a dead letter keeps them
 
     async def _follow(self) -> None:
         """The folds, and in stream time the `watermarks` partitions of the producers this stage
@@ -307,6 +313,7 @@ class Stage:
             self.suppressed += 1
             return
         delivery = await self.produce(out.TOPIC, out.key.encode(), data, headers)
+        self.metrics.produced(out.TOPIC, out.SCHEMA)
         # Sent once: the same id made again later (by a timer or a handler) is not another event.
         self._sent_ids.add(out.event_id)
         if delivery is not None and self.stream_time:  # only a watermark record waits for them
@@ -326,6 +333,8 @@ class Stage:
             return
         self._sent_ids.add(letter.event_id)
         await self.produce("dlq", record.key, self.serde.encode(letter), headers_of(letter))
+        self.metrics.produced(letter.TOPIC, letter.SCHEMA)
+        self.metrics.dead_lettered(letter.reason)
 
     async def publish(self, wm_us: int, next_us: int | None, input_us: int | None) -> None:
         """A watermark record: first wait until the broker has every record sent so far, so
@@ -340,6 +349,7 @@ class Stage:
             str(uuid.uuid5(_WATERMARK_IDS, f"{self.name}:{os.getpid()}:{self._marks}")), wm_us, self.name,
             next_us, input_us, tuple(TopicPosition(t, p, o) for (t, p), o in sorted(self._positions.items())))
         await self.produce("watermarks", self.name.encode(), self.serde.encode(mark), None, partition_of(self.name))
+        self.metrics.produced(mark.TOPIC, mark.SCHEMA)
         if wm_us == END_US:
             waited = ", ".join(f"{t} {s:.1f} s" for t, s in sorted(self.processor.waited_s.items(), key=lambda kv: -kv[1]))
             log.info("%s: every input ended and everything is handled; waited on %s", self.name, waited or "nothing")

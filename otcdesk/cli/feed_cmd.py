@@ -17,11 +17,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from otcdesk.cli.output import console
-from otcdesk.cli.params import HOUR_S, SEED, SPEED, YEAR_S, names, number
+from otcdesk.cli.params import HOUR_S, METRICS_PORT_HELP, PORT, SEED, SPEED, YEAR_S, names, number
 from otcdesk.clock import US_PER_S
 from otcdesk.errors import DeliveryError, UserError
 from otcdesk.events import PriceUpdate, WatermarkAdvanced
 from otcdesk.kafka import require_topics
+from otcdesk.metrics import serve
 from otcdesk.settings import Settings, get_settings
 from producers.feeds.publisher import FeedPublisher, FeedSummary, pump, stop_on_sigterm
 from producers.feeds.selection import DESK_VENUES, split_names, venues_of
@@ -135,6 +136,7 @@ def run(
     interval: float = typer.Option(1.0, "--interval", help="ccxt: seconds between two polls of a venue.",
                                    callback=number(gt=0, le=HOUR_S)),
     record: Path = typer.Option(None, "--record", help="Also write every published update to this JSON-lines file."),
+    metrics_port: int = typer.Option(None, "--metrics-port", help=METRICS_PORT_HELP, callback=PORT),
 ) -> None:
     """Publish PriceUpdates keyed VENUE:SYMBOL; Ctrl-C (or SIGTERM) flushes and prints the counts per venue."""
     if source not in SOURCES:
@@ -155,6 +157,7 @@ def run(
     topics = [PriceUpdate.TOPIC] + ([WatermarkAdvanced.TOPIC] if settings.time == "stream" else [])
     require_topics(settings, map(settings.topic, topics))
     stop_on_sigterm()
+    serve(settings.metrics.host, metrics_port, "feed")
 
     def open_publisher() -> FeedPublisher:
         return FeedPublisher(settings, source, record)

@@ -15,7 +15,7 @@ import typer
 
 from consumers.sink import Sink, SinkOptions
 from otcdesk.cli.output import print_json
-from otcdesk.cli.params import MAX_GROUP_LEN, YEAR_S, identifier, number
+from otcdesk.cli.params import MAX_GROUP_LEN, METRICS_PORT_HELP, PORT, YEAR_S, identifier, number
 from otcdesk.db.migrate import check_database_name
 from otcdesk.kafka import check_broker, show_librdkafka_log
 from otcdesk.settings import get_settings
@@ -34,11 +34,15 @@ def run(
                                      callback=identifier(MAX_GROUP_LEN)),
     database: str | None = typer.Option(None, "--database", help="Target database (default: the URL's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
+    metrics_port: int = typer.Option(None, "--metrics-port", help=METRICS_PORT_HELP + " Default: settings "
+                                     "sink.metrics_port.", callback=PORT),
 ) -> None:
     """Consume every topic, insert column-wise in batches, commit offsets only after ClickHouse acked."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     show_librdkafka_log()  # a service: its log is its output
     settings = get_settings()
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"sink": settings.sink.model_copy(update={"metrics_port": metrics_port})})
     options = SinkOptions(
         group_id=group or settings.group("sink"),
         database=check_database_name(database or settings.sink.database or settings.clickhouse.database),

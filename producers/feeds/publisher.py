@@ -16,6 +16,7 @@ from pathlib import Path
 
 from otcdesk.events import PriceUpdate, Venue
 from otcdesk.kafka import EventProducer
+from otcdesk.metrics import FEED_UPDATES
 from otcdesk.settings import Settings
 from producers.feeds.recording import Recorder
 
@@ -57,6 +58,7 @@ class FeedPublisher:
         self._producer = producer or EventProducer(settings)
         self._recorder = Recorder(record_to) if record_to is not None else None
         self._per_venue: Counter[Venue] = Counter()
+        self._counted: dict[tuple[Venue, str], Callable[[], None]] = {}  # otcdesk_feed_updates_total children
         self._started_s = time.perf_counter()
         self._elapsed_s: float | None = None
 
@@ -73,6 +75,11 @@ class FeedPublisher:
         if self._recorder is not None:
             self._recorder.write(update)
         self._per_venue[update.venue] += 1
+        inc = self._counted.get((update.venue, update.symbol))
+        if inc is None:
+            inc = self._counted[(update.venue, update.symbol)] = FEED_UPDATES.labels(update.venue.value,
+                                                                                      update.symbol).inc
+        inc()
 
     def close(self) -> FeedSummary:
         """Flush Kafka (TransientError if acks are missing), close the recording, summarise."""
