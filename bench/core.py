@@ -1,7 +1,7 @@
 """What every benchmark reports: figures measured against a baseline of the same run.
 
 A `Figure` is one measured quantity over several repeats (min/median/max are all kept: on a
-noisy 2-core machine one number hides too much), with, where the issue asks for one, the
+noisy 2-core machine one number hides too much), with, where the benchmark has one, the
 baseline it is compared to (measured in the same run, interleaved where possible) and the
 target. `BenchContext` is what a benchmark module gets: settings, its own namespace, repeat
 count and a `smoke` flag (a smoke run measures for about a second, only to prove the code works).

@@ -5,7 +5,7 @@ go out on a schedule made up front (`t_i = start + i / rate`), never waiting for
 slow desk cannot slow the load down (no coordinated omission). Latency of an RFQ = wall time its
 quote (or reject) is read back by a consumer in this process minus the instant the RFQ was *due*,
 so time an RFQ spent queued behind a late producer counts too. Both ends read the same clock.
-There is no baseline: the issue's target (p99 <= 20 ms at 200 RFQ/s) is absolute.
+There is no baseline: the desk's target (p99 <= 20 ms at 200 RFQ/s) is absolute.
 
 `python -m bench --only latency` is the normal way; for tuning work on the stages,
 `python -m bench.latency --rates 200 --duration 10` runs chosen rates and prints the figures.

@@ -85,7 +85,7 @@ def _num(value: float | None) -> str:
 def markdown(data: dict[str, Any]) -> str:
     lines = [f"# Benchmarks {data['date']}", "",
              "Each figure: median of the repeats (min-max in brackets), its baseline measured in the same",
-             "run, the ratio median/baseline median, the issue's target and whether it is met.",
+             "run, the ratio median/baseline median, the target and whether it is met.",
              "Method and limits: bench/README.md.", ""]
     for run in data["runs"]:
         pk = ", ".join(f"{k} {v}" for k, v in run.get("packages", {}).items())

@@ -50,7 +50,7 @@ def run(ctx: BenchContext) -> list[Figure]:
     for k in counts[1:]:
         figures.append(Figure(
             "scaling", f"quote path, {k} workers per stage", "events/s", tuple(runs[k]),
-            baseline="1 worker per stage", baseline_runs=one,  # the issue sets no target: it shows the trend
+            baseline="1 worker per stage", baseline_runs=one,  # no target: the figure shows the trend
             note=f"{2 * k} processes on 2 cores; partitions {6 // k} per worker; ratio = speed-up"
                  + ("; past 2 cores: expected flat or lower" if k > 2 else "")))
     return figures

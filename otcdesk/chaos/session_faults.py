@@ -116,7 +116,7 @@ def replay_slice(settings: Settings, seed: int, share: float = 0.3, topics: Sequ
 
 @dataclass(frozen=True, slots=True)
 class Invariants:
-    """Issue 8's invariants over a finished session's topics; each list names the offenders."""
+    """The invariants any session's topics must hold (docs/reliability.md); each list names the offenders."""
 
     rfqs: int
     without_outcome: list[str]

@@ -31,7 +31,7 @@ def db(chdb: ChdbRunner) -> str:
     return name
 
 
-def test_the_session_has_every_break_kind_the_brief_asks_for() -> None:
+def test_the_session_has_every_break_kind() -> None:
     kinds = {kind for _, kind, _ in expected_breaks(SESSION.stream_results(SESSION.timeout_us))}
     assert kinds == {"QUANTITY", "PRICE", "FEE", "MISSING_FILL", "DUPLICATE_FILL", "TIMESTAMP_ORDER",
                      "SETTLEMENT_AMOUNT", "TX_HASH", "CONFIRMATIONS"}
