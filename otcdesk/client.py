@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from otcdesk.errors import UserError
 from otcdesk.events import Rfq, Side
+from otcdesk.follow import DealFollower
 from otcdesk.kafka import EventProducer, require_topics
 from otcdesk.settings import Settings, get_settings
 from otcdesk.validation import MAX_CLIENT_ID_LEN, MAX_ID_LEN, id_problem
@@ -111,10 +112,19 @@ def publish_rfq(
     settings = settings or get_settings()
     rfq = build_rfq(client_id, symbol, side, qty_base=qty_base, notional_quote=notional_quote,
                     rfq_id=rfq_id, client_ref=client_ref, settings=settings)
-    require_topics(settings, [settings.topic(Rfq.TOPIC)])
+    send_rfq(rfq, settings)
+    return rfq.rfq_id
+
+
+def send_rfq(rfq: Rfq, settings: Settings, follow: bool = False) -> DealFollower | None:
+    """Publish a built RFQ and return once the broker acknowledged it; with `follow`, a follower of
+    the deal's quotes and trades positioned before the RFQ went out (so it misses no answer)."""
+    deal_topics = [settings.topic("quotes"), settings.topic("trades")] if follow else []
+    require_topics(settings, [settings.topic(Rfq.TOPIC), *deal_topics])
+    follower = DealFollower(settings, rfq.rfq_id, deal_topics) if follow else None
     with EventProducer(settings) as producer:  # leaving the block confirms the broker's acknowledgement
         producer.produce(rfq)
-    return rfq.rfq_id
+    return follower
 
 
 async def publish_rfq_async(*args: object, **kwargs: object) -> str:

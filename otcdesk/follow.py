@@ -37,6 +37,12 @@ class DealFollower:
             _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             assignment.append(TopicPartition(topic, partition, high))
         self._consumer.assign(assignment)
+        self._closed = False
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._consumer.close()
 
     def events(self, timeout_s: float) -> Iterator[Event]:
         """The deal's decodable events until `timeout_s` passes (the caller stops earlier)."""
@@ -52,4 +58,4 @@ class DealFollower:
                 except DecodeError:
                     continue  # the stages dead-letter it; a follower only shows the deal
         finally:
-            self._consumer.close()
+            self.close()

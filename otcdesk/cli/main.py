@@ -55,7 +55,7 @@ def _register() -> None:
         chaos_cmd, db_cmd, feed_cmd, init_cmd, lag_cmd, quote_cmd, rfq_cmd, run_cmd, schemas_cmd, simulate_cmd, sink_cmd,
         stack_cmd, stage_cmd, summary_cmd, topics_cmd,
     )
-    from otcdesk.cli import report_cmd, sql_cmd
+    from otcdesk.cli import report_cmd, sql_cmd, web_cmd
 
     app.add_typer(stack_cmd.app, name="stack")
     app.command("init")(init_cmd.init)
@@ -74,6 +74,7 @@ def _register() -> None:
     app.add_typer(chaos_cmd.app, name="chaos")
     app.command("report")(report_cmd.report)
     app.command("sql")(sql_cmd.sql)
+    app.command("web")(web_cmd.web)
 
 
 _register()

@@ -9,7 +9,6 @@ time series, a negative `--limit`) is one red line and exit code 2, as is an unr
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -17,10 +16,8 @@ from rich.console import Console
 
 from otcdesk.analytics import reports
 from otcdesk.analytics.render import choose_format, plot, show
-from otcdesk.analytics.timespec import duration_us, instant_us
+from otcdesk.analytics.request import report_request, run_report
 from otcdesk.cli.params import whole
-from otcdesk.db import client
-from otcdesk.db.migrate import check_database_name
 from otcdesk.errors import UserError
 from otcdesk.settings import get_settings
 
@@ -47,29 +44,11 @@ def report(
     if name == "list":
         show("Reports", ["report", "title", "plot"], reports.listing(), fmt)
         return
-    chosen = reports.get(name)
+    chosen, options = report_request(name, since, until, bucket, as_of, limit)
     if plot_to is not None and chosen.plot is None:
         series = ", ".join(r.name for r in reports.REPORTS.values() if r.plot)
         raise UserError(f"--plot: {name} is not a time series (plots: {series})")
-    if as_of is not None and name != "recon_breaks":
-        raise UserError("--as-of applies to recon_breaks only")
-    if limit is not None and name != "blotter":
-        raise UserError("--limit applies to blotter only")
-    now_us = time.time_ns() // 1000
-    options = reports.ReportOptions(
-        since_us=instant_us(since, "--since", now_us) if since else 0,
-        until_us=instant_us(until, "--until", now_us) if until else reports.NO_END_US,
-        bucket_us=duration_us(bucket, "--bucket"),
-        as_of_us=instant_us(as_of, "--as-of", now_us) if as_of else 0,
-        limit=reports.DEFAULT_BLOTTER_LIMIT if limit is None else limit,
-    )
-    settings = get_settings()
-    db = check_database_name(database or settings.clickhouse.database)
-    runner = client.report_reader(settings, db)
-    try:
-        result = reports.run(runner, db, chosen, settings, options)
-    finally:
-        runner.close()
+    db, result = run_report(get_settings(), chosen, options, database)
     show(f"{chosen.title} ({db})", result.columns, result.rows, fmt)
     if plot_to is not None and chosen.plot is not None:
         spec = chosen.plot

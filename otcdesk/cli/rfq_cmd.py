@@ -12,7 +12,7 @@ from rich.console import Console
 
 from otcdesk.cli.output import console, print_json
 from otcdesk.cli.params import DAY_S, SEED, SPEED, names, number
-from otcdesk.client import build_rfq
+from otcdesk.client import build_rfq, send_rfq
 from otcdesk.errors import DeliveryError, UserError
 from otcdesk.events import Quote, QuoteRejected, Rfq, TradeBooked
 from otcdesk.kafka import EventProducer, require_topics
@@ -43,15 +43,7 @@ def publish(
     settings = get_settings()
     rfq = build_rfq(client, symbol, "two_way" if two_way else side, qty_base=qty, notional_quote=notional,
                     rfq_id=rfq_id, settings=settings, source="cli")
-    deal_topics = [settings.topic("quotes"), settings.topic("trades")] if follow else []
-    require_topics(settings, [settings.topic(Rfq.TOPIC), *deal_topics])
-    follower = None
-    if follow:
-        from otcdesk.follow import DealFollower
-
-        follower = DealFollower(settings, rfq.rfq_id, deal_topics)
-    with EventProducer(settings) as producer:  # leaving the block confirms the broker's acknowledgement
-        producer.produce(rfq)
+    follower = send_rfq(rfq, settings, follow)
     print_json({"rfq_id": rfq.rfq_id}) if as_json else console.print(rfq.rfq_id, markup=False, highlight=False)
     if follower is None:
         return
