@@ -58,7 +58,7 @@ class Record:
     raw: bytes | None = None
     ack: Callable[[], Awaitable[Any]] | None = None  # the consumer may commit past it once handled
     refusal: Exception | None = None  # refused on arrival (e.g. a key that is not the event's)
-    replayed: bool = False  # read again at start to rebuild state: handled, not counted in the metrics
+    replayed: bool = False  # read at start: handled, counted as taken by the agent (`Stage._take`) if new
 
 
 class Emitter(Protocol):

@@ -40,7 +40,7 @@ from faust.types import EventT
 from otcdesk.dlq import dead_letter, dead_letter_id, headers_of
 from otcdesk.errors import DeskError, RejectedError
 from otcdesk.events import Event, TopicPosition, WatermarkAdvanced
-from otcdesk.metrics import StageMetrics
+from otcdesk.metrics import StageMetrics, event_type
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from otcdesk.streamtime import END_US, partition_of
@@ -199,7 +199,11 @@ class Stage:
         ack = functools.partial(stream.ack, event)
         await self._ends_known.wait()
         if msg.offset < self._replay_end.get((msg.topic, msg.partition), 0):
-            await ack()  # read at start already
+            # Read at start already. The agent starts at the group's committed offset, so this
+            # record is new to the group: counted as taken here, where a restart does not count it again.
+            value = event.value
+            self.metrics.took(msg.topic, event_type(decode_value(value) if isinstance(value, bytes) else value))
+            await ack()
             return
         await self._replayed.wait()
         value = event.value

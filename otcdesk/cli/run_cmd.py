@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 from types import FrameType
@@ -56,6 +57,27 @@ def processes(supervisor: Supervisor, supervisor_port: int | None) -> list[dict[
 def metrics_file(state_dir: Path) -> Path:
     """Where a running `run all` leaves its processes' metrics ports."""
     return state_dir / "metrics.json"
+
+
+def running_endpoints(state_dir: Path) -> list[dict[str, Any]]:
+    """The /metrics endpoints of the `run all` whose file is in `state_dir`, each with `up` (its port
+    answers); none when no file or its supervisor is gone (a file a killed supervisor left)."""
+    state = state_file.read(metrics_file(state_dir))
+    try:
+        os.kill(int(state["supervisor_pid"]), 0)
+    except (KeyError, TypeError, ValueError, OSError):
+        return []
+    host = str(state.get("host", "127.0.0.1"))
+    return [{**row, "address": f"{host}:{row['metrics_port']}", "up": _answers(host, int(row["metrics_port"]))}
+            for row in state.get("processes", []) if row.get("metrics_port")]
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def _serve_metrics(supervisor: Supervisor, conf: MetricsSettings) -> int | None:
@@ -111,7 +133,8 @@ def run_all(
     supervisor.start()
     ports = metrics_file(settings.state_dir)
     if settings.metrics.enabled:
-        rows = [{k: row[k] for k in ("process", "stages", "metrics_port")} for row in processes(supervisor, supervisor_port)]
+        rows = [{k: row[k] for k in ("process", "stages", "metrics_port")}
+                for row in processes(supervisor, supervisor_port)]
         state_file.write(ports, {"host": settings.metrics.host, "supervisor_pid": os.getpid(), "processes": rows})
     if as_json:
         print_json({"logs": str(supervisor.logs), "processes": processes(supervisor, supervisor_port)})

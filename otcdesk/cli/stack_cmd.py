@@ -66,8 +66,14 @@ def down(wipe: bool = typer.Option(False, "--wipe", help="Also delete Kafka and 
 
 @app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """Pid, address, version and health of each component; exit 1 if any is unhealthy."""
-    statuses = stack_for(get_settings()).status()
-    emit("Stack", COLUMNS, _rows(statuses), as_json)
+    """Pid, address, version and health of each component; exit 1 if any is unhealthy. A running
+    `otcdesk run all` adds its processes' /metrics endpoints (`metrics:<process>`, up or not)."""
+    from otcdesk.cli.run_cmd import running_endpoints
+
+    settings = get_settings()
+    statuses = stack_for(settings).status()
+    desk = [[f"metrics:{e['process']}", None, e["address"], "-", e["up"], ",".join(e["stages"]) or e["process"]]
+            for e in running_endpoints(settings.state_dir)]  # a running `run all`'s /metrics: not the stack's health
+    emit("Stack", COLUMNS, _rows(statuses) + desk, as_json)
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
