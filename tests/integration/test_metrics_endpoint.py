@@ -7,9 +7,6 @@ from __future__ import annotations
 import socket
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,20 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from otcdesk.client import build_rfq
 from otcdesk.kafka import EventProducer
 from otcdesk.settings import Settings
-from otcdesk.topics import create_topics, delete_namespace
-from tests.integration.desk import processes, tails
+from tests.integration.desk import namespace, processes, tails
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def _namespace(stack: Settings) -> Iterator[Settings]:
-    settings = stack.model_copy(update={"namespace": f"metrics{uuid.uuid4().hex[:8]}-"})
-    create_topics(settings)
-    try:
-        yield settings
-    finally:
-        delete_namespace(settings)
 
 
 def _free_port() -> int:
@@ -76,7 +62,7 @@ def test_a_stage_process_serves_its_counters_on_its_metrics_port(stack: Settings
     """One RFQ and a garbage record wait on the topic before the process starts (its start-up read
     handles them: taken, not timed), a second RFQ comes once it runs (taken and timed)."""
     port = _free_port()
-    with _namespace(stack) as settings:
+    with namespace(stack) as settings:
         first = build_rfq("ACME", "BTC/USD", "buy", qty_base="1", settings=settings)  # no books: a refusal
         with EventProducer(settings) as producer:
             producer.produce(first)
