@@ -18,19 +18,19 @@ is the rows the server read (clickhouse-driver's progress packets) per second of
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from clickhouse_driver import Client
-from clickhouse_driver.errors import ServerException
 
 from bench.core import BenchContext, Figure, Target
-from otcdesk.analytics.queries import Value, load
-from otcdesk.analytics.reports import REPORTS, ReportOptions
+from otcdesk.analytics.queries import Value
+from otcdesk.analytics.reports import REPORTS, ReportOptions, query_rows
 from otcdesk.db import client
 from otcdesk.db import generate as history
 from otcdesk.db.generate import FILLS_PER_DEAL, bad_fees
-from otcdesk.db.runner import DriverRunner
+from otcdesk.db.runner import DriverRunner, ExternalTable, QueryError, Row
 from otcdesk.settings import Settings
 
 REPORT_NAMES = tuple(REPORTS)  # every report of `otcdesk report list`
@@ -51,40 +51,57 @@ def generate(ch: Client, db: str, fills: int, params: dict[str, Value], seed: in
     return history.generate(DriverRunner(ch), db, fills, params, seed).seconds
 
 
-def timed(ch: Client, sql: str, budget_s: int = BUDGET_S) -> tuple[float, int, int | None]:
-    """(wall seconds, rows the server read, rows returned) of one query; a query the server stops
+class CountingRunner(DriverRunner):
+    """A DriverRunner that adds up the rows the server read over every query it runs (a report
+    with a first pass runs two)."""
+
+    rows_read = 0
+
+    def query(self, sql: str, external: Sequence[ExternalTable] = ()) -> list[Row]:
+        try:
+            return super().query(sql, external)
+        finally:
+            self.rows_read += self.client.last_query.progress.rows if self.client.last_query else 0
+
+
+def timed(ch: Client, db: str, name: str, values: dict[str, Value], budget_s: int = BUDGET_S
+          ) -> tuple[float, int, int | None]:
+    """(wall seconds, rows the server read, rows returned) of one report; a report the server stops
     at `budget_s` (max_execution_time) gives (budget_s, rows read so far, None): a lower bound."""
+    runner = CountingRunner(ch, {"max_execution_time": budget_s})
     started = time.perf_counter()
     try:
-        rows = ch.execute(sql, settings={"max_execution_time": budget_s})
-    except ServerException as exc:
-        if exc.code not in (TIMEOUT_EXCEEDED, MEMORY_EXCEEDED):
+        rows = query_rows(runner, db, REPORTS[name], values)
+    except QueryError as exc:
+        code = getattr(exc.__cause__, "code", None)
+        if code not in (TIMEOUT_EXCEEDED, MEMORY_EXCEEDED):
             raise
         # stopped at the budget, or refused past MEMORY_BYTES: reported as the budget (a lower bound)
-        return float(budget_s), ch.last_query.progress.rows if ch.last_query else 0, None
+        return float(budget_s), runner.rows_read, None
     elapsed = time.perf_counter() - started
-    return elapsed, ch.last_query.progress.rows, len(rows)
+    return elapsed, runner.rows_read, len(rows)
 
 
-def recon_kinds(ch: Client, sql: str) -> dict[str, int]:
-    return dict(ch.execute(f"SELECT kind, count() FROM ({sql}) GROUP BY kind"))
+def recon_kinds(ch: Client, db: str, values: dict[str, Value]) -> dict[str, int]:
+    rows = query_rows(DriverRunner(ch), db, REPORTS["recon_breaks"], values)
+    return dict(Counter(row[2] for row in rows))
 
 
-def measure_size(ctx: BenchContext, ch: Client, db: str, fills: int, sqls: dict[str, str],
+def measure_size(ctx: BenchContext, ch: Client, db: str, fills: int, values: dict[str, dict[str, Value]],
                  advance: Callable[[float], None], *, check: bool) -> list[Figure]:
     """Generate `fills` fills and time each report; `check`: first prove recon_breaks finds exactly
     the injected breaks (once, on the smallest size: the generator is the same at every size)."""
     generated_s = generate(ch, db, fills, REPORTS["recon_breaks"].params(ctx.settings, ReportOptions()))
     advance(1)
     if check:
-        found = recon_kinds(ch, sqls["recon_breaks"])
+        found = recon_kinds(ch, db, values["recon_breaks"])
         injected = bad_fees(fills)
         if found != {"FEE": injected}:
             raise RuntimeError(f"recon_breaks over the generated log found {found}, expected {{'FEE': {injected}}}")
     repeats = 1 if fills >= BIG else ctx.repeats
     figures = []
-    for name, sql in sqls.items():
-        runs = [timed(ch, sql) for _ in range(repeats)]
+    for name, report_values in values.items():
+        runs = [timed(ch, db, name, report_values) for _ in range(repeats)]
         advance(1)
         label = f"{name} over {fills:,} fills"
         stopped = any(r[2] is None for r in runs)
@@ -111,9 +128,9 @@ def run(ctx: BenchContext) -> list[Figure]:
         ch = _client(ctx.settings, db)
         try:
             options = ReportOptions(bucket_us=3_600_000_000)
-            sqls = {name: load(name).render(db, REPORTS[name].params(ctx.settings, options)) for name in REPORT_NAMES}
+            values = {name: REPORTS[name].params(ctx.settings, options) for name in REPORT_NAMES}
             for i, fills in enumerate(sizes):
-                figures += measure_size(ctx, ch, db, fills, sqls, advance, check=i == 0)
+                figures += measure_size(ctx, ch, db, fills, values, advance, check=i == 0)
         finally:
             ch.disconnect()
     return figures
@@ -123,7 +140,7 @@ def _client(settings: Settings, db: str) -> Client:
     """A writer client with a long receive timeout (OPTIMIZE FINAL of 10M rows outlasts the default)
     and MEMORY_BYTES per query instead of the stack's 4 GB (infra/clickhouse/users.xml.tmpl): over
     10M fills recon_breaks' per-fill aggregation needs more, and a query refused for memory
-    measures nothing (first idle run, 2026-11-30: "would use 3.78 GiB")."""
+    measures nothing (recon_breaks' one-pass form asked for 3.78 GiB)."""
     ep = client.endpoint(settings)
     return Client(host=ep.host, port=ep.port, user=ep.user, password=ep.password.get_secret_value(), database=db,
                   send_receive_timeout=BUDGET_S + 600, client_name="otcdesk-bench",

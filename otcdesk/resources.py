@@ -5,6 +5,7 @@
 | `schemas/avro/<event>/vN.avsc`    | the Avro contract, every version kept (`otcdesk.serde`)      |
 | `schemas/clickhouse/NNNN_*.sql`   | the ClickHouse migrations (`otcdesk.db.migrate`)             |
 | `schemas/clickhouse/queries/*.sql`| the named report queries (`otcdesk.analytics.queries`)       |
+| `.../queries/passes/*.sql`        | queries a report runs before its own (`analytics.reports`)   |
 | `venues/recorded/<venue>/...`     | venue responses in ccxt's format (`otcdesk.venues`)          |
 
 All of them live inside the `otcdesk` package and are declared as package data in

@@ -351,11 +351,11 @@ def load_session(runner: SqlRunner, database: str, session: Session) -> None:
 
 def sql_breaks(runner: SqlRunner, database: str, session: Session, as_of_us: int = 0) -> Breaks:
     """recon_breaks' (rfq_id, kind, subject) counts, with the session's settings and instruments."""
-    from otcdesk.analytics.queries import load
+    from otcdesk.analytics import reports
     from otcdesk.analytics.recon_params import recon_params
 
     params = {"since_us": 0, "until_us": 2**62, **recon_params(session.settings, INSTRUMENTS, as_of_us)}
-    rows = runner.query(load("recon_breaks").render(database, params))
+    rows = reports.query_rows(runner, database, reports.get("recon_breaks"), params)
     return Counter((rfq_id, kind, subject) for rfq_id, _trade, kind, subject, *_rest in rows)
 
 

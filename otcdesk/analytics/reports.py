@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from otcdesk.analytics.queries import Value, load
+from otcdesk.analytics.queries import QUERIES_DIR, Value, load
 from otcdesk.analytics.recon_params import Instruments, recon_params
-from otcdesk.db.runner import SqlRunner
+from otcdesk.db.runner import ExternalTable, Row, SqlRunner
 from otcdesk.errors import UserError
 from otcdesk.events import SettlementState
 from otcdesk.settings import Settings
@@ -28,6 +28,8 @@ DEFAULT_BUCKET_US = 60 * 1_000_000
 DEFAULT_BLOTTER_LIMIT = 1000
 #: What `--limit 0` becomes in the SQL (a LIMIT needs a number): more deals than any history holds.
 ALL_ROWS = 2**62
+#: Queries a report runs before its own (schemas/clickhouse/queries/passes/), not reports themselves.
+PASSES_DIR = QUERIES_DIR / "passes"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,19 @@ class Plot:
 ParamsOf = Callable[[Settings, ReportOptions], Mapping[str, Value]]
 
 
+@dataclass(frozen=True)
+class FirstPass:
+    """A query of passes/ run before a report's own, whose rows the report reads as an external
+    table of the same name. It takes a subset of the report's parameters; no row means the report
+    has nothing to find, so it is not run.
+
+    Why not a subquery: 18.16 runs an IN's subquery again at every place it appears, and the
+    report needs the set in the PREWHERE of each table it reads; an external table is built once."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (column, ClickHouse type) of its rows
+
+
 def _none(_settings: Settings, _options: ReportOptions) -> Mapping[str, Value]:
     return {}
 
@@ -65,6 +80,7 @@ class Report:
     name: str
     params_of: ParamsOf = _none
     plot: Plot | None = None
+    first: FirstPass | None = None
 
     @property
     def title(self) -> str:
@@ -123,7 +139,7 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("hedge_slippage"),
     Report("fill_quality", lambda _s, _o: {"venue_source_prefix": VENUE_SOURCE_PREFIX}),
     Report("settlement_latency"),
-    Report("recon_breaks", _recon),
+    Report("recon_breaks", _recon, first=FirstPass("recon_candidates", (("rfq_id", "String"),))),
     Report("breaks_over_time", _bucket, Plot("bucket_start_us", "kind", ("breaks",), stacked=True)),
     Report("inventory_pnl", _bucket, Plot("bucket_start_us", "symbol", ("inventory_base", "pnl_quote"))),
 )}
@@ -137,9 +153,20 @@ def get(name: str) -> Report:
 
 
 def run(runner: SqlRunner, database: str, report: Report, settings: Settings, options: ReportOptions) -> Result:
-    query = load(report.name)
-    rows = runner.query(query.render(database, report.params(settings, options)))
-    return Result(report, query.column_names, rows)
+    return Result(report, load(report.name).column_names,
+                  query_rows(runner, database, report, report.params(settings, options)))
+
+
+def query_rows(runner: SqlRunner, database: str, report: Report, values: Mapping[str, Value]) -> list[Row]:
+    """The report's rows for these parameter values, its first pass (if any) run first."""
+    external: tuple[ExternalTable, ...] = ()
+    if report.first is not None:
+        first = load(report.first.name, PASSES_DIR)
+        found = runner.query(first.render(database, {k: values[k] for k in first.param_names}))
+        if not found:
+            return []
+        external = (ExternalTable(first.name, report.first.columns, found),)
+    return runner.query(load(report.name).render(database, values), external)
 
 
 def listing() -> Sequence[tuple[str, str, str]]:

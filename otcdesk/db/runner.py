@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -32,6 +33,18 @@ class QueryError(DeskError):
     """ClickHouse refused a statement (syntax, unknown table, bad value): retrying cannot help."""
 
 
+@dataclass(frozen=True)
+class ExternalTable:
+    """Rows sent with one query as a temporary table it reads by name (`rfq_id IN name`).
+
+    A server gets them as the native protocol's external data, which a readonly=1 query may read
+    (it may not create a table); chDB gets a temporary table of its session for the query."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (column, ClickHouse type)
+    rows: Sequence[Row]
+
+
 class SqlRunner(Protocol):
     """What the project needs from a ClickHouse engine: statements, reads and row inserts."""
 
@@ -44,8 +57,9 @@ class SqlRunner(Protocol):
         """Run one statement that returns nothing (DDL, ALTER, OPTIMIZE)."""
         ...
 
-    def query(self, sql: str) -> list[Row]:
-        """Run one SELECT; values come back as Python types (Decimal stays Decimal)."""
+    def query(self, sql: str, external: Sequence[ExternalTable] = ()) -> list[Row]:
+        """Run one SELECT, with `external` tables it may read; values come back as Python types
+        (Decimal stays Decimal)."""
         ...
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -99,9 +113,13 @@ class DriverRunner:
             self._ddl_settings = dict(_LEGACY_DDL_SETTINGS) if major < _LEGACY_MAJOR else {}
         return self._ddl_settings
 
-    def _call(self, sql: str, params: Any = None, settings: dict[str, Any] | None = None) -> Any:
+    def _call(self, sql: str, params: Any = None, settings: dict[str, Any] | None = None,
+              external: Sequence[ExternalTable] = ()) -> Any:
+        tables = [{"name": t.name, "structure": list(t.columns),
+                   "data": [dict(zip((c for c, _ in t.columns), row, strict=True)) for row in t.rows]}
+                  for t in external]
         try:
-            return self.client.execute(sql, params, settings=settings)
+            return self.client.execute(sql, params, settings=settings, external_tables=tables or None)
         except (NetworkError, SocketTimeoutError, EOFError, OSError) as exc:
             raise TransientError(
                 f"ClickHouse at {self.address} is not answering ({first_line(exc)});"
@@ -115,8 +133,8 @@ class DriverRunner:
     def execute(self, sql: str) -> None:
         self._call(sql, settings=self.ddl_settings() | self.query_settings)  # readonly, if any, last
 
-    def query(self, sql: str) -> list[Row]:
-        return [tuple(r) for r in self._call(sql, settings=self.query_settings or None)]
+    def query(self, sql: str, external: Sequence[ExternalTable] = ()) -> list[Row]:
+        return [tuple(r) for r in self._call(sql, settings=self.query_settings or None, external=external)]
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         cols = ", ".join(quote_ident(c) for c in columns)
@@ -198,7 +216,19 @@ class ChdbRunner:
     def execute(self, sql: str) -> None:
         self._run(sql, "TabSeparated")
 
-    def query(self, sql: str) -> list[Row]:
+    def query(self, sql: str, external: Sequence[ExternalTable] = ()) -> list[Row]:
+        for table in external:
+            columns = ", ".join(f"{quote_ident(c)} {t}" for c, t in table.columns)
+            self.execute(f"CREATE TEMPORARY TABLE {quote_ident(table.name)} ({columns})")
+        try:
+            for table in external:
+                self.insert(quote_ident(table.name), [c for c, _ in table.columns], table.rows)
+            return self._rows(sql)
+        finally:
+            for table in external:
+                self.execute(f"DROP TEMPORARY TABLE IF EXISTS {quote_ident(table.name)}")
+
+    def _rows(self, sql: str) -> list[Row]:
         result = self._run(sql, "JSONCompact")
         text = result.bytes().decode("utf-8", "replace") if result is not None else ""
         if not text.strip():

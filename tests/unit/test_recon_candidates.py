@@ -11,7 +11,6 @@ tests/integration/test_recon_candidates.py."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -45,7 +44,7 @@ def params(as_of_us: int = 0, **overrides: Value) -> dict[str, Value]:
 
 def raw_and_candidate_answers(runner: SqlRunner, db: str, values: dict[str, Value]) -> tuple[list, list]:
     raw = parse("recon_breaks", (FIXTURES / "recon_breaks_raw.sql").read_text()).render(db, values)
-    return runner.query(raw), runner.query(load("recon_breaks").render(db, values))
+    return runner.query(raw), reports.query_rows(runner, db, reports.get("recon_breaks"), values)
 
 
 def merge(runner: SqlRunner, db: str) -> None:
@@ -57,15 +56,9 @@ def merge(runner: SqlRunner, db: str) -> None:
 
 
 def candidates(runner: SqlRunner, db: str, values: dict[str, Value]) -> set[str]:
-    """The candidate subquery as recon_breaks runs it (the one in the trades' PREWHERE)."""
-    body = load("recon_breaks").body
-    start = body.index("PREWHERE rfq_id GLOBAL IN (") + len("PREWHERE rfq_id GLOBAL IN (")
-    depth, end = 1, start
-    while depth:
-        depth += {"(": 1, ")": -1}.get(body[end], 0)
-        end += 1
-    sub = replace(load("recon_breaks"), body=body[start:end - 1])
-    return {r[0] for r in runner.query(sub.render(db, values))}
+    """recon_breaks' first pass, as the report runs it."""
+    first = load("recon_candidates", reports.PASSES_DIR)
+    return {r[0] for r in runner.query(first.render(db, {k: values[k] for k in first.param_names}))}
 
 
 @pytest.fixture(scope="module")
