@@ -23,7 +23,7 @@ def test_one_service_per_stage_plus_infrastructure() -> None:
     assert set(STAGES) <= set(SERVICES)
     assert {"kafka", "clickhouse", "kafka-ui", "init", "feed", "sink"} <= set(SERVICES)
     for stage in STAGES:
-        assert SERVICES[stage]["command"] == ["stage", "run", stage]
+        assert SERVICES[stage]["command"][:3] == ["stage", "run", stage]
 
 
 def test_images_are_kafka_39_kraft_and_a_current_clickhouse() -> None:
