@@ -133,7 +133,7 @@ def _bucket(_settings: Settings, options: ReportOptions) -> Mapping[str, Value]:
 
 
 REPORTS: dict[str, Report] = {r.name: r for r in (
-    Report("blotter", _blotter),
+    Report("blotter", _blotter, first=FirstPass("blotter_deals", (("rfq_id", "String"),))),
     Report("hit_ratio", lambda s, _o: size_buckets(s)),
     Report("spread_captured"),
     Report("hedge_slippage"),

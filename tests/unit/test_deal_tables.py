@@ -37,7 +37,7 @@ def raw_and_deal_answers(runner: SqlRunner, db: str, name: str,
                          options: reports.ReportOptions = OPTIONS) -> tuple[list[tuple], list[tuple]]:
     params = reports.get(name).params(SESSION.settings, options)
     raw = parse(name, (FIXTURES / f"{name}_raw.sql").read_text()).render(db, params)
-    return runner.query(raw), runner.query(load(name).render(db, params))
+    return runner.query(raw), reports.query_rows(runner, db, reports.get(name), params)
 
 
 def recount_flags(runner: SqlRunner, db: str) -> list[int]:
@@ -92,7 +92,7 @@ def test_migration_backfills_a_database_that_already_holds_events(chdb: ChdbRunn
 
 def test_generated_history_has_exactly_the_injected_breaks(chdb: ChdbRunner, generated_db: str) -> None:
     params = reports.get("recon_breaks").params(SESSION.settings, OPTIONS)
-    rows = chdb.query(load("recon_breaks").render(generated_db, params))
+    rows = reports.query_rows(chdb, generated_db, reports.get("recon_breaks"), params)
     assert {r[2] for r in rows} == {"FEE"} and len(rows) == generate.bad_fees(GENERATED_FILLS)
     counts = dict(chdb.query(f"SELECT 'fills', count() FROM {generated_db}.fills UNION ALL "
                              f"SELECT 'trades', count() FROM {generated_db}.trades"))

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from otcdesk.analytics import reports
-from otcdesk.analytics.queries import load, parse
+from otcdesk.analytics.queries import parse
 from otcdesk.db import generate
 from otcdesk.db.migrate import load_migrations, migrate
 from otcdesk.db.runner import ChdbRunner, SqlRunner
@@ -37,7 +37,7 @@ def answers(runner: SqlRunner, db: str, options: reports.ReportOptions) -> tuple
     """(the raw query's rows, the report's rows) with the same parameters."""
     params = reports.get(NAME).params(SESSION.settings, options)
     raw = parse(NAME, (FIXTURES / f"{NAME}_raw.sql").read_text()).render(db, params)
-    return runner.query(raw), runner.query(load(NAME).render(db, params))
+    return runner.query(raw), reports.query_rows(runner, db, reports.get(NAME), params)
 
 
 def windows(runner: SqlRunner, db: str) -> list[reports.ReportOptions]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from otcdesk.analytics import reports
-from otcdesk.analytics.queries import load, parse
+from otcdesk.analytics.queries import parse
 from otcdesk.db import generate
 from otcdesk.db.migrate import MIGRATIONS_DIR, Migration, load_migrations, migrate
 from otcdesk.db.runner import ChdbRunner, SqlRunner
@@ -40,7 +40,7 @@ def raw_and_new(runner: SqlRunner, db: str, name: str, opts: reports.ReportOptio
                 ) -> tuple[list[tuple], list[tuple]]:
     params = reports.get(name).params(SESSION.settings, opts or options())
     raw = parse(name, (FIXTURES / f"{name}_raw.sql").read_text()).render(db, params)
-    return runner.query(raw), runner.query(load(name).render(db, params))
+    return runner.query(raw), reports.query_rows(runner, db, reports.get(name), params)
 
 
 def windows() -> list[reports.ReportOptions]:

@@ -25,11 +25,11 @@ OPTIONS = reports.ReportOptions(instruments=INSTRUMENTS, bucket_us=600 * 1_000_0
 
 
 def answers(runner: SqlRunner, db: str, name: str, options: reports.ReportOptions) -> tuple[list, list]:
-    from otcdesk.analytics.queries import load, parse
+    from otcdesk.analytics.queries import parse
 
     params = reports.get(name).params(SESSION.settings, options)
     raw = parse(name, (FIXTURES / f"{name}_raw.sql").read_text()).render(db, params)
-    return runner.query(raw), runner.query(load(name).render(db, params))
+    return runner.query(raw), reports.query_rows(runner, db, reports.get(name), params)
 
 
 def untrusted_deals(runner: SqlRunner, db: str) -> int:
@@ -131,11 +131,11 @@ def test_migration_backfills_a_database_that_already_holds_events(chdb: ChdbRunn
 
 def test_fill_quality_with_another_venue_prefix_reads_the_raw_events(chdb: ChdbRunner, session_db: str) -> None:
     """The table bakes the venue_sim prefix in: any other prefix is answered from the raw events."""
-    from otcdesk.analytics.queries import load, parse
+    from otcdesk.analytics.queries import parse
 
     params = {**reports.get("fill_quality").params(SESSION.settings, OPTIONS), "venue_source_prefix": "hedger"}
     raw = parse("fill_quality", (FIXTURES / "fill_quality_raw.sql").read_text()).render(session_db, params)
-    assert chdb.query(load("fill_quality").render(session_db, params)) == chdb.query(raw)
+    assert reports.query_rows(chdb, session_db, reports.get("fill_quality"), params) == chdb.query(raw)
 
 
 def test_session_and_raw_reference_are_not_trivial(chdb: ChdbRunner, session_db: str) -> None:

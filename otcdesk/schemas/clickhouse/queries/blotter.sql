@@ -9,15 +9,15 @@
 -- larger hedge here than in recon. P&L = sign * (price * hedged - fill notional) - fees + client
 -- fee, sign +1 for a client BUY (otcdesk/recon.py), rounded half up to 10 decimals (recon rounds
 -- half even: they differ only on an exact tie).
--- The newest deals are found first in deal_trade_times (0005: every trade's time and deal, ordered
--- by time, partitioned by month): the `limit`-th newest time from its numeric columns, then the
--- deals at or after it from the last granules only. Every event of those deals is then read with
--- `rfq_id IN` them (the event tables are ordered by rfq_id: only their granules) and folded by one
--- GROUP BY rfq_id (no joins: 18.16 re-runs an IN subquery at every level of nesting), so the cost
--- follows `limit`, not the history. A deal booked twice (two trade events) is placed by its newest
--- trade and shows the last one read, as ever; the newest `limit` trades are taken before that
--- choice, so such a deal can leave a screen one row short. The quote shown is the one whose
--- quote_id the trade names, among the quotes of the deal's RFQ.
+-- The newest deals are found first (passes/blotter_deals.sql) and sent with this query as the
+-- external table `blotter_deals` (otcdesk/analytics/reports.py runs both: 18.16 would run an IN's
+-- subquery again at every table and nesting level). Every event of those deals is then read with
+-- `rfq_id IN blotter_deals` (the event tables are ordered by rfq_id: only their granules) and
+-- folded by one GROUP BY rfq_id, so the cost follows `limit`, not the history. A deal booked twice
+-- (two trade events) is placed by its newest trade and shows the last one read, as ever; the
+-- newest `limit` trades are taken before that choice, so such a deal can leave a screen one row
+-- short. The quote shown is the one whose quote_id the trade names, among the quotes of the
+-- deal's RFQ.
 -- columns:
 --   booked_at       trade time, UTC
 --   rfq_id          the deal
@@ -87,22 +87,7 @@ FROM
     WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
       AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
       AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-      AND rfq_id IN (
-          SELECT rfq_id
-          FROM {db}.deal_trade_times FINAL
-          PREWHERE ts_us >= (
-              SELECT min(ts_us) FROM (
-                  SELECT ts_us FROM {db}.deal_trade_times FINAL
-                  WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-                    AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-                    AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-                  ORDER BY ts_us DESC
-                  LIMIT %(limit)s))
-          WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-            AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-            AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-          ORDER BY ts_us DESC, rfq_id
-          LIMIT %(limit)s)
+      AND rfq_id IN blotter_deals
     UNION ALL
     -- the quotes of those deals (the trade's quote is picked by its quote_id)
     SELECT rfq_id, toUInt8(2) AS src, toInt64(0) AS ord, toInt64(ts_us) AS at_us, CAST(quote_id AS String) AS quote,
@@ -112,22 +97,7 @@ FROM
         CAST('' AS String) AS leg_state, toUInt64(0) AS state_rank, toInt32(0) AS confirmed,
         CAST('' AS String) AS recon_state, toUInt64(0) AS break_count
     FROM {db}.quotes FINAL
-    WHERE rfq_id IN (
-          SELECT rfq_id
-          FROM {db}.deal_trade_times FINAL
-          PREWHERE ts_us >= (
-              SELECT min(ts_us) FROM (
-                  SELECT ts_us FROM {db}.deal_trade_times FINAL
-                  WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-                    AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-                    AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-                  ORDER BY ts_us DESC
-                  LIMIT %(limit)s))
-          WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-            AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-            AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-          ORDER BY ts_us DESC, rfq_id
-          LIMIT %(limit)s)
+    WHERE rfq_id IN blotter_deals
     UNION ALL
     -- their fills, once per fill_id (the first copy read)
     SELECT rfq_id, toUInt8(3) AS src, toInt64(0) AS ord, toInt64(ts_us) AS at_us, CAST('' AS String) AS quote,
@@ -140,22 +110,7 @@ FROM
     (
         SELECT rfq_id, ts_us, exec_type, qty_base, price_quote, fee
         FROM {db}.fills FINAL
-        WHERE rfq_id IN (
-              SELECT rfq_id
-              FROM {db}.deal_trade_times FINAL
-              PREWHERE ts_us >= (
-                  SELECT min(ts_us) FROM (
-                      SELECT ts_us FROM {db}.deal_trade_times FINAL
-                      WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-                        AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-                        AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-                      ORDER BY ts_us DESC
-                      LIMIT %(limit)s))
-              WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-                AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-                AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-              ORDER BY ts_us DESC, rfq_id
-              LIMIT %(limit)s)
+        WHERE rfq_id IN blotter_deals
         ORDER BY _offset
         LIMIT 1 BY rfq_id, fill_id
     )
@@ -168,22 +123,7 @@ FROM
         CAST(state AS String) AS leg_state, toUInt64(indexOf(%(settlement_states)s, CAST(state AS String))) AS state_rank, toInt32(confirmations) AS confirmed,
         CAST('' AS String) AS recon_state, toUInt64(0) AS break_count
     FROM {db}.settlements FINAL
-    WHERE rfq_id IN (
-          SELECT rfq_id
-          FROM {db}.deal_trade_times FINAL
-          PREWHERE ts_us >= (
-              SELECT min(ts_us) FROM (
-                  SELECT ts_us FROM {db}.deal_trade_times FINAL
-                  WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-                    AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-                    AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-                  ORDER BY ts_us DESC
-                  LIMIT %(limit)s))
-          WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-            AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-            AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-          ORDER BY ts_us DESC, rfq_id
-          LIMIT %(limit)s)
+    WHERE rfq_id IN blotter_deals
     UNION ALL
     -- their reconciliation results (the highest revision wins: ord = revision)
     SELECT rfq_id, toUInt8(5) AS src, toInt64(revision) AS ord, toInt64(ts_us) AS at_us, CAST('' AS String) AS quote,
@@ -193,22 +133,7 @@ FROM
         CAST('' AS String) AS leg_state, toUInt64(0) AS state_rank, toInt32(0) AS confirmed,
         CAST(status AS String) AS recon_state, toUInt64(length(breaks.kind)) AS break_count
     FROM {db}.recon FINAL
-    WHERE rfq_id IN (
-          SELECT rfq_id
-          FROM {db}.deal_trade_times FINAL
-          PREWHERE ts_us >= (
-              SELECT min(ts_us) FROM (
-                  SELECT ts_us FROM {db}.deal_trade_times FINAL
-                  WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-                    AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-                    AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-                  ORDER BY ts_us DESC
-                  LIMIT %(limit)s))
-          WHERE ts_us >= %(since_us)s AND ts_us < %(until_us)s
-            AND trade_ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-            AND trade_ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
-          ORDER BY ts_us DESC, rfq_id
-          LIMIT %(limit)s)
+    WHERE rfq_id IN blotter_deals
 ) AS events
 GROUP BY rfq_id
 HAVING countIf(src = 1) > 0
