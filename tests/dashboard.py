@@ -23,13 +23,24 @@ def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in dashboard["panels"] if p["type"] != "row"]
 
 
-def queried_metrics(dashboard: dict[str, Any]) -> set[str]:
-    """The metric names the PromQL reads: strings, label matchers, ranges and `by (...)` lists
-    removed, what is left that is not a PromQL word (numbers do not match a name)."""
-    names: set[str] = set()
+def selectors(dashboard: dict[str, Any]) -> set[tuple[str, frozenset[tuple[str, str]]]]:
+    """Every series selector of the PromQL, as (metric, its `label="value"` matchers): ranges and
+    `by (...)` lists removed, each name that is not a PromQL word with the braces after it. The
+    dashboard uses no other kind of matcher (a regex or a negation fails here)."""
+    found = set()
     for panel in panels(dashboard):
         for target in panel["targets"]:
-            expr = re.sub(r'"[^"]*"', "", target["expr"])
-            expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\b(by|without|on|ignoring)\s*\([^)]*\)", " ", expr)
-            names |= set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr)) - PROMQL_WORDS
-    return names
+            expr = re.sub(r"\[[^\]]*\]|\b(by|without|on|ignoring)\s*\([^)]*\)", " ", target["expr"])
+            for name, matchers in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?", expr):
+                if name in PROMQL_WORDS:  # a number never matches a name
+                    continue
+                pairs = re.findall(r'(\w+)\s*=\s*"([^"]*)"', matchers)
+                assert len(pairs) == matchers.count(",") + 1 if matchers.strip("{} ") else not pairs, matchers
+                assert "=~" not in matchers and "!" not in matchers, matchers
+                found.add((name, frozenset(pairs)))
+    return found
+
+
+def queried_metrics(dashboard: dict[str, Any]) -> set[str]:
+    """The names of the metrics the PromQL reads."""
+    return {name for name, _ in selectors(dashboard)}
