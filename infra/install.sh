@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what otcdesk needs on a fresh Debian/Ubuntu machine, idempotently (a second run only
-# checks): Debian packages (Java 17, Maven, ClickHouse server+client, kcat), the Python venv with
+# checks): Debian packages (Java 17, Maven, ClickHouse server+client, kcat, Chromium and its
+# WebDriver for the web page's browser tests), the Python venv with
 # the project and its test extras, and the Apache Kafka jars from Maven Central.
 # Used by .ci/run and make; works from a fresh clone in any directory.
 set -euo pipefail
@@ -26,6 +27,8 @@ have mvn || missing+=(maven)
 have clickhouse-server || have clickhouse || missing+=(clickhouse-server)
 have clickhouse-client || have clickhouse || missing+=(clickhouse-client)
 have kcat || missing+=(kcat)
+have chromium || missing+=(chromium)
+have chromedriver || missing+=(chromium-driver)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || [ -x "$VENV/bin/python" ] || missing+=(python3-venv)
 
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -46,7 +49,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  say "Debian packages present (java 17+, maven, clickhouse-server, clickhouse-client, kcat)"
+  say "Debian packages present (java 17+, maven, clickhouse-server, clickhouse-client, kcat, chromium, chromium-driver)"
 fi
 
 # -- 2. Python venv ----------------------------------------------------------------------------

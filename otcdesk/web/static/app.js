@@ -200,6 +200,7 @@ function renderLag() {
   $("lag").tBodies[0].replaceChildren(...lagData.groups.map((g) => {
     const tr = document.createElement("tr");
     tr.dataset.group = g.group; tr.dataset.status = g.status; tr.dataset.lag = g.total_lag;
+    tr.dataset.members = g.members;
     cell(tr, g.group); cell(tr, g.state); cell(tr, g.members); cell(tr, g.total_lag, "total-lag");
     cell(tr, age(g.max_lag_seconds)); cell(tr, g.status, "status " + stateClass(g.status));
     return tr;
