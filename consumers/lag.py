@@ -7,18 +7,16 @@ the assigned partitions plus every partition with a commit, as in the Java tool.
 
 Lag in time is the age of the oldest unconsumed record: a throwaway consumer (assign only, no
 group join, never commits) reads the record AT the committed offset and we take now minus its
-timestamp. Commit history for Burrow's rules is sampled (Kafka keeps only the latest commit):
-in memory under `--watch`, otherwise in `state_dir/lag-history.json`.
+timestamp. The commit windows Burrow's rules read come from a `LagHistory`: followed commit by
+commit from `__consumer_offsets` once `follow_commits()` is called (`--watch`, `--serve`),
+otherwise sampled per snapshot (a one-shot run, kept in `state_dir/lag-history.json`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import (
@@ -33,17 +31,16 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, ConsumerGroupDescription, OffsetSpec
 
+from consumers.commit_feed import CommitFeed
+from consumers.lag_history import FollowedHistory, Key, LagHistory
 from consumers.lag_rules import (
     ALERT_STATUSES,
-    MIN_GAP_S,
-    WINDOW,
     GroupStatus,
     PartitionStatus,
     Sample,
     clamp_lag,
     evaluate_group,
     evaluate_partition,
-    record,
 )
 from otcdesk.errors import TransientError
 from otcdesk.kafka import check_broker, client_config, unreachable
@@ -54,8 +51,6 @@ DESK_GROUP_PREFIX = "otcdesk-"
 #: if it ever did it must not show up among the desk's groups.
 PROBE_GROUP = "otcdesk.lag-probe"
 HISTORY_FILE = "lag-history.json"
-#: History of a partition not seen for this long is dropped (Burrow's expire-group default).
-EXPIRE_S = 7 * 24 * 3600.0
 
 #: The names kafka-consumer-groups.sh prints in its STATE column.
 _STATE_NAMES = {
@@ -67,7 +62,7 @@ _STATE_NAMES = {
     ConsumerGroupState.UNKNOWN: "Unknown",
 }
 
-Key = tuple[str, str, int]  # group, topic, partition
+__all__ = ["GroupLag", "Key", "LagHistory", "LagMonitor", "PartitionLag", "exit_code"]
 
 
 @dataclass(frozen=True)
@@ -123,51 +118,6 @@ def exit_code(groups: Iterable[GroupLag]) -> int:
     return 1 if any(g.status in ALERT_STATUSES for g in groups) else 0
 
 
-# -- commit history ---------------------------------------------------------------------------
-
-
-@dataclass
-class LagHistory:
-    """The sampled commit windows, bounded to `WINDOW` samples per group/topic/partition."""
-
-    windows: dict[Key, tuple[Sample, ...]] = field(default_factory=dict)
-    min_gap_s: float = MIN_GAP_S
-
-    def observe(self, key: Key, sample: Sample, consumer_alive: bool) -> tuple[Sample, ...]:
-        window = record(self.windows.get(key, ()), sample, consumer_alive=consumer_alive,
-                        min_gap_s=self.min_gap_s, size=WINDOW)
-        self.windows[key] = window
-        return window
-
-    def expire(self, now: float, max_age_s: float = EXPIRE_S) -> None:
-        self.windows = {k: w for k, w in self.windows.items() if w and now - w[-1].ts <= max_age_s}
-
-    @classmethod
-    def load(cls, path: Path, min_gap_s: float = MIN_GAP_S) -> LagHistory:
-        """A missing or unreadable file is an empty history: lag still prints, verdicts start fresh."""
-        try:
-            rows = json.loads(path.read_text())["partitions"]
-            windows = {
-                (str(r["group"]), str(r["topic"]), int(r["partition"])):
-                    tuple(Sample(int(o), float(ts), int(lag)) for o, ts, lag in r["samples"])[-WINDOW:]
-                for r in rows
-            }
-        except (OSError, ValueError, KeyError, TypeError):
-            windows = {}
-        return cls(windows=windows, min_gap_s=min_gap_s)
-
-    def save(self, path: Path) -> None:
-        """Write-then-rename, so a concurrent run or a crash never leaves half a file."""
-        rows = [
-            {"group": g, "topic": t, "partition": p, "samples": [[s.offset, s.ts, s.lag] for s in w]}
-            for (g, t, p), w in sorted(self.windows.items())
-        ]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": 1, "window": WINDOW, "partitions": rows}))
-        tmp.replace(path)
-
-
 # -- reading Kafka ----------------------------------------------------------------------------
 
 
@@ -194,6 +144,19 @@ class LagMonitor:
         self._admin = AdminClient(self._conf)
 
     # public ----------------------------------------------------------------------------------
+    def follow_commits(self, offset_refresh_s: float | None = None) -> FollowedHistory:
+        """From now on the windows are every commit read from `__consumer_offsets` (Burrow's way)."""
+        history = FollowedHistory(feed=CommitFeed(self._conf, PROBE_GROUP, self.timeout_s))
+        if offset_refresh_s is not None:
+            history.offset_refresh_s = offset_refresh_s
+        self.history = history
+        return history
+
+    def close(self) -> None:
+        if isinstance(self.history, FollowedHistory) and self.history.feed is not None:
+            self.history.feed.close()
+            self.history.feed = None
+
     def ping(self, timeout_s: float = 5.0) -> None:
         """Fail fast with one line when nothing answers, instead of a timeout per request."""
         check_broker(self.settings, timeout_s)
@@ -218,6 +181,7 @@ class LagMonitor:
             if (clamp_lag(ends.get(tp), off) or 0) > 0
         }
         stamps = read_timestamps(self._conf, waiting, self.timeout_s)
+        self.history.refresh(self.log_end_offsets, ends, now)
         self.history.expire(now)
         return [self._evaluate(g, ends, stamps, now) for g in sorted(raw, key=lambda g: g.group)]
 
@@ -287,7 +251,7 @@ class LagMonitor:
         status = PartitionStatus.OK  # no commit, or no LEO: Burrow has no window for it either
         if committed is not None and lag is not None:
             window = self.history.observe((g.group, *tp), Sample(committed, now, lag), tp in g.owners)
-            status = evaluate_partition(window, lag, now)
+            status = evaluate_partition(window, lag, now, self.history.recent_ends(tp))
         return PartitionLag(tp[0], tp[1], committed, end, lag, _age(lag, stamps.get((tp, committed or 0)), now),
                             status, g.owners.get(tp))
 

@@ -1,13 +1,17 @@
-"""Burrow's lag rules as pure functions: a window of commit samples in, a status out.
+"""Burrow's lag rules as pure functions: a window of commits in, a status out.
 
 No Kafka here, so every rule is tested with crafted histories (tests/unit/test_lag_rules.py).
-The rules follow LinkedIn Burrow's `calculatePartitionStatus` (core/internal/evaluator/caching.go)
-with its current order: STOP, REWIND (unless recovered), OK if the lag was ever zero, STALL, WARN.
+The rules are those of LinkedIn Burrow 1.9 (the current release line; `calculatePartitionStatus`
+in core/internal/evaluator/caching.go), in its order: STOP unless the lag was zero at a recent log
+end, REWIND unless recovered, OK if the lag was ever zero, STALL, WARN. Burrow 1.2.1 (Debian's)
+checked REWIND only when the lag was never zero and never forgave a recovered rewind.
 
-Kafka keeps only the latest commit of a partition and no commit time, so the window is built by
-sampling (see `record`): a sample is stored when the committed offset moved, or, while a live
-member owns the partition, at least every `min_gap_s` seconds (a live consumer re-commits its
-position; this is what lets STALL be told apart from STOP).
+The window of a partition is built the way Burrow's in-memory storage builds it (`store_commit`):
+every commit read from `__consumer_offsets` with the broker's commit timestamp, a commit less than
+`MIN_DISTANCE_S` after the stored one replacing it. A one-shot run cannot see commits, so it
+samples the committed offset instead (`record`): a sample is stored when the offset moved, or,
+while a live member owns the partition, at least every `min_gap_s` (a live consumer re-commits
+its position; this is what lets STALL be told apart from STOP).
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from enum import Enum
 WINDOW = 10
 #: A trend needs two points: with fewer samples the partition is OK (Burrow's minimum-complete idea).
 MIN_SAMPLES = 2
+#: Burrow's `min-distance`: a commit closer than this to the stored one replaces it.
+MIN_DISTANCE_S = 1.0
+#: Burrow's `offset-refresh`: the log end of each partition is recorded this often (the ring of the
+#: last `WINDOW` log ends is what the "lag was zero recently" exemption on STOP reads).
+OFFSET_REFRESH_S = 10.0
 #: Heartbeat sample spacing for an unchanged offset under a live member: about three faust
 #: commit intervals (2.8 s), so a consumer that is progressing has moved its offset by then.
 MIN_GAP_S = 10.0
@@ -84,11 +93,36 @@ def record(window: Sequence[Sample], observed: Sample, *, consumer_alive: bool,
     return (*window, observed)[-size:]
 
 
-def evaluate_partition(window: Sequence[Sample], current_lag: int, now: float) -> PartitionStatus:
-    """Burrow's partition rules, oldest sample first. Zero current lag is never an error."""
+def store_commit(window: Sequence[Sample], commit: Sample, *, min_distance_s: float = MIN_DISTANCE_S,
+                 size: int = WINDOW) -> tuple[Sample, ...]:
+    """The window after one commit, as Burrow's storage keeps it: an older commit than the stored
+    one is dropped (a replay), one within `min_distance_s` replaces the stored one but keeps its
+    timestamp (so frequent committers still grow the window), anything else is appended."""
+    if not window:
+        return (commit,)
+    last = window[-1]
+    if commit.ts < last.ts:
+        return tuple(window)
+    if commit.ts - last.ts < min_distance_s:
+        return (*window[:-1], Sample(commit.offset, last.ts, commit.lag))
+    return (*window, commit)[-size:]
+
+
+def record_end(ring: Sequence[tuple[float, int]], ts: float, end: int, *, every_s: float = OFFSET_REFRESH_S,
+               size: int = WINDOW) -> tuple[tuple[float, int], ...]:
+    """The ring of (time, log end) after one refresh: a new entry at most every `every_s`."""
+    if ring and ts - ring[-1][0] < every_s:
+        return tuple(ring)
+    return (*ring, (ts, end))[-size:]
+
+
+def evaluate_partition(window: Sequence[Sample], current_lag: int, now: float,
+                       recent_ends: Sequence[int] = ()) -> PartitionStatus:
+    """Burrow's partition rules, oldest sample first. Zero current lag is never an error.
+    `recent_ends` are the partition's last log ends (Burrow's broker-offset ring)."""
     if current_lag <= 0 or len(window) < MIN_SAMPLES:
         return PartitionStatus.OK
-    if _stopped(window, now):
+    if _stopped(window, now) and not _recent_lag_zero(window, recent_ends):
         return PartitionStatus.STOP
     if _rewound(window):
         return PartitionStatus.REWIND
@@ -120,6 +154,12 @@ def _stopped(window: Sequence[Sample], now: float) -> bool:
     """Rule 3: silent for longer than the window spans."""
     first, last = window[0].ts, window[-1].ts
     return now - last > last - first
+
+
+def _recent_lag_zero(window: Sequence[Sample], recent_ends: Sequence[int]) -> bool:
+    """The exemption on STOP: the last commit was at or past one of the recent log ends, so the
+    consumer was caught up a few refreshes ago (an idle consumer commits nothing)."""
+    return any(end <= window[-1].offset for end in recent_ends)
 
 
 def _rewound(window: Sequence[Sample]) -> bool:

@@ -1,12 +1,14 @@
 """`otcdesk lag`: consumer lag per group and partition, in messages and seconds, with Burrow's verdict.
 
 Exit code 1 when a group is ERR or STOPPED so the command works as an alert check (cron, CI,
-Nagios-style); 0 otherwise; 2 when Kafka does not answer (raised as TransientError, printed by main).
+Nagios-style); 0 otherwise; 2 when Kafka does not answer (raised as TransientError, printed by main)
+or `--serve` cannot listen. `--watch` and `--serve` follow every commit (docs/lag.md).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 
@@ -15,11 +17,16 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
+from prometheus_client import REGISTRY, start_http_server
+
 from consumers.lag import HISTORY_FILE, GroupLag, LagHistory, LagMonitor, exit_code
-from consumers.lag_rules import MIN_GAP_S
+from consumers.lag_exporter import LagCollector
 from otcdesk.cli.output import console, print_json
-from otcdesk.cli.params import HOUR_S, MAX_GROUP_LEN, identifier, number
-from otcdesk.settings import get_settings
+from otcdesk.cli.params import HOUR_S, MAX_GROUP_LEN, identifier, number, whole
+from otcdesk.errors import TransientError, UserError
+from otcdesk.settings import Settings, get_settings
+
+log = logging.getLogger("otcdesk.lag")
 
 _STYLE = {"OK": "green", "WARN": "yellow", "NOTFOUND": "dim"}  # everything else is red
 
@@ -33,14 +40,21 @@ def lag(
     all_groups: bool = typer.Option(False, "--all", help="Every consumer group on the broker, not only otcdesk-*."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one document per refresh with --watch)."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Refresh in place until Ctrl-C."),
-    interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes with --watch.",
+    interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes with --watch or --serve.",
                                    callback=number(ge=0.2, le=HOUR_S)),
+    serve: int | None = typer.Option(None, "--serve", metavar="PORT", callback=whole(ge=1, le=65535),
+                                     help="Serve the otcdesk_lag_* gauges on http://HOST:PORT/metrics until Ctrl-C."),
+    host: str | None = typer.Option(None, "--host", help="Address --serve binds (default: settings metrics.host)."),
 ) -> None:
     """Lag of the desk's consumer groups: offsets as kafka-consumer-groups.sh, age in seconds, status."""
     settings = get_settings()
+    if serve is not None:
+        _serve(settings, group, all_groups, host or settings.metrics.host, serve, interval)
+        return
     if watch:
-        monitor = LagMonitor(settings, LagHistory(min_gap_s=max(interval, MIN_GAP_S)))
+        monitor = LagMonitor(settings)
         monitor.ping()
+        monitor.follow_commits()
         _watch(monitor, group, all_groups, as_json, interval)
         return
     path = settings.state_dir / HISTORY_FILE
@@ -64,6 +78,28 @@ def _watch(monitor: LagMonitor, selected: Sequence[str], all_groups: bool, as_js
             groups = monitor.snapshot(monitor.select_groups(selected, all_groups))
             live.update(render(groups, title_suffix=f"  (every {interval:g}s, Ctrl-C to stop)"), refresh=True)
             time.sleep(interval)
+
+
+def _serve(settings: Settings, selected: Sequence[str], all_groups: bool, host: str, port: int,
+           interval: float) -> None:
+    """Refresh every `interval`; a refresh Kafka does not answer keeps the last snapshot (its
+    otcdesk_lag_last_refresh_timestamp_seconds ages, which is what to alert on) and is retried."""
+    monitor = LagMonitor(settings)
+    monitor.ping()
+    collector = LagCollector()
+    try:
+        start_http_server(port, addr=host, registry=REGISTRY)
+    except OSError as exc:
+        raise UserError(f"--serve: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    REGISTRY.register(collector)
+    monitor.follow_commits()
+    console.print(f"lag exporter on http://{host}:{port}/metrics, refreshed every {interval:g}s (Ctrl-C to stop)")
+    while True:
+        try:
+            collector.update(monitor.snapshot(monitor.select_groups(selected, all_groups)), time.time())
+        except TransientError as exc:
+            log.warning("lag refresh failed, keeping the last snapshot: %s", exc)
+        time.sleep(interval)
 
 
 def _show(groups: list[GroupLag], as_json: bool) -> None:
