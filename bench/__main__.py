@@ -22,7 +22,7 @@ from bench.core import BenchContext, Figure
 from otcdesk.settings import Settings
 
 #: run order: the cheap in-process ones first, the whole lifecycle last
-BENCHES = ("serde", "producer", "stages", "scaling", "latency", "sink", "sql", "lifecycle")
+BENCHES = ("serde", "producer", "stages", "scaling", "latency", "sink", "sql", "web", "lifecycle")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

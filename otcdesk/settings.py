@@ -385,6 +385,7 @@ class WebSettings(_Section):
     host: str = Field("127.0.0.1", description=(
         "address the page listens on: loopback unless told (put authentication in front before widening)"))
     port: int = Field(8700, ge=1, le=65535)
+    database: str = Field("", description="ClickHouse database of the history and the reports (default: the desk's)")
     history_deals: int = Field(500, ge=0, le=100_000, description=(
         "newest deals of ClickHouse's history the blotter starts with (the live ones come from Kafka)"))
     live_deals: int = Field(2000, ge=1, description="deals the blotter keeps in memory, the newest first")

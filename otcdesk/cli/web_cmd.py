@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from otcdesk.cli.output import console
+from otcdesk.db.migrate import check_database_name
 from otcdesk.settings import get_settings
 
 
@@ -17,6 +18,8 @@ def web(
     port: int = typer.Option(None, "--port", min=1, max=65535, help="Port (default: settings web.port, 8700)."),
     history: int = typer.Option(None, "--history", min=0, max=100_000,
                                 help="Newest deals of the ClickHouse history the blotter starts with (0: none)."),
+    database: str = typer.Option(None, "--database", help="ClickHouse database of the history and the reports "
+                                                          "(default: the CLICKHOUSE_URL one)."),
 ) -> None:
     """Serve the desk in a browser: RFQ ticket, live blotter, lag and analytics."""
     import uvicorn
@@ -24,8 +27,10 @@ def web(
     from otcdesk.web.app import create_app
 
     settings = get_settings()
-    if history is not None:
-        settings = settings.model_copy(update={"web": settings.web.model_copy(update={"history_deals": history})})
+    chosen = {"history_deals": history, "database": check_database_name(database) if database else None}
+    changes = {k: v for k, v in chosen.items() if v is not None}
+    if changes:
+        settings = settings.model_copy(update={"web": settings.web.model_copy(update=changes)})
     host = host or settings.web.host
     port = port or settings.web.port
     console.print(f"otcdesk web on http://{host}:{port}/", highlight=False)

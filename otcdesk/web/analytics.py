@@ -32,7 +32,7 @@ def _asked(request: Request) -> tuple[reports.Report, reports.ReportOptions]:
 def _png(settings: Settings, chosen: reports.Report, options: reports.ReportOptions) -> bytes:
     if chosen.plot is None:
         raise UserError(f"{chosen.name} is not a time series")
-    _, result = run_report(settings, chosen, options)
+    _, result = run_report(settings, chosen, options, settings.web.database or None)
     spec = chosen.plot
     with tempfile.TemporaryDirectory(prefix="otcdesk-web-") as tmp:
         path = plot(Path(tmp) / "plot.png", chosen.title, result.columns, result.rows, spec.x, spec.series, spec.y,
@@ -46,7 +46,7 @@ def routes(settings: Settings) -> list[Route]:
 
     async def report(request: Request) -> Response:
         chosen, options = _asked(request)
-        db, result = await asyncio.to_thread(run_report, settings, chosen, options)
+        db, result = await asyncio.to_thread(run_report, settings, chosen, options, settings.web.database or None)
         return DeskJSON({"report": chosen.name, "title": chosen.title, "database": db,
                          "columns": list(result.columns), "rows": plain_rows(result.rows)})
 

@@ -72,7 +72,8 @@ class LiveDesk:
             return
         try:
             chosen = reports.get("blotter")
-            _, result = await asyncio.to_thread(run_report, self.settings, chosen, reports.ReportOptions(limit=limit))
+            _, result = await asyncio.to_thread(run_report, self.settings, chosen, reports.ReportOptions(limit=limit),
+                                                self.settings.web.database or None)
         except DeskError as exc:
             self._set_status(history=f"not loaded: {exc}")
             return
