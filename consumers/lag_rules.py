@@ -29,8 +29,8 @@ MIN_DISTANCE_S = 1.0
 #: Burrow's `offset-refresh`: the log end of each partition is recorded this often (the ring of the
 #: last `WINDOW` log ends is what the "lag was zero recently" exemption on STOP reads).
 OFFSET_REFRESH_S = 10.0
-#: Heartbeat sample spacing for an unchanged offset under a live member: about three faust
-#: commit intervals (2.8 s), so a consumer that is progressing has moved its offset by then.
+#: Sampled windows only: heartbeat spacing for an unchanged offset under a live member, many faust
+#: commit intervals (1 s), so a consumer that is progressing has moved its offset by then.
 MIN_GAP_S = 10.0
 
 
