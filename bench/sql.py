@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from clickhouse_driver import Client
@@ -30,7 +30,7 @@ from otcdesk.analytics.reports import REPORTS, ReportOptions, query_rows
 from otcdesk.db import client
 from otcdesk.db import generate as history
 from otcdesk.db.generate import FILLS_PER_DEAL, bad_fees
-from otcdesk.db.runner import DriverRunner, ExternalTable, QueryError, Row
+from otcdesk.db.runner import DriverRunner, QueryError
 from otcdesk.settings import Settings
 
 REPORT_NAMES = tuple(REPORTS)  # every report of `otcdesk report list`
@@ -51,24 +51,11 @@ def generate(ch: Client, db: str, fills: int, params: dict[str, Value], seed: in
     return history.generate(DriverRunner(ch), db, fills, params, seed).seconds
 
 
-class CountingRunner(DriverRunner):
-    """A DriverRunner that adds up the rows the server read over every query it runs (a report
-    with a first pass runs two)."""
-
-    rows_read = 0
-
-    def query(self, sql: str, external: Sequence[ExternalTable] = ()) -> list[Row]:
-        try:
-            return super().query(sql, external)
-        finally:
-            self.rows_read += self.client.last_query.progress.rows if self.client.last_query else 0
-
-
 def timed(ch: Client, db: str, name: str, values: dict[str, Value], budget_s: int = BUDGET_S
           ) -> tuple[float, int, int | None]:
     """(wall seconds, rows the server read, rows returned) of one report; a report the server stops
     at `budget_s` (max_execution_time) gives (budget_s, rows read so far, None): a lower bound."""
-    runner = CountingRunner(ch, {"max_execution_time": budget_s})
+    runner = DriverRunner(ch, {"max_execution_time": budget_s})
     started = time.perf_counter()
     try:
         rows = query_rows(runner, db, REPORTS[name], values)

@@ -61,14 +61,15 @@ ParamsOf = Callable[[Settings, ReportOptions], Mapping[str, Value]]
 @dataclass(frozen=True)
 class FirstPass:
     """A query of passes/ run before a report's own, whose rows the report reads as an external
-    table of the same name. It takes a subset of the report's parameters; no row means the report
-    has nothing to find, so it is not run.
+    table of the same name. It takes a subset of the report's parameters. `decides`: no row means
+    the report has nothing to find, so it is not run (else it runs with the table empty).
 
     Why not a subquery: 18.16 runs an IN's subquery again at every place it appears, and the
     report needs the set in the PREWHERE of each table it reads; an external table is built once."""
 
     name: str
     columns: tuple[tuple[str, str], ...]  # (column, ClickHouse type) of its rows
+    decides: bool = True
 
 
 def _none(_settings: Settings, _options: ReportOptions) -> Mapping[str, Value]:
@@ -136,7 +137,8 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("blotter", _blotter, first=FirstPass("blotter_deals", (("rfq_id", "String"),))),
     Report("hit_ratio", lambda s, _o: size_buckets(s)),
     Report("spread_captured"),
-    Report("hedge_slippage"),
+    Report("hedge_slippage",
+           first=FirstPass("hedge_recount", (("rfq_id", "String"), ("deal", "UInt64")), decides=False)),
     Report("fill_quality", lambda _s, _o: {"venue_source_prefix": VENUE_SOURCE_PREFIX}),
     Report("settlement_latency"),
     Report("recon_breaks", _recon, first=FirstPass("recon_candidates", (("rfq_id", "String"),))),
@@ -163,7 +165,7 @@ def query_rows(runner: SqlRunner, database: str, report: Report, values: Mapping
     if report.first is not None:
         first = load(report.first.name, PASSES_DIR)
         found = runner.query(first.render(database, {k: values[k] for k in first.param_names}))
-        if not found:
+        if not found and report.first.decides:
             return []
         external = (ExternalTable(first.name, report.first.columns, found),)
     return runner.query(load(report.name).render(database, values), external)

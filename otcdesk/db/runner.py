@@ -89,6 +89,8 @@ class DriverRunner:
         self.client = client
         self.query_settings = dict(query_settings or {})
         self._ddl_settings: dict[str, Any] | None = None
+        #: rows the server read for this runner's SELECTs so far (its progress packets)
+        self.rows_read = 0
 
     @property
     def engine(self) -> str:
@@ -134,7 +136,11 @@ class DriverRunner:
         self._call(sql, settings=self.ddl_settings() | self.query_settings)  # readonly, if any, last
 
     def query(self, sql: str, external: Sequence[ExternalTable] = ()) -> list[Row]:
-        return [tuple(r) for r in self._call(sql, settings=self.query_settings or None, external=external)]
+        try:
+            return [tuple(r) for r in self._call(sql, settings=self.query_settings or None, external=external)]
+        finally:
+            last = self.client.last_query
+            self.rows_read += last.progress.rows if last is not None else 0
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         cols = ", ".join(quote_ident(c) for c in columns)

@@ -54,6 +54,17 @@ def test_header_documents_columns_and_exactly_the_parameters_used(name: str) -> 
     assert "{db}." in query.body and not query.body.startswith("--")
 
 
+@pytest.mark.parametrize("name", queries.names(reports.PASSES_DIR))
+def test_a_first_pass_belongs_to_one_report_and_takes_its_parameters(name: str) -> None:
+    query = load(name, reports.PASSES_DIR)
+    owners = [r for r in reports.REPORTS.values() if r.first is not None and r.first.name == name]
+    assert len(owners) == 1, f"{name}: first pass of {[r.name for r in owners]}"
+    first = owners[0].first
+    assert first is not None and query.column_names == tuple(column for column, _ in first.columns)
+    assert set(queries.PLACEHOLDER.findall(query.body)) == set(query.param_names)
+    assert set(query.param_names) <= set(owners[0].params(Settings(), OPTIONS))
+
+
 @pytest.mark.parametrize("name", queries.names())
 def test_each_report_gives_its_query_every_parameter(name: str) -> None:
     given = reports.get(name).params(Settings(), OPTIONS)
@@ -64,7 +75,8 @@ def test_exact_queries_read_every_event_table_with_final() -> None:
     """ReplacingMergeTree dedups at merge time: until then only FINAL sees each event once. A
     per-deal table (deal_*) is read without FINAL only where its largest part is (docs/clickhouse.md)."""
     for name in queries.names():
-        body = load(name).body
+        first = reports.get(name).first
+        body = load(name).body + ("" if first is None else load(first.name, reports.PASSES_DIR).body)
         reads = re.findall(r"\{db\}\.(\w+)(\s+FINAL\b)?", body)
         assert reads and all(final or table.startswith("deal_") for table, final in reads), f"{name}: {reads}"
         if any(table.startswith("deal_") and not final for table, final in reads):

@@ -9,7 +9,9 @@
 -- sums by venue, kept by materialized views): the bps come from the deal-level sums. A deal whose
 -- row cannot be trusted (a redelivered copy, a fill re-reported, fills straddling the window's edge,
 -- a row not merged yet, ...: 0006_deal_venues.sql) is recomputed from the raw fills and trades,
--- reading only that deal's granules.
+-- reading only that deal's granules. Those deals are found first (passes/hedge_recount.sql) and
+-- sent with this query as the external table `hedge_recount` (otcdesk/analytics/reports.py runs
+-- both): 18.16 would run the subquery again at every place it is used, each time over every deal.
 -- columns:
 --   venue           the venue
 --   symbol          desk symbol
@@ -35,7 +37,7 @@ SELECT
 FROM
 (
     -- (deal, venue) rows from deal_venues: the largest part of each month as it is (no FINAL), the
-    -- deals that also have a row in another part (not merged yet) go to the raw branch below
+    -- deals to recount (a row in another part, not merged yet, among them) go to the raw branch below
     SELECT
         arrayElement(['BINANCE', 'COINBASE', 'OKX', 'KRAKEN', 'UNKNOWN'], slot) AS venue,
         symbol,
@@ -76,20 +78,14 @@ FROM
         )
         WHERE has_trade = 1 AND kinds = 1 AND rows_in = ids_in AND odd = 0
           AND first_us >= %(since_us)s AND last_us < %(until_us)s
-          AND deal NOT IN (
-            SELECT deal FROM {db}.deal_venues
-            WHERE month >= toYYYYMM(toDateTime(greatest(intDiv(%(since_us)s, 1000000), 0), 'UTC'))
-                  AND month <= toYYYYMM(toDateTime(least(intDiv(%(until_us)s, 1000000), 4102444800), 'UTC'))
-              AND _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_venues' AND active GROUP BY partition))
+          AND deal NOT IN (SELECT deal FROM hedge_recount)
     )
     ARRAY JOIN sums.1 AS slot, sums.2 AS slot_fills, sums.3 AS slot_qty, sums.4 AS slot_notional
     UNION ALL
-    -- the deals deal_venues cannot answer, from the raw events: fills once per fill_id (the first
-    -- copy read), each with its deal's trade read last. The deals are found once for each side
-    -- (GLOBAL IN: 18.16 builds a plain IN's set again at every nesting level, and this one reads
-    -- every deal's states), their rows read through PREWHERE on rfq_id: the fills of the window's
-    -- months, the trades of any month (a deal's trade may lie in an earlier month)
+    -- the deals deal_venues cannot answer (hedge_recount), from the raw events: fills once per
+    -- fill_id (the first copy read), each with its deal's trade read last, their rows read through
+    -- PREWHERE on rfq_id: the fills of the window's months, the trades of any month (a deal's trade
+    -- may lie in an earlier month)
     SELECT
         fill_venue AS venue,
         symbol,
@@ -106,28 +102,7 @@ FROM
         SELECT rfq_id, CAST(venue AS String) AS fill_venue, symbol, if(side = 'BUY', 1, -1) AS sign, price_quote,
                qty_base AS fill_qty_base
         FROM {db}.fills FINAL
-        PREWHERE rfq_id GLOBAL IN (
-            SELECT rfq_id
-            FROM
-            (
-                SELECT
-                    rfq_id,
-                    _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_venues' AND active GROUP BY partition) AS unmerged,
-                    finalizeAggregation(fill_rows) AS rows_in,
-                    finalizeAggregation(fill_ids) AS ids_in,
-                    finalizeAggregation(fill_kinds) AS kinds,
-                    finalizeAggregation(odd_venue) AS odd,
-                    finalizeAggregation(booked) AS has_trade,
-                    finalizeAggregation(first_fill_us) AS first_us,
-                    finalizeAggregation(last_fill_us) AS last_us
-                FROM {db}.deal_venues
-                WHERE month >= toYYYYMM(toDateTime(greatest(intDiv(%(since_us)s, 1000000), 0), 'UTC'))
-                  AND month <= toYYYYMM(toDateTime(least(intDiv(%(until_us)s, 1000000), 4102444800), 'UTC'))
-            )
-            WHERE unmerged OR rows_in != ids_in OR kinds > 1 OR odd = 1 OR (rows_in > 0 AND has_trade = 0)
-               OR (kinds = 1 AND first_us < %(until_us)s AND last_us >= %(since_us)s
-                   AND NOT (first_us >= %(since_us)s AND last_us < %(until_us)s)))
+        PREWHERE rfq_id IN (SELECT rfq_id FROM hedge_recount)
         WHERE exec_type = 'FILL' AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
           AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
           AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
@@ -138,28 +113,7 @@ FROM
     (
         SELECT rfq_id, price_quote AS locked_price_quote, arrival_mid_quote
         FROM {db}.trades FINAL
-        PREWHERE rfq_id GLOBAL IN (
-            SELECT rfq_id
-            FROM
-            (
-                SELECT
-                    rfq_id,
-                    _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_venues' AND active GROUP BY partition) AS unmerged,
-                    finalizeAggregation(fill_rows) AS rows_in,
-                    finalizeAggregation(fill_ids) AS ids_in,
-                    finalizeAggregation(fill_kinds) AS kinds,
-                    finalizeAggregation(odd_venue) AS odd,
-                    finalizeAggregation(booked) AS has_trade,
-                    finalizeAggregation(first_fill_us) AS first_us,
-                    finalizeAggregation(last_fill_us) AS last_us
-                FROM {db}.deal_venues
-                WHERE month >= toYYYYMM(toDateTime(greatest(intDiv(%(since_us)s, 1000000), 0), 'UTC'))
-                  AND month <= toYYYYMM(toDateTime(least(intDiv(%(until_us)s, 1000000), 4102444800), 'UTC'))
-            )
-            WHERE unmerged OR rows_in != ids_in OR kinds > 1 OR odd = 1 OR (rows_in > 0 AND has_trade = 0)
-               OR (kinds = 1 AND first_us < %(until_us)s AND last_us >= %(since_us)s
-                   AND NOT (first_us >= %(since_us)s AND last_us < %(until_us)s)))
+        PREWHERE rfq_id IN (SELECT rfq_id FROM hedge_recount)
         ORDER BY rfq_id, _offset DESC
         LIMIT 1 BY rfq_id
     ) AS booked USING rfq_id
