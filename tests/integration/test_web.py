@@ -10,9 +10,15 @@ docs/screenshots/*.png (linked from the README and docs/web.md).
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
+from otcdesk.analytics import reports
+from otcdesk.db.generate import FILLS_PER_DEAL, generate
+from otcdesk.db.migrate import migrate
+from otcdesk.db.runner import DriverRunner
 from otcdesk.settings import Settings
 from tests.integration.browser import chromium, free_port, shot, text, wait
 from tests.integration.desk import namespace, processes, restart, tails
@@ -22,6 +28,16 @@ pytestmark = pytest.mark.integration
 SPEED = "60"  # settlement in wall seconds (a BTC confirmation is 10 s at 60x)
 TTL_MS = "20000"  # the quote's wall lifetime: long enough to see it count down on a loaded machine
 FRONT = "aggregator,quote-engine,acceptance,client-sim,hedger,venue-sim,settlement"
+
+
+@pytest.fixture(scope="module")
+def history(server: DriverRunner, stack: Settings) -> Iterator[str]:
+    """A database with a generated history (`otcdesk db generate`) for the blotter's start and the reports."""
+    name = f"otcdesk_it_web_{uuid.uuid4().hex[:8]}"
+    migrate(server, name)
+    generate(server, name, 200 * FILLS_PER_DEAL, reports.REPORTS["recon_breaks"].params(stack, reports.ReportOptions()))
+    yield name
+    server.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
 def _quoted(driver, logs) -> None:  # noqa: ANN001
@@ -54,13 +70,14 @@ def _lag_of(driver, group: str) -> int | None:  # noqa: ANN001
     return None if value is None else int(value)
 
 
-def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(stack: Settings, tmp_path) -> None:  # noqa: ANN001
+def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(stack: Settings, history: str,
+                                                                         tmp_path) -> None:  # noqa: ANN001
     port = free_port()
     env = {"OTCDESK_QUOTE__TTL_MS": TTL_MS, "OTCDESK_TOPICS__PARTITIONS": "1", "OTCDESK_SIM_SPEED": SPEED, "OTCDESK_WEB__LAG_INTERVAL_S": "1"}
     commands = {
         "desk": ["run", "all", "--speed", SPEED, "--seed", "7", "--stages", FRONT],
         "recon": ["stage", "run", "recon"],
-        "web": ["web", "--port", str(port), "--history", "0"],
+        "web": ["web", "--port", str(port), "--database", history],
     }
     from selenium.common.exceptions import TimeoutException
 
@@ -79,6 +96,7 @@ def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(stack: S
         url = f"http://127.0.0.1:{port}/"
         wait(driver, 60, lambda d: alive() and _opened(d, url), "the page never opened")
         wait(driver, 60, lambda d: text(d, "conn") == "live", "the page never saw the broker")
+        wait(driver, 60, lambda d: "200 deals from ClickHouse" in text(d, "history-note"), "the history never came")
 
         _quoted(driver, tmp_path)
         first = text(driver, "countdown")
@@ -142,6 +160,9 @@ def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(stack: S
         Select(driver.find_element("id", "report")).select_by_value("inventory_pnl")
         driver.find_element("id", "run").click()
         wait(driver, 120, lambda d: text(d, "report-title").startswith("Desk inventory"), "the report never came")
+        wait(driver, 120, lambda d: d.execute_script("const i = document.getElementById('report-plot'); "
+                                                     "return !i.hidden && i.complete && i.naturalWidth > 0"),
+             "the report's chart never came")
         shot(driver, "analytics")
 
 
