@@ -53,6 +53,13 @@ def test_desk_environment_names_are_settings_the_code_reads(monkeypatch) -> None
         assert SERVICES[stage]["environment"] == env
 
 
+def test_the_web_page_is_published_on_the_hosts_loopback_only() -> None:
+    web, port = SERVICES["web"], Settings().web.port
+    assert web["command"] == ["web", "--host", "0.0.0.0", "--port", str(port)]
+    assert web["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert web["environment"] == SERVICES["aggregator"]["environment"]
+
+
 def test_clickhouse_gets_the_read_only_user_of_sql() -> None:
     """`otcdesk sql` connects as otcdesk_ro: the compose server must define it with a readonly=1
     profile, as the local stack's users.xml does (its limits: tests/unit/test_store_access.py)."""
