@@ -9,6 +9,9 @@
 -- materialized views); the orders of a deal whose fill rows are not all distinct fill ids (a
 -- redelivered copy, a fill re-reported: deal_hedge's and the order's own counts), or that has a
 -- row not merged yet, are recomputed from the raw orders and fills, reading only their granules.
+-- Those deals are found first (passes/fill_recount.sql) and sent with this query as the external
+-- table `fill_recount` (otcdesk/analytics/reports.py runs both): 18.16 would run the subquery
+-- again at every place it is used.
 -- columns:
 --   venue           the venue
 --   orders          desk orders sent
@@ -42,7 +45,6 @@ SELECT
 FROM
 (
     -- orders from deal_orders: the largest part as it is (no FINAL), without the deals to recount
-    -- (found once: GLOBAL, as 18.16 builds a plain IN's set again at every nesting level)
     SELECT
         venue,
         toDecimal128(order_qty_base, 12) AS order_qty_base,
@@ -74,16 +76,7 @@ FROM
     WHERE %(venue_source_prefix)s = 'venue:'
       AND has_desk_event = 1 AND sent_at >= %(since_us)s AND sent_at < %(until_us)s
       AND order_reports = order_fill_ids
-      AND deal GLOBAL NOT IN (
-                SELECT deal FROM {db}.deal_orders
-                WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_orders' AND active)
-                   OR finalizeAggregation(reports) != finalizeAggregation(fill_ids)
-                UNION ALL
-                SELECT cityHash64(rfq_id) FROM {db}.deal_hedge
-                WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_hedge' AND active)
-                   OR finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids))
+      AND deal NOT IN (SELECT deal FROM fill_recount)
     UNION ALL
     -- the deals to recount, from the raw orders and fills (the query before deal_orders)
     SELECT
@@ -112,16 +105,7 @@ FROM
             FROM {db}.orders FINAL
             WHERE rfq_id IN (
             SELECT rfq_id FROM {db}.deal_orders
-            WHERE %(venue_source_prefix)s != 'venue:' OR deal IN (
-                SELECT deal FROM {db}.deal_orders
-                WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_orders' AND active)
-                   OR finalizeAggregation(reports) != finalizeAggregation(fill_ids)
-                UNION ALL
-                SELECT cityHash64(rfq_id) FROM {db}.deal_hedge
-                WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_hedge' AND active)
-                   OR finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids)))
+            WHERE %(venue_source_prefix)s != 'venue:' OR deal IN (SELECT deal FROM fill_recount))
         )
         GROUP BY rfq_id, order_id
         HAVING countIf(NOT is_venue) > 0 AND sent_us >= %(since_us)s AND sent_us < %(until_us)s
@@ -143,16 +127,7 @@ FROM
             FROM {db}.fills FINAL
             WHERE rfq_id IN (
             SELECT rfq_id FROM {db}.deal_orders
-            WHERE %(venue_source_prefix)s != 'venue:' OR deal IN (
-                SELECT deal FROM {db}.deal_orders
-                WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_orders' AND active)
-                   OR finalizeAggregation(reports) != finalizeAggregation(fill_ids)
-                UNION ALL
-                SELECT cityHash64(rfq_id) FROM {db}.deal_hedge
-                WHERE _part NOT IN (SELECT argMax(name, rows) FROM system.parts
-                    WHERE database = '{db}' AND table = 'deal_hedge' AND active)
-                   OR finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids)))
+            WHERE %(venue_source_prefix)s != 'venue:' OR deal IN (SELECT deal FROM fill_recount))
             ORDER BY _offset
             LIMIT 1 BY rfq_id, fill_id
         )
