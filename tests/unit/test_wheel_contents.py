@@ -94,11 +94,11 @@ def test_the_dockerfile_builds_the_wheel_then_installs_only_the_wheel(wheel: Pat
 
 def test_compose_runs_the_desk_from_that_image() -> None:
     """Every otcdesk service of docker-compose.yml builds this Dockerfile and runs a command of
-    the wheel's entry point (init, feed, stage, sink, lag), never the source tree."""
+    the wheel's entry point (init, feed, stage, sink, lag, web), never the source tree."""
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     desk = {name: s for name, s in services.items() if s.get("build")}
     assert {"init", "feed", "sink"} <= set(desk)
     for name, service in desk.items():
         assert service["build"] == "." and service["image"] == "otcdesk:dev", name
-        assert service["command"][0] in {"init", "feed", "stage", "sink", "lag"}, name
+        assert service["command"][0] in {"init", "feed", "stage", "sink", "lag", "web"}, name
         assert not any(":/" in str(v) and "otcdesk" in str(v).split(":")[0] for v in service.get("volumes", [])), name
