@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -13,10 +14,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from otcdesk.errors import UserError
+from otcdesk.errors import DeskError, UserError
 from otcdesk.settings import Settings
 from otcdesk.web import analytics, ticket
 from otcdesk.web.errors import HANDLERS, DeskJSON, dumps
+from otcdesk.web.history import merged, stored_events
 from otcdesk.web.live import LiveDesk
 
 #: Seconds between SSE keep-alive comments (proxies close idle streams).
@@ -44,10 +46,18 @@ def create_app(settings: Settings, *, live: bool = True, history: bool = True, l
         return DeskJSON(desk.snapshot())
 
     async def deal(request: Request) -> Response:
-        found = desk.book.get(request.path_params["rfq_id"])
+        rfq_id = request.path_params["rfq_id"]
+        found = desk.book.get(rfq_id)
         if found is None:
-            raise UserError(f"deal {request.path_params['rfq_id']} is not on the blotter")
-        return DeskJSON({"row": found.row(), "events": found.events})
+            raise UserError(f"deal {rfq_id} is not on the blotter")
+        events, note = found.events, ""
+        if history:
+            try:
+                stored = await asyncio.to_thread(stored_events, settings, rfq_id, settings.web.database or None)
+                events = merged(found.events, stored)
+            except DeskError as exc:  # the live events still show; say why the rest does not
+                note = f"ClickHouse history not read: {exc}"
+        return DeskJSON({"row": found.row(), "events": events, "note": note})
 
     async def stream(request: Request) -> Response:
         queue = desk.hub.subscribe()

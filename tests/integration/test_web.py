@@ -128,6 +128,9 @@ def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(stack: S
         wait(driver, 20, lambda d: "ReconResult" in d.find_element("id", "history-events").text, "no event history")
         driver.execute_script("document.getElementById('history').scrollIntoView()")
         shot(driver, "deal")
+        driver.find_element("id", "deal-rfq-0").click()  # a deal of the history: its events from ClickHouse
+        wait(driver, 30, lambda d: "SettlementUpdated" in d.find_element("id", "history-events").text
+             and text(d, "history-id") == "rfq-0", "no event history for a deal of the ClickHouse history")
 
         driver.find_element("id", "tab-lag").click()
         group = settings.group("recon")

@@ -173,10 +173,10 @@ async function openDeal(rfqId) {
     cell(tr, summarize(e.fields));
     return tr;
   }));
-  if (!data.events.length) {
+  if (data.note || !data.events.length) {
     const tr = document.createElement("tr");
-    cell(tr, "no live events: this deal came from the ClickHouse history (otcdesk report blotter)");
-    body.replaceChildren(tr);
+    cell(tr, data.note || "no events found for this deal");
+    body.appendChild(tr);
   }
 }
 $("history-close").addEventListener("click", () => { $("history").hidden = true; });

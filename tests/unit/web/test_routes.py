@@ -9,7 +9,9 @@ from starlette.testclient import TestClient
 
 from otcdesk.settings import Settings
 from otcdesk.web.app import create_app
+from otcdesk.web.history import merged
 from otcdesk.web.hub import Hub
+from otcdesk.web.live import LiveDesk
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +84,21 @@ def test_a_slow_browser_is_dropped_not_waited_for() -> None:
         assert fast.get_nowait() == ("deal", 4)
 
     asyncio.run(run())
+
+
+def test_the_page_is_told_when_the_broker_goes_and_comes_back() -> None:
+    async def run() -> None:
+        desk = LiveDesk(Settings())
+        browser = desk.hub.subscribe()
+        desk.on_broker(False, "all brokers down")
+        desk.on_broker(True, "")
+        assert [browser.get_nowait()[1]["broker"] for _ in range(2)] == [False, True]
+        assert desk.snapshot()["status"]["broker"] is True
+
+    asyncio.run(run())
+
+
+def test_stored_and_live_events_are_one_per_event_id_oldest_first() -> None:
+    stored = [{"ts_us": 2, "fields": {"event_id": "b"}}, {"ts_us": 1, "fields": {"event_id": "a"}}]
+    live = [{"ts_us": 2, "fields": {"event_id": "b"}}, {"ts_us": 3, "fields": {"event_id": "c"}}]
+    assert [e["fields"]["event_id"] for e in merged(live, sorted(stored, key=lambda e: e["ts_us"]))] == ["a", "b", "c"]
