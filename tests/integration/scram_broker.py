@@ -75,6 +75,12 @@ class ScramBroker:
             self.stop()
             raise
 
+    def restart(self, ready_timeout_s: float = 60.0) -> None:
+        """Start it again after `stop()` on the same storage: its topics, offsets and logins kept."""
+        cmd = kafka.broker_command(self.layout, kafka.find_java(), HEAP)
+        self.pid = processes.spawn_detached(cmd, self.layout.logs / "kafka.out", self.layout.home)
+        self._wait_ready(ready_timeout_s)
+
     def _wait_ready(self, timeout_s: float) -> None:
         """Ready = the user logs in and gets metadata listing the broker (unfenced)."""
         conf = client_config(self.settings())
