@@ -108,6 +108,8 @@ class Supervisor:
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         for child in self.children:
+            # the series exists at 0 from the start: increase() cannot see a series' first sample
+            RESTARTS.labels(child.name)
             self._spawn(child)
 
     def _spawn(self, child: Child) -> None:

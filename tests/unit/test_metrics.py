@@ -93,6 +93,8 @@ def test_the_supervisor_counts_each_restart_of_a_child(tmp_path: Path) -> None:
     sup = Supervisor([crashing], {}, tmp_path, Backoff(first_s=1, cap_s=60), clock=lambda: now[0])
     sup.start()
     try:
+        # the child's series is there at 0 before any restart: increase() sees the first one
+        assert REGISTRY.get_sample_value("otcdesk_supervisor_restarts_total", {"process": "metrics-crasher"}) == before
         assert crashing.proc is not None
         crashing.proc.wait(60)
         sup.tick()  # seen exiting: a restart is due in 1 s
