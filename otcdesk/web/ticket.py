@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,6 +15,7 @@ from starlette.routing import Route
 from otcdesk.client import build_rfq, check_id, send_rfq
 from otcdesk.errors import UserError
 from otcdesk.events import Quote, QuoteAction, QuoteRejected, Side, TradeBooked, to_avro
+from otcdesk.follow import DealFollower
 from otcdesk.quote_answer import answer_quote
 from otcdesk.settings import Settings
 from otcdesk.validation import MAX_ID_LEN
@@ -37,8 +38,7 @@ async def _form(request: Request) -> dict[str, Any]:
 def _quote_of(settings: Settings, form: dict[str, Any]) -> dict[str, Any]:
     rfq = build_rfq(form.get("client") or "", form.get("symbol") or "", form.get("side"),
                     qty_base=form.get("qty"), notional_quote=form.get("notional"), settings=settings, source="web")
-    follower = send_rfq(rfq, settings, follow=True)
-    assert follower is not None
+    follower = cast(DealFollower, send_rfq(rfq, settings, follow=True))  # follow=True: always one
     with contextlib.closing(follower.events(settings.web.quote_wait_s)) as events:
         for event in events:
             if isinstance(event, Quote):

@@ -35,7 +35,8 @@ def history(server: DriverRunner, stack: Settings) -> Iterator[str]:
     """A database with a generated history (`otcdesk db generate`) for the blotter's start and the reports."""
     name = f"otcdesk_it_web_{uuid.uuid4().hex[:8]}"
     migrate(server, name)
-    generate(server, name, 200 * FILLS_PER_DEAL, reports.REPORTS["recon_breaks"].params(stack, reports.ReportOptions()))
+    fees = reports.REPORTS["recon_breaks"].params(stack, reports.ReportOptions())  # the venues' fee schedule
+    generate(server, name, 200 * FILLS_PER_DEAL, fees)
     yield name
     server.execute(f"DROP DATABASE IF EXISTS {name}")
 
@@ -73,7 +74,8 @@ def _lag_of(driver, group: str) -> int | None:  # noqa: ANN001
 def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(stack: Settings, history: str,
                                                                          tmp_path) -> None:  # noqa: ANN001
     port = free_port()
-    env = {"OTCDESK_QUOTE__TTL_MS": TTL_MS, "OTCDESK_TOPICS__PARTITIONS": "1", "OTCDESK_SIM_SPEED": SPEED, "OTCDESK_WEB__LAG_INTERVAL_S": "1"}
+    env = {"OTCDESK_QUOTE__TTL_MS": TTL_MS, "OTCDESK_TOPICS__PARTITIONS": "1", "OTCDESK_SIM_SPEED": SPEED,
+           "OTCDESK_WEB__LAG_INTERVAL_S": "1"}
     commands = {
         "desk": ["run", "all", "--speed", SPEED, "--seed", "7", "--stages", FRONT],
         "recon": ["stage", "run", "recon"],

@@ -32,7 +32,8 @@ def test_the_page_and_its_static_files_are_package_data(web: TestClient) -> None
     ({"client": "ACME", "symbol": "BTC/USD", "side": "buy", "qty": "-1"}, "qty", "qty must be a positive"),
     ({"client": "ACME", "symbol": "BTC/USD", "side": "buy", "qty": "1", "notional": "5"}, "qty",
      "give exactly one size"),
-    ({"client": "ACME", "symbol": "BTC/USD", "side": "up", "qty": "1"}, "side", "side must be buy, sell or two-way"),
+    ({"client": "ACME", "symbol": "BTC/USD", "side": "up", "qty": "1"}, "side",
+     "side must be buy, sell or two-way"),
     ({"client": "", "symbol": "BTC/USD", "side": "buy", "qty": "1"}, "client", "client id"),
 ])
 def test_a_bad_rfq_is_the_cli_line_next_to_its_field(web: TestClient, body: dict, field: str, start: str) -> None:
@@ -47,7 +48,8 @@ def test_a_body_that_is_not_json_is_a_message_not_a_traceback(web: TestClient) -
 
 
 def test_a_quote_answer_is_checked_before_the_broker(web: TestClient) -> None:
-    assert web.post("/api/quotes/q-1/cancel", json={}).json()["error"] == "a quote is accepted or declined, not 'cancel'"
+    wrong = web.post("/api/quotes/q-1/cancel", json={})
+    assert wrong.status_code == 400 and wrong.json()["error"] == "a quote is accepted or declined, not 'cancel'"
     resp = web.post("/api/quotes/q-1/accept", json={"side": "both"})
     assert resp.status_code == 400 and resp.json()["error"] == "side must be buy or sell, got 'both'"
 
