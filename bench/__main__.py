@@ -45,10 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     meta = report.machine(settings)  # before the benchmarks: the load at start is the machine's, not ours
     figures: list[Figure] = []
     failed: list[str] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total}"),
-                  TimeElapsedColumn(), console=console) as progress:
-        ctx = BenchContext(settings, repeats=1 if args.smoke else args.repeats, smoke=args.smoke,
-                           progress=progress, seed=args.seed)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        ctx = BenchContext(
+            settings, repeats=1 if args.smoke else args.repeats, smoke=args.smoke, progress=progress, seed=args.seed
+        )
         overall = progress.add_task("benchmarks", total=len(names))
         for name in names:
             progress.update(overall, description=f"benchmark {name}")

@@ -85,15 +85,20 @@ class Figure:
         def stats(values: Sequence[float]) -> dict[str, float] | None:
             if not values:
                 return None
-            return {"min": min(values), "median": statistics.median(values), "max": max(values),
-                    "runs": list(values)}
+            return {"min": min(values), "median": statistics.median(values), "max": max(values), "runs": list(values)}
 
         return {
-            "bench": self.bench, "name": self.name, "unit": self.unit, "value": stats(self.runs),
-            "baseline": self.baseline, "baseline_value": stats(self.baseline_runs),
+            "bench": self.bench,
+            "name": self.name,
+            "unit": self.unit,
+            "value": stats(self.runs),
+            "baseline": self.baseline,
+            "baseline_value": stats(self.baseline_runs),
             "ratio": None if self.ratio is None else round(self.ratio, 3),
-            "target": None if self.target is None else str(self.target), "met": self.met,
-            "note": self.note, "extra": self.extra,
+            "target": None if self.target is None else str(self.target),
+            "met": self.met,
+            "note": self.note,
+            "extra": self.extra,
         }
 
 

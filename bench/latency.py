@@ -39,9 +39,11 @@ P99_TARGET = {50.0: Target("value<=", 25.0), 200.0: Target("value<=", 50.0)}
 FEED = ["feed", "run", "--source", "sim", "--start-us", "now"]
 QUOTE_PATH = ("aggregator", "quote-engine")
 #: layout -> the processes of the quote path as streams.LAYOUTS places it (`offices`: one process)
-COMMANDS = {layout: {"feed": FEED} | {name: ["stage", "run", *hosted]
-                                      for name, hosted in stage_processes(layout, QUOTE_PATH).items()}
-            for layout in ("per-stage", "offices")}
+COMMANDS = {
+    layout: {"feed": FEED}
+    | {name: ["stage", "run", *hosted] for name, hosted in stage_processes(layout, QUOTE_PATH).items()}
+    for layout in ("per-stage", "offices")
+}
 READY_TIMEOUT_S = 240.0  # workers join their groups and the books reach the aggregator (minutes on a loaded machine)
 DRAIN_S = 30.0  # how long after its last send a rate waits for late answers
 SETTLE_S = 300.0  # how long the next run waits for a saturated run's backlog to be answered
@@ -117,8 +119,9 @@ def send(producer: EventProducer, clock: Clock, clients: ClientSim, rate: float,
     return due
 
 
-def measure(settings: Settings, producer: EventProducer, answers: Answers, rate: float, duration_s: float, seed: int
-            ) -> dict[str, object]:
+def measure(
+    settings: Settings, producer: EventProducer, answers: Answers, rate: float, duration_s: float, seed: int
+) -> dict[str, object]:
     """One open-loop run at `rate`; an unanswered RFQ counts with its wait until given up (a lower
     bound), so a desk that drops RFQs cannot look fast."""
     clients = ClientSim(seed, clients=settings.clients, sim=settings.sim, symbols=settings.symbols)
@@ -132,9 +135,16 @@ def measure(settings: Settings, producer: EventProducer, answers: Answers, rate:
     outcomes: dict[str, int] = {}
     for r in due:
         outcomes[answers.kind(r)] = outcomes.get(answers.kind(r), 0) + 1
-    return {"rfqs": len(due), "due": list(due), "answered": sum(r in answers.answered for r in due),
-            "dead_letters": len(answers.dead_letters) - dead_before, "outcomes": outcomes,
-            "p50": percentile(latencies, 0.50), "p99": percentile(latencies, 0.99), "max": max(latencies)}
+    return {
+        "rfqs": len(due),
+        "due": list(due),
+        "answered": sum(r in answers.answered for r in due),
+        "dead_letters": len(answers.dead_letters) - dead_before,
+        "outcomes": outcomes,
+        "p50": percentile(latencies, 0.50),
+        "p99": percentile(latencies, 0.99),
+        "max": max(latencies),
+    }
 
 
 def settle(answers: Answers, rfq_ids: Iterable[str], timeout_s: float = SETTLE_S) -> float:
@@ -166,30 +176,37 @@ def wait_ready(settings: Settings, answers: Answers, seed: int, logs: Path, *, q
             if quoted >= set(settings.symbols) or (not quotes and any(r in answers.answered for r in sent)):
                 return
     seen = Counter(answers.kind(r) for r in sent)
-    raise RuntimeError(f"no quote for {sorted(set(settings.symbols) - quoted)} within {READY_TIMEOUT_S:.0f}s "
-                       f"of starting the desk; answers to the {len(sent)} RFQs sent: {dict(seen)}, "
-                       f"examples {answers.reject_details}\n{tails(logs)}")
+    raise RuntimeError(
+        f"no quote for {sorted(set(settings.symbols) - quoted)} within {READY_TIMEOUT_S:.0f}s "
+        f"of starting the desk; answers to the {len(sent)} RFQs sent: {dict(seen)}, "
+        f"examples {answers.reject_details}\n{tails(logs)}"
+    )
 
 
-def measure_rates(ctx: BenchContext, rates: Sequence[float], duration_s: float, layout: str = "per-stage"
-                  ) -> list[Figure]:
-    advance = ctx.task(f"latency ({layout}): {len(rates)} rates x {ctx.repeats} x {duration_s:g}s",
-                       1 + len(rates) * ctx.repeats)
+def measure_rates(
+    ctx: BenchContext, rates: Sequence[float], duration_s: float, layout: str = "per-stage"
+) -> list[Figure]:
+    advance = ctx.task(
+        f"latency ({layout}): {len(rates)} rates x {ctx.repeats} x {duration_s:g}s", 1 + len(rates) * ctx.repeats
+    )
     results: dict[float, list[dict[str, object]]] = {rate: [] for rate in rates}
     with ctx.scratch_namespace("latency") as settings, tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp)
         answers = Answers(settings)
         answers.start()
         try:
-            with (processes(settings, COMMANDS[layout], logs) as procs,
-                  EventProducer(settings, **{"linger.ms": 1}) as producer):
+            with (
+                processes(settings, COMMANDS[layout], logs) as procs,
+                EventProducer(settings, **{"linger.ms": 1}) as producer,
+            ):
                 wait_ready(settings, answers, ctx.seed + 999, logs, quotes=not ctx.smoke)
                 measure(settings, producer, answers, 5.0, 2.0, ctx.seed + 1000)  # warm-up, not reported
                 advance(1)
                 for repeat in range(ctx.repeats):
                     for rate in rates:
-                        run_ = measure(settings, producer, answers, rate, duration_s,
-                                       ctx.seed + int(rate) + 10_000 * repeat)
+                        run_ = measure(
+                            settings, producer, answers, rate, duration_s, ctx.seed + int(rate) + 10_000 * repeat
+                        )
                         # a rate past the desk's capacity leaves a backlog: the next run starts once it
                         # is answered, or it would measure that backlog's queue instead of its own rate
                         run_["settle_s"] = settle(answers, run_.pop("due"))  # type: ignore[arg-type]
@@ -201,19 +218,34 @@ def measure_rates(ctx: BenchContext, rates: Sequence[float], duration_s: float, 
         finally:
             answers.stop.set()
             answers.join(10)
-    method = (f"{layout}: {', '.join(COMMANDS[layout])} as processes; open loop, {duration_s:g}s per run; "
-              "latency = quote read - RFQ due time (an unanswered RFQ counts with its wait until given up)")
+    method = (
+        f"{layout}: {', '.join(COMMANDS[layout])} as processes; open loop, {duration_s:g}s per run; "
+        "latency = quote read - RFQ due time (an unanswered RFQ counts with its wait until given up)"
+    )
     label = "" if layout == "per-stage" else f" ({layout})"
     figures = []
     for rate, runs in results.items():
-        extra = {"duration_s": duration_s, "rfqs": [r["rfqs"] for r in runs], "answered": [r["answered"] for r in runs],
-                 "settle_s": [r["settle_s"] for r in runs],
-                 "dead_letters": [r["dead_letters"] for r in runs], "outcomes": [r["outcomes"] for r in runs],
-                 "reject_examples": answers.reject_details}
+        extra = {
+            "duration_s": duration_s,
+            "rfqs": [r["rfqs"] for r in runs],
+            "answered": [r["answered"] for r in runs],
+            "settle_s": [r["settle_s"] for r in runs],
+            "dead_letters": [r["dead_letters"] for r in runs],
+            "outcomes": [r["outcomes"] for r in runs],
+            "reject_examples": answers.reject_details,
+        }
         for stat in ("p50", "p99", "max"):
-            figures.append(Figure("latency", f"RFQ->quote {stat} at {rate:g} RFQ/s{label}", "ms",
-                                  tuple(float(r[stat]) for r in runs),  # type: ignore[arg-type]
-                                  target=P99_TARGET.get(rate) if stat == "p99" else None, note=method, extra=extra))
+            figures.append(
+                Figure(
+                    "latency",
+                    f"RFQ->quote {stat} at {rate:g} RFQ/s{label}",
+                    "ms",
+                    tuple(float(r[stat]) for r in runs),  # type: ignore[arg-type]
+                    target=P99_TARGET.get(rate) if stat == "p99" else None,
+                    note=method,
+                    extra=extra,
+                )
+            )
     return figures
 
 

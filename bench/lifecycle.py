@@ -83,18 +83,25 @@ def run(ctx: BenchContext) -> list[Figure]:
     figures = []
     for layout in layouts:
         lossless = all(c["lossless"] for c in checks[layout])
-        figures.append(Figure(
-            "lifecycle", f"knee (highest sustained RFQ/s, whole desk + sink), {layout} layout", "RFQ/s",
-            tuple(knees[layout]), target=Target("value>=", 200),
-            note=f"steps of {step_s:g} s at {', '.join(map(str, rates))} RFQ/s, open loop; sustained = every group "
-                 f"back at lag 0 within {DRAIN_OK_S:g} s after the step; zero loss "
-                 + ("verified on every topic and table" if lossless else "**FAILED**: see extra.checks"),
-            extra={"layout": layout, "steps": all_steps[layout], "checks": checks[layout]}))
+        figures.append(
+            Figure(
+                "lifecycle",
+                f"knee (highest sustained RFQ/s, whole desk + sink), {layout} layout",
+                "RFQ/s",
+                tuple(knees[layout]),
+                target=Target("value>=", 200),
+                note=f"steps of {step_s:g} s at {', '.join(map(str, rates))} RFQ/s, open loop; sustained = every group "
+                f"back at lag 0 within {DRAIN_OK_S:g} s after the step; zero loss "
+                + ("verified on every topic and table" if lossless else "**FAILED**: see extra.checks"),
+                extra={"layout": layout, "steps": all_steps[layout], "checks": checks[layout]},
+            )
+        )
     return figures
 
 
-def _one_run(ctx: BenchContext, rates: tuple[float, ...], step_s: float, layout: str
-             ) -> tuple[list[Step], dict[str, Any]]:
+def _one_run(
+    ctx: BenchContext, rates: tuple[float, ...], step_s: float, layout: str
+) -> tuple[list[Step], dict[str, Any]]:
     """One run; a failed clean-up after the measurement (a ClickHouse too busy to DROP in time on a
     shared machine) is logged and kept in the check, not allowed to throw the figures away."""
     result: list[tuple[list[Step], dict[str, Any]]] = []
@@ -108,8 +115,13 @@ def _one_run(ctx: BenchContext, rates: tuple[float, ...], step_s: float, layout:
     return result[0]
 
 
-def _measure(ctx: BenchContext, rates: tuple[float, ...], step_s: float, layout: str,
-             result: list[tuple[list[Step], dict[str, Any]]]) -> None:
+def _measure(
+    ctx: BenchContext,
+    rates: tuple[float, ...],
+    step_s: float,
+    layout: str,
+    result: list[tuple[list[Step], dict[str, Any]]],
+) -> None:
     with ctx.scratch_namespace("lifecycle") as ns, ctx.scratch_database("lifecycle") as (runner, db):
         env = session_env(ns, start_us=wall_now_us(), speed=1.0, extra={"OTCDESK_SINK__DATABASE": db})
         children = desk_children(STAGES, with_feed=True, with_sink=True, layout=layout)
@@ -160,8 +172,15 @@ def _retire_all_but_sink(supervisor: Supervisor, grace_s: float = 20.0) -> None:
         thread.join()
 
 
-def _step(ns: Settings, rate: float, step_s: float, clients: ClientSim, producer: EventProducer,
-          watches: dict[str, DrainWatch], alive: Callable[[], bool]) -> Step:
+def _step(
+    ns: Settings,
+    rate: float,
+    step_s: float,
+    clients: ClientSim,
+    producer: EventProducer,
+    watches: dict[str, DrainWatch],
+    alive: Callable[[], bool],
+) -> Step:
     step = Step(rate)
     plan = LoadPlan(rate, step_s, start_us=ns.clock().now_us())
     summary: list[Any] = []
@@ -203,13 +222,25 @@ def _zero_loss(ns: Settings, runner: Any, db: str, published: int) -> dict[str, 
             priced.add(event.rfq_id)
         elif isinstance(event, (Quote, QuoteRejected)):
             answered.add(event.rfq_id)
-    tables = {table: {"topic_ids": len(seen), "rows_final": _rows(runner, db, table)}
-              for table, seen in sorted(ids.items())}
+    tables = {
+        table: {"topic_ids": len(seen), "rows_final": _rows(runner, db, table)} for table, seen in sorted(ids.items())
+    }
     rfqs = len(ids["rfq"])
-    lossless = (all(t["topic_ids"] == t["rows_final"] for t in tables.values())
-                and rfqs == published and len(priced) == published and len(answered) == published)
-    return {"lossless": lossless, "published": published, "rfq_on_topic": rfqs, "priced": len(priced),
-            "answered": len(answered), "records": records, "tables": tables}
+    lossless = (
+        all(t["topic_ids"] == t["rows_final"] for t in tables.values())
+        and rfqs == published
+        and len(priced) == published
+        and len(answered) == published
+    )
+    return {
+        "lossless": lossless,
+        "published": published,
+        "rfq_on_topic": rfqs,
+        "priced": len(priced),
+        "answered": len(answered),
+        "records": records,
+        "tables": tables,
+    }
 
 
 def _rows(runner: Any, db: str, table: str) -> int | None:

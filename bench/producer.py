@@ -52,8 +52,14 @@ def plan(count: int) -> LoadPlan:
 
 
 def clients(settings: Settings, seed: int) -> ClientSim:
-    return ClientSim(seed, select_profiles(settings, None), clients=settings.clients, sim=settings.sim,
-                     symbols=settings.symbols, source="load")
+    return ClientSim(
+        seed,
+        select_profiles(settings, None),
+        clients=settings.clients,
+        sim=settings.sim,
+        symbols=settings.symbols,
+        source="load",
+    )
 
 
 def payloads(settings: Settings, count: int, seed: int) -> list[tuple[bytes, bytes]]:
@@ -75,10 +81,12 @@ def messages(settings: Settings, patience_s: float = 30.0) -> int:
             time.sleep(1.0)
 
 
-def landed(settings: Settings, count: int, side: str, send: Callable[[], None],
-           prepare: Callable[[], None] | None = None) -> Callable[[], float]:
+def landed(
+    settings: Settings, count: int, side: str, send: Callable[[], None], prepare: Callable[[], None] | None = None
+) -> Callable[[], float]:
     """A measure: messages/s of `send`, refused unless the topic grew by exactly `count`;
     `prepare` runs first, off the clock."""
+
     def measure() -> float:
         if prepare is not None:
             prepare()
@@ -90,6 +98,7 @@ def landed(settings: Settings, count: int, side: str, send: Callable[[], None],
         if grown != count:
             raise RuntimeError(f"{side}: the rfq topic grew by {grown} messages, {count} were sent")
         return count / elapsed
+
     return measure
 
 
@@ -156,8 +165,21 @@ def _escaped(delim: bytes) -> str:
 
 
 def kcat(settings: Settings, path: Path, conf_path: Path) -> None:
-    args = ["kcat", "-P", "-q", "-F", str(conf_path), "-t", settings.topic("rfq"), "-K", _escaped(KEY_DELIM),
-            "-D", _escaped(MSG_DELIM), "-l", str(path)]
+    args = [
+        "kcat",
+        "-P",
+        "-q",
+        "-F",
+        str(conf_path),
+        "-t",
+        settings.topic("rfq"),
+        "-K",
+        _escaped(KEY_DELIM),
+        "-D",
+        _escaped(MSG_DELIM),
+        "-l",
+        str(path),
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"kcat failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -166,8 +188,11 @@ def kcat(settings: Settings, path: Path, conf_path: Path) -> None:
 def kcat_config(settings: Settings, path: Path) -> None:
     """The desk's producer settings as a kcat `-F` file (not `-X`: a SASL password on a command
     line is visible to every user of the machine in `ps`)."""
-    lines = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in producer_config(settings).items()
-             if isinstance(v, (str, int, float))]  # not the Python `logger` object: kcat has no such property
+    lines = [
+        f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+        for k, v in producer_config(settings).items()
+        if isinstance(v, (str, int, float))
+    ]  # not the Python `logger` object: kcat has no such property
     path.touch(mode=0o600)
     path.write_text("\n".join(lines) + "\n")
 
@@ -183,14 +208,14 @@ def run(ctx: BenchContext) -> list[Figure]:
         kcat_file(data, path)
         kcat_config(settings, conf_path)
 
-        def step(side: str, send: Callable[[], None], prepare: Callable[[], None] | None = None
-                 ) -> Callable[[], float]:
+        def step(side: str, send: Callable[[], None], prepare: Callable[[], None] | None = None) -> Callable[[], float]:
             measure = landed(settings, count, side, send, prepare)
 
             def counted() -> float:
                 rate = measure()
                 advance(1)
                 return rate
+
             return counted
 
         desk_side = DeskSide(settings, count, ctx.seed)
@@ -198,23 +223,70 @@ def run(ctx: BenchContext) -> list[Figure]:
             ctx.repeats,
             step("rfq load", desk_side.send, desk_side.prepare),
             step("bare producer", lambda: bare_loop(settings, data)),
-            step("kcat", lambda: kcat(settings, path, conf_path)))
-    extra = {"rfqs": count, "payload_bytes_mean": sum(len(v) for _, v in data) / count,
-             "producer_config": "enable.idempotence=true acks=all linger.ms=5 murmur2_random compression none"}
+            step("kcat", lambda: kcat(settings, path, conf_path)),
+        )
+    extra = {
+        "rfqs": count,
+        "payload_bytes_mean": sum(len(v) for _, v in data) / count,
+        "producer_config": "enable.idempotence=true acks=all linger.ms=5 murmur2_random compression none",
+    }
     built = tuple(count / s for s in desk_side.build_s)
     end_to_end = tuple(count / (s + count / rate) for s, rate in zip(desk_side.build_s, desk))
     note = "all three: idempotent, acks=all, linger 5 ms; counted by end offsets after each run"
     return [
-        Figure("producer", "rfq load send, RFQs pre-built (LoadGenerator + EventProducer)", "RFQ/s", tuple(desk),
-               "bare confluent-kafka loop, pre-encoded", tuple(bare), TARGET,
-               note + "; the RFQs built before the clock, as the bare loop's bytes", extra),
-        Figure("producer", "rfq load pre-build (ClientSim draw + Avro encode)", "RFQ/s", built, None, (), None,
-               "RfqRecords.build of the whole plan, one thread; no send", extra),
-        Figure("producer", "rfq load end to end (pre-build + send)", "RFQ/s", end_to_end,
-               "bare confluent-kafka loop, pre-encoded", tuple(bare), None,
-               "N / (build s + send s) of each repeat: a max-rate `rfq load` of N RFQs", extra),
-        Figure("producer", "rfq load vs kcat -P", "RFQ/s", tuple(desk), "kcat -P -l, same bytes from a file",
-               tuple(tool), None, note, extra),
-        Figure("producer", "bare confluent-kafka loop vs kcat -P", "RFQ/s", tuple(bare),
-               "kcat -P -l, same bytes from a file", tuple(tool), None, "the Python client's own cost", extra),
+        Figure(
+            "producer",
+            "rfq load send, RFQs pre-built (LoadGenerator + EventProducer)",
+            "RFQ/s",
+            tuple(desk),
+            "bare confluent-kafka loop, pre-encoded",
+            tuple(bare),
+            TARGET,
+            note + "; the RFQs built before the clock, as the bare loop's bytes",
+            extra,
+        ),
+        Figure(
+            "producer",
+            "rfq load pre-build (ClientSim draw + Avro encode)",
+            "RFQ/s",
+            built,
+            None,
+            (),
+            None,
+            "RfqRecords.build of the whole plan, one thread; no send",
+            extra,
+        ),
+        Figure(
+            "producer",
+            "rfq load end to end (pre-build + send)",
+            "RFQ/s",
+            end_to_end,
+            "bare confluent-kafka loop, pre-encoded",
+            tuple(bare),
+            None,
+            "N / (build s + send s) of each repeat: a max-rate `rfq load` of N RFQs",
+            extra,
+        ),
+        Figure(
+            "producer",
+            "rfq load vs kcat -P",
+            "RFQ/s",
+            tuple(desk),
+            "kcat -P -l, same bytes from a file",
+            tuple(tool),
+            None,
+            note,
+            extra,
+        ),
+        Figure(
+            "producer",
+            "bare confluent-kafka loop vs kcat -P",
+            "RFQ/s",
+            tuple(bare),
+            "kcat -P -l, same bytes from a file",
+            tuple(tool),
+            None,
+            "the Python client's own cost",
+            extra,
+        ),
     ]

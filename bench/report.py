@@ -37,14 +37,24 @@ def machine(settings: Any) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a report without it is still a report
         clickhouse = f"unknown ({exc})"
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            check=False,
+        ).stdout.strip()
     except OSError:
         commit = ""
     return {
-        "cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg(), "python": platform.python_version(),
-        "platform": platform.platform(), "packages": versions, "clickhouse": clickhouse,
-        "kafka": _kafka_version(settings), "commit": commit,
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "clickhouse": clickhouse,
+        "kafka": _kafka_version(settings),
+        "commit": commit,
     }
 
 
@@ -54,7 +64,7 @@ def _kafka_version(settings: Any) -> str | None:
         return None
     text = pom.read_text()
     start = text.find("<kafka.version>")
-    return text[start + 15:text.find("</kafka.version>")] if start >= 0 else None
+    return text[start + 15 : text.find("</kafka.version>")] if start >= 0 else None
 
 
 def write(out_dir: Path, figures: list[Figure], meta: dict[str, Any], ran: set[str]) -> tuple[Path, Path]:
@@ -83,28 +93,45 @@ def _num(value: float | None) -> str:
 
 
 def markdown(data: dict[str, Any]) -> str:
-    lines = [f"# Benchmarks {data['date']}", "",
-             "Each figure: median of the repeats (min-max in brackets), its baseline measured in the same",
-             "run, the ratio median/baseline median, the target and whether it is met.",
-             "Method and limits: bench/README.md.", ""]
+    lines = [
+        f"# Benchmarks {data['date']}",
+        "",
+        "Each figure: median of the repeats (min-max in brackets), its baseline measured in the same",
+        "run, the ratio median/baseline median, the target and whether it is met.",
+        "Method and limits: bench/README.md.",
+        "",
+    ]
     for run in data["runs"]:
         pk = ", ".join(f"{k} {v}" for k, v in run.get("packages", {}).items())
-        load = ("at start", run["loadavg_at_start"]) if "loadavg_at_start" in run else ("at end", run.get("loadavg_at_end", []))
-        lines.append(f"- run {run.get('finished')}: {run.get('benches')} on {run.get('cpus')} CPUs, load {load[0]} "
-                     f"{[round(x, 2) for x in load[1]]}, Python {run.get('python')}, "
-                     f"Kafka {run.get('kafka')}, {run.get('clickhouse')}, commit {run.get('commit')}; {pk}"
-                     + (f". Note: {run['note']}" if run.get("note") else ""))
+        load = (
+            ("at start", run["loadavg_at_start"])
+            if "loadavg_at_start" in run
+            else ("at end", run.get("loadavg_at_end", []))
+        )
+        lines.append(
+            f"- run {run.get('finished')}: {run.get('benches')} on {run.get('cpus')} CPUs, load {load[0]} "
+            f"{[round(x, 2) for x in load[1]]}, Python {run.get('python')}, "
+            f"Kafka {run.get('kafka')}, {run.get('clickhouse')}, commit {run.get('commit')}; {pk}"
+            + (f". Note: {run['note']}" if run.get("note") else "")
+        )
     lines.append("")
     bench = None
     for fig in data["figures"]:
         if fig["bench"] != bench:
             bench = fig["bench"]
-            lines += ["", f"## {bench}", "", "| figure | value | baseline | ratio | target | met | note |",
-                      "|---|---|---|---|---|---|---|"]
+            lines += [
+                "",
+                f"## {bench}",
+                "",
+                "| figure | value | baseline | ratio | target | met | note |",
+                "|---|---|---|---|---|---|---|",
+            ]
         value, base = fig["value"], fig["baseline_value"]
         cell = f"{_num(value['median'])} {fig['unit']} ({_num(value['min'])}-{_num(value['max'])})" if value else ""
         bcell = f"{fig['baseline']}: {_num(base['median'])} ({_num(base['min'])}-{_num(base['max'])})" if base else ""
         met = {True: "yes", False: "**no**", None: ""}[fig["met"]]
-        lines.append(f"| {fig['name']} | {cell} | {bcell} | {_num(fig['ratio'])} | {fig['target'] or ''} | {met} "
-                     f"| {fig['note']} |")
+        lines.append(
+            f"| {fig['name']} | {cell} | {bcell} | {_num(fig['ratio'])} | {fig['target'] or ''} | {met} "
+            f"| {fig['note']} |"
+        )
     return "\n".join(lines) + "\n"

@@ -35,8 +35,9 @@ def run(ctx: BenchContext) -> list[Figure]:
     n = ctx.size(6000, 100)
     counts = (1, 2) if ctx.smoke else (1, 2, 3)
     base_us = wall_now_us()
-    clients = ClientSim(ctx.seed, clients=ctx.settings.clients, sim=ctx.settings.sim, symbols=ctx.settings.symbols,
-                        source="bench")
+    clients = ClientSim(
+        ctx.seed, clients=ctx.settings.clients, sim=ctx.settings.sim, symbols=ctx.settings.symbols, source="bench"
+    )
     rfqs = [clients.next_rfq(base_us + i * 1000) for i in range(n)]
     advance = ctx.task("scaling", ctx.repeats * len(counts))
     runs: dict[int, list[float]] = {k: [] for k in counts}
@@ -45,14 +46,28 @@ def run(ctx: BenchContext) -> list[Figure]:
             runs[k].append(_path_rate(ctx, k, rfqs, base_us))
             advance(1)
     one = tuple(runs[1])
-    figures = [Figure("scaling", "quote path, 1 worker per stage", "events/s", one,
-                      note=f"{n} RFQs through aggregator + quote-engine, 6 partitions on 1 worker each")]
+    figures = [
+        Figure(
+            "scaling",
+            "quote path, 1 worker per stage",
+            "events/s",
+            one,
+            note=f"{n} RFQs through aggregator + quote-engine, 6 partitions on 1 worker each",
+        )
+    ]
     for k in counts[1:]:
-        figures.append(Figure(
-            "scaling", f"quote path, {k} workers per stage", "events/s", tuple(runs[k]),
-            baseline="1 worker per stage", baseline_runs=one,  # no target: the figure shows the trend
-            note=f"{2 * k} processes on 2 cores; partitions {6 // k} per worker; ratio = speed-up"
-                 + ("; past 2 cores: expected flat or lower" if k > 2 else "")))
+        figures.append(
+            Figure(
+                "scaling",
+                f"quote path, {k} workers per stage",
+                "events/s",
+                tuple(runs[k]),
+                baseline="1 worker per stage",
+                baseline_runs=one,  # no target: the figure shows the trend
+                note=f"{2 * k} processes on 2 cores; partitions {6 // k} per worker; ratio = speed-up"
+                + ("; past 2 cores: expected flat or lower" if k > 2 else ""),
+            )
+        )
     return figures
 
 

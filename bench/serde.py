@@ -27,11 +27,13 @@ BASELINE_DEC = "fastavro schemaless_reader"
 
 def _rate(fn: Callable[[], Any], n: int) -> Callable[[], float]:
     """A measure: calls of `fn` per second over `n` calls."""
+
     def measure() -> float:
         start = time.perf_counter()
         for _ in range(n):
             fn()
         return n / (time.perf_counter() - start)
+
     return measure
 
 
@@ -60,14 +62,38 @@ def run(ctx: BenchContext) -> list[Figure]:
         name, rec, raw = event.SCHEMA, record, data
         enc, plain_enc, dec, plain_dec, typed = interleaved(
             ctx.repeats,
-            _rate(lambda: serde.encode_record(name, rec), n), _rate(plain_encode, n),
-            _rate(lambda: serde.decode_record(raw), n), _rate(plain_decode, n),
-            _rate(lambda: serde.decode(raw), n))
+            _rate(lambda: serde.encode_record(name, rec), n),
+            _rate(plain_encode, n),
+            _rate(lambda: serde.decode_record(raw), n),
+            _rate(plain_decode, n),
+            _rate(lambda: serde.decode(raw), n),
+        )
         extra = {"bytes": len(data), "calls_per_run": n}
-        figures.append(Figure("serde", f"{name} encode", "events/s", tuple(enc), BASELINE_ENC, tuple(plain_enc),
-                              TARGET, "header + fingerprint + decimal range checks vs bare datum", extra))
-        figures.append(Figure("serde", f"{name} decode", "events/s", tuple(dec), BASELINE_DEC, tuple(plain_dec),
-                              TARGET, "header + fingerprint lookup + full-read check vs bare datum",
-                              {**extra, "typed_decode_per_s": typed}))
+        figures.append(
+            Figure(
+                "serde",
+                f"{name} encode",
+                "events/s",
+                tuple(enc),
+                BASELINE_ENC,
+                tuple(plain_enc),
+                TARGET,
+                "header + fingerprint + decimal range checks vs bare datum",
+                extra,
+            )
+        )
+        figures.append(
+            Figure(
+                "serde",
+                f"{name} decode",
+                "events/s",
+                tuple(dec),
+                BASELINE_DEC,
+                tuple(plain_dec),
+                TARGET,
+                "header + fingerprint lookup + full-read check vs bare datum",
+                {**extra, "typed_decode_per_s": typed},
+            )
+        )
         advance(1)
     return figures

@@ -77,7 +77,7 @@ def direct_insert(settings: Settings, database: str, events: list[Event]) -> tup
     try:
         for cls, rows in per_type.items():
             for start in range(0, len(rows), chunk):
-                runner.client.execute(insert_sql(cls, database), transpose(rows[start:start + chunk]), columnar=True)
+                runner.client.execute(insert_sql(cls, database), transpose(rows[start : start + chunk]), columnar=True)
     finally:
         runner.close()
     return built - started, time.perf_counter() - built, time.process_time() - cpu
@@ -131,13 +131,28 @@ def run(ctx: BenchContext) -> list[Figure]:
                     if repeat == 0:  # off the clock: both sides stored the very same values
                         same_rows(runner, sink_db, direct_db)
             advance(1)
-    extra = {"events": count, "sink_batches": batches, "insert_rows": settings.sink.batch_max_rows,
-             "cpu_s": cpu_s}
+    extra = {"events": count, "sink_batches": batches, "insert_rows": settings.sink.batch_max_rows, "cpu_s": cpu_s}
     return [
-        Figure("sink", "sink --once rows/s", "rows/s", tuple(sink_runs),
-               "clickhouse-driver columnar insert of the same rows, prebuilt", tuple(insert_runs), TARGET,
-               "sink: consume + decode into columns + insert + commit, over its active time", extra),
-        Figure("sink", "sink --once vs reference decode + insert", "rows/s", tuple(sink_runs),
-               "fastavro decode + record_row_builder + columnar insert (no Kafka)", tuple(build_insert_runs),
-               None, "ratio > 1: the sink's consume + decode beats fastavro's decode alone", extra),
+        Figure(
+            "sink",
+            "sink --once rows/s",
+            "rows/s",
+            tuple(sink_runs),
+            "clickhouse-driver columnar insert of the same rows, prebuilt",
+            tuple(insert_runs),
+            TARGET,
+            "sink: consume + decode into columns + insert + commit, over its active time",
+            extra,
+        ),
+        Figure(
+            "sink",
+            "sink --once vs reference decode + insert",
+            "rows/s",
+            tuple(sink_runs),
+            "fastavro decode + record_row_builder + columnar insert (no Kafka)",
+            tuple(build_insert_runs),
+            None,
+            "ratio > 1: the sink's consume + decode beats fastavro's decode alone",
+            extra,
+        ),
     ]

@@ -51,8 +51,9 @@ def generate(ch: Client, db: str, fills: int, params: dict[str, Value], seed: in
     return history.generate(DriverRunner(ch), db, fills, params, seed).seconds
 
 
-def timed(ch: Client, db: str, name: str, values: dict[str, Value], budget_s: int = BUDGET_S
-          ) -> tuple[float, int, int | None]:
+def timed(
+    ch: Client, db: str, name: str, values: dict[str, Value], budget_s: int = BUDGET_S
+) -> tuple[float, int, int | None]:
     """(wall seconds, rows the server read, rows returned) of one report; a report the server stops
     at `budget_s` (max_execution_time) gives (budget_s, rows read so far, None): a lower bound."""
     runner = DriverRunner(ch, {"max_execution_time": budget_s})
@@ -74,8 +75,16 @@ def recon_kinds(ch: Client, db: str, values: dict[str, Value]) -> dict[str, int]
     return dict(Counter(row[2] for row in rows))
 
 
-def measure_size(ctx: BenchContext, ch: Client, db: str, fills: int, values: dict[str, dict[str, Value]],
-                 advance: Callable[[float], None], *, check: bool) -> list[Figure]:
+def measure_size(
+    ctx: BenchContext,
+    ch: Client,
+    db: str,
+    fills: int,
+    values: dict[str, dict[str, Value]],
+    advance: Callable[[float], None],
+    *,
+    check: bool,
+) -> list[Figure]:
     """Generate `fills` fills and time each report; `check`: first prove recon_breaks finds exactly
     the injected breaks (once, on the smallest size: the generator is the same at every size)."""
     generated_s = generate(ch, db, fills, REPORTS["recon_breaks"].params(ctx.settings, ReportOptions()))
@@ -92,18 +101,42 @@ def measure_size(ctx: BenchContext, ch: Client, db: str, fills: int, values: dic
         advance(1)
         label = f"{name} over {fills:,} fills"
         stopped = any(r[2] is None for r in runs)
-        extra: dict[str, Any] = {"fills": fills, "deals": fills // FILLS_PER_DEAL, "rows_read": [r[1] for r in runs],
-                                 "rows_returned": runs[0][2], "generate_s": round(generated_s, 1), "repeats": repeats,
-                                 "stopped_at_budget": stopped}
+        extra: dict[str, Any] = {
+            "fills": fills,
+            "deals": fills // FILLS_PER_DEAL,
+            "rows_read": [r[1] for r in runs],
+            "rows_returned": runs[0][2],
+            "generate_s": round(generated_s, 1),
+            "repeats": repeats,
+            "stopped_at_budget": stopped,
+        }
         note = "wall time to the last row, via otcdesk.analytics.reports"
         if stopped:
-            note = (f"STOPPED by max_execution_time={BUDGET_S}s or refused past max_memory_usage="
-                    f"{MEMORY_BYTES / 1e9:g} GB: the value is a lower bound; " + note)
-        figures.append(Figure("sql", label, "s", tuple(r[0] for r in runs),
-                              target=TARGET_10M if fills >= BIG else TARGET_1M if fills >= 1_000_000 else None,
-                              note=note, extra=extra))
-        figures.append(Figure("sql", f"{label}: rows scanned", "rows/s", tuple(r[1] / r[0] for r in runs),
-                              note="rows the server read (progress packets) / wall time", extra=extra))
+            note = (
+                f"STOPPED by max_execution_time={BUDGET_S}s or refused past max_memory_usage="
+                f"{MEMORY_BYTES / 1e9:g} GB: the value is a lower bound; " + note
+            )
+        figures.append(
+            Figure(
+                "sql",
+                label,
+                "s",
+                tuple(r[0] for r in runs),
+                target=TARGET_10M if fills >= BIG else TARGET_1M if fills >= 1_000_000 else None,
+                note=note,
+                extra=extra,
+            )
+        )
+        figures.append(
+            Figure(
+                "sql",
+                f"{label}: rows scanned",
+                "rows/s",
+                tuple(r[1] / r[0] for r in runs),
+                note="rows the server read (progress packets) / wall time",
+                extra=extra,
+            )
+        )
     return figures
 
 
@@ -129,6 +162,13 @@ def _client(settings: Settings, db: str) -> Client:
     10M fills recon_breaks' per-fill aggregation needs more, and a query refused for memory
     measures nothing (recon_breaks' one-pass form asked for 3.78 GiB)."""
     ep = client.endpoint(settings)
-    return Client(host=ep.host, port=ep.port, user=ep.user, password=ep.password.get_secret_value(), database=db,
-                  send_receive_timeout=BUDGET_S + 600, client_name="otcdesk-bench",
-                  settings={"max_memory_usage": MEMORY_BYTES})
+    return Client(
+        host=ep.host,
+        port=ep.port,
+        user=ep.user,
+        password=ep.password.get_secret_value(),
+        database=db,
+        send_receive_timeout=BUDGET_S + 600,
+        client_name="otcdesk-bench",
+        settings={"max_memory_usage": MEMORY_BYTES},
+    )

@@ -99,8 +99,9 @@ def end_offsets(settings: Settings, topics: Iterable[str]) -> Offsets:
         consumer.close()
 
 
-def read_records(settings: Settings, topics: Sequence[str], *, start: Offsets | None = None,
-                 stop: Offsets | None = None) -> Iterator[tuple[str, Message]]:
+def read_records(
+    settings: Settings, topics: Sequence[str], *, start: Offsets | None = None, stop: Offsets | None = None
+) -> Iterator[tuple[str, Message]]:
     """(topic, message) of records [start, stop) of each partition of the (namespaced) `topics`,
     read by assignment (no group, nothing committed); `stop` defaults to the end offsets now."""
     start = start or {}
@@ -126,8 +127,9 @@ def read_records(settings: Settings, topics: Sequence[str], *, start: Offsets | 
         consumer.close()
 
 
-def copy_records(src: Settings, dst: Settings, topics: Sequence[str], *, start: Offsets | None = None,
-                 stop: Offsets | None = None) -> int:
+def copy_records(
+    src: Settings, dst: Settings, topics: Sequence[str], *, start: Offsets | None = None, stop: Offsets | None = None
+) -> int:
     """Copy records [start, stop) of each partition of `topics` from namespace `src` to `dst`,
     same partition, key, value and headers (a fresh namespace then holds the same input)."""
     producer = Producer(producer_config(dst, **{"linger.ms": 20}))
@@ -135,8 +137,9 @@ def copy_records(src: Settings, dst: Settings, topics: Sequence[str], *, start: 
     for topic, msg in read_records(src, topics, start=start, stop=stop):
         while True:
             try:
-                producer.produce(dst.topic(topic), value=msg.value(), key=msg.key(), partition=msg.partition(),
-                                 headers=msg.headers())
+                producer.produce(
+                    dst.topic(topic), value=msg.value(), key=msg.key(), partition=msg.partition(), headers=msg.headers()
+                )
                 break
             except BufferError:  # local queue full: serve delivery reports, then retry
                 producer.poll(0.05)
@@ -151,8 +154,9 @@ def tally(settings: Settings, topics: Sequence[str], start: Offsets | None = Non
     """What is on `topics` from `start` on, by kind: `quotes:Quote`, `quotes:QuoteRejected:NO_LIQUIDITY`,
     `dlq:DeadLetter:<reason>`: shows whether a stage did its real work or refused its input."""
     serde = default_serde()
-    return Counter(f"{topic}:{_kind(serde.decode(msg.value()))}"
-                   for topic, msg in read_records(settings, topics, start=start))
+    return Counter(
+        f"{topic}:{_kind(serde.decode(msg.value()))}" for topic, msg in read_records(settings, topics, start=start)
+    )
 
 
 def _kind(event: Event) -> str:
@@ -179,8 +183,9 @@ def make_topic(settings: Settings, name: str) -> None:
     """An extra topic in the namespace (deleted with it), like the desk's lifecycle topics."""
     admin = admin_client(settings)  # kept alive until the future resolves
     factor, config = replication(settings, len(admin.list_topics(timeout=30).brokers))
-    topic = NewTopic(settings.topic(name), num_partitions=settings.topics.partitions, replication_factor=factor,
-                     config=config)
+    topic = NewTopic(
+        settings.topic(name), num_partitions=settings.topics.partitions, replication_factor=factor, config=config
+    )
     admin.create_topics([topic], operation_timeout=30)[settings.topic(name)].result(30)
 
 
@@ -188,9 +193,14 @@ def make_topic(settings: Settings, name: str) -> None:
 def session_env(settings: Settings, *, start_us: int, speed: float, extra: Mapping[str, str] = ()) -> dict[str, str]:
     """The environment of a benchmark's processes: its namespace, seed and a desk clock at
     `start_us` from now on, running `speed` times wall time."""
-    return {"OTCDESK_NAMESPACE": settings.namespace, "OTCDESK_SEED": str(settings.seed),
-            "OTCDESK_SIM_START_US": str(start_us), "OTCDESK_SIM_ANCHOR_WALL_US": str(wall_now_us()),
-            "OTCDESK_SIM_SPEED": repr(float(speed)), **dict(extra)}
+    return {
+        "OTCDESK_NAMESPACE": settings.namespace,
+        "OTCDESK_SEED": str(settings.seed),
+        "OTCDESK_SIM_START_US": str(start_us),
+        "OTCDESK_SIM_ANCHOR_WALL_US": str(wall_now_us()),
+        "OTCDESK_SIM_SPEED": repr(float(speed)),
+        **dict(extra),
+    }
 
 
 @contextmanager
@@ -218,9 +228,23 @@ def _py_spy(child: Child) -> subprocess.Popen[bytes]:
     assert child.proc is not None
     out = Path(os.environ["OTCDESK_BENCH_PYSPY"]) / f"{child.name}-{child.proc.pid}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(child.proc.pid),
-                             "--format", "raw", "--output", str(out), "--rate", "50", "--nonblocking"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(child.proc.pid),
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--rate",
+            "50",
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def hottest(path: Path, top: int = 15, within: str = "streams/stage.py") -> list[tuple[str, float]]:
@@ -255,17 +279,22 @@ def all_alive(supervisor: Supervisor) -> bool:
 
 
 @contextmanager
-def floor_process(topics: Sequence[str], env: Mapping[str, str], module: str = "bench.floor"
-                  ) -> Iterator[subprocess.Popen[bytes]]:
+def floor_process(
+    topics: Sequence[str], env: Mapping[str, str], module: str = "bench.floor"
+) -> Iterator[subprocess.Popen[bytes]]:
     """A floor over `topics`: the bare faust agent (`bench.floor`) or the bare confluent-kafka
     loop (`bench.floor_confluent`); not an `otcdesk` command, so not under the desk's Supervisor,
     but stopped the same way (SIGTERM, then SIGKILL)."""
     logs = LOGS / env["OTCDESK_NAMESPACE"].rstrip("-")
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"{module.rsplit('.', 1)[-1]}.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", module], stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **env, "OTCDESK_BENCH_FLOOR_TOPICS": ",".join(topics)},
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env, "OTCDESK_BENCH_FLOOR_TOPICS": ",".join(topics)},
+            start_new_session=True,
+        )
     try:
         yield proc
     finally:
@@ -324,8 +353,15 @@ class DrainWatch:
         """The log end offset of every input partition the group knows, now."""
         return self._read()[2]
 
-    def wait_past(self, ends: dict[tuple[str, int], int], since: float, *, timeout_s: float,
-                  alive: Callable[[], bool], poll_s: float = 0.2) -> float:
+    def wait_past(
+        self,
+        ends: dict[tuple[str, int], int],
+        since: float,
+        *,
+        timeout_s: float,
+        alive: Callable[[], bool],
+        poll_s: float = 0.2,
+    ) -> float:
         """Block until the group has committed every partition up to `ends` (what was on its
         inputs at some moment; later records do not count); returns the seconds from `since`."""
         deadline = time.monotonic() + timeout_s
@@ -349,8 +385,9 @@ class DrainWatch:
             time.sleep(poll_s)
         raise TimeoutError(f"{self.group} did not join within {timeout_s:.0f} s")
 
-    def wait_drained(self, since: float, *, expect: int, timeout_s: float, alive: Callable[[], bool],
-                     poll_s: float = 0.2) -> float:
+    def wait_drained(
+        self, since: float, *, expect: int, timeout_s: float, alive: Callable[[], bool], poll_s: float = 0.2
+    ) -> float:
         """Block until every input partition is committed to its end with at least `expect`
         records committed; returns the seconds from `since` (monotonic) to then."""
         deadline = time.monotonic() + timeout_s
@@ -367,8 +404,9 @@ class DrainWatch:
         return self.poll()[1]
 
 
-def timed_drain(watch: DrainWatch, load: Callable[[], int], *, started: float, alive: Callable[[], bool],
-                settle_s: float = 3.0) -> Drain:
+def timed_drain(
+    watch: DrainWatch, load: Callable[[], int], *, started: float, alive: Callable[[], bool], settle_s: float = 3.0
+) -> Drain:
     """Wait for the group to join, then `load()` its input (returns the records loaded) at full
     speed and time until the group has committed all of it.
 

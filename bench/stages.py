@@ -30,8 +30,24 @@ from functools import partial
 
 from bench.core import BenchContext, Figure, Target
 from bench.stagerun import (
-    FLOOR_OUT, FOLDS, READS_PRICES, STAGE_INPUTS, Drain, DrainWatch, Offsets, all_alive, copy_records, end_offsets,
-    floor_process, make_topic, price_snapshots, produce_events, session_env, stage_processes, tally, timed_drain,
+    FLOOR_OUT,
+    FOLDS,
+    READS_PRICES,
+    STAGE_INPUTS,
+    Drain,
+    DrainWatch,
+    Offsets,
+    all_alive,
+    copy_records,
+    end_offsets,
+    floor_process,
+    make_topic,
+    price_snapshots,
+    produce_events,
+    session_env,
+    stage_processes,
+    tally,
+    timed_drain,
     wait_quiet,
 )
 from otcdesk.clients import ClientSim
@@ -50,18 +66,18 @@ NOTES = {
     "aggregator": "RFQs validated, consolidated book of 4 venues, VWAP sweep, rfq-priced encoded and sent",
     "quote-engine": "priced RFQs -> spread, skew, credit -> Quote or QuoteRejected (trades/fills folds empty)",
     "client-sim": "quotes -> seeded client decisions; responses sent after their sim latency (clock 1000x: "
-                  "within the run, and read back as input: quotes + responses counted)",
+    "within the run, and read back as input: quotes + responses counted)",
     "acceptance": "quotes stored in the live-quotes table (changelog), responses -> TradeBooked or refusal; "
-                  "clock frozen: the expiry sweep expires nothing during the run",
+    "clock frozen: the expiry sweep expires nothing during the run",
     "hedger": "trades -> TWAP plan on the books, first clip routed and sent at once (clock frozen: the later "
-              "clips never fall due, or its own stream of clips on `orders`, an input, would keep the drain from "
-              "ending), its own order events read back; no venue: no fills",
+    "clips never fall due, or its own stream of clips on `orders`, an input, would keep the drain from "
+    "ending), its own order events read back; no venue: no fills",
     "venue-sim": "hedge orders -> IOC match on the venue's book after its latency (clock 1000x) -> fills + "
-                 "venue report; venue reports and the desk's updates on orders are read and skipped",
+    "venue report; venue reports and the desk's updates on orders are read and skipped",
     "settlement": "trades -> both legs planned; the legs' events sent on the 50 ms timer as sim time passes "
-                  "(clock 10,000x: hours of legs in seconds, partly during the drain)",
+    "(clock 10,000x: hours of legs in seconds, partly during the drain)",
     "recon": "trades + orders + fills + settlements folded per deal, judged every 200 ms (hedges hold first "
-             "clips only: mostly pending, few results); its start-up rebuild read the topics empty",
+    "clips only: mostly pending, few results); its start-up rebuild read the topics empty",
 }
 FLOOR = "bare faust agent: decode + re-encode + send (bench.floor)"
 #: share of the faust floor a stage must keep (0.8; settlement plans two legs per trade)
@@ -88,18 +104,31 @@ def run(ctx: BenchContext) -> list[Figure]:
             rates[stage] = list(figure.runs)
             figures.append(figure)
             if figure.extra.get("python_floor_runs"):
-                figures.append(Figure(
-                    "stages", f"{stage} faust floor vs confluent-kafka floor", "events/s",
-                    tuple(figure.baseline_runs), baseline=PYTHON_FLOOR,
-                    baseline_runs=tuple(figure.extra["python_floor_runs"]),
-                    note="same records, same codec: the ratio is the share of the Python client's throughput "
-                         "faust keeps"))
+                figures.append(
+                    Figure(
+                        "stages",
+                        f"{stage} faust floor vs confluent-kafka floor",
+                        "events/s",
+                        tuple(figure.baseline_runs),
+                        baseline=PYTHON_FLOOR,
+                        baseline_runs=tuple(figure.extra["python_floor_runs"]),
+                        note="same records, same codec: the ratio is the share of the Python client's throughput "
+                        "faust keeps",
+                    )
+                )
             advance(1)
     path = [min(a, q) for a, q in zip(rates["aggregator"], rates["quote-engine"])]
-    figures.append(Figure(
-        "stages", "quote path (aggregator + quote-engine)", "events/s", tuple(path), target=Target("value>=", 3000),
-        note="per repeat the slower of the two stages' drains (each its own process: the path runs at its "
-             "slower stage when both have a core); bench.scaling measures both running together"))
+    figures.append(
+        Figure(
+            "stages",
+            "quote path (aggregator + quote-engine)",
+            "events/s",
+            tuple(path),
+            target=Target("value>=", 3000),
+            note="per repeat the slower of the two stages' drains (each its own process: the path runs at its "
+            "slower stage when both have a core); bench.scaling measures both running together",
+        )
+    )
     return figures
 
 
@@ -108,8 +137,13 @@ def _bench_stage(ctx: BenchContext, src: Settings, stage: str, base_us: int, *, 
     before = end_offsets(src, inputs)
     expect = sum(before.values())
     if expect == 0:
-        return Figure("stages", f"{stage} drain", "events/s", (), note=f"no input: the stages before it wrote "
-                      f"nothing on {', '.join(inputs)}; not measured")
+        return Figure(
+            "stages",
+            f"{stage} drain",
+            "events/s",
+            (),
+            note=f"no input: the stages before it wrote nothing on {', '.join(inputs)}; not measured",
+        )
     stage_runs: list[Drain] = []
     floor_runs: list[Drain] = []
     python_floor_runs: list[Drain] = []
@@ -128,18 +162,30 @@ def _bench_stage(ctx: BenchContext, src: Settings, stage: str, base_us: int, *, 
     letters = {k: v for k, v in written.items() if k.startswith("dlq:")}
     note = NOTES[stage] + (f"; dead letters: {letters}" if letters else "")
     return Figure(
-        "stages", f"{stage} drain", "events/s", tuple(d.rate for d in stage_runs), baseline=FLOOR,
-        baseline_runs=tuple(d.rate for d in floor_runs), target=Target("ratio>=", RATIO_TARGET.get(stage, 0.8)),
+        "stages",
+        f"{stage} drain",
+        "events/s",
+        tuple(d.rate for d in stage_runs),
+        baseline=FLOOR,
+        baseline_runs=tuple(d.rate for d in floor_runs),
+        target=Target("ratio>=", RATIO_TARGET.get(stage, 0.8)),
         note=note,
-        extra={"input_records": expect, "events": [d.events for d in stage_runs],
-               "join_s": [round(d.join_s, 2) for d in stage_runs], "drain_s": [round(d.drain_s, 2) for d in stage_runs],
-               "floor_drain_s": [round(d.drain_s, 2) for d in floor_runs], "written": dict(written),
-               "python_floor_runs": [d.rate for d in python_floor_runs],
-               "clock_speed": SPEED.get(stage, 1.0)})
+        extra={
+            "input_records": expect,
+            "events": [d.events for d in stage_runs],
+            "join_s": [round(d.join_s, 2) for d in stage_runs],
+            "drain_s": [round(d.drain_s, 2) for d in stage_runs],
+            "floor_drain_s": [round(d.drain_s, 2) for d in floor_runs],
+            "written": dict(written),
+            "python_floor_runs": [d.rate for d in python_floor_runs],
+            "clock_speed": SPEED.get(stage, 1.0),
+        },
+    )
 
 
-def _drain(src: Settings, ns: Settings, stage: str, before: Offsets, base_us: int, *, floor: str | None = None
-           ) -> Drain:
+def _drain(
+    src: Settings, ns: Settings, stage: str, before: Offsets, base_us: int, *, floor: str | None = None
+) -> Drain:
     """One drain of `stage` (or of the floor module `floor`) in the fresh namespace `ns`, its input
     copied from `src` once it has joined; a stage run ends once what it sends on sim time has
     been sent."""
@@ -150,15 +196,17 @@ def _drain(src: Settings, ns: Settings, stage: str, before: Offsets, base_us: in
     if floor:
         make_topic(ns, FLOOR_OUT)
         with floor_process(inputs, env, floor) as proc:
-            return timed_drain(DrainWatch(ns, ns.group("floor"), inputs), load, started=started,
-                               alive=lambda: proc.poll() is None)
+            return timed_drain(
+                DrainWatch(ns, ns.group("floor"), inputs), load, started=started, alive=lambda: proc.poll() is None
+            )
     if stage in READS_PRICES:  # the stage reads the last 60 wall s of `prices` at start
         produce_events(ns, price_snapshots(ns, base_us))
     if stage in FOLDS:
         copy_records(src, ns, FOLDS[stage])
     with stage_processes(stage, 1, env) as sup:
-        drain = timed_drain(DrainWatch(ns, ns.group(stage), inputs), load, started=started,
-                            alive=partial(all_alive, sup))
+        drain = timed_drain(
+            DrainWatch(ns, ns.group(stage), inputs), load, started=started, alive=partial(all_alive, sup)
+        )
         wait_quiet(ns, LIFECYCLE_TOPICS, quiet_s=2.0, timeout_s=30)
     log.info("%s in %s: %s", stage, ns.namespace, drain)
     return drain

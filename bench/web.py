@@ -73,8 +73,13 @@ def run(ctx: BenchContext) -> list[Figure]:
     shown = ctx.settings.web.history_deals
     advance = ctx.task(f"web: first view over {deals} deals", 2 * ctx.repeats + 1)
     with ctx.scratch_database("web") as (runner, db):
-        generate(runner, db, deals * FILLS_PER_DEAL, reports.REPORTS["recon_breaks"].params(ctx.settings,
-                 reports.ReportOptions()), ctx.seed)
+        generate(
+            runner,
+            db,
+            deals * FILLS_PER_DEAL,
+            reports.REPORTS["recon_breaks"].params(ctx.settings, reports.ReportOptions()),
+            ctx.seed,
+        )
         advance(1)
         blotter, options = reports.get("blotter"), reports.ReportOptions(limit=shown)
 
@@ -87,9 +92,12 @@ def run(ctx: BenchContext) -> list[Figure]:
         port = _free_port()
         settings: Settings = ctx.namespace("web")
         env = {"OTCDESK_NAMESPACE": settings.namespace, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen([sys.executable, "-m", "otcdesk.cli.main", "web", "--port", str(port),
-                                 "--database", db], env={**os.environ, **env},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "otcdesk.cli.main", "web", "--port", str(port), "--database", db],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             state = _wait_for_history(base, proc)
@@ -105,11 +113,21 @@ def run(ctx: BenchContext) -> list[Figure]:
             proc.wait(30)
     snapshot = len(json.dumps(state, separators=(",", ":")))
     return [
-        Figure("web", f"history load ({shown} newest of {deals} deals)", "ms", tuple(history),
-               note="the blotter report the page's process runs at start (ClickHouse 18.16)"),
-        Figure("web", f"first view ({deals} deals in the history)", "ms", tuple(view), target=TARGET_FIRST_VIEW_MS,
-               note=f"page, script, style sheet and the blotter snapshot of {len(state['deals'])} deals "
-                    f"({snapshot} bytes), each on a new connection",
-               extra={"deals_shown": len(state["deals"]), "snapshot_bytes": snapshot}),
+        Figure(
+            "web",
+            f"history load ({shown} newest of {deals} deals)",
+            "ms",
+            tuple(history),
+            note="the blotter report the page's process runs at start (ClickHouse 18.16)",
+        ),
+        Figure(
+            "web",
+            f"first view ({deals} deals in the history)",
+            "ms",
+            tuple(view),
+            target=TARGET_FIRST_VIEW_MS,
+            note=f"page, script, style sheet and the blotter snapshot of {len(state['deals'])} deals "
+            f"({snapshot} bytes), each on a new connection",
+            extra={"deals_shown": len(state["deals"]), "snapshot_bytes": snapshot},
+        ),
     ]
-

@@ -38,10 +38,16 @@ class CommitFeed:
     def __init__(self, conf: Mapping[str, Any], probe_group: str, timeout_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
         self.undecodable = 0
-        self._consumer = Consumer(dict(conf) | {
-            "group.id": probe_group, "enable.auto.commit": False, "enable.auto.offset.store": False,
-            "isolation.level": "read_uncommitted", "fetch.wait.max.ms": 50,
-        })
+        self._consumer = Consumer(
+            dict(conf)
+            | {
+                "group.id": probe_group,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "isolation.level": "read_uncommitted",
+                "fetch.wait.max.ms": 50,
+            }
+        )
         meta = self._consumer.list_topics(OFFSETS_TOPIC, timeout=timeout_s).topics.get(OFFSETS_TOPIC)
         self._partitions = sorted(meta.partitions) if meta is not None and not meta.error else []
         self._consumer.assign([TopicPartition(OFFSETS_TOPIC, p, OFFSET_BEGINNING) for p in self._partitions])

@@ -80,9 +80,14 @@ class PartitionLag:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "topic": self.topic, "partition": self.partition, "current_offset": self.current_offset,
-            "log_end_offset": self.log_end_offset, "lag": self.lag, "lag_seconds": self.lag_seconds,
-            "status": self.status.value, "consumer_id": self.consumer_id,
+            "topic": self.topic,
+            "partition": self.partition,
+            "current_offset": self.current_offset,
+            "log_end_offset": self.log_end_offset,
+            "lag": self.lag,
+            "lag_seconds": self.lag_seconds,
+            "status": self.status.value,
+            "consumer_id": self.consumer_id,
         }
 
 
@@ -108,8 +113,12 @@ class GroupLag:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "group": self.group, "state": self.state, "members": self.members, "status": self.status.value,
-            "total_lag": self.total_lag, "partitions": [p.as_json() for p in self.partitions],
+            "group": self.group,
+            "state": self.state,
+            "members": self.members,
+            "status": self.status.value,
+            "total_lag": self.total_lag,
+            "partitions": [p.as_json() for p in self.partitions],
         }
 
 
@@ -176,10 +185,7 @@ class LagMonitor:
         partitions = {tp for g in raw for tp in (*g.owners, *g.committed)}
         ends = self.log_end_offsets(partitions)
         now = time.time()
-        waiting = {
-            (tp, off) for g in raw for tp, off in g.committed.items()
-            if (clamp_lag(ends.get(tp), off) or 0) > 0
-        }
+        waiting = {(tp, off) for g in raw for tp, off in g.committed.items() if (clamp_lag(ends.get(tp), off) or 0) > 0}
         stamps = read_timestamps(self._conf, waiting, self.timeout_s)
         self.history.refresh(self.log_end_offsets, ends, now)
         self.history.expire(now)
@@ -201,7 +207,8 @@ class LagMonitor:
     def _group_offsets(self, group: str, desc: ConsumerGroupDescription | None) -> _GroupOffsets:
         owners = {
             (tp.topic, tp.partition): m.member_id
-            for m in (desc.members if desc else []) for tp in m.assignment.topic_partitions
+            for m in (desc.members if desc else [])
+            for tp in m.assignment.topic_partitions
         }
         committed = self.committed(group) if desc is not None else {}
         state = _STATE_NAMES.get(desc.state, str(desc.state)) if desc else "Dead"
@@ -216,7 +223,8 @@ class LagMonitor:
         result = self._wait(future, f"committed offsets of {group}")
         return {
             (tp.topic, tp.partition): tp.offset
-            for tp in result.topic_partitions or [] if tp.error is None and tp.offset >= 0
+            for tp in result.topic_partitions or []
+            if tp.error is None and tp.offset >= 0
         }
 
     def log_end_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -225,8 +233,9 @@ class LagMonitor:
         request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}
         if not request:
             return {}
-        futures = self._admin.list_offsets(request, isolation_level=IsolationLevel.READ_UNCOMMITTED,
-                                           request_timeout=self.timeout_s)
+        futures = self._admin.list_offsets(
+            request, isolation_level=IsolationLevel.READ_UNCOMMITTED, request_timeout=self.timeout_s
+        )
         ends: dict[tuple[str, int], int] = {}
         for tp, future in futures.items():
             try:
@@ -236,24 +245,43 @@ class LagMonitor:
                     raise self._unreachable("list offsets", exc) from None
         return ends
 
-    def _evaluate(self, g: _GroupOffsets, ends: Mapping[tuple[str, int], int],
-                  stamps: Mapping[tuple[tuple[str, int], int], float], now: float) -> GroupLag:
-        rows = [self._partition(g, tp, ends.get(tp), stamps, now)
-                for tp in sorted({*g.owners, *g.committed})]
-        status = evaluate_group([r.status for r in rows], exists=g.exists, members=g.members,
-                                total_lag=sum(r.lag or 0 for r in rows))
+    def _evaluate(
+        self,
+        g: _GroupOffsets,
+        ends: Mapping[tuple[str, int], int],
+        stamps: Mapping[tuple[tuple[str, int], int], float],
+        now: float,
+    ) -> GroupLag:
+        rows = [self._partition(g, tp, ends.get(tp), stamps, now) for tp in sorted({*g.owners, *g.committed})]
+        status = evaluate_group(
+            [r.status for r in rows], exists=g.exists, members=g.members, total_lag=sum(r.lag or 0 for r in rows)
+        )
         return GroupLag(g.group, g.state, g.members, status, tuple(rows))
 
-    def _partition(self, g: _GroupOffsets, tp: tuple[str, int], end: int | None,
-                   stamps: Mapping[tuple[tuple[str, int], int], float], now: float) -> PartitionLag:
+    def _partition(
+        self,
+        g: _GroupOffsets,
+        tp: tuple[str, int],
+        end: int | None,
+        stamps: Mapping[tuple[tuple[str, int], int], float],
+        now: float,
+    ) -> PartitionLag:
         committed = g.committed.get(tp)
         lag = clamp_lag(end, committed)
         status = PartitionStatus.OK  # no commit, or no LEO: Burrow has no window for it either
         if committed is not None and lag is not None:
             window = self.history.observe((g.group, *tp), Sample(committed, now, lag), tp in g.owners)
             status = evaluate_partition(window, lag, now, self.history.recent_ends(tp))
-        return PartitionLag(tp[0], tp[1], committed, end, lag, _age(lag, stamps.get((tp, committed or 0)), now),
-                            status, g.owners.get(tp))
+        return PartitionLag(
+            tp[0],
+            tp[1],
+            committed,
+            end,
+            lag,
+            _age(lag, stamps.get((tp, committed or 0)), now),
+            status,
+            g.owners.get(tp),
+        )
 
     # errors ----------------------------------------------------------------------------------
     def _wait(self, future: Any, what: str) -> Any:
@@ -279,8 +307,9 @@ def _age(lag: int | None, record_ms: float | None, now: float) -> float | None:
     return round(max(0.0, now - record_ms / 1000.0), 3)
 
 
-def read_timestamps(conf: Mapping[str, Any], positions: Iterable[tuple[tuple[str, int], int]],
-                    timeout_s: float) -> dict[tuple[tuple[str, int], int], float]:
+def read_timestamps(
+    conf: Mapping[str, Any], positions: Iterable[tuple[tuple[str, int], int]], timeout_s: float
+) -> dict[tuple[tuple[str, int], int], float]:
     """Timestamp (epoch ms) of the record at each (partition, offset), read by assignment only.
 
     The consumer never subscribes (no group join) and never commits, so the monitor cannot move
@@ -294,10 +323,17 @@ def read_timestamps(conf: Mapping[str, Any], positions: Iterable[tuple[tuple[str
     queues = {tp: sorted(set(offsets)) for tp, offsets in queues.items()}
     if not queues:
         return {}
-    consumer = Consumer(dict(conf) | {
-        "group.id": PROBE_GROUP, "enable.auto.commit": False, "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest", "isolation.level": "read_uncommitted", "fetch.wait.max.ms": 50,
-    })
+    consumer = Consumer(
+        dict(conf)
+        | {
+            "group.id": PROBE_GROUP,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_uncommitted",
+            "fetch.wait.max.ms": 50,
+        }
+    )
     found: dict[tuple[tuple[str, int], int], float] = {}
     try:
         consumer.assign([TopicPartition(t, p, q[0]) for (t, p), q in queues.items()])

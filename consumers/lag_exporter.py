@@ -41,18 +41,23 @@ class LagCollector(Collector):
         with self._lock:
             groups, refreshed = self._groups, self._refreshed
         part = ["group", "topic", "partition"]
-        latest = GaugeMetricFamily("otcdesk_lag_partition_latest_offset", "Log end offset (high watermark)",
-                                   labels=["topic", "partition"])
+        latest = GaugeMetricFamily(
+            "otcdesk_lag_partition_latest_offset", "Log end offset (high watermark)", labels=["topic", "partition"]
+        )
         offset = GaugeMetricFamily("otcdesk_lag_group_offset", "Committed offset of the group", labels=part)
         lag = GaugeMetricFamily("otcdesk_lag_group_lag", "Records the group is behind the log end", labels=part)
-        seconds = GaugeMetricFamily("otcdesk_lag_group_lag_seconds",
-                                    "Age of the oldest record the group has not consumed", labels=part)
-        max_lag = GaugeMetricFamily("otcdesk_lag_group_max_lag", "Largest partition lag of the group, records",
-                                    labels=["group"])
-        group_status = GaugeMetricFamily("otcdesk_lag_group_status", "1 for the group's current Burrow status",
-                                         labels=["group", "status"])
-        part_status = GaugeMetricFamily("otcdesk_lag_partition_status", "1 for the partition's current Burrow status",
-                                        labels=[*part, "status"])
+        seconds = GaugeMetricFamily(
+            "otcdesk_lag_group_lag_seconds", "Age of the oldest record the group has not consumed", labels=part
+        )
+        max_lag = GaugeMetricFamily(
+            "otcdesk_lag_group_max_lag", "Largest partition lag of the group, records", labels=["group"]
+        )
+        group_status = GaugeMetricFamily(
+            "otcdesk_lag_group_status", "1 for the group's current Burrow status", labels=["group", "status"]
+        )
+        part_status = GaugeMetricFamily(
+            "otcdesk_lag_partition_status", "1 for the partition's current Burrow status", labels=[*part, "status"]
+        )
         ends: dict[tuple[str, str], int] = {}
         for g in groups:
             max_lag.add_metric([g.group], max((p.lag or 0 for p in g.partitions), default=0))
@@ -72,8 +77,9 @@ class LagCollector(Collector):
             latest.add_metric([topic, partition], end)
         yield from (latest, offset, lag, seconds, max_lag, group_status, part_status)
         if refreshed is not None:
-            stamp = GaugeMetricFamily("otcdesk_lag_last_refresh_timestamp_seconds",
-                                      "When the exported snapshot was taken, epoch seconds")
+            stamp = GaugeMetricFamily(
+                "otcdesk_lag_last_refresh_timestamp_seconds", "When the exported snapshot was taken, epoch seconds"
+            )
             stamp.add_metric([], refreshed)
             yield stamp
 

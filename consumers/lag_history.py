@@ -61,8 +61,9 @@ class LagHistory:
         return tuple(end for _, end in self.ends.get(tp, ()))
 
     def observe(self, key: Key, sample: Sample, consumer_alive: bool) -> tuple[Sample, ...]:
-        window = record(self.windows.get(key, ()), sample, consumer_alive=consumer_alive,
-                        min_gap_s=self.min_gap_s, size=WINDOW)
+        window = record(
+            self.windows.get(key, ()), sample, consumer_alive=consumer_alive, min_gap_s=self.min_gap_s, size=WINDOW
+        )
         self.windows[key] = window
         return window
 
@@ -76,12 +77,15 @@ class LagHistory:
         try:
             doc = json.loads(path.read_text())
             windows = {
-                (str(r["group"]), str(r["topic"]), int(r["partition"])):
-                    tuple(Sample(int(o), float(ts), int(lag)) for o, ts, lag in r["samples"])[-WINDOW:]
+                (str(r["group"]), str(r["topic"]), int(r["partition"])): tuple(
+                    Sample(int(o), float(ts), int(lag)) for o, ts, lag in r["samples"]
+                )[-WINDOW:]
                 for r in doc["partitions"]
             }
-            ends = {(str(r["topic"]), int(r["partition"])): tuple((float(ts), int(e)) for ts, e in r["ends"])[-WINDOW:]
-                    for r in doc.get("ends", [])}
+            ends = {
+                (str(r["topic"]), int(r["partition"])): tuple((float(ts), int(e)) for ts, e in r["ends"])[-WINDOW:]
+                for r in doc.get("ends", [])
+            }
         except (OSError, ValueError, KeyError, TypeError):
             windows, ends = {}, {}
         return cls(windows=windows, ends=ends, min_gap_s=min_gap_s)
@@ -125,8 +129,9 @@ class FollowedHistory(LagHistory):
             if lag is None:
                 continue  # topic gone: Burrow drops commits for partitions it has no log end for
             key = (c.group, c.topic, c.partition)
-            self.windows[key] = store_commit(self.windows.get(key, ()), Sample(c.offset, c.ts, lag),
-                                             min_distance_s=self.min_distance_s)
+            self.windows[key] = store_commit(
+                self.windows.get(key, ()), Sample(c.offset, c.ts, lag), min_distance_s=self.min_distance_s
+            )
             self.commits_read += 1
 
     def observe(self, key: Key, sample: Sample, consumer_alive: bool) -> tuple[Sample, ...]:

@@ -77,8 +77,14 @@ def clamp_lag(log_end_offset: int | None, committed: int | None) -> int | None:
     return max(0, log_end_offset - committed)
 
 
-def record(window: Sequence[Sample], observed: Sample, *, consumer_alive: bool,
-           min_gap_s: float = MIN_GAP_S, size: int = WINDOW) -> tuple[Sample, ...]:
+def record(
+    window: Sequence[Sample],
+    observed: Sample,
+    *,
+    consumer_alive: bool,
+    min_gap_s: float = MIN_GAP_S,
+    size: int = WINDOW,
+) -> tuple[Sample, ...]:
     """The window after one observation: append when the offset moved or a live member's heartbeat
     is due; never when time did not move forward (same run, clock step back). Keeps the last `size`."""
     if not window:
@@ -93,8 +99,9 @@ def record(window: Sequence[Sample], observed: Sample, *, consumer_alive: bool,
     return (*window, observed)[-size:]
 
 
-def store_commit(window: Sequence[Sample], commit: Sample, *, min_distance_s: float = MIN_DISTANCE_S,
-                 size: int = WINDOW) -> tuple[Sample, ...]:
+def store_commit(
+    window: Sequence[Sample], commit: Sample, *, min_distance_s: float = MIN_DISTANCE_S, size: int = WINDOW
+) -> tuple[Sample, ...]:
     """The window after one commit, as Burrow's storage keeps it: an older commit than the stored
     one is dropped (a replay), one within `min_distance_s` replaces the stored one but keeps its
     timestamp (so frequent committers still grow the window), anything else is appended."""
@@ -108,16 +115,18 @@ def store_commit(window: Sequence[Sample], commit: Sample, *, min_distance_s: fl
     return (*window, commit)[-size:]
 
 
-def record_end(ring: Sequence[tuple[float, int]], ts: float, end: int, *, every_s: float = OFFSET_REFRESH_S,
-               size: int = WINDOW) -> tuple[tuple[float, int], ...]:
+def record_end(
+    ring: Sequence[tuple[float, int]], ts: float, end: int, *, every_s: float = OFFSET_REFRESH_S, size: int = WINDOW
+) -> tuple[tuple[float, int], ...]:
     """The ring of (time, log end) after one refresh: a new entry at most every `every_s`."""
     if ring and ts - ring[-1][0] < every_s:
         return tuple(ring)
     return (*ring, (ts, end))[-size:]
 
 
-def evaluate_partition(window: Sequence[Sample], current_lag: int, now: float,
-                       recent_ends: Sequence[int] = ()) -> PartitionStatus:
+def evaluate_partition(
+    window: Sequence[Sample], current_lag: int, now: float, recent_ends: Sequence[int] = ()
+) -> PartitionStatus:
     """Burrow's partition rules, oldest sample first. Zero current lag is never an error.
     `recent_ends` are the partition's last log ends (Burrow's broker-offset ring)."""
     if current_lag <= 0 or len(window) < MIN_SAMPLES:
@@ -135,8 +144,7 @@ def evaluate_partition(window: Sequence[Sample], current_lag: int, now: float,
     return PartitionStatus.OK
 
 
-def evaluate_group(statuses: Sequence[PartitionStatus], *, exists: bool, members: int,
-                   total_lag: int) -> GroupStatus:
+def evaluate_group(statuses: Sequence[PartitionStatus], *, exists: bool, members: int, total_lag: int) -> GroupStatus:
     """STOPPED (nobody consumes, work is waiting) outranks ERR: it names the cause, and Burrow would
     report the same group ERR once its partitions turn STOP."""
     if not exists:

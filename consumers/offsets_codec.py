@@ -69,7 +69,7 @@ class _Reader:
             return ""
         if self.pos + length > len(self.raw):
             raise CodecError(f"truncated string: {length} bytes wanted at {self.pos} of {len(self.raw)}")
-        chunk = self.raw[self.pos:self.pos + length]
+        chunk = self.raw[self.pos : self.pos + length]
         self.pos += length
         return chunk.decode("utf-8", errors="replace")
 

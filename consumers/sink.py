@@ -53,15 +53,24 @@ _UNSEEN: Any = object()  # a fingerprint not looked up yet in this consume() cal
 class Sink:
     """The consume -> batch -> insert -> commit loop; collaborators are injectable for tests."""
 
-    def __init__(self, settings: Settings, options: SinkOptions, *, consumer: Consumer | None = None,
-                 writer: EventWriter | None = None, producer: EventProducer | None = None,
-                 ends: LogEnds | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: SinkOptions,
+        *,
+        consumer: Consumer | None = None,
+        writer: EventWriter | None = None,
+        producer: EventProducer | None = None,
+        ends: LogEnds | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.conf = settings.sink
         self.settings = settings
         self.options = options
         self.clock = clock
-        self.consumer = consumer or Consumer(consumer_config(
-            settings, options.group_id, **{"session.timeout.ms": self.conf.session_timeout_ms}))
+        self.consumer = consumer or Consumer(
+            consumer_config(settings, options.group_id, **{"session.timeout.ms": self.conf.session_timeout_ms})
+        )
         self.writer = writer or ClickHouseWriter(settings, options.database)
         self.producer = producer or EventProducer(settings)
         self.ends = ends or LogEnds(admin_client(settings))
@@ -71,9 +80,13 @@ class Sink:
         self.scales = {d.cls: d.scales for d in self.decoders.values() if d.scales}
         self.batch = Batch(BatchPolicy(self.conf.batch_max_rows, self.conf.batch_max_ms), self.scales)
         self.started_at = clock()
-        self.reporter = Reporter(self.conf.report_every_s, RateMeter(self.started_at),
-                                 lambda: assignment_lag(self.consumer, self.ends),
-                                 Prometheus.on_port(self.conf.metrics_port, settings.metrics.host), self.started_at)
+        self.reporter = Reporter(
+            self.conf.report_every_s,
+            RateMeter(self.started_at),
+            lambda: assignment_lag(self.consumer, self.ends),
+            Prometheus.on_port(self.conf.metrics_port, settings.metrics.host),
+            self.started_at,
+        )
         self.spill: list[Message] = []  # consumed while paused, taken after the batch is stored
         self.job: StoreJob | None = None  # the previous batch, being inserted while this one fills
         self.rebalances = 0
@@ -96,8 +109,12 @@ class Sink:
 
     def run(self) -> SinkSummary:
         self.writer.check()
-        self.consumer.subscribe([self.settings.topic(t) for t in self.conf.topics], on_assign=self._on_assign,
-                                on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self.consumer.subscribe(
+            [self.settings.topic(t) for t in self.conf.topics],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
         try:
             while not self._should_stop():
                 received = self.consumer.consume(CONSUME_MAX, timeout=self._poll_timeout())
@@ -141,9 +158,14 @@ class Sink:
         meter = self.reporter.meter
         active = (self.last_ack_at or 0.0) - (self.first_record_at or 0.0)
         return SinkSummary(
-            rows=dict(meter.totals), total_rows=meter.total, dead_letters=self.dead_letters,
-            skipped=dict(self.skipped), batches=self.batches, elapsed_s=self.clock() - self.started_at,
-            active_s=max(active, 0.0), rows_per_s=meter.total / active if active > 0 else 0.0,
+            rows=dict(meter.totals),
+            total_rows=meter.total,
+            dead_letters=self.dead_letters,
+            skipped=dict(self.skipped),
+            batches=self.batches,
+            elapsed_s=self.clock() - self.started_at,
+            active_s=max(active, 0.0),
+            rows_per_s=meter.total / active if active > 0 else 0.0,
             lag=assignment_lag(self.consumer, self.ends),
         )
 
@@ -160,8 +182,11 @@ class Sink:
         being inserted is waited for and committed if stored, else dropped like the others."""
         self._settle(retry=False)
         if not self.batch.empty or self.spill:
-            log.info("revoked %d partitions: dropping %d uncommitted records (they will be re-read)",
-                     len(partitions), self.batch.messages + len(self.spill))
+            log.info(
+                "revoked %d partitions: dropping %d uncommitted records (they will be re-read)",
+                len(partitions),
+                self.batch.messages + len(self.spill),
+            )
         self.batch.clear()
         self.spill.clear()
         self.rebalances += 1
@@ -185,8 +210,9 @@ class Sink:
                 target = targets.get(fingerprint, _UNSEEN)
                 if target is _UNSEEN:
                     decoder = fast.get(fingerprint)
-                    target = targets[fingerprint] = None if decoder is None else (
-                        decoder.decode, batch.table(decoder.cls, decoder.width))
+                    target = targets[fingerprint] = (
+                        None if decoder is None else (decoder.decode, batch.table(decoder.cls, decoder.width))
+                    )
             if target is None or msg.error() is not None:
                 self._take(msg, now)
                 continue
@@ -250,8 +276,13 @@ class Sink:
         letter = dead_letter(
             event_id=dead_letter_id(self.settings.group("sink"), topic, partition, offset),
             ts_us=ts_ms * 1000 if ts_ms > 0 else time.time_ns() // 1000,  # replay: same ts, same part
-            stage=self.settings.group("sink"), topic=topic, partition=partition, offset=offset,
-            key=msg.key(), value=msg.value(), exc=exc,  # type: ignore[arg-type]
+            stage=self.settings.group("sink"),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=msg.key(),
+            value=msg.value(),
+            exc=exc,  # type: ignore[arg-type]
         )
         log.warning("dead-lettered %s[%d]@%d: %s", topic, partition, offset, letter.reason)
         if topic != self.settings.topic(DeadLetter.TOPIC):  # a broken record on dlq is stored, never re-dead-lettered
@@ -330,8 +361,12 @@ class Sink:
                 except TransientError as exc:
                     paused = self._pause()
                     delay = next(delays)
-                    log.warning("store failed, retry in %.1fs; consumption paused, %d rows held, nothing"
-                                " committed: %s", delay, sum(len(r) for r in pending.values()), exc)
+                    log.warning(
+                        "store failed, retry in %.1fs; consumption paused, %d rows held, nothing committed: %s",
+                        delay,
+                        sum(len(r) for r in pending.values()),
+                        exc,
+                    )
                     if not self._wait(delay, generation):
                         return False
         finally:
@@ -371,12 +406,10 @@ class Sink:
         """Synchronous; a failure is logged, not fatal: the rows are stored, a later commit covers
         them, and a replay before that is deduplicated by event_id."""
         try:
-            result = self.consumer.commit(offsets=[TopicPartition(t, p, o) for t, p, o in offsets],
-                                          asynchronous=False)
+            result = self.consumer.commit(offsets=[TopicPartition(t, p, o) for t, p, o in offsets], asynchronous=False)
         except KafkaException as exc:
             log.error("commit failed (rows are stored; a replay is deduplicated): %s", exc)
             return
         failed = [tp for tp in result or [] if tp.error is not None]
         if failed:
             log.error("commit failed for %s", ", ".join(f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in failed))
-

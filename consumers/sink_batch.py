@@ -74,8 +74,10 @@ class TableColumns:
     def __iter__(self) -> Iterator[Row]:
         if not self.scales:
             return zip(*self.columns, strict=True)
-        columns = [[from_unscaled(v, self.scales[i]) for v in column] if i in self.scales else column
-                   for i, column in enumerate(self.columns)]
+        columns = [
+            [from_unscaled(v, self.scales[i]) for v in column] if i in self.scales else column
+            for i, column in enumerate(self.columns)
+        ]
         return zip(*columns, strict=True)
 
 
@@ -93,8 +95,9 @@ class Batch:
     started_at: float | None = None  # clock time of the first message of the batch
     messages: int = 0
 
-    def add(self, cls: type[Event] | None, row: Row | None, topic: str, partition: int, offset: int,
-            now: float) -> None:
+    def add(
+        self, cls: type[Event] | None, row: Row | None, topic: str, partition: int, offset: int, now: float
+    ) -> None:
         """Record one consumed message; `cls`/`row` None = consumed but nothing to insert."""
         if cls is not None and row is not None:
             self.table(cls, len(row)).add_row(row)

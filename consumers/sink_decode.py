@@ -93,9 +93,15 @@ class _Emitter:
             # its end, which the final length check refuses
             self.line(indent, f"if {target} & 0x8080808080808080 == 0x0080808080808080:")
             self.line(indent + 1, f"p += 8; {target} &= 0x7F7F7F7F7F7F7F7F")
-            self.line(indent + 1, f"{target} = ({target} & 0x007F007F007F007F) | (({target} & 0x7F007F007F007F00) >> 1)")
-            self.line(indent + 1, f"{target} = ({target} & 0x00003FFF00003FFF) | (({target} & 0x3FFF00003FFF0000) >> 2)")
-            self.line(indent + 1, f"{target} = ({target} & 0x000000000FFFFFFF) | (({target} & 0x0FFFFFFF00000000) >> 4)")
+            self.line(
+                indent + 1, f"{target} = ({target} & 0x007F007F007F007F) | (({target} & 0x7F007F007F007F00) >> 1)"
+            )
+            self.line(
+                indent + 1, f"{target} = ({target} & 0x00003FFF00003FFF) | (({target} & 0x3FFF00003FFF0000) >> 2)"
+            )
+            self.line(
+                indent + 1, f"{target} = ({target} & 0x000000000FFFFFFF) | (({target} & 0x0FFFFFFF00000000) >> 4)"
+            )
             self.line(indent + 1, f"{target} = ({target} >> 1) ^ -({target} & 1)")
             self.line(indent, "else:")
             indent += 1
@@ -130,8 +136,9 @@ class _Emitter:
         self.names[name] = schema
         self.names[f"{namespace}.{name}" if namespace and "." not in name else name] = schema
 
-    def value(self, indent: int, schema: Any, target: str, symbols: frozenset[str] | None,
-              bound: Decimal | None = None) -> frozenset[int]:
+    def value(
+        self, indent: int, schema: Any, target: str, symbols: frozenset[str] | None, bound: Decimal | None = None
+    ) -> frozenset[int]:
         """Decode one value of `schema` into `target` (a plain value: no records here); `bound`:
         the exclusive limit of a decimal's absolute value (serde's decimal_limits). Returns the
         scales of the decimals it holds as unscaled ints (empty: none)."""
@@ -193,8 +200,9 @@ class _Emitter:
         self.long(indent, target)
         self.line(indent, f"{target} = {table}[{target}]")  # KeyError: out of range or not a Python member
 
-    def union(self, indent: int, branches: list[Any], target: str, symbols: frozenset[str] | None,
-              bound: Decimal | None) -> frozenset[int]:
+    def union(
+        self, indent: int, branches: list[Any], target: str, symbols: frozenset[str] | None, bound: Decimal | None
+    ) -> frozenset[int]:
         if len(branches) > 64:
             raise Unsupported("a union of more than 64 branches")
         index = self.temp("u")
@@ -211,9 +219,14 @@ class _Emitter:
             raise Unsupported(f"union of a decimal with other values: {branches}")
         return scales
 
-    def array(self, indent: int, targets: list[str], *,
-              item: Callable[[int, str], frozenset[int]] | None = None,
-              record: list[tuple[Any, frozenset[str] | None]] | None = None) -> list[frozenset[int]]:
+    def array(
+        self,
+        indent: int,
+        targets: list[str],
+        *,
+        item: Callable[[int, str], frozenset[int]] | None = None,
+        record: list[tuple[Any, frozenset[str] | None]] | None = None,
+    ) -> list[frozenset[int]]:
         """Blocks of items; `item` decodes one into a temp appended to targets[0], `record`
         decodes the fields of a record item, one target list per field. Returns the decimal
         scales of each target's items."""
@@ -234,8 +247,10 @@ class _Emitter:
             self.line(indent + 2, f"{targets[0]}.append({value})")
             return [scales]
         values = [self.temp("x") for _ in record]
-        found = [self.value(indent + 2, schema, value, symbols)
-                 for (schema, symbols), value in zip(record, values, strict=True)]
+        found = [
+            self.value(indent + 2, schema, value, symbols)
+            for (schema, symbols), value in zip(record, values, strict=True)
+        ]
         for target, value in zip(targets, values, strict=True):
             self.line(indent + 2, f"{target}.append({value})")
         return found
@@ -278,8 +293,11 @@ def generate(version: SchemaVersion, cls: type[Event]) -> ColumnDecoder:
             raise Unsupported(f"{field.name}: nested fields differ")
         sub_hints = typing.get_type_hints(field.record)
         lists = [out.temp("l") for _ in subs]
-        found += out.array(1, lists, record=[(f["type"], _enum_symbols(sub_hints[s.name]))
-                                             for f, s in zip(item["fields"], subs, strict=True)])
+        found += out.array(
+            1,
+            lists,
+            record=[(f["type"], _enum_symbols(sub_hints[s.name])) for f, s in zip(item["fields"], subs, strict=True)],
+        )
         targets.extend(lists)
     if any(len(s) > 1 for s in found):
         raise Unsupported(f"{version.path}: decimals of two scales in one column")
@@ -308,4 +326,3 @@ def decoders(serde: AvroSerde) -> dict[bytes, ColumnDecoder]:
         except Unsupported:
             continue
     return found
-

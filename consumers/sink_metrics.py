@@ -38,9 +38,11 @@ class LogEnds:
     def _list(self, parts: Sequence[TopicPartition], spec: OffsetSpec) -> dict[tuple[str, int], int]:
         if not parts:
             return {}
-        futures = self.admin.list_offsets({TopicPartition(tp.topic, tp.partition): spec for tp in parts},
-                                          isolation_level=IsolationLevel.READ_COMMITTED,
-                                          request_timeout=self.timeout_s)
+        futures = self.admin.list_offsets(
+            {TopicPartition(tp.topic, tp.partition): spec for tp in parts},
+            isolation_level=IsolationLevel.READ_COMMITTED,
+            request_timeout=self.timeout_s,
+        )
         return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
 
     def ends(self, parts: Sequence[TopicPartition]) -> dict[tuple[str, int], int]:
@@ -50,8 +52,9 @@ class LogEnds:
         return self._list(parts, OffsetSpec.earliest())
 
 
-def positions(consumer: Consumer, parts: Sequence[TopicPartition], timeout_s: float = WATERMARK_TIMEOUT_S
-              ) -> dict[tuple[str, int], int]:
+def positions(
+    consumer: Consumer, parts: Sequence[TopicPartition], timeout_s: float = WATERMARK_TIMEOUT_S
+) -> dict[tuple[str, int], int]:
     """Where the sink stands: its position, or the committed offset where nothing was consumed
     yet (negative when neither exists)."""
     current = consumer.position(list(parts))
@@ -140,9 +143,11 @@ class SinkSummary:
     def line(self) -> str:
         tables = " ".join(f"{t}={n}" for t, n in sorted(self.rows.items())) or "-"
         skipped = f" skipped={self.skipped}" if self.skipped else ""
-        return (f"sink summary: {self.total_rows} rows in {self.batches} batches, {self.rows_per_s:,.0f} rows/s"
-                f" over {self.active_s:.2f}s active ({self.elapsed_s:.2f}s total); dead letters"
-                f" {self.dead_letters}; lag {'?' if self.lag is None else self.lag}; {tables}{skipped}")
+        return (
+            f"sink summary: {self.total_rows} rows in {self.batches} batches, {self.rows_per_s:,.0f} rows/s"
+            f" over {self.active_s:.2f}s active ({self.elapsed_s:.2f}s total); dead letters"
+            f" {self.dead_letters}; lag {'?' if self.lag is None else self.lag}; {tables}{skipped}"
+        )
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,8 +156,9 @@ class SinkSummary:
 class Reporter:
     """Logs rows/s and lag every `every_s` seconds (and feeds Prometheus when enabled)."""
 
-    def __init__(self, every_s: float, meter: RateMeter, lag: Callable[[], int | None],
-                 prometheus: Prometheus | None, now: float) -> None:
+    def __init__(
+        self, every_s: float, meter: RateMeter, lag: Callable[[], int | None], prometheus: Prometheus | None, now: float
+    ) -> None:
         self.every_s = every_s
         self.meter = meter
         self.lag = lag
@@ -177,5 +183,11 @@ class Reporter:
         if self.prometheus is not None and lag is not None:
             self.prometheus.lag.set(lag)
         tables = " ".join(f"{t}={n}" for t, n in sorted(per_table.items())) or "-"
-        log.info("sink: %d rows in the last %.0fs (%.0f rows/s), lag %s; %s",
-                 sum(per_table.values()), self.every_s, rate, "?" if lag is None else lag, tables)
+        log.info(
+            "sink: %d rows in the last %.0fs (%.0f rows/s), lag %s; %s",
+            sum(per_table.values()),
+            self.every_s,
+            rate,
+            "?" if lag is None else lag,
+            tables,
+        )

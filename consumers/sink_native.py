@@ -107,7 +107,7 @@ class SinkClient(Client):
         for start in range(0, rows, size):
             # copies (the driver writes into the lists it is given, e.g. NULL -> 0): a retried
             # insert must send the same values
-            chunk = [column[start:start + size] for column in data]
+            chunk = [column[start : start + size] for column in data]
             self._send_block(sample_block.columns_with_types, chunk, data.scales, types_check)
             inserted += len(chunk[0])
             self.receive_profile_events()
@@ -115,8 +115,13 @@ class SinkClient(Client):
         self.receive_profile_events()
         return inserted
 
-    def _send_block(self, columns_with_types: Sequence[tuple[str, str]], columns: list[list[Any]],
-                    scales: Mapping[int, int], types_check: bool) -> None:
+    def _send_block(
+        self,
+        columns_with_types: Sequence[tuple[str, str]],
+        columns: list[list[Any]],
+        scales: Mapping[int, int],
+        types_check: bool,
+    ) -> None:
         """What `Connection.send_data` + `BlockOutputStream.write` do, column by column."""
         connection = self.connection
         if len(columns) != len(columns_with_types):

@@ -52,7 +52,11 @@ class QuoteBook:
     """Live quotes by quote_id, plus the outcome of finished ones (bounded memory)."""
 
     def __init__(
-        self, settings: QuoteSettings, ids: IdFactory, *, source: str = "acceptance",
+        self,
+        settings: QuoteSettings,
+        ids: IdFactory,
+        *,
+        source: str = "acceptance",
         max_finished: int = 100_000,
     ) -> None:
         self.settings, self._ids, self.source = settings, ids, source
@@ -93,35 +97,63 @@ class QuoteBook:
             why = "quote was declined" if done is Outcome.DECLINED else "no such live quote"
             return self._reject(response, now_us, RejectReason.UNKNOWN_QUOTE, why)
         if response.client_id != quote.client_id or response.rfq_id != quote.rfq_id:
-            return self._reject(response, now_us, RejectReason.INVALID_REQUEST,
-                                "client or rfq differs from the quote's", quote)
+            return self._reject(
+                response, now_us, RejectReason.INVALID_REQUEST, "client or rfq differs from the quote's", quote
+            )
         if response.action is QuoteAction.DECLINE:
             self._finish(quote.quote_id, Outcome.DECLINED)
             return None
         if response.action is not QuoteAction.ACCEPT:
-            return self._reject(response, now_us, RejectReason.INVALID_REQUEST,
-                                f"action {response.action} is not ACCEPT or DECLINE", quote)
+            return self._reject(
+                response,
+                now_us,
+                RejectReason.INVALID_REQUEST,
+                f"action {response.action} is not ACCEPT or DECLINE",
+                quote,
+            )
         tolerance = response.slippage_tolerance_bps or Decimal(0)
         if tolerance < 0 or tolerance > self.settings.max_slippage_tolerance_bps:
-            return self._reject(response, now_us, RejectReason.INVALID_REQUEST, (
-                f"slippage tolerance {tolerance} bps outside 0..{self.settings.max_slippage_tolerance_bps}"), quote)
+            return self._reject(
+                response,
+                now_us,
+                RejectReason.INVALID_REQUEST,
+                (f"slippage tolerance {tolerance} bps outside 0..{self.settings.max_slippage_tolerance_bps}"),
+                quote,
+            )
         if now_us > quote.valid_until_us + grace_us:
             self._finish(quote.quote_id, Outcome.EXPIRED)
-            return self._reject(response, now_us, RejectReason.QUOTE_EXPIRED, (
-                f"accepted at {now_us} us, valid until {quote.valid_until_us} us "
-                f"({(now_us - quote.valid_until_us) / 1000:.1f} ms late)"), quote)
+            return self._reject(
+                response,
+                now_us,
+                RejectReason.QUOTE_EXPIRED,
+                (
+                    f"accepted at {now_us} us, valid until {quote.valid_until_us} us "
+                    f"({(now_us - quote.valid_until_us) / 1000:.1f} ms late)"
+                ),
+                quote,
+            )
         if quote.side not in _ALLOWED.get(response.side, ()):
-            return self._reject(response, now_us, RejectReason.SIDE_MISMATCH,
-                                f"client {response.side} on a {quote.side} quote", quote)
+            return self._reject(
+                response, now_us, RejectReason.SIDE_MISMATCH, f"client {response.side} on a {quote.side} quote", quote
+            )
         if response.qty_base != quote.qty_base:
-            return self._reject(response, now_us, RejectReason.QTY_MISMATCH,
-                                f"qty {response.qty_base} != quoted {quote.qty_base} (fill-or-kill)", quote)
+            return self._reject(
+                response,
+                now_us,
+                RejectReason.QTY_MISMATCH,
+                f"qty {response.qty_base} != quoted {quote.qty_base} (fill-or-kill)",
+                quote,
+            )
         price = quote.ask_price_quote if response.side is Side.BUY else quote.bid_price_quote
         off_bps = abs(response.price_quote - price) / price * BPS
         if off_bps > tolerance:
-            return self._reject(response, now_us, RejectReason.PRICE_MISMATCH, (
-                f"price {response.price_quote} vs quoted {price}: {off_bps:.4f} bps > tolerance {tolerance} bps"),
-                quote)
+            return self._reject(
+                response,
+                now_us,
+                RejectReason.PRICE_MISMATCH,
+                (f"price {response.price_quote} vs quoted {price}: {off_bps:.4f} bps > tolerance {tolerance} bps"),
+                quote,
+            )
         self._finish(quote.quote_id, Outcome.TRADED)
         return self._trade(quote, response, price, now_us)
 
@@ -130,10 +162,20 @@ class QuoteBook:
         notional = (quote.qty_base * price).quantize(quantum, ROUND_HALF_EVEN)
         fee = (notional * self.settings.client_fee_bps / BPS).quantize(quantum, ROUND_HALF_EVEN)
         return TradeBooked(
-            event_id=self._ids.new(), ts_us=now_us, source=self.source, rfq_id=quote.rfq_id,
-            trade_id=self._ids.new(), quote_id=quote.quote_id, client_id=quote.client_id,
-            symbol=quote.symbol, side=response.side, qty_base=quote.qty_base, price_quote=price,
-            notional_quote=notional, fee_quote=fee, arrival_mid_quote=quote.mid_price_quote,
+            event_id=self._ids.new(),
+            ts_us=now_us,
+            source=self.source,
+            rfq_id=quote.rfq_id,
+            trade_id=self._ids.new(),
+            quote_id=quote.quote_id,
+            client_id=quote.client_id,
+            symbol=quote.symbol,
+            side=response.side,
+            qty_base=quote.qty_base,
+            price_quote=price,
+            notional_quote=notional,
+            fee_quote=fee,
+            arrival_mid_quote=quote.mid_price_quote,
         )
 
     def due(self, now_us: int) -> list[str]:
@@ -153,8 +195,13 @@ class QuoteBook:
             return None  # traded, declined or expired already
         self._finish(quote_id, Outcome.EXPIRED)
         return QuoteRejected(
-            event_id=self._ids.new(), ts_us=quote.valid_until_us + 1, source=self.source, rfq_id=quote.rfq_id,
-            quote_id=quote_id, client_id=quote.client_id, symbol=quote.symbol,
+            event_id=self._ids.new(),
+            ts_us=quote.valid_until_us + 1,
+            source=self.source,
+            rfq_id=quote.rfq_id,
+            quote_id=quote_id,
+            client_id=quote.client_id,
+            symbol=quote.symbol,
             reason=RejectReason.QUOTE_EXPIRED,
             detail=f"no acceptance by valid_until {quote.valid_until_us} us",
         )
@@ -172,11 +219,21 @@ class QuoteBook:
             self._finish(quote.quote_id, outcome)
 
     def _reject(
-        self, response: QuoteResponse, now_us: int, reason: RejectReason, detail: str,
+        self,
+        response: QuoteResponse,
+        now_us: int,
+        reason: RejectReason,
+        detail: str,
         quote: Quote | None = None,
     ) -> QuoteRejected:
         return QuoteRejected(
-            event_id=self._ids.new(), ts_us=now_us, source=self.source, rfq_id=response.rfq_id,
-            quote_id=response.quote_id, client_id=response.client_id,
-            symbol=quote.symbol if quote else "", reason=reason, detail=detail,
+            event_id=self._ids.new(),
+            ts_us=now_us,
+            source=self.source,
+            rfq_id=response.rfq_id,
+            quote_id=response.quote_id,
+            client_id=response.client_id,
+            symbol=quote.symbol if quote else "",
+            reason=reason,
+            detail=detail,
         )

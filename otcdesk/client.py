@@ -91,9 +91,16 @@ def build_rfq(
     if client_ref is not None:
         check_id("client ref", client_ref, MAX_CLIENT_ID_LEN)
     return Rfq(
-        event_id=str(uuid.uuid4()), ts_us=ts_us if ts_us is not None else time.time_ns() // 1000,
-        source=source, rfq_id=rfq_id, client_id=client_id.strip(), symbol=symbol.upper(),
-        side=_side(side), qty_base=qty, notional_quote=notional, client_ref=client_ref,
+        event_id=str(uuid.uuid4()),
+        ts_us=ts_us if ts_us is not None else time.time_ns() // 1000,
+        source=source,
+        rfq_id=rfq_id,
+        client_id=client_id.strip(),
+        symbol=symbol.upper(),
+        side=_side(side),
+        qty_base=qty,
+        notional_quote=notional,
+        client_ref=client_ref,
     )
 
 
@@ -110,8 +117,16 @@ def publish_rfq(
 ) -> str:
     """Validate, publish to `rfq` (idempotent producer, acknowledged by the broker), return the rfq_id."""
     settings = settings or get_settings()
-    rfq = build_rfq(client_id, symbol, side, qty_base=qty_base, notional_quote=notional_quote,
-                    rfq_id=rfq_id, client_ref=client_ref, settings=settings)
+    rfq = build_rfq(
+        client_id,
+        symbol,
+        side,
+        qty_base=qty_base,
+        notional_quote=notional_quote,
+        rfq_id=rfq_id,
+        client_ref=client_ref,
+        settings=settings,
+    )
     send_rfq(rfq, settings)
     return rfq.rfq_id
 

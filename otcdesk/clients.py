@@ -75,19 +75,55 @@ def default_profiles(clients: ClientSettings | None = None) -> tuple[ClientProfi
         return ClientProfile(name, tier, limit, **behaviour)  # type: ignore[arg-type]
 
     return (
-        make("ACME", weight=0.3, tolerance_bps=D("25"), decline_prob=0.7, latency_median_ms=900,
-             latency_sigma=0.9, sizes={"BTC/USD": (D("20"), 1.0), "ETH/USD": (D("300"), 1.0)},
-             side_mix=(0.4, 0.4, 0.2), notional_prob=0.15, error_prob=0.01),
-        make("BLUEFIN", weight=0.25, tolerance_bps=D("30"), decline_prob=0.8, latency_median_ms=1500,
-             latency_sigma=0.7, sizes={"BTC/USD": (D("8"), 0.9), "ETH/USD": (D("150"), 0.9)},
-             side_mix=(0.55, 0.35, 0.1), notional_prob=0.3, error_prob=0.01,
-             slippage_tolerance_bps=D("2")),
-        make("CORVUS", weight=0.25, tolerance_bps=D("50"), decline_prob=0.3, latency_median_ms=2500,
-             latency_sigma=0.6, sizes={"BTC/USD": (D("1.5"), 0.8), "ETH/USD": (D("25"), 0.8)},
-             side_mix=(0.5, 0.5, 0.0), notional_prob=0.5, error_prob=0.03),
-        make("DELTAX", weight=0.2, tolerance_bps=D("22"), decline_prob=0.9, latency_median_ms=300,
-             latency_sigma=0.5, sizes={"BTC/USD": (D("40"), 0.7), "ETH/USD": (D("600"), 0.7)},
-             side_mix=(0.3, 0.3, 0.4), notional_prob=0.0, error_prob=0.005),
+        make(
+            "ACME",
+            weight=0.3,
+            tolerance_bps=D("25"),
+            decline_prob=0.7,
+            latency_median_ms=900,
+            latency_sigma=0.9,
+            sizes={"BTC/USD": (D("20"), 1.0), "ETH/USD": (D("300"), 1.0)},
+            side_mix=(0.4, 0.4, 0.2),
+            notional_prob=0.15,
+            error_prob=0.01,
+        ),
+        make(
+            "BLUEFIN",
+            weight=0.25,
+            tolerance_bps=D("30"),
+            decline_prob=0.8,
+            latency_median_ms=1500,
+            latency_sigma=0.7,
+            sizes={"BTC/USD": (D("8"), 0.9), "ETH/USD": (D("150"), 0.9)},
+            side_mix=(0.55, 0.35, 0.1),
+            notional_prob=0.3,
+            error_prob=0.01,
+            slippage_tolerance_bps=D("2"),
+        ),
+        make(
+            "CORVUS",
+            weight=0.25,
+            tolerance_bps=D("50"),
+            decline_prob=0.3,
+            latency_median_ms=2500,
+            latency_sigma=0.6,
+            sizes={"BTC/USD": (D("1.5"), 0.8), "ETH/USD": (D("25"), 0.8)},
+            side_mix=(0.5, 0.5, 0.0),
+            notional_prob=0.5,
+            error_prob=0.03,
+        ),
+        make(
+            "DELTAX",
+            weight=0.2,
+            tolerance_bps=D("22"),
+            decline_prob=0.9,
+            latency_median_ms=300,
+            latency_sigma=0.5,
+            sizes={"BTC/USD": (D("40"), 0.7), "ETH/USD": (D("600"), 0.7)},
+            side_mix=(0.3, 0.3, 0.4),
+            notional_prob=0.0,
+            error_prob=0.005,
+        ),
     )
 
 
@@ -119,8 +155,10 @@ class ClientSim:
         # which was a fifth of the load generator's time.
         self._name_cum = list(accumulate(self.profiles[n].weight for n in self._names))
         self._symbol_cum = {
-            p.name: ([s for s in self._symbols if s in p.sizes],
-                     list(accumulate(SYMBOL_WEIGHTS.get(s, 1.0) for s in self._symbols if s in p.sizes)))
+            p.name: (
+                [s for s in self._symbols if s in p.sizes],
+                list(accumulate(SYMBOL_WEIGHTS.get(s, 1.0) for s in self._symbols if s in p.sizes)),
+            )
             for p in self.profiles.values()
         }
         self._side_cum = {p.name: list(accumulate(p.side_mix)) for p in self.profiles.values()}
@@ -149,9 +187,16 @@ class ClientSim:
             self._remember(rfq_id, rng.choice((Side.BUY, Side.SELL)))
         self._count += 1
         return Rfq(
-            event_id=self._ids.new(), ts_us=now_us, source=self.source, rfq_id=rfq_id,
-            client_id=profile.name, symbol=symbol, side=side, qty_base=qty_base,
-            notional_quote=notional, client_ref=f"{profile.name.lower()}-{self._count}",
+            event_id=self._ids.new(),
+            ts_us=now_us,
+            source=self.source,
+            rfq_id=rfq_id,
+            client_id=profile.name,
+            symbol=symbol,
+            side=side,
+            qty_base=qty_base,
+            notional_quote=notional,
+            client_ref=f"{profile.name.lower()}-{self._count}",
         )
 
     def _remember(self, rfq_id: str, side: Side) -> None:
@@ -160,7 +205,12 @@ class ClientSim:
             self._intent.popitem(last=False)
 
     def respond(
-        self, quote: Quote, now_us: int, *, rng: random.Random | None = None, ids: IdFactory | None = None,
+        self,
+        quote: Quote,
+        now_us: int,
+        *,
+        rng: random.Random | None = None,
+        ids: IdFactory | None = None,
     ) -> tuple[int, QuoteResponse | None]:
         """When the client answers and what; None = it lets the quote expire (or is unknown).
 
@@ -173,8 +223,11 @@ class ClientSim:
         rng = rng or self._rng
         latency_ms = profile.latency_median_ms * math.exp(profile.latency_sigma * rng.gauss(0.0, 1.0))
         at_us = now_us + int(latency_ms * 1000)
-        side = quote.side if quote.side in (Side.BUY, Side.SELL) else self._intent.pop(
-            quote.rfq_id, None) or rng.choice((Side.BUY, Side.SELL))
+        side = (
+            quote.side
+            if quote.side in (Side.BUY, Side.SELL)
+            else self._intent.pop(quote.rfq_id, None) or rng.choice((Side.BUY, Side.SELL))
+        )
         price = quote.ask_price_quote if side is Side.BUY else quote.bid_price_quote
         mid = quote.mid_price_quote
         cost_bps = (price - mid) / mid * BPS if side is Side.BUY else (mid - price) / mid * BPS
@@ -193,7 +246,15 @@ class ClientSim:
             else:
                 side = side.opposite
         return at_us, QuoteResponse(
-            event_id=(ids or self._ids).new(), ts_us=at_us, source=self.source, rfq_id=quote.rfq_id,
-            quote_id=quote.quote_id, client_id=quote.client_id, action=action, side=side,
-            price_quote=price, qty_base=qty, slippage_tolerance_bps=profile.slippage_tolerance_bps,
+            event_id=(ids or self._ids).new(),
+            ts_us=at_us,
+            source=self.source,
+            rfq_id=quote.rfq_id,
+            quote_id=quote.quote_id,
+            client_id=quote.client_id,
+            action=action,
+            side=side,
+            price_quote=price,
+            qty_base=qty,
+            slippage_tolerance_bps=profile.slippage_tolerance_bps,
         )

@@ -49,10 +49,18 @@ def dead_letter(
     """The DeadLetter event for `value` read at topic[partition]@offset by `stage`."""
     message = str(exc) if isinstance(exc, DeskError) else f"{type(exc).__name__}: {exc}"
     return DeadLetter(
-        event_id=event_id, ts_us=ts_us, source=stage,
-        source_topic=topic, source_partition=partition, source_offset=offset,
-        source_key=key, raw_value=value, reason=reason_of(exc),
-        error_class=type(exc).__name__, error_message=message[:4000], consumer_group=stage,
+        event_id=event_id,
+        ts_us=ts_us,
+        source=stage,
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        source_key=key,
+        raw_value=value,
+        reason=reason_of(exc),
+        error_class=type(exc).__name__,
+        error_message=message[:4000],
+        consumer_group=stage,
     )
 
 

@@ -442,8 +442,18 @@ class WatermarkAdvanced(Event):
 
 #: The desk's facts: one ClickHouse table each.
 EVENT_TYPES: tuple[type[Event], ...] = (
-    Rfq, PriceUpdate, RfqPriced, Quote, QuoteRejected, QuoteResponse, TradeBooked,
-    HedgeOrder, Fill, SettlementUpdated, ReconResult, DeadLetter,
+    Rfq,
+    PriceUpdate,
+    RfqPriced,
+    Quote,
+    QuoteRejected,
+    QuoteResponse,
+    TradeBooked,
+    HedgeOrder,
+    Fill,
+    SettlementUpdated,
+    ReconResult,
+    DeadLetter,
 )
 #: Records that only steer the stages of a session.
 CONTROL_TYPES: tuple[type[Event], ...] = (WatermarkAdvanced,)

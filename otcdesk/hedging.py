@@ -32,7 +32,15 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from otcdesk.events import (
-    BookLevel, ExecType, Fill, HedgeOrder, OrderState, PriceUpdate, Side, TradeBooked, Venue,
+    BookLevel,
+    ExecType,
+    Fill,
+    HedgeOrder,
+    OrderState,
+    PriceUpdate,
+    Side,
+    TradeBooked,
+    Venue,
 )
 from otcdesk.ids import IdFactory
 from otcdesk.instruments import Instrument
@@ -103,8 +111,12 @@ def _jitter(rng: random.Random, amplitude: Decimal) -> Decimal:
 
 
 def plan_twap(
-    trade: TradeBooked, books_by_venue: Books, instruments: Instruments,
-    settings: HedgeSettings, rng: random.Random, now_us: int,
+    trade: TradeBooked,
+    books_by_venue: Books,
+    instruments: Instruments,
+    settings: HedgeSettings,
+    rng: random.Random,
+    now_us: int,
 ) -> HedgePlan:
     """Clips of `trade` over a horizon scaled by qty / visible depth on the hedge side."""
     if settings.netting_enabled:
@@ -112,15 +124,13 @@ def plan_twap(
     lot = hedge_lot(trade.symbol, instruments)
     qty = floor_to(trade.qty_base, lot)
     depth = sum(
-        (lv.qty_base for b in books_by_venue.values() if b.symbol == trade.symbol
-         for lv in side_levels(b, trade.side)), Decimal(0),
+        (lv.qty_base for b in books_by_venue.values() if b.symbol == trade.symbol for lv in side_levels(b, trade.side)),
+        Decimal(0),
     )
     share = qty / depth if depth > 0 else Decimal(1)  # no book: assume the worst, spread it out
     horizon_s = min(max(settings.horizon_s_per_depth * share, settings.min_horizon_s), settings.max_horizon_s)
     jit = settings.size_jitter
-    min_clip = max([lot] + [
-        i.min_qty_base for (_, sym), i in instruments.items() if sym == trade.symbol
-    ])
+    min_clip = max([lot] + [i.min_qty_base for (_, sym), i in instruments.items() if sym == trade.symbol])
     min_clip = (min_clip / lot).to_integral_value(ROUND_CEILING) * lot
     n_time = int(horizon_s / settings.interval_s)
     # every clip but the last is >= floor(qty * (1-j) / ((1+j) n)): keep that >= min_clip
@@ -131,13 +141,21 @@ def plan_twap(
     sizes = [floor_to(qty * w / total_w, lot) for w in weights[:-1]]
     sizes.append(qty - sum(sizes, Decimal(0)))  # the remainder: exact sum, still a lot multiple
     interval_us = int(settings.interval_s * US_PER_S)
-    clips = tuple(
-        PlannedClip(i, size, now_us if i == 0 else
-                    now_us + i * interval_us + int(_jitter(rng, settings.time_jitter) * interval_us))
-        for i, size in enumerate(sizes)
-    ) if count else ()
-    return HedgePlan(trade.rfq_id, trade.trade_id, trade.symbol, trade.side, qty,
-                     trade.qty_base - qty, horizon_s, lot, clips)
+    clips = (
+        tuple(
+            PlannedClip(
+                i,
+                size,
+                now_us if i == 0 else now_us + i * interval_us + int(_jitter(rng, settings.time_jitter) * interval_us),
+            )
+            for i, size in enumerate(sizes)
+        )
+        if count
+        else ()
+    )
+    return HedgePlan(
+        trade.rfq_id, trade.trade_id, trade.symbol, trade.side, qty, trade.qty_base - qty, horizon_s, lot, clips
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +193,12 @@ def vwap(levels: Sequence[BookLevel], qty_base: Decimal) -> Decimal:
 
 
 def route_clip(
-    clip_qty_base: Decimal, side: Side, books: Books, instruments: Instruments,
-    settings: HedgeSettings, exclude: frozenset[Venue] = frozenset(),
+    clip_qty_base: Decimal,
+    side: Side,
+    books: Books,
+    instruments: Instruments,
+    settings: HedgeSettings,
+    exclude: frozenset[Venue] = frozenset(),
 ) -> Route | None:
     """The venue with the best fee-adjusted price for the clip now, or None if none can trade.
 
@@ -266,8 +288,7 @@ class HedgeTracker:
     fills, reports and timer ticks, which is what makes a simulated session replayable.
     """
 
-    def __init__(self, trade: TradeBooked, plan: HedgePlan, instruments: Instruments,
-                 settings: HedgeSettings) -> None:
+    def __init__(self, trade: TradeBooked, plan: HedgePlan, instruments: Instruments, settings: HedgeSettings) -> None:
         self.trade, self.plan = trade, plan
         self._instruments, self._settings = instruments, settings
         self._orders: dict[str, _Order] = {}
@@ -291,9 +312,24 @@ class HedgeTracker:
     def _event(self, o: _Order, ts_us: int) -> HedgeOrder:
         avg = (o.notional_quote / o.filled_qty_base).quantize(PRICE_QUANTUM) if o.filled_qty_base else Decimal(0)
         event_id = str(uuid.uuid5(HEDGE_NAMESPACE, f"{o.order_id}|{o.state.value}|{o.filled_qty_base}|{ts_us}"))
-        return HedgeOrder(event_id, ts_us, SOURCE, self.trade.rfq_id, o.order_id, self.trade.trade_id,
-                          o.venue, self.trade.symbol, self.plan.side, o.qty_base, o.limit_price_quote,
-                          o.clip_index, len(self.plan.clips), o.state, o.filled_qty_base, avg)
+        return HedgeOrder(
+            event_id,
+            ts_us,
+            SOURCE,
+            self.trade.rfq_id,
+            o.order_id,
+            self.trade.trade_id,
+            o.venue,
+            self.trade.symbol,
+            self.plan.side,
+            o.qty_base,
+            o.limit_price_quote,
+            o.clip_index,
+            len(self.plan.clips),
+            o.state,
+            o.filled_qty_base,
+            avg,
+        )
 
     def next_action_us(self) -> int | None:
         """Event time of the next routing due (a returned quantity or the next clip); None: none."""
@@ -418,8 +454,9 @@ class HedgeTracker:
 
     def sent_event(self, o: _Order) -> HedgeOrder:
         """The order as the desk first sent it (state WORKING, nothing filled, at its routing time)."""
-        return self._event(_Order(o.order_id, o.venue, o.qty_base, o.limit_price_quote, o.clip_index, o.sent_us),
-                           o.sent_us)
+        return self._event(
+            _Order(o.order_id, o.venue, o.qty_base, o.limit_price_quote, o.clip_index, o.sent_us), o.sent_us
+        )
 
     def progress(self) -> HedgeProgress:
         filled = sum((o.filled_qty_base for o in self._orders.values()), Decimal(0))
@@ -430,9 +467,13 @@ class HedgeTracker:
         target = self.plan.qty_base
         remaining = max(target - done_qty - self.abandoned_qty_base, Decimal(0))
         return HedgeProgress(
-            target, filled, remaining,
+            target,
+            filled,
+            remaining,
             (filled / target * 100).quantize(Decimal("0.01")) if target else Decimal(100),
-            (notional / filled).quantize(PRICE_QUANTUM) if filled else Decimal(0), fees, working,
+            (notional / filled).quantize(PRICE_QUANTUM) if filled else Decimal(0),
+            fees,
+            working,
             done=self._next_clip == len(self.plan.clips) and working == 0 and remaining == 0,
             abandoned_qty_base=self.abandoned_qty_base,
         )

@@ -52,8 +52,11 @@ def client_config(settings: Settings) -> dict[str, Any]:
     nothing here logs this dict.
     """
     sec = settings.security
-    conf: dict[str, Any] = {"bootstrap.servers": settings.bootstrap, "security.protocol": sec.protocol,
-                            "logger": LIBRDKAFKA_LOG}
+    conf: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap,
+        "security.protocol": sec.protocol,
+        "logger": LIBRDKAFKA_LOG,
+    }
     if sec.sasl_mechanism:
         conf["sasl.mechanisms"] = sec.sasl_mechanism
         conf["sasl.username"] = sec.sasl_username or ""
@@ -104,7 +107,7 @@ def partition_numbers(settings: Settings, topic: str, timeout_s: float = 10.0) -
 
 def unreachable(settings: Settings, detail: str) -> TransientError:
     """The one line for a broker that does not answer: where, why, and what to do about it."""
-    fix = ("check KAFKA_BOOTSTRAP" if settings.stack == "external" else "start it with `otcdesk stack up`")
+    fix = "check KAFKA_BOOTSTRAP" if settings.stack == "external" else "start it with `otcdesk stack up`"
     return TransientError(f"Kafka is not reachable at {settings.bootstrap} ({detail}) — {fix}")
 
 
@@ -225,18 +228,31 @@ class EventProducer:
             self.stats.errors.append(text)
             log.error("delivery failed %s", text)
 
-    def produce(self, event: Event, topic: str | None = None, headers: list[tuple[str, bytes]] | None = None,
-                partition: int | None = None) -> None:
-        self.produce_bytes(topic or self.settings.topic(event.TOPIC), event.key.encode(), self.serde.encode(event),
-                           headers, partition)
+    def produce(
+        self,
+        event: Event,
+        topic: str | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> None:
+        self.produce_bytes(
+            topic or self.settings.topic(event.TOPIC), event.key.encode(), self.serde.encode(event), headers, partition
+        )
 
-    def produce_bytes(self, topic: str, key: bytes | None, value: bytes | None,
-                      headers: list[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:
+    def produce_bytes(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> None:
         extra = {} if partition is None else {"partition": partition}  # else the key's (murmur2)
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery,
-                                       **extra)
+                self._producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery, **extra
+                )
                 break
             except BufferError:  # local queue full: serve callbacks, then retry
                 self._producer.poll(0.05)
@@ -285,8 +301,10 @@ class EventProducer:
         produced = stats.delivered + stats.failed + left
         parts = [f"{stats.failed} failed, first {stats.errors[0]}"] if stats.failed else []
         parts += [f"{left} unanswered after {timeout_s:g} s (is it up? `otcdesk stack status`)"] if left else []
-        raise DeliveryError(f"Kafka at {self.settings.bootstrap} acknowledged {stats.delivered} of {produced} "
-                            f"records: {'; '.join(parts)}")
+        raise DeliveryError(
+            f"Kafka at {self.settings.bootstrap} acknowledged {stats.delivered} of {produced} "
+            f"records: {'; '.join(parts)}"
+        )
 
     def __enter__(self) -> EventProducer:
         return self

@@ -25,14 +25,23 @@ QUOTE_LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 EVENTS_IN = Counter("otcdesk_stage_events_in", "Records a stage took from a topic", ["stage", "topic", "type"])
 EVENTS_OUT = Counter("otcdesk_stage_events_out", "Records a stage produced", ["stage", "topic", "type"])
-HANDLER_SECONDS = Histogram("otcdesk_stage_handler_seconds", "Wall time in the stage's handler per event",
-                            ["stage", "type"], buckets=HANDLER_BUCKETS_S)
-DEAD_LETTERS = Counter("otcdesk_stage_dead_letters", "Records a stage dead-lettered, by reason code",
-                       ["stage", "reason"])
-EVENT_TIME_DELAY = Gauge("otcdesk_stage_event_time_delay_seconds",
-                         "Newest event time on the stage's inputs minus the newest it has handled", ["stage"])
-QUOTE_LATENCY = Histogram("otcdesk_quote_latency_seconds", "RFQ event time to quote sent, in desk time",
-                          buckets=QUOTE_LATENCY_BUCKETS_S)
+HANDLER_SECONDS = Histogram(
+    "otcdesk_stage_handler_seconds",
+    "Wall time in the stage's handler per event",
+    ["stage", "type"],
+    buckets=HANDLER_BUCKETS_S,
+)
+DEAD_LETTERS = Counter(
+    "otcdesk_stage_dead_letters", "Records a stage dead-lettered, by reason code", ["stage", "reason"]
+)
+EVENT_TIME_DELAY = Gauge(
+    "otcdesk_stage_event_time_delay_seconds",
+    "Newest event time on the stage's inputs minus the newest it has handled",
+    ["stage"],
+)
+QUOTE_LATENCY = Histogram(
+    "otcdesk_quote_latency_seconds", "RFQ event time to quote sent, in desk time", buckets=QUOTE_LATENCY_BUCKETS_S
+)
 RESTARTS = Counter("otcdesk_supervisor_restarts", "Children the supervisor restarted after a crash", ["process"])
 FEED_UPDATES = Counter("otcdesk_feed_updates", "Book updates published on prices", ["venue", "symbol"])
 
@@ -73,7 +82,7 @@ class StageMetrics:
         key = (kafka_topic, event_type)
         inc = self._in.get(key)
         if inc is None:
-            inc = self._in[key] = EVENTS_IN.labels(self.stage, kafka_topic[self._prefix:], event_type).inc
+            inc = self._in[key] = EVENTS_IN.labels(self.stage, kafka_topic[self._prefix :], event_type).inc
         inc()
 
     def produced(self, topic: str, event_type: str) -> None:

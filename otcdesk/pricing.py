@@ -80,9 +80,9 @@ def _floor_to(qty: Decimal, lot: Decimal) -> Decimal:
 def _levels(update: PriceUpdate, book: tuple[BookLevel, ...], fee_sign: int) -> list[FeeLevel]:
     factor = 1 + fee_sign * update.taker_fee_rate
     return [
-        FeeLevel(update.venue, lvl.price_quote * factor, lvl.price_quote, lvl.qty_base,
-                 update.lot_size_base, rank)
-        for rank, lvl in enumerate(book) if lvl.qty_base > 0
+        FeeLevel(update.venue, lvl.price_quote * factor, lvl.price_quote, lvl.qty_base, update.lot_size_base, rank)
+        for rank, lvl in enumerate(book)
+        if lvl.qty_base > 0
     ]
 
 
@@ -99,10 +99,19 @@ class MergedLevels:
     @classmethod
     def of(cls, fresh: list[PriceUpdate]) -> MergedLevels:
         asks = tuple(sorted((lvl for u in fresh for lvl in _levels(u, u.asks, +1)), key=_level_key))
-        bids = tuple(sorted((lvl for u in fresh for lvl in _levels(u, u.bids, -1)),
-                            key=lambda lvl: (-lvl.price_quote, *_level_key(lvl)[1:])))
-        return cls(tuple(fresh), asks, bids, sum((lvl.qty_base for lvl in asks), ZERO),
-                   sum((lvl.qty_base for lvl in bids), ZERO))
+        bids = tuple(
+            sorted(
+                (lvl for u in fresh for lvl in _levels(u, u.bids, -1)),
+                key=lambda lvl: (-lvl.price_quote, *_level_key(lvl)[1:]),
+            )
+        )
+        return cls(
+            tuple(fresh),
+            asks,
+            bids,
+            sum((lvl.qty_base for lvl in asks), ZERO),
+            sum((lvl.qty_base for lvl in bids), ZERO),
+        )
 
 
 class LevelCache:
@@ -132,7 +141,11 @@ class ConsolidatedBook:
     """Merged, fee-adjusted book of one symbol from the latest update of each venue."""
 
     def __init__(
-        self, symbol: str, updates: Iterable[PriceUpdate], now_us: int, stale_book_ms: int,
+        self,
+        symbol: str,
+        updates: Iterable[PriceUpdate],
+        now_us: int,
+        stale_book_ms: int,
         cache: LevelCache | None = None,
     ) -> None:
         self.symbol = symbol
@@ -169,13 +182,10 @@ class ConsolidatedBook:
         age_ms = (self.now_us - update.ts_us) / 1000
         if age_ms > stale_book_ms:
             return f"stale: book {age_ms:.0f} ms old > {stale_book_ms} ms"
-        if not any(lvl.qty_base > 0 for lvl in update.bids) or not any(
-            lvl.qty_base > 0 for lvl in update.asks
-        ):
+        if not any(lvl.qty_base > 0 for lvl in update.bids) or not any(lvl.qty_base > 0 for lvl in update.asks):
             return f"empty: {len(update.bids)} bid and {len(update.asks)} ask levels"
         if update.bids[0].price_quote >= update.asks[0].price_quote:
-            return (f"crossed: best bid {update.bids[0].price_quote} >= "
-                    f"best ask {update.asks[0].price_quote}")
+            return f"crossed: best bid {update.bids[0].price_quote} >= best ask {update.asks[0].price_quote}"
         return None
 
     @property
@@ -272,14 +282,21 @@ def price_rfq(rfq: Rfq, book: ConsolidatedBook) -> PricedRfq | PricingRefusal:
     if rfq.qty_base is not None:
         qty = rfq.qty_base
         if _floor_to(qty, book.lot_base) != qty:
-            return PricingRefusal(rfq, RejectReason.INVALID_REQUEST,
-                                  f"qty {qty} is not a multiple of the desk lot {book.lot_base}")
+            return PricingRefusal(
+                rfq, RejectReason.INVALID_REQUEST, f"qty {qty} is not a multiple of the desk lot {book.lot_base}"
+            )
     else:
         qty = _floor_to(size / mid, book.lot_base)
     return PricedRfq(
-        rfq=rfq, qty_base=qty, mid_quote=mid.quantize(PRICE_QUANTUM),
-        bid=book.sweep(Side.SELL, qty), ask=book.sweep(Side.BUY, qty),
-        depth_bid_base=book.depth_bid_base, depth_ask_base=book.depth_ask_base,
-        venues_used=book.venues_used, venues_excluded=book.venues_excluded,
-        tick_quote=book.tick_quote, priced_at_us=book.now_us,
+        rfq=rfq,
+        qty_base=qty,
+        mid_quote=mid.quantize(PRICE_QUANTUM),
+        bid=book.sweep(Side.SELL, qty),
+        ask=book.sweep(Side.BUY, qty),
+        depth_bid_base=book.depth_bid_base,
+        depth_ask_base=book.depth_ask_base,
+        venues_used=book.venues_used,
+        venues_excluded=book.venues_excluded,
+        tick_quote=book.tick_quote,
+        priced_at_us=book.now_us,
     )

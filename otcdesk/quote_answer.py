@@ -20,8 +20,15 @@ from otcdesk.quotes_lookup import find_quote
 from otcdesk.settings import Settings
 
 
-def answer_quote(settings: Settings, quote_id: str, action: QuoteAction, side: str | None, lookback_s: float,
-                 timeout_s: float, source: str = "cli") -> TradeBooked | None:
+def answer_quote(
+    settings: Settings,
+    quote_id: str,
+    action: QuoteAction,
+    side: str | None,
+    lookback_s: float,
+    timeout_s: float,
+    source: str = "cli",
+) -> TradeBooked | None:
     """The trade an accept booked; None for a decline. UserError (one line) for anything else."""
     require_topics(settings, [settings.topic(QuoteResponse.TOPIC), settings.topic(TradeBooked.TOPIC)])
     quote = find_quote(settings, quote_id, lookback_s)
@@ -30,8 +37,10 @@ def answer_quote(settings: Settings, quote_id: str, action: QuoteAction, side: s
     now_us = settings.clock().now_us()
     if action is QuoteAction.DECLINE and quote.valid_until_us < now_us:
         until = datetime.fromtimestamp(quote.valid_until_us / 1e6, tz=timezone.utc).strftime("%H:%M:%S UTC")
-        raise UserError(f"quote {quote_id} expired at {until} ({(now_us - quote.valid_until_us) / 1e6:.1f} s ago): "
-                        "there is nothing left to decline")
+        raise UserError(
+            f"quote {quote_id} expired at {until} ({(now_us - quote.valid_until_us) / 1e6:.1f} s ago): "
+            "there is nothing left to decline"
+        )
     if side:  # buy or sell (the caller's check)
         chosen = Side(side.upper())
     elif quote.side in (Side.BUY, Side.SELL):
@@ -41,8 +50,14 @@ def answer_quote(settings: Settings, quote_id: str, action: QuoteAction, side: s
     else:
         chosen = Side.BUY
     response = QuoteResponse(
-        event_id=IdFactory.system().new(), ts_us=now_us, source=source,
-        rfq_id=quote.rfq_id, quote_id=quote.quote_id, client_id=quote.client_id, action=action, side=chosen,
+        event_id=IdFactory.system().new(),
+        ts_us=now_us,
+        source=source,
+        rfq_id=quote.rfq_id,
+        quote_id=quote.quote_id,
+        client_id=quote.client_id,
+        action=action,
+        side=chosen,
         price_quote=quote.ask_price_quote if chosen is Side.BUY else quote.bid_price_quote,
         qty_base=quote.qty_base,
     )

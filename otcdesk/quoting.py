@@ -74,7 +74,7 @@ class VolatilityEstimator:
     def sigma_bps_per_sqrt_s(self, symbol: str, as_of_us: int | None = None) -> Decimal:
         buckets = self._mids.get(symbol, {})
         points = [buckets[b] for b in sorted(buckets) if as_of_us is None or buckets[b][0] <= as_of_us]
-        points = points[-self._window:]
+        points = points[-self._window :]
         if len(points) < self._min_points:
             return self._default
         sum_sq = sum((((b / a) - 1) * BPS) ** 2 for (_, a), (_, b) in zip(points, points[1:]))
@@ -191,8 +191,9 @@ class QuoteEngine:
         tier = self.clients.tiers.get(rfq.client_id, self.clients.default_tier)
         notional = priced.notional_at_mid_quote
         size_bps = max((bps for floor, bps in s.size_tier_bps if notional >= floor), default=ZERO)
-        depth = min(priced.depth_ask_base if side is Side.BUY else priced.depth_bid_base
-                    for side in priced.requested_sides)
+        depth = min(
+            priced.depth_ask_base if side is Side.BUY else priced.depth_bid_base for side in priced.requested_sides
+        )
         share = min(priced.qty_base / depth, ONE) if depth > 0 else ONE
         sigma = self.volatility.sigma_bps_per_sqrt_s(rfq.symbol)
         base = base_of(rfq.symbol)
@@ -209,8 +210,12 @@ class QuoteEngine:
     def quote_rfq(self, rfq: Rfq, book: ConsolidatedBook | None, now_us: int) -> Quote | QuoteRejected:
         """Price on `book` (None: no book known for the symbol) and quote."""
         if rfq.symbol not in self.symbols or base_of(rfq.symbol) not in self.settings.max_qty_base:
-            return self._reject(rfq, now_us, RejectReason.UNKNOWN_SYMBOL,
-                                f"{rfq.symbol!r} not quoted; the desk quotes {', '.join(sorted(self.symbols))}")
+            return self._reject(
+                rfq,
+                now_us,
+                RejectReason.UNKNOWN_SYMBOL,
+                f"{rfq.symbol!r} not quoted; the desk quotes {', '.join(sorted(self.symbols))}",
+            )
         if book is None:
             return self._reject(rfq, now_us, RejectReason.NO_FRESH_VENUE, f"no venue book for {rfq.symbol}")
         return self.quote(price_rfq(rfq, book), now_us)
@@ -225,23 +230,35 @@ class QuoteEngine:
         if low is None or high is None:
             return self._reject(rfq, now_us, RejectReason.UNKNOWN_SYMBOL, f"no size limits for {base}")
         if priced.qty_base < low:
-            return self._reject(rfq, now_us, RejectReason.QTY_TOO_SMALL,
-                                f"qty {priced.qty_base} {base} < desk minimum {low} {base}")
+            return self._reject(
+                rfq, now_us, RejectReason.QTY_TOO_SMALL, f"qty {priced.qty_base} {base} < desk minimum {low} {base}"
+            )
         if priced.qty_base > high:
-            return self._reject(rfq, now_us, RejectReason.QTY_TOO_BIG,
-                                f"qty {priced.qty_base} {base} > desk maximum {high} {base}")
+            return self._reject(
+                rfq, now_us, RejectReason.QTY_TOO_BIG, f"qty {priced.qty_base} {base} > desk maximum {high} {base}"
+            )
         for side in priced.requested_sides:
             sweep = priced.sweep_for(side)
             if sweep.insufficient:
-                return self._reject(rfq, now_us, RejectReason.INSUFFICIENT_DEPTH, (
-                    f"{side.value} {priced.qty_base} {base}: only {sweep.qty_filled_base} {base} on "
-                    f"fresh venues {','.join(v.value for v in priced.venues_used)}"))
+                return self._reject(
+                    rfq,
+                    now_us,
+                    RejectReason.INSUFFICIENT_DEPTH,
+                    (
+                        f"{side.value} {priced.qty_base} {base}: only {sweep.qty_filled_base} {base} on "
+                        f"fresh venues {','.join(v.value for v in priced.venues_used)}"
+                    ),
+                )
         notional = priced.notional_at_mid_quote
         outstanding = self.credit.outstanding_quote(rfq.client_id)
         limit = self.credit.limit_quote(rfq.client_id)
         if outstanding + notional > limit:
-            return self._reject(rfq, now_us, RejectReason.CREDIT_LIMIT, (
-                f"outstanding {outstanding:.2f} + this {notional:.2f} > limit {limit:.2f} {quote_of(rfq.symbol)}"))
+            return self._reject(
+                rfq,
+                now_us,
+                RejectReason.CREDIT_LIMIT,
+                (f"outstanding {outstanding:.2f} + this {notional:.2f} > limit {limit:.2f} {quote_of(rfq.symbol)}"),
+            )
         return self._build(priced, self.spread(priced), now_us)
 
     def _build(self, priced: PricedRfq, spread: SpreadBreakdown, now_us: int) -> Quote:
@@ -252,22 +269,41 @@ class QuoteEngine:
         vwap_bid = priced.bid.vwap_quote if priced.bid.vwap_quote is not None else mid
         vwap_ask = priced.ask.vwap_quote if priced.ask.vwap_quote is not None else mid
         return Quote(
-            event_id=self._ids.new(), ts_us=now_us, source=self.source, rfq_id=rfq.rfq_id,
-            quote_id=self._ids.new(), client_id=rfq.client_id, symbol=rfq.symbol, side=rfq.side,
+            event_id=self._ids.new(),
+            ts_us=now_us,
+            source=self.source,
+            rfq_id=rfq.rfq_id,
+            quote_id=self._ids.new(),
+            client_id=rfq.client_id,
+            symbol=rfq.symbol,
+            side=rfq.side,
             qty_base=priced.qty_base,
             bid_price_quote=_to_tick(vwap_bid - half + skew, tick, ROUND_FLOOR),
             ask_price_quote=_to_tick(vwap_ask + half + skew, tick, ROUND_CEILING),
-            mid_price_quote=mid, vwap_bid_quote=vwap_bid, vwap_ask_quote=vwap_ask,
-            spread_base_bps=spread.base_bps, spread_size_bps=spread.size_bps,
-            spread_impact_bps=spread.impact_bps, spread_vol_bps=spread.vol_bps,
-            skew_bps=spread.skew_bps, depth_bid_base=priced.depth_bid_base,
-            depth_ask_base=priced.depth_ask_base, venues_used=priced.venues_used,
+            mid_price_quote=mid,
+            vwap_bid_quote=vwap_bid,
+            vwap_ask_quote=vwap_ask,
+            spread_base_bps=spread.base_bps,
+            spread_size_bps=spread.size_bps,
+            spread_impact_bps=spread.impact_bps,
+            spread_vol_bps=spread.vol_bps,
+            skew_bps=spread.skew_bps,
+            depth_bid_base=priced.depth_bid_base,
+            depth_ask_base=priced.depth_ask_base,
+            venues_used=priced.venues_used,
             venues_excluded=priced.venues_excluded,
             valid_until_us=now_us + self.ttl_us,
         )
 
     def _reject(self, rfq: Rfq, now_us: int, reason: RejectReason, detail: str) -> QuoteRejected:
         return QuoteRejected(
-            event_id=self._ids.new(), ts_us=now_us, source=self.source, rfq_id=rfq.rfq_id,
-            quote_id=None, client_id=rfq.client_id, symbol=rfq.symbol, reason=reason, detail=detail,
+            event_id=self._ids.new(),
+            ts_us=now_us,
+            source=self.source,
+            rfq_id=rfq.rfq_id,
+            quote_id=None,
+            client_id=rfq.client_id,
+            symbol=rfq.symbol,
+            reason=reason,
+            detail=detail,
         )

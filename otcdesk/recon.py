@@ -27,8 +27,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from otcdesk.events import (
-    BreakKind as K, ExecType, Fill, HedgeOrder, ReconBreak, ReconResult, ReconStatus, SettlementLeg,
-    SettlementState, SettlementUpdated, Side, TradeBooked, Venue,
+    BreakKind as K,
+    ExecType,
+    Fill,
+    HedgeOrder,
+    ReconBreak,
+    ReconResult,
+    ReconStatus,
+    SettlementLeg,
+    SettlementState,
+    SettlementUpdated,
+    Side,
+    TradeBooked,
+    Venue,
 )
 from otcdesk.hedging import PRICE_QUANTUM, TERMINAL_ORDER_STATES, hedge_lot
 from otcdesk.instruments import Instrument, quote_of
@@ -80,8 +91,14 @@ def _unique(events: Iterable[Fill]) -> tuple[list[Fill], list[ReconBreak]]:
             continue
         key = (f.order_id, f.venue, f.exec_type, f.price_quote, f.qty_base, f.fee, f.ts_us)
         if f.exec_type is ExecType.FILL and key in by_economics:
-            breaks.append(_brk(K.DUPLICATE_FILL, by_economics[key], f.fill_id,
-                               f"fill {f.fill_id} identical to {by_economics[key]} (order {f.order_id})"))
+            breaks.append(
+                _brk(
+                    K.DUPLICATE_FILL,
+                    by_economics[key],
+                    f.fill_id,
+                    f"fill {f.fill_id} identical to {by_economics[key]} (order {f.order_id})",
+                )
+            )
             continue
         by_economics[key] = f.fill_id
         by_fill[f.fill_id] = f
@@ -99,9 +116,15 @@ def latest_legs(settlements: Iterable[SettlementUpdated]) -> dict[SettlementLeg,
     return latest
 
 
-def assess(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fill],
-           settlements: Sequence[SettlementUpdated], instruments: Instruments, settings: Settings,
-           now_us: int) -> Assessment:
+def assess(
+    trade: TradeBooked,
+    orders: Sequence[HedgeOrder],
+    fills: Sequence[Fill],
+    settlements: Sequence[SettlementUpdated],
+    instruments: Instruments,
+    settings: Settings,
+    now_us: int,
+) -> Assessment:
     rs = settings.recon
     timed_out = now_us - trade.ts_us >= int(rs.deal_timeout_s * US_PER_S)
     unique, breaks = _unique(fills)
@@ -123,8 +146,7 @@ def assess(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fil
         if not is_venue_report(o):
             sent_us[o.order_id] = min(o.ts_us, sent_us.get(o.order_id, o.ts_us))
     answered = {f.order_id for f in unique}
-    open_orders = [oid for oid, o in desk.items()
-                   if o.state not in TERMINAL_ORDER_STATES and oid not in venue]
+    open_orders = [oid for oid, o in desk.items() if o.state not in TERMINAL_ORDER_STATES and oid not in venue]
     for oid in sorted(set(desk) | set(venue)):
         got = sum((f.qty_base for f in executed if f.order_id == oid), Decimal(0))
         reports = [o for o in (desk.get(oid), venue.get(oid)) if o is not None]
@@ -132,10 +154,20 @@ def assess(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fil
         settled_in = now_us - max(o.ts_us for o in reports) >= int(rs.fill_timeout_s * US_PER_S)
         if reported > got and settled_in:  # fills may trail the order report: give them time
             breaks.append(_brk(K.MISSING_FILL, reported, got, f"order {oid}: reported filled, fills absent"))
-        elif oid not in answered and oid not in venue and oid in sent_us \
-                and now_us - sent_us[oid] >= int(rs.fill_timeout_s * US_PER_S):
-            breaks.append(_brk(K.MISSING_FILL, "an execution report", "none",
-                               f"order {oid}: no fill, reject or venue report after {rs.fill_timeout_s} s"))
+        elif (
+            oid not in answered
+            and oid not in venue
+            and oid in sent_us
+            and now_us - sent_us[oid] >= int(rs.fill_timeout_s * US_PER_S)
+        ):
+            breaks.append(
+                _brk(
+                    K.MISSING_FILL,
+                    "an execution report",
+                    "none",
+                    f"order {oid}: no fill, reject or venue report after {rs.fill_timeout_s} s",
+                )
+            )
 
     # -- quantity, price, fees --------------------------------------------------------------
     if hedged - trade.qty_base >= lot:
@@ -145,8 +177,14 @@ def assess(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fil
     sign = 1 if trade.side is Side.BUY else -1
     slippage = sign * (avg - trade.price_quote) / trade.price_quote * BPS if hedged else Decimal(0)
     if hedged and abs(slippage) > rs.price_tolerance_bps:
-        breaks.append(_brk(K.PRICE, trade.price_quote, avg.quantize(PRICE_QUANTUM),
-                           f"avg fill {slippage:.2f} bps from locked price (tolerance {rs.price_tolerance_bps})"))
+        breaks.append(
+            _brk(
+                K.PRICE,
+                trade.price_quote,
+                avg.quantize(PRICE_QUANTUM),
+                f"avg fill {slippage:.2f} bps from locked price (tolerance {rs.price_tolerance_bps})",
+            )
+        )
     pnl = sign * (trade.price_quote - avg) * hedged - fees + trade.fee_quote if hedged else trade.fee_quote
     for f in executed:
         inst = instruments.get((f.venue, f.symbol))
@@ -156,19 +194,37 @@ def assess(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fil
         tolerance = max(rs.fee_tolerance_quote, expected * rs.fee_tolerance_bps / BPS)
         ccy = quote_of(inst.venue_symbol)
         if abs(f.fee - expected) > tolerance or f.fee_currency != ccy:
-            breaks.append(_brk(K.FEE, f"{expected} {ccy}", f"{f.fee} {f.fee_currency}",
-                               f"fill {f.fill_id}: fee vs {f.venue} schedule {inst.taker_fee_rate}"))
+            breaks.append(
+                _brk(
+                    K.FEE,
+                    f"{expected} {ccy}",
+                    f"{f.fee} {f.fee_currency}",
+                    f"fill {f.fill_id}: fee vs {f.venue} schedule {inst.taker_fee_rate}",
+                )
+            )
 
     # -- timestamps ------------------------------------------------------------------------------
     for f in unique:
         start = sent_us.get(f.order_id)
         if f.ts_us < trade.ts_us or (start is not None and min(f.ts_us, f.order_ts_us) < start):
-            breaks.append(_brk(K.TIMESTAMP_ORDER, f">= {start or trade.ts_us}", min(f.ts_us, f.order_ts_us),
-                               f"fill {f.fill_id} stamped before its order or trade"))
+            breaks.append(
+                _brk(
+                    K.TIMESTAMP_ORDER,
+                    f">= {start or trade.ts_us}",
+                    min(f.ts_us, f.order_ts_us),
+                    f"fill {f.fill_id} stamped before its order or trade",
+                )
+            )
     for s in settlements:
         if s.ts_us < trade.ts_us:
-            breaks.append(_brk(K.TIMESTAMP_ORDER, f">= {trade.ts_us}", s.ts_us,
-                               f"settlement {s.settlement_id} {s.state} before the trade"))
+            breaks.append(
+                _brk(
+                    K.TIMESTAMP_ORDER,
+                    f">= {trade.ts_us}",
+                    s.ts_us,
+                    f"settlement {s.settlement_id} {s.state} before the trade",
+                )
+            )
             break
 
     # -- settlement legs ---------------------------------------------------------------------------
@@ -190,16 +246,25 @@ def assess(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fil
         elif policy.is_crypto(s.network):
             if not policy.is_valid_tx_hash(s.network, s.tx_hash):
                 breaks.append(_brk(K.TX_HASH, f"{s.network} tx hash", s.tx_hash, f"{leg} leg settled"))
-            required = max(s.confirmations_required,
-                           policy.required_confirmations(s.asset, s.network, s.amount, settings.settlement))
+            required = max(
+                s.confirmations_required,
+                policy.required_confirmations(s.asset, s.network, s.amount, settings.settlement),
+            )
             if s.confirmations < required:
                 breaks.append(_brk(K.CONFIRMATIONS, required, s.confirmations, f"{leg} leg settled early"))
 
     hedge_done = not open_orders and abs(trade.qty_base - hedged) < lot
     legs_done = all(leg in legs and legs[leg].state in _TERMINAL_LEG for leg in amounts)
-    return Assessment(tuple(breaks), hedge_done and legs_done, timed_out, hedged,
-                      avg.quantize(PRICE_QUANTUM), fees.quantize(PRICE_QUANTUM),
-                      slippage.quantize(Decimal("0.000001")), pnl.quantize(PRICE_QUANTUM))
+    return Assessment(
+        tuple(breaks),
+        hedge_done and legs_done,
+        timed_out,
+        hedged,
+        avg.quantize(PRICE_QUANTUM),
+        fees.quantize(PRICE_QUANTUM),
+        slippage.quantize(Decimal("0.000001")),
+        pnl.quantize(PRICE_QUANTUM),
+    )
 
 
 def next_deadline_us(trade: TradeBooked, orders: Sequence[HedgeOrder], settings: Settings, now_us: int) -> int | None:
@@ -218,15 +283,33 @@ def next_deadline_us(trade: TradeBooked, orders: Sequence[HedgeOrder], settings:
     return min((t for t in times if t > now_us), default=None)
 
 
-def reconcile(trade: TradeBooked, orders: Sequence[HedgeOrder], fills: Sequence[Fill],
-              settlements: Sequence[SettlementUpdated], instruments: Instruments, settings: Settings,
-              now_us: int, revision: int) -> ReconResult:
+def reconcile(
+    trade: TradeBooked,
+    orders: Sequence[HedgeOrder],
+    fills: Sequence[Fill],
+    settlements: Sequence[SettlementUpdated],
+    instruments: Instruments,
+    settings: Settings,
+    now_us: int,
+    revision: int,
+) -> ReconResult:
     a = assess(trade, orders, fills, settlements, instruments, settings, now_us)
     status = ReconStatus.BROKEN if a.breaks else ReconStatus.MATCHED if a.complete else ReconStatus.PENDING
     return ReconResult(
-        str(uuid.uuid5(RECON_NAMESPACE, f"{trade.rfq_id}:{revision}")), now_us, SOURCE, trade.rfq_id,
-        trade.trade_id, status, a.breaks, trade.qty_base, a.hedged_qty_base, a.avg_fill_price_quote,
-        a.slippage_bps, a.pnl_quote, a.fees_quote, revision,
+        str(uuid.uuid5(RECON_NAMESPACE, f"{trade.rfq_id}:{revision}")),
+        now_us,
+        SOURCE,
+        trade.rfq_id,
+        trade.trade_id,
+        status,
+        a.breaks,
+        trade.qty_base,
+        a.hedged_qty_base,
+        a.avg_fill_price_quote,
+        a.slippage_bps,
+        a.pnl_quote,
+        a.fees_quote,
+        revision,
     )
 
 
@@ -264,19 +347,24 @@ class ReconState:
         """A new result when something changed (new data, or the deadline passing), else None."""
         if self.trade is None:
             return None
-        result = reconcile(self.trade, self.orders, self.fills, self.settlements, instruments, settings,
-                           now_us, self.revision + 1)
-        if not self._dirty and self.last is not None and \
-                (result.status, result.breaks) == (self.last.status, self.last.breaks):
+        result = reconcile(
+            self.trade, self.orders, self.fills, self.settlements, instruments, settings, now_us, self.revision + 1
+        )
+        if (
+            not self._dirty
+            and self.last is not None
+            and (result.status, result.breaks) == (self.last.status, self.last.breaks)
+        ):
             return None
         self.revision, self.last, self._dirty = result.revision, result, False
         return result
 
     def complete(self, instruments: Instruments, settings: Settings, now_us: int) -> bool:
         """Trade booked, hedge filled or closed, both legs terminal."""
-        return self.trade is not None and assess(self.trade, self.orders, self.fills, self.settlements,
-                                                 instruments, settings, now_us).complete
+        return (
+            self.trade is not None
+            and assess(self.trade, self.orders, self.fills, self.settlements, instruments, settings, now_us).complete
+        )
 
     def timed_out(self, settings: Settings, now_us: int) -> bool:
-        return self.trade is not None and \
-            now_us - self.trade.ts_us >= int(settings.recon.deal_timeout_s * US_PER_S)
+        return self.trade is not None and now_us - self.trade.ts_us >= int(settings.recon.deal_timeout_s * US_PER_S)

@@ -47,8 +47,13 @@ def check_catalog(catalog: SchemaCatalog, samples: int = 50) -> list[PairResult]
     results = []
     for event, versions in sorted(catalog.versions.items()):
         for older, newer in zip(versions, versions[1:]):
-            results.append(PairResult(
-                event, older.version, newer.version,
-                backward=_reads(older, newer, samples), forward=_reads(newer, older, samples),
-            ))
+            results.append(
+                PairResult(
+                    event,
+                    older.version,
+                    newer.version,
+                    backward=_reads(older, newer, samples),
+                    forward=_reads(newer, older, samples),
+                )
+            )
     return results

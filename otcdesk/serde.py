@@ -117,8 +117,13 @@ class SchemaCatalog:
         read_parsed = parse_schema(_timestamps_as_longs(raw))
         fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
         version = SchemaVersion(
-            event=path.parent.name, version=int(path.stem[1:]), full_name=f"{raw.get('namespace', '')}.{raw['name']}".lstrip("."),
-            parsed=parsed, read_parsed=read_parsed, fingerprint=fp, path=path,
+            event=path.parent.name,
+            version=int(path.stem[1:]),
+            full_name=f"{raw.get('namespace', '')}.{raw['name']}".lstrip("."),
+            parsed=parsed,
+            read_parsed=read_parsed,
+            fingerprint=fp,
+            path=path,
             decimal_limits=_decimal_limits(raw),
         )
         if fp in self.by_fingerprint:  # same canonical form twice: a copy, not a new version
@@ -185,7 +190,9 @@ class AvroSerde:
         for name, bound in reader.decimal_limits:  # what encode refuses, another writer may send
             value = record.get(name)
             if isinstance(value, Decimal) and not abs(value) < bound:
-                raise DecodeError("decimal_overflow", f"{reader.event}.{name} has {len(value.as_tuple().digits)} digits")
+                raise DecodeError(
+                    "decimal_overflow", f"{reader.event}.{name} has {len(value.as_tuple().digits)} digits"
+                )
         return reader, record
 
     def peek(self, data: bytes) -> tuple[str, str, int]:
@@ -201,7 +208,7 @@ class AvroSerde:
             raise DecodeError("unknown_fingerprint", bytes(data[2:HEADER_LEN]).hex())
         try:
             length, at = _zigzag(data, HEADER_LEN)
-            event_id = bytes(data[at:at + length]).decode()
+            event_id = bytes(data[at : at + length]).decode()
             ts_us, _ = _zigzag(data, at + length)
         except (IndexError, UnicodeDecodeError) as exc:
             raise DecodeError("bad_body", f"{writer.event}: {type(exc).__name__}") from exc

@@ -39,8 +39,15 @@ MARK_EVERY_S = 0.1
 
 
 class SessionRunner:
-    def __init__(self, settings: Settings, plan: SessionPlan, *, startup_s: float, with_sink: bool,
-                 kills: Sequence[tuple[str, float]] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        plan: SessionPlan,
+        *,
+        startup_s: float,
+        with_sink: bool,
+        kills: Sequence[tuple[str, float]] = (),
+    ) -> None:
         from streams import STAGES
 
         self.plan = plan
@@ -55,9 +62,17 @@ class SessionRunner:
         self.logs = settings.state_dir / "logs" / "simulate"
         feed_args = ("--duration", str(plan.feed_s(self.rfqs)), *(() if paced else ("--no-sleep",)))
         self.supervisor = Supervisor(
-            desk_children(STAGES, with_feed=True, with_sink=with_sink, layout=self.settings.layout,
-                          feed_start=str(plan.start_us), feed_args=feed_args),
-            plan.env(self.settings, anchor_wall_us), self.logs)
+            desk_children(
+                STAGES,
+                with_feed=True,
+                with_sink=with_sink,
+                layout=self.settings.layout,
+                feed_start=str(plan.start_us),
+                feed_args=feed_args,
+            ),
+            plan.env(self.settings, anchor_wall_us),
+            self.logs,
+        )
         self.published = 0
         self.with_sink = with_sink
         # chaos: (process, share of the RFQs answered) at which it gets kill -9; the supervisor
@@ -65,8 +80,10 @@ class SessionRunner:
         self.kills = sorted(kills, key=lambda k: k[1])
         unknown = sorted({name for name, _ in kills} - {c.name for c in self.supervisor.children})
         if unknown:
-            raise UserError(f"no process {', '.join(unknown)} in the {self.settings.layout} layout; processes: "
-                            f"{', '.join(c.name for c in self.supervisor.children)}")
+            raise UserError(
+                f"no process {', '.join(unknown)} in the {self.settings.layout} layout; processes: "
+                f"{', '.join(c.name for c in self.supervisor.children)}"
+            )
         self.killed: list[str] = []
         # killed, not back yet -> per producer it hosts, its watermark records heard when restarted
         self._down: dict[str, dict[str, int] | None] = {}
@@ -165,8 +182,11 @@ class SessionRunner:
 
     def _kill_due(self) -> None:
         assert self.board is not None
-        back = [n for n, counts in self._down.items()
-                if counts is not None and all(self.board.heard.get(p, 0) > c for p, c in counts.items())]
+        back = [
+            n
+            for n, counts in self._down.items()
+            if counts is not None and all(self.board.heard.get(p, 0) > c for p, c in counts.items())
+        ]
         for name in back:
             del self._down[name]
             self.recover_s.append(time.monotonic() - self._killed_at.pop(name))
@@ -189,8 +209,12 @@ class SessionRunner:
         if self.board is None or self._down or not self.board.ended(self.producers):
             return False
         tailed = {self.settings.topic(t) for t in TAILED}
-        return all(self._read.get((p.topic, p.partition), 0) >= p.next_offset
-                   for mark in self.board.latest.values() for p in mark.positions if p.topic in tailed)
+        return all(
+            self._read.get((p.topic, p.partition), 0) >= p.next_offset
+            for mark in self.board.latest.values()
+            for p in mark.positions
+            if p.topic in tailed
+        )
 
     def sink_lag(self) -> int | None:
         """Records the sink has not committed yet (None until it committed on every partition)."""

@@ -56,10 +56,14 @@ class TopicSettings(_Section):
     partitions: int = Field(6, ge=1, description="partitions of every lifecycle topic (co-partitioned)")
     prices_partitions: int = Field(6, ge=1)
     dlq_partitions: int = Field(1, ge=1, description="like Kafka Connect: one partition keeps DLQ order")
-    replication_factor: int | None = Field(None, ge=1, description=(
-        "None: from the cluster's size, 3 on a cluster of 3 or more brokers, else as many as it has"))
-    min_insync_replicas: int | None = Field(None, ge=1, description=(
-        "None: a majority of the replicas from replication factor 3 on (2 of 3), else 1"))
+    replication_factor: int | None = Field(
+        None,
+        ge=1,
+        description=("None: from the cluster's size, 3 on a cluster of 3 or more brokers, else as many as it has"),
+    )
+    min_insync_replicas: int | None = Field(
+        None, ge=1, description=("None: a majority of the replicas from replication factor 3 on (2 of 3), else 1")
+    )
     retention_ms: int = Field(7 * 24 * 3600 * 1000, description="lifecycle topics")
     prices_retention_ms: int = Field(24 * 3600 * 1000, description="market data is re-creatable")
     dlq_retention_ms: int = Field(90 * 24 * 3600 * 1000, description="dead letters wait for a human")
@@ -123,31 +127,54 @@ class LocalStackSettings(_Section):
     clickhouse_http_port: int = 8123
     ready_timeout_s: float = 90.0
     kafka_heap: str = "-Xms256m -Xmx1g"
-    brokers: int | None = Field(None, ge=1, le=5, description=(
-        "Kafka nodes of the local stack (`stack up --brokers 3`): each a broker and a KRaft voter, node n on "
-        "kafka_port + 2(n-1) and kafka_controller_port + 2(n-1); None: as many as its data was formatted for, "
-        "else 1"))
+    brokers: int | None = Field(
+        None,
+        ge=1,
+        le=5,
+        description=(
+            "Kafka nodes of the local stack (`stack up --brokers 3`): each a broker and a KRaft voter, node n on "
+            "kafka_port + 2(n-1) and kafka_controller_port + 2(n-1); None: as many as its data was formatted for, "
+            "else 1"
+        ),
+    )
     kafka_cluster_heap: str = Field("-Xms128m -Xmx512m", description="heap of each node when there are several")
 
     @field_validator("brokers")
     @classmethod
     def _odd(cls, brokers: int | None) -> int | None:
         if brokers is not None and brokers % 2 == 0:
-            raise ValueError(f"brokers must be odd (every node is a KRaft voter: a quorum of {brokers} "
-                             f"tolerates no more failures than one of {brokers - 1}), got {brokers}")
+            raise ValueError(
+                f"brokers must be odd (every node is a KRaft voter: a quorum of {brokers} "
+                f"tolerates no more failures than one of {brokers - 1}), got {brokers}"
+            )
         return brokers
 
 
 class QuoteSettings(_Section):
-    ttl_ms: int = Field(5000, ge=100, description=(
-        "firm-quote lifetime: event time in a simulated session, wall time live (the clock of whoever answers)"))
+    ttl_ms: int = Field(
+        5000,
+        ge=100,
+        description=(
+            "firm-quote lifetime: event time in a simulated session, wall time live (the clock of whoever answers)"
+        ),
+    )
     stale_book_ms: int = Field(2000, ge=1, description="a venue book older than this is excluded")
-    live_book_lag_ms: int = Field(1000, ge=0, description=(
-        "live only: wall ms a book may lag the desk clock on top of stale_book_ms, the feed-to-stage "
-        "latency (a desk paced faster than the wall would otherwise find every book stale)"))
-    expiry_grace_ms: int = Field(1000, ge=0, description=(
-        "live only: wall ms past valid_until an acceptance still counts, the client-to-desk latency "
-        "(in stream time the watermarks say when every answer is in)"))
+    live_book_lag_ms: int = Field(
+        1000,
+        ge=0,
+        description=(
+            "live only: wall ms a book may lag the desk clock on top of stale_book_ms, the feed-to-stage "
+            "latency (a desk paced faster than the wall would otherwise find every book stale)"
+        ),
+    )
+    expiry_grace_ms: int = Field(
+        1000,
+        ge=0,
+        description=(
+            "live only: wall ms past valid_until an acceptance still counts, the client-to-desk latency "
+            "(in stream time the watermarks say when every answer is in)"
+        ),
+    )
     max_qty_base: dict[str, Decimal] = {"BTC": Decimal("500"), "ETH": Decimal("10000")}
     min_qty_base: dict[str, Decimal] = {"BTC": Decimal("0.01"), "ETH": Decimal("0.1")}
     # -- front office (pricing, quoting, acceptance): see otcdesk/quoting.py for the formula --
@@ -156,9 +183,13 @@ class QuoteSettings(_Section):
         description="half-spread by client tier, bps of mid",
     )
     size_tier_bps: tuple[tuple[Decimal, Decimal], ...] = Field(
-        ((Decimal("0"), Decimal("0")), (Decimal("1000000"), Decimal("1")),
-         (Decimal("5000000"), Decimal("2.5")), (Decimal("20000000"), Decimal("5")),
-         (Decimal("50000000"), Decimal("10"))),
+        (
+            (Decimal("0"), Decimal("0")),
+            (Decimal("1000000"), Decimal("1")),
+            (Decimal("5000000"), Decimal("2.5")),
+            (Decimal("20000000"), Decimal("5")),
+            (Decimal("50000000"), Decimal("10")),
+        ),
         description="(notional at mid in quote ccy, bps): the highest threshold reached applies",
     )
     impact_coef_bps: Decimal = Field(
@@ -186,8 +217,10 @@ class ClientSettings(_Section):
     tiers: dict[str, str] = {"ACME": "A", "BLUEFIN": "B", "CORVUS": "C", "DELTAX": "B"}
     default_tier: str = "C"
     credit_limit_quote: dict[str, Decimal] = {
-        "ACME": Decimal("60000000"), "BLUEFIN": Decimal("25000000"),
-        "CORVUS": Decimal("3000000"), "DELTAX": Decimal("15000000"),
+        "ACME": Decimal("60000000"),
+        "BLUEFIN": Decimal("25000000"),
+        "CORVUS": Decimal("3000000"),
+        "DELTAX": Decimal("15000000"),
     }
     default_credit_limit_quote: Decimal = Decimal("1000000")
     rfq_per_s: float = Field(0.5, gt=0, description="load generator: mean RFQ arrival rate (sim time)")
@@ -201,7 +234,9 @@ class SimSettings(_Section):
     regime_vol_bps_per_sqrt_s: dict[str, float] = {"calm": 0.5, "normal": 1.0, "stressed": 3.0}
     regime_mean_duration_s: dict[str, float] = {"calm": 600.0, "normal": 900.0, "stressed": 120.0}
     regime_next: dict[str, dict[str, float]] = {
-        "calm": {"normal": 1.0}, "normal": {"calm": 0.6, "stressed": 0.4}, "stressed": {"normal": 1.0},
+        "calm": {"normal": 1.0},
+        "normal": {"calm": 0.6, "stressed": 0.4},
+        "stressed": {"normal": 1.0},
     }
     regime_depth_factor: dict[str, float] = {"calm": 1.2, "normal": 1.0, "stressed": 0.35}
     regime_spread_factor: dict[str, float] = {"calm": 0.8, "normal": 1.0, "stressed": 4.0}
@@ -234,7 +269,8 @@ class HedgeSettings(_Section):
     """
 
     horizon_s_per_depth: Decimal = Field(
-        Decimal("120"), gt=0,
+        Decimal("120"),
+        gt=0,
         description="horizon of a trade as big as the whole visible depth of its side (linear in qty/depth)",
     )
     min_horizon_s: Decimal = Field(Decimal("10"), ge=0)
@@ -317,19 +353,41 @@ class SettlementSettings(_Section):
     wire_timezone: str = "America/New_York"
     wire_credit_s: Decimal = Field(Decimal("3600"), ge=0, description="a wire released on value date credits after")
     instructions: dict[str, StandingInstructions] = {
-        "ACME": _ssi({"BTC@BTC": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
-                      "ETH@ETH": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
-                      "USD@WIRE": "ACME-USD-021000021"}, "USD@WIRE"),
-        "BLUEFIN": _ssi({"BTC@BTC": "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0",
-                         "ETH@ETH": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
-                         "USDT@ETH": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"}, "USDT@ETH"),
-        "CORVUS": _ssi({"BTC@BTC": "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
-                        "ETH@ETH": "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
-                        "USDT@TRON": "TR1b4vW31BmuS87Kv1KDE3YLYAjNp4fxco"}, "USDT@TRON",
-                       wrong_network_prob=0.1, timeout_prob=0.05),
-        "DELTAX": _ssi({"BTC@BTC": "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
-                        "ETH@ETH": "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
-                        "USD@WIRE": "DELTAX-USD-026009593"}, "USD@WIRE", insufficient_funds_prob=0.05),
+        "ACME": _ssi(
+            {
+                "BTC@BTC": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+                "ETH@ETH": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+                "USD@WIRE": "ACME-USD-021000021",
+            },
+            "USD@WIRE",
+        ),
+        "BLUEFIN": _ssi(
+            {
+                "BTC@BTC": "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0",
+                "ETH@ETH": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+                "USDT@ETH": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+            },
+            "USDT@ETH",
+        ),
+        "CORVUS": _ssi(
+            {
+                "BTC@BTC": "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+                "ETH@ETH": "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
+                "USDT@TRON": "TR1b4vW31BmuS87Kv1KDE3YLYAjNp4fxco",
+            },
+            "USDT@TRON",
+            wrong_network_prob=0.1,
+            timeout_prob=0.05,
+        ),
+        "DELTAX": _ssi(
+            {
+                "BTC@BTC": "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+                "ETH@ETH": "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+                "USD@WIRE": "DELTAX-USD-026009593",
+            },
+            "USD@WIRE",
+            insufficient_funds_prob=0.05,
+        ),
     }
 
 
@@ -341,9 +399,14 @@ class ReconSettings(_Section):
     fee_tolerance_quote: Decimal = Field(Decimal("0.0001"), ge=0, description="absolute floor (rounding)")
     fill_timeout_s: Decimal = Field(Decimal("30"), gt=0, description="an order without any report by then")
     deal_timeout_s: Decimal = Field(Decimal("345600"), gt=0, description="4 days: a wire over a weekend")
-    judge_every_ms: int = Field(1000, ge=1, description=(
-        "a deal with new events is judged at the end of each slot this long (event time): a burst of "
-        "fills is judged once"))
+    judge_every_ms: int = Field(
+        1000,
+        ge=1,
+        description=(
+            "a deal with new events is judged at the end of each slot this long (event time): a burst of "
+            "fills is judged once"
+        ),
+    )
 
 
 class SinkSettings(_Section):
@@ -375,24 +438,40 @@ class MetricsSettings(_Section):
 
     enabled: bool = Field(True, description="`otcdesk run all` starts the endpoints (off: none)")
     host: str = Field("127.0.0.1", description="address every endpoint binds (0.0.0.0 for a scraper elsewhere)")
-    base_port: int = Field(9400, ge=1, le=65535, description=(
-        "the supervisor's port; its children follow (clear of Kafka 9092-9097, ClickHouse 9000 and 8123)"))
+    base_port: int = Field(
+        9400,
+        ge=1,
+        le=65535,
+        description=("the supervisor's port; its children follow (clear of Kafka 9092-9097, ClickHouse 9000 and 8123)"),
+    )
 
 
 class WebSettings(_Section):
     """`otcdesk web`: the desk in a browser (docs/web.md)."""
 
-    host: str = Field("127.0.0.1", description=(
-        "address the page listens on: loopback unless told (put authentication in front before widening)"))
+    host: str = Field(
+        "127.0.0.1",
+        description=("address the page listens on: loopback unless told (put authentication in front before widening)"),
+    )
     port: int = Field(8700, ge=1, le=65535)
     database: str = Field("", description="ClickHouse database of the history and the reports (default: the desk's)")
-    history_deals: int = Field(500, ge=0, le=100_000, description=(
-        "newest deals of ClickHouse's history the blotter starts with (the live ones come from Kafka)"))
+    history_deals: int = Field(
+        500,
+        ge=0,
+        le=100_000,
+        description=("newest deals of ClickHouse's history the blotter starts with (the live ones come from Kafka)"),
+    )
     live_deals: int = Field(2000, ge=1, description="deals the blotter keeps in memory, the newest first")
-    replay_s: float = Field(300.0, ge=0, description=(
-        "wall seconds of the deal topics the web consumer reads back at start (deals in flight)"))
-    client_queue: int = Field(512, ge=1, description=(
-        "updates queued per browser; a browser further behind is dropped (it reconnects), not the server"))
+    replay_s: float = Field(
+        300.0,
+        ge=0,
+        description=("wall seconds of the deal topics the web consumer reads back at start (deals in flight)"),
+    )
+    client_queue: int = Field(
+        512,
+        ge=1,
+        description=("updates queued per browser; a browser further behind is dropped (it reconnects), not the server"),
+    )
     lag_interval_s: float = Field(2.0, gt=0, description="seconds between two lag snapshots on the page")
     quote_wait_s: float = Field(30.0, gt=0, description="seconds the ticket waits for the quote, then the trade")
 
@@ -414,31 +493,55 @@ class Settings(BaseSettings):
         "clickhouse://default@127.0.0.1:9000/otcdesk",
         validation_alias=AliasChoices("CLICKHOUSE_URL", "OTCDESK_CLICKHOUSE_URL"),
     )
-    clickhouse_password: SecretStr | None = Field(None, description=(
-        "password of the ClickHouse user in clickhouse_url (OTCDESK_CLICKHOUSE_PASSWORD); unset: the "
-        "URL's, else the one the local stack generated and keeps in stack.json"))
-    state_dir: Path = Field(default_factory=_default_state_dir, description=(
-        "the local stack's state and the desk's own files (logs, faust tables): the checkout's "
-        ".otcdesk/, else $XDG_STATE_HOME/otcdesk"))
+    clickhouse_password: SecretStr | None = Field(
+        None,
+        description=(
+            "password of the ClickHouse user in clickhouse_url (OTCDESK_CLICKHOUSE_PASSWORD); unset: the "
+            "URL's, else the one the local stack generated and keeps in stack.json"
+        ),
+    )
+    state_dir: Path = Field(
+        default_factory=_default_state_dir,
+        description=(
+            "the local stack's state and the desk's own files (logs, faust tables): the checkout's "
+            ".otcdesk/, else $XDG_STATE_HOME/otcdesk"
+        ),
+    )
     repo_root: Path = Field(_REPO_ROOT, description="the checkout: `stack up` runs its servers from infra/")
     seed: int = 7
-    namespace: str = Field("", pattern=r"^[a-z0-9._-]*$", description=(
-        "prefix of every topic and consumer group: isolates a test or a benchmark run on a shared broker"))
+    namespace: str = Field(
+        "",
+        pattern=r"^[a-z0-9._-]*$",
+        description=("prefix of every topic and consumer group: isolates a test or a benchmark run on a shared broker"),
+    )
     symbols: tuple[str, ...] = ("BTC/USD", "ETH/USD")
-    time: Literal["wall", "stream"] = Field("wall", description=(
-        "where a stage's time comes from: the desk clock (live: a real feed, people accepting quotes) "
-        "or stream time, the watermarks of its inputs (`otcdesk simulate` sets it for every process "
-        "of a session: docs/architecture.md, Stream time)"))
+    time: Literal["wall", "stream"] = Field(
+        "wall",
+        description=(
+            "where a stage's time comes from: the desk clock (live: a real feed, people accepting quotes) "
+            "or stream time, the watermarks of its inputs (`otcdesk simulate` sets it for every process "
+            "of a session: docs/architecture.md, Stream time)"
+        ),
+    )
     sim_speed: float = Field(1.0, gt=0, description="desk clock speed factor, live (1 = real time)")
-    layout: Layout = Field("desks", description=(
-        "how `otcdesk run all` and `otcdesk simulate` place the stages in processes (`streams.LAYOUTS`): "
-        "pricing, dealing and the back office one process each (sized for a 2-core machine), the front "
-        "and the back office one process each, or one process per stage"))
+    layout: Layout = Field(
+        "desks",
+        description=(
+            "how `otcdesk run all` and `otcdesk simulate` place the stages in processes (`streams.LAYOUTS`): "
+            "pricing, dealing and the back office one process each (sized for a 2-core machine), the front "
+            "and the back office one process each, or one process per stage"
+        ),
+    )
     sim_start_us: int | None = Field(None, description="desk time at the anchor (set by the supervisor)")
     sim_anchor_wall_us: int | None = Field(None, description="wall time (epoch us) the desk clock started at")
-    timeout_floor_wall_ms: int = Field(3000, ge=0, description=(
-        "live only: no in-flight timeout (hedge order, recon fill) is shorter than this much wall time "
-        "at the clock's speed: a 600x clock must not cancel an order whose report is only in flight"))
+    timeout_floor_wall_ms: int = Field(
+        3000,
+        ge=0,
+        description=(
+            "live only: no in-flight timeout (hedge order, recon fill) is shorter than this much wall time "
+            "at the clock's speed: a 600x clock must not cancel an order whose report is only in flight"
+        ),
+    )
 
     topics: TopicSettings = TopicSettings()
     security: KafkaSecurity = KafkaSecurity()
@@ -482,10 +585,12 @@ class Settings(BaseSettings):
         floor_ms = self.timeout_floor_wall_ms * self.sim_speed
         hedge_ms = max(self.hedge.order_timeout_ms, int(floor_ms))
         fill_s = max(self.recon.fill_timeout_s, Decimal(int(floor_ms)) / 1000)
-        return self.model_copy(update={
-            "hedge": self.hedge.model_copy(update={"order_timeout_ms": hedge_ms}),
-            "recon": self.recon.model_copy(update={"fill_timeout_s": fill_s}),
-        })
+        return self.model_copy(
+            update={
+                "hedge": self.hedge.model_copy(update={"order_timeout_ms": hedge_ms}),
+                "recon": self.recon.model_copy(update={"fill_timeout_s": fill_s}),
+            }
+        )
 
     def clock(self) -> AnchoredClock:
         """The desk clock of a live desk: wall time, or sim time paced on it (`sim_speed`, anchored

@@ -37,8 +37,19 @@ from decimal import Decimal
 from otcdesk.clients import SESSION_RFQ_SOURCE, ClientSim
 from otcdesk.errors import UserError
 from otcdesk.events import (
-    DeadLetter, Event, Quote, QuoteAction, QuoteRejected, QuoteResponse, ReconResult, ReconStatus, Rfq, SettlementLeg,
-    SettlementState, SettlementUpdated, TradeBooked,
+    DeadLetter,
+    Event,
+    Quote,
+    QuoteAction,
+    QuoteRejected,
+    QuoteResponse,
+    ReconResult,
+    ReconStatus,
+    Rfq,
+    SettlementLeg,
+    SettlementState,
+    SettlementUpdated,
+    TradeBooked,
 )
 from otcdesk.recon import latest_legs
 from otcdesk.settings import Settings
@@ -79,7 +90,9 @@ class SessionPlan:
         if self.speed is not None and not (math.isfinite(self.speed) and 0 < self.speed <= 10_000):
             raise UserError(f"--speed must be 'max' or a number in (0, 10000], got {self.speed}")
         if not re.fullmatch(r"[a-z0-9._]+-", self.namespace):
-            raise UserError(f"--namespace must be lowercase letters, digits, '.', '_' ending in '-', got {self.namespace!r}")
+            raise UserError(
+                f"--namespace must be lowercase letters, digits, '.', '_' ending in '-', got {self.namespace!r}"
+            )
         if not (math.isfinite(self.rate_per_s) and self.rate_per_s > 0):
             raise UserError(f"--rate must be a positive number of RFQs per sim second, got {self.rate_per_s}")
 
@@ -87,13 +100,18 @@ class SessionPlan:
         """The environment of every process of the session: one seed, stream time; with a speed,
         the clock the feed paces itself on (anchored at `anchor_wall_us`)."""
         env = {
-            "OTCDESK_NAMESPACE": self.namespace, "OTCDESK_SEED": str(self.seed), "OTCDESK_TIME": "stream",
+            "OTCDESK_NAMESPACE": self.namespace,
+            "OTCDESK_SEED": str(self.seed),
+            "OTCDESK_TIME": "stream",
             "OTCDESK_SIM__STEP_MS": str(STEP_MS),
             "OTCDESK_QUOTE__STALE_BOOK_MS": str(max(settings.quote.stale_book_ms, 3 * STEP_MS)),
         }
         if self.speed is not None and anchor_wall_us is not None:
-            env |= {"OTCDESK_SIM_SPEED": repr(float(self.speed)), "OTCDESK_SIM_START_US": str(self.start_us),
-                    "OTCDESK_SIM_ANCHOR_WALL_US": str(anchor_wall_us)}
+            env |= {
+                "OTCDESK_SIM_SPEED": repr(float(self.speed)),
+                "OTCDESK_SIM_START_US": str(self.start_us),
+                "OTCDESK_SIM_ANCHOR_WALL_US": str(anchor_wall_us),
+            }
         if self.faults:
             env |= {f"OTCDESK_VENUE_SIM__{name}": rate for name, rate in FAULT_RATES.items()}
         return env
@@ -101,7 +119,9 @@ class SessionPlan:
     def schedule(self, settings: Settings) -> list[Rfq]:
         """The session's RFQs with their event times: `ClientSim`'s seeded mix, Poisson arrivals."""
         clients = settings.clients.model_copy(update={"rfq_per_s": self.rate_per_s})
-        sim = ClientSim(self.seed, clients=clients, sim=settings.sim, symbols=settings.symbols, source=SESSION_RFQ_SOURCE)
+        sim = ClientSim(
+            self.seed, clients=clients, sim=settings.sim, symbols=settings.symbols, source=SESSION_RFQ_SOURCE
+        )
         at_us, out = self.start_us + self.warmup_s * 1_000_000, []
         for _ in range(self.rfqs):
             at_us = sim.next_arrival_us(at_us)
@@ -162,8 +182,12 @@ class SessionTally:
         """Both legs settled or failed, and reconciled (not pending)."""
         legs = self.legs(rfq_id)
         result = self.recon.get(rfq_id)
-        return (len(legs) == 2 and all(s.state in TERMINAL_LEG for s in legs.values())
-                and result is not None and result.status is not ReconStatus.PENDING)
+        return (
+            len(legs) == 2
+            and all(s.state in TERMINAL_LEG for s in legs.values())
+            and result is not None
+            and result.status is not ReconStatus.PENDING
+        )
 
     @property
     def events(self) -> int:
@@ -192,19 +216,31 @@ class SessionTally:
             legs = self.legs(rfq_id).values()
             if len(legs) == 2 and all(s.state is SettlementState.SETTLED for s in legs):
                 settled += 1
-            failed.update(f"{s.leg.value} {s.state.value}: {s.reason}" for s in legs
-                          if s.state in (SettlementState.FAILED, SettlementState.TIMED_OUT))
+            failed.update(
+                f"{s.leg.value} {s.state.value}: {s.reason}"
+                for s in legs
+                if s.state in (SettlementState.FAILED, SettlementState.TIMED_OUT)
+            )
         breaks = Counter(b.kind.value for r in results for b in r.breaks)
-        unexplained = sorted(r.rfq_id for r in results if r.breaks and r.rfq_id not in self.faults
-                             and not any(s.state is not SettlementState.SETTLED for s in self.legs(r.rfq_id).values()))
+        unexplained = sorted(
+            r.rfq_id
+            for r in results
+            if r.breaks
+            and r.rfq_id not in self.faults
+            and not any(s.state is not SettlementState.SETTLED for s in self.legs(r.rfq_id).values())
+        )
         quotes = len(self.quoted)
         summary = SessionSummary(
-            rfqs=len(self.rfq_ids), answered=self.answered, quotes=quotes,
-            outcomes=dict(sorted(Counter(self.outcomes.values()).items())), deals=len(self.trades),
+            rfqs=len(self.rfq_ids),
+            answered=self.answered,
+            quotes=quotes,
+            outcomes=dict(sorted(Counter(self.outcomes.values()).items())),
+            deals=len(self.trades),
             hit_ratio=f"{len(self.trades) / quotes:.4f}" if quotes else "0",
             notional_quote=str(sum((t.notional_quote for t in self.trades.values()), Decimal(0))),
             hedged_pct=f"{hedged / booked * 100:.2f}" if booked else "0",
-            settled=settled, settled_pct=f"{settled / len(self.trades) * 100:.2f}" if self.trades else "0",
+            settled=settled,
+            settled_pct=f"{settled / len(self.trades) * 100:.2f}" if self.trades else "0",
             failed_legs=dict(sorted(failed.items())),
             recon=dict(sorted(Counter(r.status.value for r in results).items())),
             breaks=dict(sorted(breaks.items())),
@@ -212,7 +248,8 @@ class SessionTally:
             deals_with_faults=len(set(self.faults) & set(self.trades)),
             breaks_without_fault=unexplained,
             desk_pnl_quote=str(sum((r.pnl_quote for r in results), Decimal(0))),
-            dead_letters=dict(sorted(self.dead_letters.items())), digest="",
+            dead_letters=dict(sorted(self.dead_letters.items())),
+            digest="",
         )
         return summary.with_digest(self.deal_lines())
 
@@ -223,12 +260,18 @@ class SessionTally:
             line = f"{rfq_id} {self.outcomes.get(rfq_id, '-')}"
             trade, result = self.trades.get(rfq_id), self.recon.get(rfq_id)
             if trade is not None:
-                line += f" {trade.trade_id} {trade.side.value} {trade.qty_base.normalize()} {trade.price_quote.normalize()}"
-                line += " " + ",".join(f"{leg.value}={s.state.value}" for leg, s in sorted(self.legs(rfq_id).items(),
-                                                                                            key=lambda kv: kv[0].value))
+                line += (
+                    f" {trade.trade_id} {trade.side.value} {trade.qty_base.normalize()} {trade.price_quote.normalize()}"
+                )
+                line += " " + ",".join(
+                    f"{leg.value}={s.state.value}"
+                    for leg, s in sorted(self.legs(rfq_id).items(), key=lambda kv: kv[0].value)
+                )
             if result is not None:
-                line += (f" {result.status.value} {sorted(b.kind.value for b in result.breaks)}"
-                         f" {result.hedged_qty_base.normalize()} {result.pnl_quote.normalize()}")
+                line += (
+                    f" {result.status.value} {sorted(b.kind.value for b in result.breaks)}"
+                    f" {result.hedged_qty_base.normalize()} {result.pnl_quote.normalize()}"
+                )
             lines.append(line)
         return lines
 

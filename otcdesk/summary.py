@@ -42,7 +42,9 @@ class DeskSummary:
             self.responses[event.action.value if event.action is not QuoteAction.UNKNOWN else "UNKNOWN"] += 1
         elif isinstance(event, TradeBooked):
             self.trades += 1
-            self.notional_by_symbol[event.symbol] = self.notional_by_symbol.get(event.symbol, Decimal(0)) + event.notional_quote
+            self.notional_by_symbol[event.symbol] = (
+                self.notional_by_symbol.get(event.symbol, Decimal(0)) + event.notional_quote
+            )
         elif isinstance(event, DeadLetter):
             self.dead_letters[event.reason] += 1
 

@@ -90,9 +90,11 @@ def session_env(seed: int, speed: float, start_us: int | None = None, namespace:
     """Environment every process of one simulated session shares (one desk clock, one seed)."""
     now = wall_now_us()
     return {
-        "OTCDESK_SEED": str(seed), "OTCDESK_SIM_SPEED": repr(float(speed)),
+        "OTCDESK_SEED": str(seed),
+        "OTCDESK_SIM_SPEED": repr(float(speed)),
         "OTCDESK_SIM_START_US": str(start_us if start_us is not None else now),
-        "OTCDESK_SIM_ANCHOR_WALL_US": str(now), "OTCDESK_NAMESPACE": namespace,
+        "OTCDESK_SIM_ANCHOR_WALL_US": str(now),
+        "OTCDESK_NAMESPACE": namespace,
     }
 
 
@@ -114,9 +116,13 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         log = open(self.logs / f"{child.name}.log", "ab")  # noqa: SIM115 - owned by the child's lifetime
-        child.proc = subprocess.Popen([*OTCDESK, *child.args],
-                                      env={**os.environ, **self.env, SUPERVISOR_PID_ENV: str(os.getpid())},
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        child.proc = subprocess.Popen(
+            [*OTCDESK, *child.args],
+            env={**os.environ, **self.env, SUPERVISOR_PID_ENV: str(os.getpid())},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()  # the child holds its own descriptor
         child.started_at, child.restart_at = self.clock(), None
 
@@ -137,8 +143,7 @@ class Supervisor:
                     child.crashes_in_a_row = 0
                 child.crashes_in_a_row += 1
                 child.restart_at = now + self.backoff.delay_s(child.crashes_in_a_row)
-                events.append(f"{child.name} exited with {child.last_exit}; restart in "
-                              f"{child.restart_at - now:.0f} s")
+                events.append(f"{child.name} exited with {child.last_exit}; restart in {child.restart_at - now:.0f} s")
             if child.restart_at is not None and now >= child.restart_at and not self._stopping:
                 child.restarts += 1
                 RESTARTS.labels(child.name).inc()
@@ -190,8 +195,15 @@ def with_metrics_ports(children: Sequence[Child], base_port: int) -> None:
         child.args = (*child.args, "--metrics-port", str(base_port + n))
 
 
-def desk_children(stages: Sequence[str], *, with_feed: bool, with_sink: bool, layout: str,
-                  feed_start: str = "now", feed_args: Sequence[str] = ()) -> list[Child]:
+def desk_children(
+    stages: Sequence[str],
+    *,
+    with_feed: bool,
+    with_sink: bool,
+    layout: str,
+    feed_start: str = "now",
+    feed_args: Sequence[str] = (),
+) -> list[Child]:
     """The processes of a desk, its stages placed by `layout` (`streams.LAYOUTS`); the feed starts
     at `feed_start` (`now`: the desk clock's present, also after a restart; an epoch: a fixed,
     replayable start) with `feed_args` besides (a session's: its duration, its pacing); a feed
@@ -200,10 +212,17 @@ def desk_children(stages: Sequence[str], *, with_feed: bool, with_sink: bool, la
 
     children = []
     if with_feed:
-        children.append(Child("feed", ("feed", "run", "--source", "sim", "--start-us", feed_start, *feed_args),
-                              finishes="--duration" in feed_args))
-    children += [Child(name, ("stage", "run", *hosted), stages=hosted)
-                 for name, hosted in stage_processes(layout, stages).items()]
+        children.append(
+            Child(
+                "feed",
+                ("feed", "run", "--source", "sim", "--start-us", feed_start, *feed_args),
+                finishes="--duration" in feed_args,
+            )
+        )
+    children += [
+        Child(name, ("stage", "run", *hosted), stages=hosted)
+        for name, hosted in stage_processes(layout, stages).items()
+    ]
     if with_sink:
         children.append(Child("sink", ("sink", "run")))
     return children

@@ -78,8 +78,14 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
                 )
             result[spec.name] = "exists"
             continue
-        new.append(NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=factor,
-                            config={"retention.ms": str(spec.retention_ms)} | replicated))
+        new.append(
+            NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=factor,
+                config={"retention.ms": str(spec.retention_ms)} | replicated,
+            )
+        )
     if new:
         for name, future in admin.create_topics(new, operation_timeout=timeout_s).items():
             try:
@@ -116,8 +122,10 @@ def _each_broker(settings: Settings, admin: AdminClient, timeout_s: float) -> li
 
 
 def _have_leaders(topics: dict[str, TopicMetadata], names: list[str]) -> bool:
-    return all(n in topics and topics[n].partitions and all(p.leader >= 0 for p in topics[n].partitions.values())
-               for n in names)
+    return all(
+        n in topics and topics[n].partitions and all(p.leader >= 0 for p in topics[n].partitions.values())
+        for n in names
+    )
 
 
 def describe_topics(settings: Settings, timeout_s: float = 10.0) -> list[TopicState]:
@@ -154,8 +162,9 @@ def ensure_changelog_topic(settings: Settings, name: str, partitions: int, timeo
     if name in metadata.topics:
         return
     factor, replicated = replication(settings, len(metadata.brokers))
-    topic = NewTopic(name, num_partitions=partitions, replication_factor=factor,
-                     config={"cleanup.policy": "compact"} | replicated)
+    topic = NewTopic(
+        name, num_partitions=partitions, replication_factor=factor, config={"cleanup.policy": "compact"} | replicated
+    )
     try:
         admin.create_topics([topic], operation_timeout=timeout_s)[name].result(timeout=timeout_s)
     except KafkaException as exc:
@@ -177,7 +186,7 @@ def delete_namespace(settings: Settings, timeout_s: float = 30.0, *, wait_for_me
     listed = admin.list_topics(timeout=timeout_s).topics
     prefixes = (settings.namespace, f"otcdesk-{settings.namespace}")
     topics = sorted(t for t in listed if t.startswith(prefixes))
-    for future in (admin.delete_topics(topics, operation_timeout=timeout_s).values() if topics else ()):
+    for future in admin.delete_topics(topics, operation_timeout=timeout_s).values() if topics else ():
         try:
             future.result(timeout=timeout_s)
         except KafkaException:
@@ -216,6 +225,8 @@ def _delete_groups(admin: AdminClient, prefix: str, timeout_s: float, wait_for_m
         if not busy or not wait_for_members:
             return
         if time.monotonic() > deadline:
-            raise DeskError(f"consumer groups {', '.join(busy)} still have members: stop the processes of "
-                            "the earlier session (or wait for their session timeout)")
+            raise DeskError(
+                f"consumer groups {', '.join(busy)} still have members: stop the processes of "
+                "the earlier session (or wait for their session timeout)"
+            )
         time.sleep(2.0)

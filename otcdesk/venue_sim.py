@@ -63,8 +63,12 @@ NEW_STATES = frozenset({OrderState.NEW, OrderState.WORKING})
 
 def is_new_desk_order(order: HedgeOrder) -> bool:
     """The desk's order as first sent (or sent again as a question): what a venue acts on."""
-    return (not is_venue_report(order) and order.source == HEDGER_SOURCE and order.state in NEW_STATES
-            and order.filled_qty_base == 0)
+    return (
+        not is_venue_report(order)
+        and order.source == HEDGER_SOURCE
+        and order.state in NEW_STATES
+        and order.filled_qty_base == 0
+    )
 
 
 def order_rng(seed: int, order_id: str) -> random.Random:
@@ -98,8 +102,11 @@ def _reject_reason(order: HedgeOrder, book: PriceUpdate | None, inst: Instrument
 
 
 def execute(
-    order: HedgeOrder, book: PriceUpdate | None, instrument: Instrument,
-    settings: VenueSimSettings, rng: random.Random,
+    order: HedgeOrder,
+    book: PriceUpdate | None,
+    instrument: Instrument,
+    settings: VenueSimSettings,
+    rng: random.Random,
 ) -> Execution:
     """Match `order` against `book` (the venue's book when the order arrives)."""
     arrival_us = order.ts_us + latency_us(order.venue, settings, rng)
@@ -108,29 +115,63 @@ def execute(
     if reason is None and rng.random() < settings.reject_prob:
         reason = "VENUE_REJECT: rate limit or risk check"
     if reason is not None:
-        reject = Fill(new_id(rng), arrival_us, venue_source(order.venue), order.rfq_id,
-                      f"{order.venue.value.lower()}-rej-{rng.getrandbits(48):012x}", order.order_id,
-                      order.trade_id, order.venue, order.symbol, order.side, ExecType.REJECT,
-                      Decimal(0), Decimal(0), Decimal(0), fee_ccy, reason, arrival_us)
-        return Execution(arrival_us, (reject,), _report(order, OrderState.REJECTED, Decimal(0), Decimal(0),
-                                                        arrival_us + 1, rng))
+        reject = Fill(
+            new_id(rng),
+            arrival_us,
+            venue_source(order.venue),
+            order.rfq_id,
+            f"{order.venue.value.lower()}-rej-{rng.getrandbits(48):012x}",
+            order.order_id,
+            order.trade_id,
+            order.venue,
+            order.symbol,
+            order.side,
+            ExecType.REJECT,
+            Decimal(0),
+            Decimal(0),
+            Decimal(0),
+            fee_ccy,
+            reason,
+            arrival_us,
+        )
+        return Execution(
+            arrival_us, (reject,), _report(order, OrderState.REJECTED, Decimal(0), Decimal(0), arrival_us + 1, rng)
+        )
     assert book is not None
     left, notional = order.qty_base, Decimal(0)
     fills: list[Fill] = []
     for level in side_levels(book, order.side):
-        ok = level.price_quote <= order.limit_price_quote if order.side is Side.BUY else \
-            level.price_quote >= order.limit_price_quote
+        ok = (
+            level.price_quote <= order.limit_price_quote
+            if order.side is Side.BUY
+            else level.price_quote >= order.limit_price_quote
+        )
         if left <= 0 or not ok:
             break
         take = min(left, level.qty_base)
         left -= take
         notional += take * level.price_quote
-        fills.append(Fill(
-            new_id(rng), arrival_us, venue_source(order.venue), order.rfq_id,
-            f"{order.venue.value.lower()}-{rng.getrandbits(64):016x}", order.order_id, order.trade_id,
-            order.venue, order.symbol, order.side, ExecType.FILL, level.price_quote, take,
-            scheduled_fee(instrument, level.price_quote, take), fee_ccy, None, arrival_us,
-        ))
+        fills.append(
+            Fill(
+                new_id(rng),
+                arrival_us,
+                venue_source(order.venue),
+                order.rfq_id,
+                f"{order.venue.value.lower()}-{rng.getrandbits(64):016x}",
+                order.order_id,
+                order.trade_id,
+                order.venue,
+                order.symbol,
+                order.side,
+                ExecType.FILL,
+                level.price_quote,
+                take,
+                scheduled_fee(instrument, level.price_quote, take),
+                fee_ccy,
+                None,
+                arrival_us,
+            )
+        )
     filled = order.qty_base - left
     state = OrderState.FILLED if left == 0 else OrderState.CANCELLED
     report = _report(order, state, filled, notional / filled if filled else Decimal(0), arrival_us + 1, rng)
@@ -138,16 +179,30 @@ def execute(
     return Execution(arrival_us, tuple(delivered), report, tuple(faults))
 
 
-def _report(order: HedgeOrder, state: OrderState, filled: Decimal, avg: Decimal, ts_us: int,
-            rng: random.Random) -> HedgeOrder:
-    return HedgeOrder(new_id(rng), ts_us, venue_source(order.venue), order.rfq_id, order.order_id,
-                      order.trade_id, order.venue, order.symbol, order.side, order.qty_base,
-                      order.limit_price_quote, order.clip_index, order.clip_count, state, filled,
-                      avg.quantize(PRICE_QUANTUM))
+def _report(
+    order: HedgeOrder, state: OrderState, filled: Decimal, avg: Decimal, ts_us: int, rng: random.Random
+) -> HedgeOrder:
+    return HedgeOrder(
+        new_id(rng),
+        ts_us,
+        venue_source(order.venue),
+        order.rfq_id,
+        order.order_id,
+        order.trade_id,
+        order.venue,
+        order.symbol,
+        order.side,
+        order.qty_base,
+        order.limit_price_quote,
+        order.clip_index,
+        order.clip_count,
+        state,
+        filled,
+        avg.quantize(PRICE_QUANTUM),
+    )
 
 
-def _inject_faults(fills: list[Fill], settings: VenueSimSettings,
-                   rng: random.Random) -> tuple[list[Fill], list[str]]:
+def _inject_faults(fills: list[Fill], settings: VenueSimSettings, rng: random.Random) -> tuple[list[Fill], list[str]]:
     """Overcharge, drop or duplicate fills with the configured probabilities (0 by default).
 
     Returns the fills as delivered and the names of the faults injected (one per faulted fill).

@@ -125,17 +125,21 @@ class LoadSummary:
     def line(self) -> str:
         stopped = " (stopped by Ctrl-C or SIGTERM)" if self.interrupted else ""
         unanswered = f", unanswered {self.unanswered}" if self.unanswered else ""
-        return (f"rfq load: sent {self.sent}/{self.planned}, acked {self.acked}, failed {self.failed}{unanswered}; "
-                f"achieved {self.achieved_rate_per_s:,.0f} RFQ/s over {self.send_window_s:.2f} s, "
-                f"max {self.max_behind_ms:.1f} ms behind schedule, {self.total_s:.2f} s with flush{stopped}")
+        return (
+            f"rfq load: sent {self.sent}/{self.planned}, acked {self.acked}, failed {self.failed}{unanswered}; "
+            f"achieved {self.achieved_rate_per_s:,.0f} RFQ/s over {self.send_window_s:.2f} s, "
+            f"max {self.max_behind_ms:.1f} ms behind schedule, {self.total_s:.2f} s with flush{stopped}"
+        )
 
     def shortfall(self) -> str:
         """One line on the RFQs the broker did not acknowledge ("" when it acknowledged them all)."""
         if self.all_acked:
             return ""
         failed = f"; first failure {self.first_error}" if self.first_error else ""
-        return (f"Kafka acknowledged {self.acked} of {self.sent} RFQs sent ({self.failed} failed, "
-                f"{self.unanswered} unanswered){failed}")
+        return (
+            f"Kafka acknowledged {self.acked} of {self.sent} RFQs sent ({self.failed} failed, "
+            f"{self.unanswered} unanswered){failed}"
+        )
 
 
 class RfqRecords:
@@ -170,7 +174,7 @@ class RfqRecords:
         """Records `start` .. `stop - 1`; built and not yet released."""
         if not self._first <= start <= stop <= self.built:
             raise ValueError(f"records {start}..{stop} are not held (held: {self._first}..{self.built})")
-        return self._records[start - self._first:stop - self._first]
+        return self._records[start - self._first : stop - self._first]
 
     def release(self, stop: int) -> None:
         """Let go of the records before index `stop` (sent), once enough have gathered to drop at once."""
@@ -194,9 +198,16 @@ class LoadGenerator:
     plan, e.g. prepared before a timer starts).
     """
 
-    def __init__(self, plan: LoadPlan, clients: ClientSim | RfqRecords, producer: EventProducer, *,
-                 build_ahead: int = BUILD_AHEAD_MAX, wall_s: Callable[[], float] = time.perf_counter,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        plan: LoadPlan,
+        clients: ClientSim | RfqRecords,
+        producer: EventProducer,
+        *,
+        build_ahead: int = BUILD_AHEAD_MAX,
+        wall_s: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if build_ahead < 1:
             raise ValueError(f"build_ahead must be at least 1, got {build_ahead}")
         self.plan = plan
@@ -254,9 +265,17 @@ class LoadGenerator:
             on_progress(sent)
         stats = producer.stats
         window_s = max(sent_s, sent / plan.rate_per_s)
-        return LoadSummary(plan.count, sent, stats.delivered, stats.failed, window_s,
-                           self._wall_s() - started_s, max_behind_s * 1000, interrupted,
-                           stats.errors[0] if stats.errors else "")
+        return LoadSummary(
+            plan.count,
+            sent,
+            stats.delivered,
+            stats.failed,
+            window_s,
+            self._wall_s() - started_s,
+            max_behind_s * 1000,
+            interrupted,
+            stats.errors[0] if stats.errors else "",
+        )
 
     def _send(self, sent: int, due: int) -> None:
         """Produce the RFQs from `sent` on that are due (before `due`), at most `SEND_BATCH` at once;
@@ -276,6 +295,8 @@ def select_profiles(settings: Settings, names_text: str | None) -> tuple[ClientP
     wanted = {name.strip().upper() for name in names_text.split(",") if name.strip()}
     unknown = sorted(wanted - {p.name for p in profiles})
     if unknown or not wanted:
-        raise UserError(f"unknown client(s) {', '.join(unknown) or '(none given)'}; "
-                        f"choose from {', '.join(p.name for p in profiles)}")
+        raise UserError(
+            f"unknown client(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(p.name for p in profiles)}"
+        )
     return tuple(p for p in profiles if p.name in wanted)

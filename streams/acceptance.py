@@ -46,8 +46,12 @@ class AcceptanceStage:
     async def on_quotes(self, event: Event) -> list[Event]:
         if isinstance(event, Quote):
             self.book.add(event)
-            self.stage.at(event.valid_until_us + 1 + self.grace_us, f"expire:{event.quote_id}",
-                          self._expire(event.quote_id), rank=EXPIRY_RANK)
+            self.stage.at(
+                event.valid_until_us + 1 + self.grace_us,
+                f"expire:{event.quote_id}",
+                self._expire(event.quote_id),
+                rank=EXPIRY_RANK,
+            )
             return []
         if isinstance(event, QuoteRejected):
             if event.source == SOURCE and event.reason is RejectReason.QUOTE_EXPIRED and event.quote_id:

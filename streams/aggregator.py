@@ -49,8 +49,9 @@ class Aggregator:
         self.stage.consume("rfq", self.on_rfq, rank=RFQ_RANK, waits_for=(SESSION_RFQ_SOURCE,))
 
     def book_for(self, symbol: str, now_us: int) -> ConsolidatedBook:
-        return ConsolidatedBook(symbol, list(self.books.books_for(symbol).values()), now_us,
-                                self.stale_book_ms, self.levels)
+        return ConsolidatedBook(
+            symbol, list(self.books.books_for(symbol).values()), now_us, self.stale_book_ms, self.levels
+        )
 
     async def on_rfq(self, rfq: Event) -> list[Event]:
         if not isinstance(rfq, Rfq):
@@ -62,8 +63,11 @@ class Aggregator:
         self.ids.rebase(rfq.event_id)
         at_us = self.stage.now_us()  # stream time: the RFQ's own time; live: its arrival on the desk clock
         if rfq.symbol not in self.settings.symbols:
-            refusal = PricingRefusal(rfq, RejectReason.UNKNOWN_SYMBOL,
-                                     f"{rfq.symbol!r} not quoted; the desk quotes {', '.join(self.settings.symbols)}")
+            refusal = PricingRefusal(
+                rfq,
+                RejectReason.UNKNOWN_SYMBOL,
+                f"{rfq.symbol!r} not quoted; the desk quotes {', '.join(self.settings.symbols)}",
+            )
             raise RejectedError("unknown_symbol", refusal.detail, replies=(to_event(refusal, self.ids, at_us),))
         priced = price_rfq(rfq, self.book_for(rfq.symbol, at_us))
         return [to_event(priced, self.ids, at_us)]

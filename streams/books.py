@@ -36,8 +36,9 @@ class BookTable:
 
     def __init__(self, stage: Stage) -> None:
         self._latest: dict[str, Peeked | PriceUpdate] = {}  # venue:symbol -> latest, decoded once read
-        self.fold = stage.fold("prices", self.apply, rank=PRICES_RANK, waits_for=("feed",), lookback_s=LOOKBACK_S,
-                               lazy=True)
+        self.fold = stage.fold(
+            "prices", self.apply, rank=PRICES_RANK, waits_for=("feed",), lookback_s=LOOKBACK_S, lazy=True
+        )
 
     def apply(self, update: Peeked | Event) -> None:
         if isinstance(update, Peeked):

@@ -44,8 +44,14 @@ def aiokafka_auth(settings: Settings) -> dict[str, Any]:
 
 
 def _consumer(settings: Settings, **extra: Any) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False,
-                            auto_offset_reset="earliest", **aiokafka_auth(settings), **extra)
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **aiokafka_auth(settings),
+        **extra,
+    )
 
 
 async def _partitions(settings: Settings, topics: Sequence[str]) -> list[TopicPartition]:
@@ -59,8 +65,12 @@ async def _partitions(settings: Settings, topics: Sequence[str]) -> list[TopicPa
     return out
 
 
-async def read_to_end(settings: Settings, topics: Sequence[str], on_record: OnRecord,
-                      on_ends: Callable[[dict[tuple[str, int], int]], None] | None = None) -> dict[tuple[str, int], int]:
+async def read_to_end(
+    settings: Settings,
+    topics: Sequence[str],
+    on_record: OnRecord,
+    on_ends: Callable[[dict[tuple[str, int], int]], None] | None = None,
+) -> dict[tuple[str, int], int]:
     """Every record of `topics` (Kafka names) before the end offsets they have now, each
     partition in offset order; returns those end offsets, which `on_ends` gets before any record."""
     consumer = _consumer(settings)
@@ -90,8 +100,14 @@ class TopicFold:
     """Hands every record of `topic` (desk name) to `on_record`, from the first offset, or from
     the records of the last `lookback_s` wall seconds, forever (a `Followers` of one topic)."""
 
-    def __init__(self, settings: Settings, topic: str, on_record: OnRecord, lookback_s: float | None = None,
-                 partitions: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        on_record: OnRecord,
+        lookback_s: float | None = None,
+        partitions: Sequence[int] | None = None,
+    ) -> None:
         self.followers = Followers(settings)
         self.caught_up = self.followers.follow(topic, on_record, lookback_s=lookback_s, partitions=partitions)
         self.topic = settings.topic(topic)
@@ -109,8 +125,14 @@ class Followers:
         self._follows: dict[str, tuple[OnRecord, float | None, Sequence[int] | None, asyncio.Event]] = {}
         self.applied = 0
 
-    def follow(self, topic: str, on_record: OnRecord, *, lookback_s: float | None = None,
-               partitions: Sequence[int] | None = None) -> asyncio.Event:
+    def follow(
+        self,
+        topic: str,
+        on_record: OnRecord,
+        *,
+        lookback_s: float | None = None,
+        partitions: Sequence[int] | None = None,
+    ) -> asyncio.Event:
         """Follow `topic` (desk name); returns the event set once its end offsets of the start are read."""
         caught_up = asyncio.Event()
         self._follows[self.settings.topic(topic)] = (on_record, lookback_s, partitions, caught_up)
@@ -139,8 +161,9 @@ class Followers:
             callbacks = {topic: follow[0] for topic, follow in self._follows.items()}
             while True:
                 for topic, (_, _, _, caught_up) in self._follows.items():
-                    if not caught_up.is_set() and all([await consumer.position(tp) >= end
-                                                       for tp, end in targets.items() if tp.topic == topic]):
+                    if not caught_up.is_set() and all(
+                        [await consumer.position(tp) >= end for tp, end in targets.items() if tp.topic == topic]
+                    ):
                         caught_up.set()
                         log.info("fold of %s caught up after %d records", topic, self.applied)
                 for tp, records in (await consumer.getmany(timeout_ms=200)).items():
@@ -158,7 +181,8 @@ class Followers:
             return
         now_ms = time.time() * 1000
         found = await consumer.offsets_for_times(
-            {tp: int(now_ms - (self._follows[tp.topic][1] or 0) * 1000) for tp in back})
+            {tp: int(now_ms - (self._follows[tp.topic][1] or 0) * 1000) for tp in back}
+        )
         ends = await consumer.end_offsets(back)
         for tp in back:
             hit = found.get(tp)

@@ -82,10 +82,17 @@ class HedgerStage:
         except KeyError as exc:
             raise RejectedError("unknown_symbol", f"no venue lists {trade.symbol!r}") from exc
         rng = derived_rng(self.settings.seed, f"hedge:{trade.trade_id}")
-        plan = plan_twap(trade, self.books.books_for(trade.symbol), self.instruments, self.settings.hedge, rng,
-                         trade.ts_us)
-        log.info("hedging %s %s %s: %d clips over %s s", trade.side, trade.qty_base, trade.symbol,
-                 len(plan.clips), plan.horizon_s)
+        plan = plan_twap(
+            trade, self.books.books_for(trade.symbol), self.instruments, self.settings.hedge, rng, trade.ts_us
+        )
+        log.info(
+            "hedging %s %s %s: %d clips over %s s",
+            trade.side,
+            trade.qty_base,
+            trade.symbol,
+            len(plan.clips),
+            plan.horizon_s,
+        )
         return HedgeTracker(trade, plan, self.instruments, self.settings.hedge)
 
     async def on_fill(self, fill: Event) -> list[Event]:
@@ -119,8 +126,12 @@ class HedgerStage:
         self.recorded.setdefault(order.order_id, order)
         tracker = self.trackers.get(order.rfq_id)
         if tracker is not None and order.clip_count != len(tracker.plan.clips):
-            log.warning("hedge of %s not resumed: planned %d clips, its orders were sent on %d",
-                        order.rfq_id, len(tracker.plan.clips), order.clip_count)
+            log.warning(
+                "hedge of %s not resumed: planned %d clips, its orders were sent on %d",
+                order.rfq_id,
+                len(tracker.plan.clips),
+                order.clip_count,
+            )
             del self.trackers[order.rfq_id]
             self.done.add(order.rfq_id)
             self.stage.cancel(f"hedge:{order.rfq_id}")

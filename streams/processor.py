@@ -80,9 +80,17 @@ def _fingerprint(event: Event) -> int:
 
 
 class Processor:
-    def __init__(self, name: str, *, stream_time: bool, clock: Clock, emitter: Emitter,
-                 publish_every_s: float = PUBLISH_EVERY_S, detailed: bool = False,
-                 metrics: StageMetrics | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        stream_time: bool,
+        clock: Clock,
+        emitter: Emitter,
+        publish_every_s: float = PUBLISH_EVERY_S,
+        detailed: bool = False,
+        metrics: StageMetrics | None = None,
+    ) -> None:
         self.name, self.stream_time, self.clock, self.emitter = name, stream_time, clock, emitter
         self.metrics = metrics
         self.publish_every_s = publish_every_s
@@ -180,8 +188,11 @@ class Processor:
 
     def next_us(self) -> int | None:
         """The earliest output this stage can make from what it holds (None: it holds nothing)."""
-        times = [plus(head.ts_us, spec.lookahead_us) for index, spec in enumerate(self._specs)
-                 if spec.trigger and (head := self.queue.head(index)) is not None]
+        times = [
+            plus(head.ts_us, spec.lookahead_us)
+            for index, spec in enumerate(self._specs)
+            if spec.trigger and (head := self.queue.head(index)) is not None
+        ]
         timer = self.queue.timer_head()
         if timer is not None:
             times.append(timer.ts_us)
@@ -228,8 +239,10 @@ class Processor:
         if not (self.stream_time and self.opened) or self.queue.peek() is None:
             return None
         own_us = self.output_watermark()
-        marks = [((plus(self.frontier.watermark(i, own_us if s.reactive else None), s.lookahead_us), s.rank), s.topic)
-                 for i, s in enumerate(self._specs)]
+        marks = [
+            ((plus(self.frontier.watermark(i, own_us if s.reactive else None), s.lookahead_us), s.rank), s.topic)
+            for i, s in enumerate(self._specs)
+        ]
         return min(marks)[1] if marks else None
 
     def _next_timer_s(self) -> float | None:

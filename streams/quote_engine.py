@@ -14,8 +14,16 @@ the instant it was priced: event time in a simulated session, wall time live (`t
 from __future__ import annotations
 
 from otcdesk.errors import RejectedError
-from otcdesk.events import (Event, Fill, Quote, RfqPriced, SettlementState, SettlementUpdated, TradeBooked,
-                            TransferDirection)
+from otcdesk.events import (
+    Event,
+    Fill,
+    Quote,
+    RfqPriced,
+    SettlementState,
+    SettlementUpdated,
+    TradeBooked,
+    TransferDirection,
+)
 from otcdesk.ids import CausalIds
 from otcdesk.metrics import QUOTE_LATENCY
 from otcdesk.pricing_wire import from_event
@@ -33,8 +41,9 @@ class QuoteEngineStage:
         self.settings = settings
         self.stage = Stage("quote-engine", settings, outputs=("quotes",))
         self.ids = CausalIds()
-        self.engine = QuoteEngine(settings.quote, settings.clients, self.ids, symbols=settings.symbols,
-                                  ttl_us=ttl_us(settings))
+        self.engine = QuoteEngine(
+            settings.quote, settings.clients, self.ids, symbols=settings.symbols, ttl_us=ttl_us(settings)
+        )
         for topic, producer in STATE_TOPICS:
             self.stage.fold(topic, self.fold, rank=STATE_RANK, waits_for=(producer,))
         self.stage.consume("rfq-priced", self.on_priced, rank=PRICED_RANK, waits_for=("aggregator",))
@@ -46,8 +55,11 @@ class QuoteEngineStage:
             self.engine.credit.apply_trade(event)
         elif isinstance(event, Fill):
             self.engine.inventory.apply_fill(event)
-        elif (isinstance(event, SettlementUpdated) and event.state is SettlementState.SETTLED
-              and event.direction is TransferDirection.CLIENT_TO_DESK):
+        elif (
+            isinstance(event, SettlementUpdated)
+            and event.state is SettlementState.SETTLED
+            and event.direction is TransferDirection.CLIENT_TO_DESK
+        ):
             self.engine.credit.release(event.trade_id, event.ts_us)  # the client has paid: exposure gone
 
     async def on_priced(self, priced: Event) -> list[Event]:

@@ -43,8 +43,14 @@ JUDGE_RANK = 4
 
 
 def _outcome(result: ReconResult) -> tuple[object, ...]:
-    return (result.status, result.breaks, result.hedged_qty_base, result.avg_fill_price_quote,
-            result.fees_quote, result.pnl_quote)
+    return (
+        result.status,
+        result.breaks,
+        result.hedged_qty_base,
+        result.avg_fill_price_quote,
+        result.fees_quote,
+        result.pnl_quote,
+    )
 
 
 class ReconStage:
@@ -93,14 +99,27 @@ class ReconStage:
         a = assess(trade, state.orders, state.fills, state.settlements, self.instruments, self.settings, now_us)
         if state.last is None and not (a.complete or a.breaks or a.timed_out):
             return None  # still pending: nothing to say yet
-        result = reconcile(trade, state.orders, state.fills, state.settlements, self.instruments, self.settings,
-                           now_us, state.revision + 1)
+        result = reconcile(
+            trade,
+            state.orders,
+            state.fills,
+            state.settlements,
+            self.instruments,
+            self.settings,
+            now_us,
+            state.revision + 1,
+        )
         if state.last is not None and _outcome(result) == _outcome(state.last):
             return None
         state.revision, state.last = result.revision, result
         if result.status is not ReconStatus.MATCHED:
-            log.info("deal %s %s (rev %d): %s", state.rfq_id, result.status, result.revision,
-                     "; ".join(b.detail for b in result.breaks) or "incomplete")
+            log.info(
+                "deal %s %s (rev %d): %s",
+                state.rfq_id,
+                result.status,
+                result.revision,
+                "; ".join(b.detail for b in result.breaks) or "incomplete",
+            )
         return result
 
 

@@ -45,8 +45,12 @@ class SettlementStage:
     def plan(self, trade: TradeBooked) -> list[SettlementUpdated]:
         # A trade's qty_base is decoded at its schema's scale 12, a leg's amount is written at scale
         # 10: drop the trailing zeros so the amounts fit (the value is unchanged).
-        trade = replace(trade, qty_base=_compact(trade.qty_base), notional_quote=_compact(trade.notional_quote),
-                        fee_quote=_compact(trade.fee_quote))
+        trade = replace(
+            trade,
+            qty_base=_compact(trade.qty_base),
+            notional_quote=_compact(trade.notional_quote),
+            fee_quote=_compact(trade.fee_quote),
+        )
         rng = derived_rng(self.settings.seed, f"settle:{trade.trade_id}")
         instructions = self.settings.settlement.instructions.get(trade.client_id)
         return list(self.planner.plan(trade, instructions, rng, trade.ts_us))

@@ -65,17 +65,32 @@ class Stage:
     and waiting on them would hold its watermark back); `answers`: a reactive producer
     (`otcdesk.streamtime.frontier`), whose watermark records also carry what it holds."""
 
-    def __init__(self, name: str, settings: Settings, app: DeskApp | None = None, *,
-                 outputs: Sequence[str] = (), watermark_every_s: float = PUBLISH_EVERY_S,
-                 own_sources: Sequence[str] | None = None, answers: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        app: DeskApp | None = None,
+        *,
+        outputs: Sequence[str] = (),
+        watermark_every_s: float = PUBLISH_EVERY_S,
+        own_sources: Sequence[str] | None = None,
+        answers: bool = False,
+    ) -> None:
         self.name = name
         self.settings = settings
         self.app = app or make_app(name, settings)
         self.serde = default_serde()
         self.stream_time = settings.time == "stream"
         self.metrics = StageMetrics(name, settings.namespace)
-        self.processor = Processor(name, stream_time=self.stream_time, clock=settings.clock(), emitter=self,
-                                   publish_every_s=watermark_every_s, detailed=answers, metrics=self.metrics)
+        self.processor = Processor(
+            name,
+            stream_time=self.stream_time,
+            clock=settings.clock(),
+            emitter=self,
+            publish_every_s=watermark_every_s,
+            detailed=answers,
+            metrics=self.metrics,
+        )
         self.own_sources = tuple(own_sources if own_sources is not None else (name,)) if self.stream_time else ()
         self.outputs = tuple(dict.fromkeys((*outputs, "dlq")))
         self.dead_lettered = 0
@@ -101,15 +116,38 @@ class Stage:
         return self.processor.handled
 
     # -- declaring inputs and timers ------------------------------------------------------
-    def _spec(self, topic: str, rank: int, waits_for: Sequence[str], trigger: bool, lookahead_us: int,
-              reactive: Reactive | None) -> InputSpec:
+    def _spec(
+        self,
+        topic: str,
+        rank: int,
+        waits_for: Sequence[str],
+        trigger: bool,
+        lookahead_us: int,
+        reactive: Reactive | None,
+    ) -> InputSpec:
         if reactive is not None:
             reactive = replace(reactive, requests_topic=self.settings.topic(reactive.requests_topic))
-        return InputSpec(self.settings.topic(topic), tuple(waits_for) if self.stream_time else (), rank, trigger,
-                         lookahead_us, reactive if self.stream_time else None)
+        return InputSpec(
+            self.settings.topic(topic),
+            tuple(waits_for) if self.stream_time else (),
+            rank,
+            trigger,
+            lookahead_us,
+            reactive if self.stream_time else None,
+        )
 
-    def consume(self, topic: str, handler: Handler, *, rank: int, waits_for: Sequence[str], trigger: bool = True,
-                lookahead_us: int = 0, reactive: Reactive | None = None, dedup: bool = True) -> None:
+    def consume(
+        self,
+        topic: str,
+        handler: Handler,
+        *,
+        rank: int,
+        waits_for: Sequence[str],
+        trigger: bool = True,
+        lookahead_us: int = 0,
+        reactive: Reactive | None = None,
+        dedup: bool = True,
+    ) -> None:
         """Input `topic` through a faust agent of the stage's group (see `InputSpec`; a reactive
         input's requests topic is a desk name). `dedup`: an event id handled once is not handled
         again (off only where the same event again means something: a question asked again)."""
@@ -125,8 +163,16 @@ class Stage:
         run.__name__ = f"{self.name}_{topic}".replace("-", "_")
         self.app.agent(self.topic(topic), name=run.__name__)(run)
 
-    def fold(self, topic: str, handler: Callable[[Any], None], *, rank: int, waits_for: Sequence[str],
-             lookback_s: float | None = None, lazy: bool = False) -> asyncio.Event:
+    def fold(
+        self,
+        topic: str,
+        handler: Callable[[Any], None],
+        *,
+        rank: int,
+        waits_for: Sequence[str],
+        lookback_s: float | None = None,
+        lazy: bool = False,
+    ) -> asyncio.Event:
         """State from every partition of `topic`, group-less, from the first offset (or, live, the
         last `lookback_s` wall seconds). Records that do not decode are skipped: the stage that
         owns the topic dead-letters them. `lazy`: the handler gets `streams.codec.Peeked` records
@@ -147,8 +193,12 @@ class Stage:
             if isinstance(value, Undecodable):
                 self.processor.frontier.read(index, record.partition, record.offset)
             else:
-                self.processor.offer(index, Record(record.topic, record.partition, record.offset, record.key, value),
-                                     value.ts_us, value.event_id)
+                self.processor.offer(
+                    index,
+                    Record(record.topic, record.partition, record.offset, record.key, value),
+                    value.ts_us,
+                    value.event_id,
+                )
 
         caught_up = self.followers.follow(topic, on_record, lookback_s=None if self.stream_time else lookback_s)
         self._folds.append(caught_up)
@@ -181,8 +231,9 @@ class Stage:
 
     def topic(self, name: str) -> faust.TopicT:
         if name not in self._topics:
-            self._topics[name] = self.app.topic(self.settings.topic(name), key_type=bytes, value_type=None,
-                                                allow_empty=True)
+            self._topics[name] = self.app.topic(
+                self.settings.topic(name), key_type=bytes, value_type=None, allow_empty=True
+            )
         return self._topics[name]
 
     # -- records in ----------------------------------------------------------------------
@@ -212,8 +263,12 @@ class Stage:
             raw, value = bytes(value), decode_value(value)
         elif value is None:  # faust hands a null value (a tombstone) over without the codec
             value = decode_value(value)
-        self._offer(index, Record(msg.topic, msg.partition, msg.offset,
-                                  msg.key if isinstance(msg.key, bytes) else None, value, raw, ack))
+        self._offer(
+            index,
+            Record(
+                msg.topic, msg.partition, msg.offset, msg.key if isinstance(msg.key, bytes) else None, value, raw, ack
+            ),
+        )
 
     def _offer(self, index: int, record: Record) -> None:
         value = record.value
@@ -236,19 +291,25 @@ class Stage:
         key = record.key
         if record.topic == own and key is not None and key != value.key.encode():
             record.refusal = RejectedError(
-                "wrong_key", f"key {key[:40]!r} on {record.topic} is not the event's {value.key[:40]!r}")
+                "wrong_key", f"key {key[:40]!r} on {record.topic} is not the event's {value.key[:40]!r}"
+            )
 
     # -- start-up -------------------------------------------------------------------------
     async def _start(self) -> None:
         outputs = {self.settings.topic(t) for t in self.outputs}
-        ends = await read_to_end(self.settings, sorted(set(self._consumed) | outputs), self._on_start_record,
-                                 self._on_ends)
+        ends = await read_to_end(
+            self.settings, sorted(set(self._consumed) | outputs), self._on_start_record, self._on_ends
+        )
         self._positions = {tp: end for tp, end in ends.items() if tp[0] in outputs}
         self._replayed.set()
         if not self.stream_time:  # live: state folds complete before the first record is handled
             await asyncio.gather(*(caught_up.wait() for caught_up in self._folds))
-        log.info("%s read %d records at start; %d output ids known", self.name,
-                 sum(e for (t, _), e in ends.items() if t in self._consumed), len(self._sent_ids))
+        log.info(
+            "%s read %d records at start; %d output ids known",
+            self.name,
+            sum(e for (t, _), e in ends.items() if t in self._consumed),
+            len(self._sent_ids),
+        )
         self.processor.open()
         gc.freeze()  # what the start-up read built lives on: out of every later collection's scan
         try:
@@ -267,8 +328,10 @@ class Stage:
             self._sent_ids.add(value.event_id)
         index = self._consumed.get(record.topic)
         if index is not None:
-            self._offer(index, Record(record.topic, record.partition, record.offset, record.key, value,
-                                      record.value, replayed=True))  # raw bytes: a dead letter keeps them
+            self._offer(
+                index,
+                Record(record.topic, record.partition, record.offset, record.key, value, record.value, replayed=True),
+            )  # raw bytes: a dead letter keeps them
 
     async def _follow(self) -> None:
         """The folds, and in stream time the `watermarks` partitions of the producers this stage
@@ -284,8 +347,9 @@ class Stage:
             self.processor.heard(value)
 
     # -- records out (streams.processor.Emitter) ---------------------------------------------
-    async def produce(self, topic: str, key: bytes | None, value: bytes, headers: Any,
-                      partition: int | None = None) -> Awaitable[Any] | None:
+    async def produce(
+        self, topic: str, key: bytes | None, value: bytes, headers: Any, partition: int | None = None
+    ) -> Awaitable[Any] | None:
         """Send to desk topic `topic` on the app's producer; returns the delivery to await (the
         broker's acknowledgement). `streams.testing.StageHarness` replaces it.
 
@@ -326,12 +390,23 @@ class Stage:
     async def dead_letter(self, record: Record, exc: BaseException) -> None:
         letter = dead_letter(
             event_id=dead_letter_id(self.settings.group(self.name), record.topic, record.partition, record.offset),
-            ts_us=max(self.now_us(), 0), stage=self.settings.group(self.name),
-            topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
-            value=record.raw, exc=exc,
+            ts_us=max(self.now_us(), 0),
+            stage=self.settings.group(self.name),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.raw,
+            exc=exc,
         )
-        log.warning("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, letter.reason,
-                    exc_info=None if isinstance(exc, DeskError) else exc)  # our bug, not bad input: keep the trace
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            letter.reason,
+            exc_info=None if isinstance(exc, DeskError) else exc,
+        )  # our bug, not bad input: keep the trace
         self.dead_lettered += 1
         if letter.event_id in self._sent_ids:
             return
@@ -350,10 +425,17 @@ class Stage:
             self._positions[tp] = max(self._positions.get(tp, 0), meta.offset + 1)
         self._marks += 1
         mark = WatermarkAdvanced(
-            str(uuid.uuid5(_WATERMARK_IDS, f"{self.name}:{os.getpid()}:{self._marks}")), wm_us, self.name,
-            next_us, input_us, tuple(TopicPosition(t, p, o) for (t, p), o in sorted(self._positions.items())))
+            str(uuid.uuid5(_WATERMARK_IDS, f"{self.name}:{os.getpid()}:{self._marks}")),
+            wm_us,
+            self.name,
+            next_us,
+            input_us,
+            tuple(TopicPosition(t, p, o) for (t, p), o in sorted(self._positions.items())),
+        )
         await self.produce("watermarks", self.name.encode(), self.serde.encode(mark), None, partition_of(self.name))
         self.metrics.produced(mark.TOPIC, mark.SCHEMA)
         if wm_us == END_US:
-            waited = ", ".join(f"{t} {s:.1f} s" for t, s in sorted(self.processor.waited_s.items(), key=lambda kv: -kv[1]))
+            waited = ", ".join(
+                f"{t} {s:.1f} s" for t, s in sorted(self.processor.waited_s.items(), key=lambda kv: -kv[1])
+            )
             log.info("%s: every input ended and everything is handled; waited on %s", self.name, waited or "nothing")

@@ -75,8 +75,9 @@ class StageHarness:
         self.stage._ends_known.set()
         self.stage.processor.open()
 
-    async def _produce(self, topic: str, key: bytes | None, value: bytes, headers: Any,
-                       partition: int | None = None) -> _Delivery:
+    async def _produce(
+        self, topic: str, key: bytes | None, value: bytes, headers: Any, partition: int | None = None
+    ) -> _Delivery:
         self.sent.append(Sent(topic, key, value, headers))
         if topic == "watermarks":
             mark = default_serde().decode(value)
@@ -103,8 +104,9 @@ class StageHarness:
         name = self.stage.settings.topic(topic)
         offset = self._offsets[(name, partition)]
         self._offsets[(name, partition)] += 1
-        self.stage._on_start_record(_StartRecord(name, partition, offset, value.key.encode(),
-                                                 default_serde().encode(value)))
+        self.stage._on_start_record(
+            _StartRecord(name, partition, offset, value.key.encode(), default_serde().encode(value))
+        )
 
     @property
     def producers(self) -> tuple[str, ...]:
@@ -121,7 +123,8 @@ class StageHarness:
         positions = tuple(TopicPosition(t, p, o) for (t, p), o in self._offsets.items() if p >= 0)
         for producer in producers:
             self.stage.processor.heard(
-                WatermarkAdvanced(f"{producer}:{to_us}", to_us, producer, next_us, input_us, positions))
+                WatermarkAdvanced(f"{producer}:{to_us}", to_us, producer, next_us, input_us, positions)
+            )
 
     async def run(self) -> int:
         """Handle what is releasable now; returns how many items."""

@@ -51,8 +51,9 @@ class VenueSimStage:
         self.books = BookTable(self.stage)
         self.seen: set[str] = set()  # order ids executed or in flight
         self.reports: dict[str, Reply] = {}  # order id -> the venue's final report, with its headers
-        self.stage.consume("orders", self.on_order, rank=ORDERS_RANK, waits_for=("hedger",),
-                           lookahead_us=MIN_LATENCY_US, dedup=False)  # an order again is a status question
+        self.stage.consume(
+            "orders", self.on_order, rank=ORDERS_RANK, waits_for=("hedger",), lookahead_us=MIN_LATENCY_US, dedup=False
+        )  # an order again is a status question
 
     async def on_order(self, order: Event) -> list[Event]:
         if not isinstance(order, HedgeOrder):

@@ -31,8 +31,12 @@ def _type_strategy(t: Any, named: dict[str, Any]) -> st.SearchStrategy[Any]:
         if t in named:
             return _type_strategy(named[t], named)
         return {
-            "string": st.text(max_size=40), "long": LONG, "int": INT, "boolean": st.booleans(),
-            "bytes": st.binary(max_size=64), "null": st.none(),
+            "string": st.text(max_size=40),
+            "long": LONG,
+            "int": INT,
+            "boolean": st.booleans(),
+            "bytes": st.binary(max_size=64),
+            "null": st.none(),
         }[t]
     kind = t["type"]
     if t.get("logicalType") == "decimal":

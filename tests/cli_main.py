@@ -19,9 +19,11 @@ from otcdesk.settings import get_settings
 def run_main(args: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of `otcdesk ARGS`, settings read afresh from `env`."""
     get_settings.cache_clear()
-    with CliRunner().isolation(env=dict(env) if env is not None else None) as (out, err, _), \
-            mock.patch.object(sys, "argv", ["otcdesk", *args]), \
-            mock.patch.object(cli._err, "_width", 10_000):  # one message = one line, not wrapped at 80
+    with (
+        CliRunner().isolation(env=dict(env) if env is not None else None) as (out, err, _),
+        mock.patch.object(sys, "argv", ["otcdesk", *args]),
+        mock.patch.object(cli._err, "_width", 10_000),
+    ):  # one message = one line, not wrapped at 80
         try:
             cli.main()
             code = 0

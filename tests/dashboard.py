@@ -10,8 +10,27 @@ from typing import Any
 
 PATH = Path(__file__).resolve().parents[1] / "infra" / "grafana" / "dashboards" / "otcdesk.json"
 #: What a PromQL expression may name besides metrics: functions, aggregations, keywords.
-PROMQL_WORDS = {"sum", "max", "min", "avg", "count", "rate", "irate", "increase", "changes", "delta",
-                "histogram_quantile", "by", "without", "and", "or", "unless", "on", "ignoring", "bool"}
+PROMQL_WORDS = {
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "rate",
+    "irate",
+    "increase",
+    "changes",
+    "delta",
+    "histogram_quantile",
+    "by",
+    "without",
+    "and",
+    "or",
+    "unless",
+    "on",
+    "ignoring",
+    "bool",
+}
 
 
 def load() -> dict[str, Any]:

@@ -26,6 +26,18 @@ def instrument_list() -> list[Instrument]:
     for (symbol, venue), (tick, lot, min_qty, fee) in RULES.items():
         base, quote = symbol.split("/")
         usdt = venue in (Venue.BINANCE, Venue.OKX)
-        out.append(Instrument(venue, symbol, f"{base}/{'USDT' if usdt else quote}", base, quote,
-                              D(tick), D(lot), D(min_qty), D(fee), D(fee) / 2))
+        out.append(
+            Instrument(
+                venue,
+                symbol,
+                f"{base}/{'USDT' if usdt else quote}",
+                base,
+                quote,
+                D(tick),
+                D(lot),
+                D(min_qty),
+                D(fee),
+                D(fee) / 2,
+            )
+        )
     return out

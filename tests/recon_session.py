@@ -22,8 +22,21 @@ from decimal import Decimal as D
 from otcdesk.db import rows
 from otcdesk.db.runner import SqlRunner
 from otcdesk.events import (
-    BookLevel, Event, ExecType, Fill, HedgeOrder, OrderState, PriceUpdate, Quote, ReconResult, SettlementLeg,
-    SettlementState, SettlementUpdated, Side, TradeBooked, Venue,
+    BookLevel,
+    Event,
+    ExecType,
+    Fill,
+    HedgeOrder,
+    OrderState,
+    PriceUpdate,
+    Quote,
+    ReconResult,
+    SettlementLeg,
+    SettlementState,
+    SettlementUpdated,
+    Side,
+    TradeBooked,
+    Venue,
 )
 from otcdesk.hedging import HedgeTracker, plan_twap
 from otcdesk.instruments import Instrument
@@ -57,8 +70,19 @@ def _book(venue: Venue, symbol: str, ts_us: int) -> PriceUpdate:
     bids = tuple(BookLevel(mid - step * (i + 1), qty) for i in range(10))
     asks = tuple(BookLevel(mid + step * (i + 1), qty) for i in range(10))
     inst = INSTRUMENTS[(venue, symbol)]
-    return PriceUpdate(f"px-{venue}-{symbol}-{ts_us}", ts_us, "test", venue, symbol, bids, asks, 1,
-                       inst.taker_fee_rate, inst.tick_size_quote, inst.lot_size_base)
+    return PriceUpdate(
+        f"px-{venue}-{symbol}-{ts_us}",
+        ts_us,
+        "test",
+        venue,
+        symbol,
+        bids,
+        asks,
+        1,
+        inst.taker_fee_rate,
+        inst.tick_size_quote,
+        inst.lot_size_base,
+    )
 
 
 @dataclass(frozen=True)
@@ -75,16 +99,31 @@ class Deal:
         return [self.trade, *hedge, *self.settlements]
 
 
-def hedge_and_settle(index: int, client: str, symbol: str, side: Side, qty: str, price: str,
-                     settings: Settings) -> Deal:
+def hedge_and_settle(
+    index: int, client: str, symbol: str, side: Side, qty: str, price: str, settings: Settings
+) -> Deal:
     """One deal through the real cores: quote and trade, TWAP hedge filled by the venue simulator,
     both settlement legs."""
     t0 = T0 + index * DEAL_GAP_US
     rfq_id = f"rfq-{index:02d}"
     q, p = D(qty), D(price)
     notional = (q * p).quantize(D("0.01"), ROUND_HALF_EVEN)
-    trade = TradeBooked(f"ev-trade-{index}", t0, "acceptance", rfq_id, f"trade-{index:02d}", f"quote-{index:02d}",
-                        client, symbol, side, q, p, notional, D("0"), MIDS[symbol])
+    trade = TradeBooked(
+        f"ev-trade-{index}",
+        t0,
+        "acceptance",
+        rfq_id,
+        f"trade-{index:02d}",
+        f"quote-{index:02d}",
+        client,
+        symbol,
+        side,
+        q,
+        p,
+        notional,
+        D("0"),
+        MIDS[symbol],
+    )
     books = {venue: _book(venue, symbol, t0) for venue in Venue if (venue, symbol) in INSTRUMENTS}
     rng = random.Random(index)
     plan = plan_twap(trade, books, INSTRUMENTS, settings.hedge, rng, t0)
@@ -111,13 +150,26 @@ def hedge_and_settle(index: int, client: str, symbol: str, side: Side, qty: str,
 
 def _quote_of(trade: TradeBooked, ts_us: int) -> Quote:
     template = next(e for e in sample_events() if isinstance(e, Quote))
-    half = trade.price_quote - trade.arrival_mid_quote if trade.side is Side.BUY else \
-        trade.arrival_mid_quote - trade.price_quote
-    return replace(template, event_id=f"ev-{trade.quote_id}", ts_us=ts_us, rfq_id=trade.rfq_id,
-                   quote_id=trade.quote_id, client_id=trade.client_id, symbol=trade.symbol, side=trade.side,
-                   qty_base=trade.qty_base, mid_price_quote=trade.arrival_mid_quote,
-                   bid_price_quote=trade.arrival_mid_quote - abs(half),
-                   ask_price_quote=trade.arrival_mid_quote + abs(half), valid_until_us=ts_us + 5 * US_PER_S)
+    half = (
+        trade.price_quote - trade.arrival_mid_quote
+        if trade.side is Side.BUY
+        else trade.arrival_mid_quote - trade.price_quote
+    )
+    return replace(
+        template,
+        event_id=f"ev-{trade.quote_id}",
+        ts_us=ts_us,
+        rfq_id=trade.rfq_id,
+        quote_id=trade.quote_id,
+        client_id=trade.client_id,
+        symbol=trade.symbol,
+        side=trade.side,
+        qty_base=trade.qty_base,
+        mid_price_quote=trade.arrival_mid_quote,
+        bid_price_quote=trade.arrival_mid_quote - abs(half),
+        ask_price_quote=trade.arrival_mid_quote + abs(half),
+        valid_until_us=ts_us + 5 * US_PER_S,
+    )
 
 
 # -- faults ----------------------------------------------------------------------------------------
@@ -155,8 +207,13 @@ def duplicate_fills(deal: Deal) -> Deal:
 
 def over_hedged(deal: Deal) -> Deal:
     fill = _executed(deal)[0]
-    extra = replace(fill, event_id="ev-extra-fill", fill_id=f"{fill.fill_id}-extra", qty_base=D("0.5"),
-                    fee=(fill.fee / fill.qty_base * D("0.5")).quantize(D("1e-8"), ROUND_HALF_EVEN))
+    extra = replace(
+        fill,
+        event_id="ev-extra-fill",
+        fill_id=f"{fill.fill_id}-extra",
+        qty_base=D("0.5"),
+        fee=(fill.fee / fill.qty_base * D("0.5")).quantize(D("1e-8"), ROUND_HALF_EVEN),
+    )
     return replace(deal, fills=(*deal.fills, extra))
 
 
@@ -164,8 +221,11 @@ def short_hedge(deal: Deal) -> Deal:
     """The last clip never happened: under-hedged, a break only once the deal times out."""
     last = max(o.clip_index for o in deal.orders)
     gone = {o.order_id for o in deal.orders if o.clip_index == last}
-    return replace(deal, orders=tuple(o for o in deal.orders if o.order_id not in gone),
-                   fills=tuple(f for f in deal.fills if f.order_id not in gone))
+    return replace(
+        deal,
+        orders=tuple(o for o in deal.orders if o.order_id not in gone),
+        fills=tuple(f for f in deal.fills if f.order_id not in gone),
+    )
 
 
 def wrong_quote_amount(deal: Deal) -> Deal:
@@ -184,8 +244,10 @@ def broken_timestamps(deal: Deal) -> Deal:
     sent = min(o.ts_us for o in deal.orders if o.order_id == fill.order_id)
     early = replace(fill, order_ts_us=sent - 1)
     first = deal.settlements[0]
-    return replace(_swap_settlement(deal, first, replace(first, ts_us=deal.trade.ts_us - 1)),
-                   fills=tuple(early if f is fill else f for f in deal.fills))
+    return replace(
+        _swap_settlement(deal, first, replace(first, ts_us=deal.trade.ts_us - 1)),
+        fills=tuple(early if f is fill else f for f in deal.fills),
+    )
 
 
 def few_confirmations(deal: Deal) -> Deal:
@@ -197,8 +259,15 @@ def unanswered_order(deal: Deal) -> Deal:
     """An order no venue ever answered, sent late: missing only after the fill timeout."""
     model = deal.orders[0]
     end = max(e.ts_us for e in deal.events())
-    lost = replace(model, event_id="ev-lost-order", order_id="order-lost", ts_us=end - US_PER_S,
-                   state=OrderState.WORKING, filled_qty_base=D("0"), avg_fill_price_quote=D("0"))
+    lost = replace(
+        model,
+        event_id="ev-lost-order",
+        order_id="order-lost",
+        ts_us=end - US_PER_S,
+        state=OrderState.WORKING,
+        filled_qty_base=D("0"),
+        avg_fill_price_quote=D("0"),
+    )
     return replace(deal, orders=(*deal.orders, lost))
 
 
@@ -253,8 +322,18 @@ class Session:
                 state.add(event)
             assert state.trade is not None
             now_us = as_of_us or max(e.ts_us for e in deal.events())
-            out.append(reconcile(state.trade, state.orders, state.fills, state.settlements, INSTRUMENTS,
-                                 self.settings, now_us, revision))
+            out.append(
+                reconcile(
+                    state.trade,
+                    state.orders,
+                    state.fills,
+                    state.settlements,
+                    INSTRUMENTS,
+                    self.settings,
+                    now_us,
+                    revision,
+                )
+            )
         return out
 
     def recon_log(self) -> list[ReconResult]:
@@ -288,8 +367,16 @@ class Session:
 
     def unanswered_quotes(self) -> list[Quote]:
         """Quotes the clients let expire (for the hit ratio): one per deal, ten times its size."""
-        return [replace(d.quote, event_id=f"{d.quote.event_id}-x", quote_id=f"{d.quote.quote_id}-x",
-                        rfq_id=f"{d.trade.rfq_id}-x", qty_base=d.quote.qty_base * 10) for d in self.deals]
+        return [
+            replace(
+                d.quote,
+                event_id=f"{d.quote.event_id}-x",
+                quote_id=f"{d.quote.quote_id}-x",
+                rfq_id=f"{d.trade.rfq_id}-x",
+                qty_base=d.quote.qty_base * 10,
+            )
+            for d in self.deals
+        ]
 
 
 def build_session(settings: Settings | None = None) -> Session:

@@ -73,8 +73,12 @@ def build_wheel(out: Path) -> Path:
             shutil.copytree(source, src / name, ignore=ignore)
         else:
             shutil.copy2(source, src / name)
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
-                           "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, f"pip wheel exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     wheels = sorted(out.glob("otcdesk-*.whl"))
     assert len(wheels) == 1, wheels
@@ -88,5 +92,9 @@ def wheel_files(wheel: Path) -> set[str]:
 
 def checkout_files(*tops: str) -> set[str]:
     """Files under these checkout folders, relative to the checkout (no caches)."""
-    return {p.relative_to(ROOT).as_posix() for top in tops for p in (ROOT / top).rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    return {
+        p.relative_to(ROOT).as_posix()
+        for top in tops
+        for p in (ROOT / top).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }

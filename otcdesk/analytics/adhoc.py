@@ -43,8 +43,9 @@ class Answer:
     rows: list[tuple[Any, ...]]
 
 
-def explain(code: int, server_message: str, user: str, address: str, size_bytes: int = 0,
-            limits: ReadOnlyLimits | None = None) -> str:
+def explain(
+    code: int, server_message: str, user: str, address: str, size_bytes: int = 0, limits: ReadOnlyLimits | None = None
+) -> str:
     """One line for a refused query, by the server's error code."""
     limit = explain_limit(code, server_message, size_bytes, limits or ReadOnlyLimits())
     if limit is not None:
@@ -56,8 +57,10 @@ def explain(code: int, server_message: str, user: str, address: str, size_bytes:
     if code == SYNTAX_ERROR:
         return f"bad SQL: {said}"
     if code in LOGIN_CODES:
-        return (f"ClickHouse at {address} does not let {user} in: {said} (the server's users.xml must"
-                " define it, see infra/clickhouse/)")
+        return (
+            f"ClickHouse at {address} does not let {user} in: {said} (the server's users.xml must"
+            " define it, see infra/clickhouse/)"
+        )
     if code == UNKNOWN_DATABASE:
         return f"no such database: {said} (--database, or the database of CLICKHOUSE_URL)"
     return f"ClickHouse refused the query: {said}"

@@ -120,8 +120,14 @@ def parse(name: str, text: str) -> Query:
             current = None
             about.append(stripped)
     body = "\n".join(lines[header_end:]).strip()
-    return Query(name, title.group(2).strip(), " ".join(a for a in about if a), tuple(sections["columns:"]),
-                 tuple(sections["params:"]), body)
+    return Query(
+        name,
+        title.group(2).strip(),
+        " ".join(a for a in about if a),
+        tuple(sections["columns:"]),
+        tuple(sections["params:"]),
+        body,
+    )
 
 
 @cache

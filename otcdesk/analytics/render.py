@@ -35,8 +35,9 @@ def plain_rows(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     return [[plain(v) for v in row] for row in rows]
 
 
-def show(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str,
-         out: TextIO | None = None) -> None:
+def show(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, out: TextIO | None = None
+) -> None:
     """`fmt` is table, json or csv."""
     shown = plain_rows(rows)
     if fmt == "json":
@@ -49,8 +50,17 @@ def show(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt:
         print_table(title, columns, shown)
 
 
-def plot(path: Path, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], x: str, series: str,
-         ys: Sequence[str], *, stacked: bool = False) -> Path:
+def plot(
+    path: Path,
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    x: str,
+    series: str,
+    ys: Sequence[str],
+    *,
+    stacked: bool = False,
+) -> Path:
     """One panel per y column, x an epoch-us column: a line per value of `series`, or bars
     stacked by `series` (counts per bucket read better as bars than as lines between buckets)."""
     if path.suffix.lower() != ".png":
@@ -98,8 +108,14 @@ def _stacked_bars(panel: Any, lines: dict[str, list[Sequence[Any]]], x: int, y: 
     base = dict.fromkeys(starts, 0.0)
     for name, points in sorted(lines.items()):
         heights = {row[x]: float(row[y]) for row in points}
-        panel.bar([_utc(t) for t in starts], [heights.get(t, 0.0) for t in starts], width=width_days,
-                  bottom=[base[t] for t in starts], label=name, align="edge")
+        panel.bar(
+            [_utc(t) for t in starts],
+            [heights.get(t, 0.0) for t in starts],
+            width=width_days,
+            bottom=[base[t] for t in starts],
+            label=name,
+            align="edge",
+        )
         for t in starts:
             base[t] += heights.get(t, 0.0)
 

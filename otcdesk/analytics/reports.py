@@ -133,19 +133,27 @@ def _bucket(_settings: Settings, options: ReportOptions) -> Mapping[str, Value]:
     return {"bucket_us": options.bucket_us}
 
 
-REPORTS: dict[str, Report] = {r.name: r for r in (
-    Report("blotter", _blotter, first=FirstPass("blotter_deals", (("rfq_id", "String"),))),
-    Report("hit_ratio", lambda s, _o: size_buckets(s)),
-    Report("spread_captured"),
-    Report("hedge_slippage",
-           first=FirstPass("hedge_recount", (("rfq_id", "String"), ("deal", "UInt64")), decides=False)),
-    Report("fill_quality", lambda _s, _o: {"venue_source_prefix": VENUE_SOURCE_PREFIX},
-           first=FirstPass("fill_recount", (("deal", "UInt64"),), decides=False)),
-    Report("settlement_latency"),
-    Report("recon_breaks", _recon, first=FirstPass("recon_candidates", (("rfq_id", "String"),))),
-    Report("breaks_over_time", _bucket, Plot("bucket_start_us", "kind", ("breaks",), stacked=True)),
-    Report("inventory_pnl", _bucket, Plot("bucket_start_us", "symbol", ("inventory_base", "pnl_quote"))),
-)}
+REPORTS: dict[str, Report] = {
+    r.name: r
+    for r in (
+        Report("blotter", _blotter, first=FirstPass("blotter_deals", (("rfq_id", "String"),))),
+        Report("hit_ratio", lambda s, _o: size_buckets(s)),
+        Report("spread_captured"),
+        Report(
+            "hedge_slippage",
+            first=FirstPass("hedge_recount", (("rfq_id", "String"), ("deal", "UInt64")), decides=False),
+        ),
+        Report(
+            "fill_quality",
+            lambda _s, _o: {"venue_source_prefix": VENUE_SOURCE_PREFIX},
+            first=FirstPass("fill_recount", (("deal", "UInt64"),), decides=False),
+        ),
+        Report("settlement_latency"),
+        Report("recon_breaks", _recon, first=FirstPass("recon_candidates", (("rfq_id", "String"),))),
+        Report("breaks_over_time", _bucket, Plot("bucket_start_us", "kind", ("breaks",), stacked=True)),
+        Report("inventory_pnl", _bucket, Plot("bucket_start_us", "symbol", ("inventory_base", "pnl_quote"))),
+    )
+}
 
 
 def get(name: str) -> Report:
@@ -156,8 +164,9 @@ def get(name: str) -> Report:
 
 
 def run(runner: SqlRunner, database: str, report: Report, settings: Settings, options: ReportOptions) -> Result:
-    return Result(report, load(report.name).column_names,
-                  query_rows(runner, database, report, report.params(settings, options)))
+    return Result(
+        report, load(report.name).column_names, query_rows(runner, database, report, report.params(settings, options))
+    )
 
 
 def query_rows(runner: SqlRunner, database: str, report: Report, values: Mapping[str, Value]) -> list[Row]:

@@ -15,9 +15,15 @@ from otcdesk.errors import UserError
 from otcdesk.settings import Settings
 
 
-def report_request(name: str, since: str | None = None, until: str | None = None, bucket: str = "1m",
-                   as_of: str | None = None, limit: int | None = None,
-                   now_us: int | None = None) -> tuple[reports.Report, reports.ReportOptions]:
+def report_request(
+    name: str,
+    since: str | None = None,
+    until: str | None = None,
+    bucket: str = "1m",
+    as_of: str | None = None,
+    limit: int | None = None,
+    now_us: int | None = None,
+) -> tuple[reports.Report, reports.ReportOptions]:
     """The report and its options; times relative to `now_us` (default: the wall clock)."""
     chosen = reports.get(name)
     if as_of is not None and name != "recon_breaks":
@@ -35,8 +41,9 @@ def report_request(name: str, since: str | None = None, until: str | None = None
     return chosen, options
 
 
-def run_report(settings: Settings, chosen: reports.Report, options: reports.ReportOptions,
-               database: str | None = None) -> tuple[str, reports.Result]:
+def run_report(
+    settings: Settings, chosen: reports.Report, options: reports.ReportOptions, database: str | None = None
+) -> tuple[str, reports.Result]:
     """(database, result) of one report on the desk's database (or `database`)."""
     db = check_database_name(database or settings.clickhouse.database)
     runner = client.report_reader(settings, db)

@@ -85,8 +85,10 @@ class Failover:
         events_at_kill = runner.tally.events
         self.cluster.nodes[victim].kill()
         self.killed_at = time.monotonic()
-        self.say(f"broker {victim} killed (SIGKILL): it led {len(before.led_by(victim))} partitions, "
-                 f"{led[victim]} of {sum(led.values())} records; {runner.tally.answered} RFQs answered")
+        self.say(
+            f"broker {victim} killed (SIGKILL): it led {len(before.led_by(victim))} partitions, "
+            f"{led[victim]} of {sum(led.values())} records; {runner.tally.answered} RFQs answered"
+        )
         step = lambda: self._step(runner)  # noqa: E731
         election_s = leaders.wait_for(leaders.elected_without(victim), admin, topics, step, 120.0)
         self._watch = {tp: ends.get(tp, 0) for tp in before.led_by(victim) if tp[0] != leaders.OFFSETS_TOPIC}
@@ -102,15 +104,32 @@ class Failover:
         restart_s = time.monotonic() - began
         in_sync_s = leaders.wait_for(leaders.in_sync(len(self.cluster.nodes)), admin, topics, step, 300.0)
         self.say(f"broker {victim} back in {restart_s:.1f} s, every partition in sync {_round(in_sync_s)} s later")
-        self.detail = {"victim": victim, "victim_was_controller": before.controller == victim,
-                       "partitions_led": len(before.led_by(victim)), "records_led": dict(led),
-                       "election_s": _round(election_s), "down_s": self.down_s, "restart_s": round(restart_s, 1),
-                       "in_sync_s": _round(in_sync_s), "events_at_kill": events_at_kill}
+        self.detail = {
+            "victim": victim,
+            "victim_was_controller": before.controller == victim,
+            "partitions_led": len(before.led_by(victim)),
+            "records_led": dict(led),
+            "election_s": _round(election_s),
+            "down_s": self.down_s,
+            "restart_s": round(restart_s, 1),
+            "in_sync_s": _round(in_sync_s),
+            "events_at_kill": events_at_kill,
+        }
 
 
-def run(settings: Settings, home: Path, *, rfqs: int = 12, rate: float = 0.002, at_share: float = 0.4,
-        down_s: float = 5.0, seed: int = 7, namespace: str = NAMESPACE, say: Say = print,
-        timeout_s: float = 900.0) -> Figures:
+def run(
+    settings: Settings,
+    home: Path,
+    *,
+    rfqs: int = 12,
+    rate: float = 0.002,
+    at_share: float = 0.4,
+    down_s: float = 5.0,
+    seed: int = 7,
+    namespace: str = NAMESPACE,
+    say: Say = print,
+    timeout_s: float = 900.0,
+) -> Figures:
     database = ThrowawayClickHouse(home / "clickhouse", settings)
     database.start()
     cluster = ThrowawayCluster(home / "kafka", settings, clickhouse_url=_url(database.endpoint))
@@ -131,8 +150,9 @@ def run(settings: Settings, home: Path, *, rfqs: int = 12, rate: float = 0.002, 
     return _figures(clean, faulted, failover, clean_rows, faulted_rows, replication)
 
 
-def _session(settings: Settings, plan: SessionPlan, logs: Path, failover: Failover | None, say: Say,
-             timeout_s: float) -> Run:
+def _session(
+    settings: Settings, plan: SessionPlan, logs: Path, failover: Failover | None, say: Say, timeout_s: float
+) -> Run:
     """One session with the sink into an empty event log, to its end and the sink's lag 0."""
     admin = client.admin(settings)
     scratch_database(admin, settings.clickhouse.database)
@@ -154,8 +174,15 @@ def _session(settings: Settings, plan: SessionPlan, logs: Path, failover: Failov
     finally:
         stop_session(runner)
     say(f"session {'complete' if complete else 'INCOMPLETE'} in {wall_s:.0f} s, digest {runner.tally.summary().digest}")
-    return Run(runner.tally.summary(), runner.tally.deal_lines(), complete, wall_s, restarts,
-               read_ledger(runner.settings), runner.tally.events)
+    return Run(
+        runner.tally.summary(),
+        runner.tally.deal_lines(),
+        complete,
+        wall_s,
+        restarts,
+        read_ledger(runner.settings),
+        runner.tally.events,
+    )
 
 
 def _stored(settings: Settings, ledger: TopicLedger) -> dict[str, list[int]]:
@@ -167,23 +194,39 @@ def _stored(settings: Settings, ledger: TopicLedger) -> dict[str, list[int]]:
     return {name: [t.expected, t.final, t.distinct, t.missing] for name, t in tables.items()}
 
 
-def _figures(clean: Run, faulted: Run, failover: Failover, clean_rows: dict[str, list[int]],
-             faulted_rows: dict[str, list[int]], replication: tuple[int, int]) -> Figures:
+def _figures(
+    clean: Run,
+    faulted: Run,
+    failover: Failover,
+    clean_rows: dict[str, list[int]],
+    faulted_rows: dict[str, list[int]],
+    replication: tuple[int, int],
+) -> Figures:
     topics = compare(clean.ledger, faulted.ledger)
     rows = faulted.ledger.rows()
     differences = summary_differences(clean.summary, faulted.summary, clean.deal_lines, faulted.deal_lines)
     differences += ["digest"] if clean.summary.digest != faulted.summary.digest else []
     same = clean.complete and faulted.complete and not differences
-    figures = Figures("broker-failover", faults=1 if failover.killed_at is not None else 0,
-                      processed=faulted.ledger.records,
-                      lost=sum(lost for lost, _ in topics.values()) + sum(r[3] for r in faulted_rows.values()),
-                      duplicated=sum(d for _, d in topics.values()) + sum(r[1] - r[2] for r in faulted_rows.values()),
-                      recover_s=[failover.resumed_s] if failover.resumed_s is not None else [])
+    figures = Figures(
+        "broker-failover",
+        faults=1 if failover.killed_at is not None else 0,
+        processed=faulted.ledger.records,
+        lost=sum(lost for lost, _ in topics.values()) + sum(r[3] for r in faulted_rows.values()),
+        duplicated=sum(d for _, d in topics.values()) + sum(r[1] - r[2] for r in faulted_rows.values()),
+        recover_s=[failover.resumed_s] if failover.resumed_s is not None else [],
+    )
     figures.detail = failover.detail | {
-        "same_session": same, "differences": differences, "digests": [clean.summary.digest, faulted.summary.digest],
-        "complete": [clean.complete, faulted.complete], "wall_s": [round(clean.wall_s, 1), round(faulted.wall_s, 1)],
-        "rfqs": faulted.summary.rfqs, "answered": faulted.summary.answered, "deals": faulted.summary.deals,
-        "events_total": faulted.ledger.records, "events_tallied": faulted.events, "replication": list(replication),
+        "same_session": same,
+        "differences": differences,
+        "digests": [clean.summary.digest, faulted.summary.digest],
+        "complete": [clean.complete, faulted.complete],
+        "wall_s": [round(clean.wall_s, 1), round(faulted.wall_s, 1)],
+        "rfqs": faulted.summary.rfqs,
+        "answered": faulted.summary.answered,
+        "deals": faulted.summary.deals,
+        "events_total": faulted.ledger.records,
+        "events_tallied": faulted.events,
+        "replication": list(replication),
         "restarts": {"clean": clean.restarts, "faulted": faulted.restarts},
         "topics": {t: [*rows.get(t, (0, 0)), *topics[t]] for t in topics},  # records, distinct, lost, doubled
         "clickhouse": faulted_rows,  # table: topics' distinct ids, FINAL rows, distinct stored, missing

@@ -32,17 +32,30 @@ from otcdesk.stack.throwaway import ThrowawayBroker
 NAMESPACE = "chaos.broker-"
 
 
-def run(settings: Settings, home: Path, *, rfqs: int = 20, speed: float = 60.0, at_share: float = 0.4,
-        down_s: float = 5.0, seed: int = 7, namespace: str = NAMESPACE, say: Callable[[str], None] = print,
-        timeout_s: float = 600.0) -> Figures:
+def run(
+    settings: Settings,
+    home: Path,
+    *,
+    rfqs: int = 20,
+    speed: float = 60.0,
+    at_share: float = 0.4,
+    down_s: float = 5.0,
+    seed: int = 7,
+    namespace: str = NAMESPACE,
+    say: Callable[[str], None] = print,
+    timeout_s: float = 600.0,
+) -> Figures:
     broker = ThrowawayBroker(home / "broker", settings)
     broker.start()
     figures = Figures("broker-restart", faults=1, detail={"down_s": down_s})
     try:
         with mock.patch.dict(os.environ, broker.env()):  # the supervisor's children inherit it
-            runner = SessionRunner(broker.settings(), SessionPlan(seed=seed, speed=speed, rfqs=rfqs,
-                                                                  namespace=namespace, faults=False),
-                                   startup_s=25.0, with_sink=False)
+            runner = SessionRunner(
+                broker.settings(),
+                SessionPlan(seed=seed, speed=speed, rfqs=rfqs, namespace=namespace, faults=False),
+                startup_s=25.0,
+                with_sink=False,
+            )
             runner.supervisor.logs = home / "logs"
             runner.prepare()
             try:
@@ -60,14 +73,28 @@ def run(settings: Settings, home: Path, *, rfqs: int = 20, speed: float = 60.0, 
     figures.processed = tally.events
     figures.lost = (rfqs - tally.answered) + (rfqs - len(published))
     figures.duplicated = doubled + sum(n - 1 for n in published.values() if n > 1)
-    figures.detail |= {"rfqs": rfqs, "published": runner.published, "on_topic": len(published),
-                       "answered": tally.answered, "outcomes": tally.summary().outcomes,
-                       "trades": sum(trades.values()), "restarts": restarts, "all_running": running}
+    figures.detail |= {
+        "rfqs": rfqs,
+        "published": runner.published,
+        "on_topic": len(published),
+        "answered": tally.answered,
+        "outcomes": tally.summary().outcomes,
+        "trades": sum(trades.values()),
+        "restarts": restarts,
+        "all_running": running,
+    }
     return figures
 
 
-def _drive(runner: SessionRunner, broker: ThrowawayBroker, figures: Figures, at_share: float, down_s: float,
-           say: Callable[[str], None], timeout_s: float) -> None:
+def _drive(
+    runner: SessionRunner,
+    broker: ThrowawayBroker,
+    figures: Figures,
+    at_share: float,
+    down_s: float,
+    say: Callable[[str], None],
+    timeout_s: float,
+) -> None:
     """Run the session; stop and restart the broker once `at_share` of the RFQs are out."""
     deadline = time.monotonic() + timeout_s
     back_at: float | None = None

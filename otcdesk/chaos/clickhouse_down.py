@@ -14,7 +14,15 @@ from pathlib import Path
 
 from otcdesk.chaos.figures import Figures
 from otcdesk.chaos.flow import (
-    Publisher, Stored, drop_namespace, fresh_namespace, group_lag, scratch_database, seeded_rfqs, sink_proc, stored,
+    Publisher,
+    Stored,
+    drop_namespace,
+    fresh_namespace,
+    group_lag,
+    scratch_database,
+    seeded_rfqs,
+    sink_proc,
+    stored,
     wait_until,
 )
 from otcdesk.db import client
@@ -28,14 +36,26 @@ from otcdesk.stack.throwaway import ThrowawayClickHouse
 NAMESPACE = "chaos-chdown-"
 DATABASE = "chaos_chdown"
 #: Backoff capped at 2 s: the sink notices the server is back within 2 s of it.
-SINK_ENV = {"OTCDESK_SINK__RETRY_INITIAL_S": "0.5", "OTCDESK_SINK__RETRY_MAX_S": "2",
-            "OTCDESK_SINK__REPORT_EVERY_S": "5"}
+SINK_ENV = {
+    "OTCDESK_SINK__RETRY_INITIAL_S": "0.5",
+    "OTCDESK_SINK__RETRY_MAX_S": "2",
+    "OTCDESK_SINK__REPORT_EVERY_S": "5",
+}
 RETRY_LINE = "store failed, retry in"
 
 
-def run(settings: Settings, home: Path, *, events: int = 3000, rate_per_s: float = 100.0, down_s: float = 30.0,
-        seed: int = 7, namespace: str = NAMESPACE, say: Callable[[str], None] = print,
-        timeout_s: float = 300.0) -> Figures:
+def run(
+    settings: Settings,
+    home: Path,
+    *,
+    events: int = 3000,
+    rate_per_s: float = 100.0,
+    down_s: float = 30.0,
+    seed: int = 7,
+    namespace: str = NAMESPACE,
+    say: Callable[[str], None] = print,
+    timeout_s: float = 300.0,
+) -> Figures:
     server = ThrowawayClickHouse(home / "clickhouse", settings)
     server.start()
     scoped = fresh_namespace(settings, namespace)
@@ -72,8 +92,9 @@ def run(settings: Settings, home: Path, *, events: int = 3000, rate_per_s: float
         back = time.monotonic()
         say(f"ClickHouse back after {down_s:.0f} s; sink lag {lag_before_restart}")
         published = publisher.finish(timeout_s)
-        caught_up = wait_until(lambda: count().distinct >= published and group_lag(scoped, group, Rfq.TOPIC) == 0,
-                               timeout_s)
+        caught_up = wait_until(
+            lambda: count().distinct >= published and group_lag(scoped, group, Rfq.TOPIC) == 0, timeout_s
+        )
         if caught_up is None:
             raise DeskError(f"the sink did not catch up within {timeout_s:.0f}s:\n{sink.tail()}")
         figures.recover_s.append(time.monotonic() - back)
@@ -82,9 +103,15 @@ def run(settings: Settings, home: Path, *, events: int = 3000, rate_per_s: float
         figures.processed = published
         figures.lost = published - final.distinct
         figures.duplicated = final.final - final.distinct
-        figures.detail |= {"lag_at_stop": lag_at_stop, "lag_before_restart": lag_before_restart,
-                           "retries_logged": log.count(RETRY_LINE), "sink_starts": sink.starts,
-                           "sink_alive": sink.running, "final_rows": final.final, "raw_rows": final.raw}
+        figures.detail |= {
+            "lag_at_stop": lag_at_stop,
+            "lag_before_restart": lag_before_restart,
+            "retries_logged": log.count(RETRY_LINE),
+            "sink_starts": sink.starts,
+            "sink_alive": sink.running,
+            "final_rows": final.final,
+            "raw_rows": final.raw,
+        }
         return figures
     finally:
         sink.stop()

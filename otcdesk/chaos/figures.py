@@ -29,8 +29,10 @@ class Figures:
 
     def line(self) -> str:
         worst = f"{max(self.recover_s):.1f}" if self.recover_s else "-"
-        return (f"{self.scenario}: runs {self.runs}, faults {self.faults}, processed {self.processed}, "
-                f"lost {self.lost}, duplicated {self.duplicated}, worst recovery {worst} s")
+        return (
+            f"{self.scenario}: runs {self.runs}, faults {self.faults}, processed {self.processed}, "
+            f"lost {self.lost}, duplicated {self.duplicated}, worst recovery {worst} s"
+        )
 
     def as_json(self) -> dict[str, object]:
         return asdict(self) | {"recover_s": [round(s, 1) for s in self.recover_s]}

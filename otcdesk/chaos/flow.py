@@ -112,8 +112,13 @@ class Proc:
     def start(self, **extra_env: str) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([*OTCDESK, *self.args], env={**os.environ, **self.env, **extra_env},
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [*OTCDESK, *self.args],
+                env={**os.environ, **self.env, **extra_env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.starts += 1
 
     @property
@@ -147,8 +152,12 @@ class Proc:
 def sink_proc(settings: Settings, database: str, env: Mapping[str, str], log: Path) -> Proc:
     """`otcdesk sink run` into `database`, as the namespace's own group (deleted with it)."""
     group = settings.group("sink")
-    return Proc("sink", ("sink", "run", "--group", group, "--database", database),
-                {**env, "OTCDESK_NAMESPACE": settings.namespace}, log)
+    return Proc(
+        "sink",
+        ("sink", "run", "--group", group, "--database", database),
+        {**env, "OTCDESK_NAMESPACE": settings.namespace},
+        log,
+    )
 
 
 @dataclass(frozen=True)
@@ -159,8 +168,8 @@ class Stored:
 
 
 def stored(runner: DriverRunner, database: str, table: str) -> Stored:
-    (raw, distinct), = runner.query(f"SELECT count(), uniqExact(event_id) FROM {database}.{table}")
-    (final,), = runner.query(f"SELECT count() FROM {database}.{table} FINAL")
+    ((raw, distinct),) = runner.query(f"SELECT count(), uniqExact(event_id) FROM {database}.{table}")
+    ((final,),) = runner.query(f"SELECT count() FROM {database}.{table} FINAL")
     return Stored(int(raw), int(final), int(distinct))
 
 

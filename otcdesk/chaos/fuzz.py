@@ -16,7 +16,18 @@ from decimal import Decimal
 
 from fastavro import schemaless_writer
 
-from otcdesk.events import Event, HedgeOrder, OrderState, QuoteAction, QuoteResponse, Rfq, Side, TradeBooked, Venue, to_avro
+from otcdesk.events import (
+    Event,
+    HedgeOrder,
+    OrderState,
+    QuoteAction,
+    QuoteResponse,
+    Rfq,
+    Side,
+    TradeBooked,
+    Venue,
+    to_avro,
+)
 from otcdesk.serde import MAGIC, default_serde
 
 #: Which stages read which topic through `Stage.handle` (streams/*.py); prices and the folds
@@ -50,12 +61,53 @@ def _templates(n: int) -> dict[str, Event]:
     rfq_id, trade_id = f"fuzz-{n}", f"fuzz-trade-{n}"
     return {
         "rfq": Rfq(f"fuzz-e-{n}", T0, "fuzz", rfq_id, "ACME", "BTC/USD", Side.BUY, Decimal("2"), None, None),
-        "quotes": QuoteResponse(f"fuzz-e-{n}", T0, "fuzz", rfq_id, f"fuzz-q-{n}", "ACME", QuoteAction.ACCEPT, Side.BUY,
-                                Decimal("95000"), Decimal("2"), None),
-        "trades": TradeBooked(f"fuzz-e-{n}", T0, "fuzz", rfq_id, trade_id, f"fuzz-q-{n}", "ACME", "BTC/USD", Side.BUY,
-                              Decimal("2"), Decimal("95000"), Decimal("190000"), Decimal("0"), Decimal("95000")),
-        "orders": HedgeOrder(f"fuzz-e-{n}", T0, "hedger", rfq_id, f"fuzz-o-{n}", trade_id, Venue.OKX, "BTC/USD",
-                             Side.BUY, Decimal("2"), Decimal("95000"), 0, 1, OrderState.WORKING, Decimal("0"), Decimal("0")),
+        "quotes": QuoteResponse(
+            f"fuzz-e-{n}",
+            T0,
+            "fuzz",
+            rfq_id,
+            f"fuzz-q-{n}",
+            "ACME",
+            QuoteAction.ACCEPT,
+            Side.BUY,
+            Decimal("95000"),
+            Decimal("2"),
+            None,
+        ),
+        "trades": TradeBooked(
+            f"fuzz-e-{n}",
+            T0,
+            "fuzz",
+            rfq_id,
+            trade_id,
+            f"fuzz-q-{n}",
+            "ACME",
+            "BTC/USD",
+            Side.BUY,
+            Decimal("2"),
+            Decimal("95000"),
+            Decimal("190000"),
+            Decimal("0"),
+            Decimal("95000"),
+        ),
+        "orders": HedgeOrder(
+            f"fuzz-e-{n}",
+            T0,
+            "hedger",
+            rfq_id,
+            f"fuzz-o-{n}",
+            trade_id,
+            Venue.OKX,
+            "BTC/USD",
+            Side.BUY,
+            Decimal("2"),
+            Decimal("95000"),
+            0,
+            1,
+            OrderState.WORKING,
+            Decimal("0"),
+            Decimal("0"),
+        ),
     }
 
 
@@ -73,28 +125,53 @@ Fault = Callable[[Event, random.Random], tuple[bytes, bytes]]  # (key, value) of
 #: kind -> (reason prefix, every consumer refuses it?, how it breaks a valid event).
 WIRE_FAULTS: dict[str, tuple[str, bool, Fault]] = {
     "random_bytes": ("decode:", True, lambda e, rng: (e.key.encode(), rng.randbytes(rng.randint(0, 64)))),
-    "bad_magic": ("decode:bad_magic", True,
-                  lambda e, rng: (e.key.encode(), bytes([0xC3, rng.choice([0, 2, 0xFF])]) + wire(e)[2:])),
-    "unknown_fingerprint": ("decode:unknown_fingerprint", True,
-                            lambda e, rng: (e.key.encode(), MAGIC + rng.randbytes(8) + wire(e)[10:])),
-    "truncated": ("decode:", True, lambda e, rng: (e.key.encode(), (d := wire(e))[:rng.randrange(10, len(d) - 1)])),
-    "trailing_bytes": ("decode:trailing_bytes", True,
-                       lambda e, rng: (e.key.encode(), wire(e) + rng.randbytes(rng.randint(1, 16)))),
+    "bad_magic": (
+        "decode:bad_magic",
+        True,
+        lambda e, rng: (e.key.encode(), bytes([0xC3, rng.choice([0, 2, 0xFF])]) + wire(e)[2:]),
+    ),
+    "unknown_fingerprint": (
+        "decode:unknown_fingerprint",
+        True,
+        lambda e, rng: (e.key.encode(), MAGIC + rng.randbytes(8) + wire(e)[10:]),
+    ),
+    "truncated": ("decode:", True, lambda e, rng: (e.key.encode(), (d := wire(e))[: rng.randrange(10, len(d) - 1)])),
+    "trailing_bytes": (
+        "decode:trailing_bytes",
+        True,
+        lambda e, rng: (e.key.encode(), wire(e) + rng.randbytes(rng.randint(1, 16))),
+    ),
 }
 VALUE_FAULTS: dict[str, tuple[str, bool, Fault]] = {
     "wrong_key": ("invalid:wrong_key", True, lambda e, rng: (f"fuzz-other-{rng.randrange(10**9)}".encode(), wire(e))),
-    "huge_decimal": ("decode:decimal_overflow", True,
-                     lambda e, rng: (e.key.encode(), wire(e, qty_base=Decimal(10) ** 30 + rng.randrange(10**6)))),
-    "negative_qty": ("invalid:non_positive_qty_base", False,
-                     lambda e, rng: (e.key.encode(), wire(e, qty_base=Decimal(-rng.randint(1, 10**6))))),
-    "far_future": ("invalid:bad_timestamp", False,
-                   lambda e, rng: (e.key.encode(), wire(e, ts_us=FAR_FUTURE_US + rng.randrange(10**12)))),
-    "unknown_symbol": ("invalid:unknown_symbol", False,
-                       lambda e, rng: (e.key.encode(), wire(e, symbol=f"X{rng.randrange(10**6)}/ZZZ"))),
+    "huge_decimal": (
+        "decode:decimal_overflow",
+        True,
+        lambda e, rng: (e.key.encode(), wire(e, qty_base=Decimal(10) ** 30 + rng.randrange(10**6))),
+    ),
+    "negative_qty": (
+        "invalid:non_positive_qty_base",
+        False,
+        lambda e, rng: (e.key.encode(), wire(e, qty_base=Decimal(-rng.randint(1, 10**6)))),
+    ),
+    "far_future": (
+        "invalid:bad_timestamp",
+        False,
+        lambda e, rng: (e.key.encode(), wire(e, ts_us=FAR_FUTURE_US + rng.randrange(10**12))),
+    ),
+    "unknown_symbol": (
+        "invalid:unknown_symbol",
+        False,
+        lambda e, rng: (e.key.encode(), wire(e, symbol=f"X{rng.randrange(10**6)}/ZZZ")),
+    ),
 }
 #: The value faults a topic's stages check (validation.py, the stages' own guards).
-VALUE_KINDS = {"rfq": tuple(VALUE_FAULTS), "quotes": ("wrong_key", "huge_decimal", "negative_qty", "far_future"),
-               "trades": ("wrong_key", "huge_decimal", "negative_qty"), "orders": ("wrong_key", "huge_decimal")}
+VALUE_KINDS = {
+    "rfq": tuple(VALUE_FAULTS),
+    "quotes": ("wrong_key", "huge_decimal", "negative_qty", "far_future"),
+    "trades": ("wrong_key", "huge_decimal", "negative_qty"),
+    "orders": ("wrong_key", "huge_decimal"),
+}
 
 
 def generate(count: int, seed: int, topics: tuple[str, ...] = tuple(CONSUMERS)) -> list[Malformed]:
@@ -112,8 +189,16 @@ def generate(count: int, seed: int, topics: tuple[str, ...] = tuple(CONSUMERS)) 
         kind = rng.choice(kinds)
         if kind == "wrong_event":  # a valid event of another type: all but client-sim (it ignores non-quotes) refuse it
             stranger = templates["trades"] if topic == "rfq" else templates["rfq"]
-            out.append(Malformed(topic, stranger.key.encode(), wire(stranger), kind, "invalid:wrong_event",
-                                 consumers - {"client-sim"}))
+            out.append(
+                Malformed(
+                    topic,
+                    stranger.key.encode(),
+                    wire(stranger),
+                    kind,
+                    "invalid:wrong_event",
+                    consumers - {"client-sim"},
+                )
+            )
             continue
         event = templates.get(topic) or templates[rng.choice(("rfq", "trades"))]
         reason, every, fault = WIRE_FAULTS.get(kind) or VALUE_FAULTS[kind]

@@ -43,13 +43,15 @@ def publish(settings: Settings, messages: list[Malformed]) -> dict[tuple[str, in
                 errors.append(err.str())
             else:
                 sent[(message.topic, int(msg.partition() or 0), int(msg.offset() or 0))] = message
+
         return done
 
     for message in messages:
         while True:
             try:
-                producer.produce(settings.topic(message.topic), key=message.key, value=message.value,
-                                 on_delivery=delivered(message))
+                producer.produce(
+                    settings.topic(message.topic), key=message.key, value=message.value, on_delivery=delivered(message)
+                )
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -93,15 +95,25 @@ def expected(sent: dict[tuple[str, int, int], Malformed]) -> dict[Coord, str]:
     return {(stage, t, p, o): m.reason for (t, p, o), m in sent.items() for stage in m.stages}
 
 
-def run(settings: Settings, *, messages: int = 10_000, rfqs: int = 10, seed: int = 7, speed: float = 600.0,
-        namespace: str = NAMESPACE, logs: Path | None = None, say: Callable[[str], None] = print,
-        timeout_s: float = 600.0) -> Figures:
+def run(
+    settings: Settings,
+    *,
+    messages: int = 10_000,
+    rfqs: int = 10,
+    seed: int = 7,
+    speed: float = 600.0,
+    namespace: str = NAMESPACE,
+    logs: Path | None = None,
+    say: Callable[[str], None] = print,
+    timeout_s: float = 600.0,
+) -> Figures:
     check_broker(settings)  # one line before any work when the broker is not there
     began = time.monotonic()
     malformed = generate(messages, seed)
     figures = Figures("hostile-input", faults=len(malformed), detail={"generate_s": round(time.monotonic() - began, 1)})
-    runner = SessionRunner(settings, SessionPlan(seed=seed, speed=speed, rfqs=rfqs, namespace=namespace),
-                           startup_s=25.0, with_sink=False)
+    runner = SessionRunner(
+        settings, SessionPlan(seed=seed, speed=speed, rfqs=rfqs, namespace=namespace), startup_s=25.0, with_sink=False
+    )
     runner.supervisor.logs = logs or settings.state_dir / "chaos" / "hostile"
     runner.prepare()
     letters = DeadLetters(runner.settings)
@@ -121,7 +133,11 @@ def run(settings: Settings, *, messages: int = 10_000, rfqs: int = 10, seed: int
                 want = expected(publish(runner.settings, malformed))
                 fuzzed_at = time.monotonic()
                 say(f"{len(malformed)} malformed messages published; {len(want)} dead letters expected")
-            if fuzzed_at is not None and runner.tally.answered == len(runner.rfqs) and want.keys() <= letters.reasons.keys():
+            if (
+                fuzzed_at is not None
+                and runner.tally.answered == len(runner.rfqs)
+                and want.keys() <= letters.reasons.keys()
+            ):
                 break
         drained_s = None if fuzzed_at is None else time.monotonic() - fuzzed_at
         restarts = {name: n - at_fuzz.get(name, 0) for name, n in _restarts(runner).items() if n > at_fuzz.get(name, 0)}
@@ -138,8 +154,14 @@ def _restarts(runner: SessionRunner) -> dict[str, int]:
     return {c.name: c.restarts for c in runner.supervisor.children}
 
 
-def _judge(figures: Figures, want: dict[Coord, str], got: dict[Coord, list[str]], runner: SessionRunner,
-           restarts: dict[str, int], drained_s: float | None) -> None:
+def _judge(
+    figures: Figures,
+    want: dict[Coord, str],
+    got: dict[Coord, list[str]],
+    runner: SessionRunner,
+    restarts: dict[str, int],
+    drained_s: float | None,
+) -> None:
     tally = runner.tally
     missing = [c for c in want if c not in got]
     wrong = [(c, got[c][0], r) for c, r in want.items() if c in got and not got[c][0].startswith(r)]
@@ -152,9 +174,16 @@ def _judge(figures: Figures, want: dict[Coord, str], got: dict[Coord, list[str]]
     if drained_s is not None:
         figures.recover_s.append(drained_s)
     figures.detail |= {
-        "rfqs": len(tally.rfq_ids), "answered": tally.answered, "deals": len(tally.trades),
-        "closed_deals": tally.closed_deals, "restarts": restarts, "dead_letters_expected": len(want),
-        "expected_per_topic": dict(sorted(per_topic.items())), "missing": len(missing), "wrong_reason": len(wrong),
-        "wrong_reason_sample": [str(w) for w in wrong[:5]], "missing_sample": [str(m) for m in missing[:5]],
+        "rfqs": len(tally.rfq_ids),
+        "answered": tally.answered,
+        "deals": len(tally.trades),
+        "closed_deals": tally.closed_deals,
+        "restarts": restarts,
+        "dead_letters_expected": len(want),
+        "expected_per_topic": dict(sorted(per_topic.items())),
+        "missing": len(missing),
+        "wrong_reason": len(wrong),
+        "wrong_reason_sample": [str(w) for w in wrong[:5]],
+        "missing_sample": [str(m) for m in missing[:5]],
         "normal_flow_dead_letters": sum(len(v) for c, v in got.items() if c not in want),
     }

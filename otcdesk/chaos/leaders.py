@@ -47,13 +47,14 @@ def leadership(client: AdminClient, topics: Sequence[str], timeout_s: float = 5.
     meta = client.list_topics(timeout=timeout_s)
     leaders, isr = {}, {}
     for name in topics:
-        for p, part in (meta.topics[name].partitions.items() if name in meta.topics else ()):
+        for p, part in meta.topics[name].partitions.items() if name in meta.topics else ():
             leaders[(name, p)], isr[(name, p)] = part.leader, tuple(part.isrs)
     return Leadership(leaders, isr, meta.controller_id)
 
 
-def end_offsets(client: AdminClient, partitions: Sequence[tuple[str, int]],
-                timeout_s: float = 2.0) -> dict[tuple[str, int], int]:
+def end_offsets(
+    client: AdminClient, partitions: Sequence[tuple[str, int]], timeout_s: float = 2.0
+) -> dict[tuple[str, int], int]:
     """End offsets of `partitions` that have a leader now (the others are left out)."""
     if not partitions:
         return {}
@@ -84,8 +85,13 @@ def replication_of(client: AdminClient, topic: str, timeout_s: float = 10.0) -> 
     return replicas, int(config.result(timeout=timeout_s)["min.insync.replicas"].value)
 
 
-def wait_for(check: Callable[[Leadership], bool], client: AdminClient, topics: Sequence[str],
-             step: Callable[[], object], timeout_s: float) -> float | None:
+def wait_for(
+    check: Callable[[Leadership], bool],
+    client: AdminClient,
+    topics: Sequence[str],
+    step: Callable[[], object],
+    timeout_s: float,
+) -> float | None:
     """Seconds until `check` holds of the cluster's leadership of `topics` (None: not within
     `timeout_s`), calling `step` (the session's own work) between two looks."""
     began = time.monotonic()

@@ -67,8 +67,10 @@ def compare(clean: TopicLedger, faulted: TopicLedger) -> dict[str, tuple[int, in
     out = {}
     for topic in sorted(set(clean.counts) | set(faulted.counts)):
         a, b = clean.counts.get(topic, Counter()), faulted.counts.get(topic, Counter())
-        out[topic] = (sum((a - b).values()) + max(0, clean.undecodable[topic] - faulted.undecodable[topic]),
-                      sum((b - a).values()) + max(0, faulted.undecodable[topic] - clean.undecodable[topic]))
+        out[topic] = (
+            sum((a - b).values()) + max(0, clean.undecodable[topic] - faulted.undecodable[topic]),
+            sum((b - a).values()) + max(0, faulted.undecodable[topic] - clean.undecodable[topic]),
+        )
     return out
 
 
@@ -88,7 +90,7 @@ def stored(runner: DriverRunner, database: str, ledger: TopicLedger) -> dict[str
     out = {}
     for table in sorted(set(TABLES.values())):
         ids = {str(r[0]) for r in runner.query(f"SELECT event_id FROM {database}.{table} FINAL")}
-        (final,), = runner.query(f"SELECT count() FROM {database}.{table} FINAL")
+        ((final,),) = runner.query(f"SELECT count() FROM {database}.{table} FINAL")
         expected = ledger.by_table.get(table, set())
         out[table] = StoredTable(len(expected), int(final), len(ids), len(expected - ids))
     return out

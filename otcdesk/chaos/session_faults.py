@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from otcdesk.events import Event, QuoteAction, QuoteRejected, QuoteResponse, ReconResult, ReconStatus, RejectReason, TradeBooked
+from otcdesk.events import (
+    Event,
+    QuoteAction,
+    QuoteRejected,
+    QuoteResponse,
+    ReconResult,
+    ReconStatus,
+    RejectReason,
+    TradeBooked,
+)
 from otcdesk.ids import derived_rng
 from otcdesk.kafka import EventProducer, consumer_config
 from otcdesk.serde import DecodeError, default_serde
@@ -36,8 +45,9 @@ REPLAYED = ("rfq", "quotes", "trades", "orders", "fills", "settlements", "recon"
 WRITTEN = ("quotes", "trades", "orders", "fills", "settlements", "recon")
 
 
-def summary_differences(before: SessionSummary, after: SessionSummary,
-                        lines_before: Sequence[str], lines_after: Sequence[str]) -> list[str]:
+def summary_differences(
+    before: SessionSummary, after: SessionSummary, lines_before: Sequence[str], lines_after: Sequence[str]
+) -> list[str]:
     """Summary fields that differ between two runs of one session, and `deal_lines` if any deal's
     line does. Dead-letter counts (and the digest, which covers them) are left out: a record the
     desk refused once is refused again when it comes again (a replay, a restarted client-sim's
@@ -61,8 +71,9 @@ def read_topic(settings: Settings, topic: str, timeout_s: float = 10.0) -> list[
     consumer = Consumer(consumer_config(settings, "otcdesk.chaos-read"))
     try:
         meta = consumer.list_topics(name, timeout=timeout_s).topics[name]
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=timeout_s)[1]
-                for p in meta.partitions}
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=timeout_s)[1] for p in meta.partitions
+        }
         todo = {p for p, end in ends.items() if end > 0}
         consumer.assign([TopicPartition(name, p, 0) for p in todo])
         out: list[Message] = []
@@ -93,8 +104,13 @@ def event_ids(settings: Settings, topics: Sequence[str] = WRITTEN) -> dict[str, 
     return {t: {e.event_id for e in decoded(read_topic(settings, t))} for t in topics}
 
 
-def replay_slice(settings: Settings, seed: int, share: float = 0.3, topics: Sequence[str] = REPLAYED,
-                 producer: EventProducer | None = None) -> int:
+def replay_slice(
+    settings: Settings,
+    seed: int,
+    share: float = 0.3,
+    topics: Sequence[str] = REPLAYED,
+    producer: EventProducer | None = None,
+) -> int:
     """Publish again a slice of each topic: the middle `share` of every partition's records,
     shuffled across topics and partitions by a seeded generator (duplicates, out of order),
     same keys, values and headers. Returns how many records were re-published."""
@@ -105,7 +121,7 @@ def replay_slice(settings: Settings, seed: int, share: float = 0.3, topics: Sequ
             by_partition[msg.partition()].append(msg)
         for msgs in by_partition.values():
             start = int(len(msgs) * (1 - share) / 2)
-            picked += msgs[start:start + max(1, int(len(msgs) * share))]
+            picked += msgs[start : start + max(1, int(len(msgs) * share))]
     random.Random(seed).shuffle(picked)
     producer = producer or EventProducer(settings)
     for msg in picked:
@@ -153,21 +169,30 @@ def check_invariants(settings: Settings, rfq_ids: Iterable[str]) -> Invariants:
     ids = sorted(rfq_ids)
     # MATCHED: complete, hedged to the booked quantity within a lot; BROKEN: the breaks say why not
     unflagged = [r for r in trade_ids if r not in results or results[r].status is ReconStatus.PENDING]
-    return Invariants(len(ids), [r for r in ids if not kinds.get(r) and r not in refused],
-                      sorted(r for r in ids if len(kinds.get(r, ())) > 1),
-                      sorted(r for r, t in trade_ids.items() if len(t) > 1), sorted(unflagged))
+    return Invariants(
+        len(ids),
+        [r for r in ids if not kinds.get(r) and r not in refused],
+        sorted(r for r in ids if len(kinds.get(r, ())) > 1),
+        sorted(r for r, t in trade_ids.items() if len(t) > 1),
+        sorted(unflagged),
+    )
 
 
-def drain(settings: Settings, stages: Sequence[str], topics: Sequence[str] = REPLAYED,
-          timeout_s: float = 120.0) -> float:
+def drain(
+    settings: Settings, stages: Sequence[str], topics: Sequence[str] = REPLAYED, timeout_s: float = 120.0
+) -> float:
     """Wall seconds until every stage's group has committed the end of `topics` (it consumed them)."""
     from consumers.lag import LagMonitor
 
     names, monitor, started = {settings.topic(t) for t in topics}, LagMonitor(settings), time.monotonic()
     while time.monotonic() - started < timeout_s:
         groups = monitor.snapshot([settings.group(s) for s in stages])
-        lags = [0 if p.lag is None and not p.log_end_offset else p.lag
-                for g in groups for p in g.partitions if p.topic in names]
+        lags = [
+            0 if p.lag is None and not p.log_end_offset else p.lag
+            for g in groups
+            for p in g.partitions
+            if p.topic in names
+        ]
         if lags and all(lag == 0 for lag in lags):
             return time.monotonic() - started
         time.sleep(1.0)

@@ -17,7 +17,15 @@ from pathlib import Path
 from consumers.sink import CRASH_HOOK_ENV
 from otcdesk.chaos.figures import Figures
 from otcdesk.chaos.flow import (
-    Proc, Publisher, drop_namespace, fresh_namespace, group_offsets, scratch_database, seeded_rfqs, sink_proc, stored,
+    Proc,
+    Publisher,
+    drop_namespace,
+    fresh_namespace,
+    group_offsets,
+    scratch_database,
+    seeded_rfqs,
+    sink_proc,
+    stored,
     wait_until,
 )
 from otcdesk.db import client
@@ -34,15 +42,26 @@ ASSIGNED = "otcdesk.sink: assigned "  # the sink's log line when the group gave 
 SINK_ENV = {"OTCDESK_SINK__BATCH_MAX_MS": "300", "OTCDESK_SINK__REPORT_EVERY_S": "5"}
 
 
-def run(settings: Settings, *, events: int = 5000, kills: int = 2, rate_per_s: float = 100.0, seed: int = 7,
-        namespace: str = NAMESPACE, logs: Path | None = None, say: Callable[[str], None] = print,
-        timeout_s: float = 300.0) -> Figures:
+def run(
+    settings: Settings,
+    *,
+    events: int = 5000,
+    kills: int = 2,
+    rate_per_s: float = 100.0,
+    seed: int = 7,
+    namespace: str = NAMESPACE,
+    logs: Path | None = None,
+    say: Callable[[str], None] = print,
+    timeout_s: float = 300.0,
+) -> Figures:
     scoped = fresh_namespace(settings, namespace)
     database = namespace.rstrip("-").replace("-", "_").replace(".", "_")
     table = table_of(Rfq)
     ch = client.admin(settings)
     figures = Figures("sink-kill", faults=0, detail={"database": database})
-    sink = sink_proc(scoped, scratch_database(ch, database), SINK_ENV, (logs or settings.state_dir / "chaos") / "sink.log")
+    sink = sink_proc(
+        scoped, scratch_database(ch, database), SINK_ENV, (logs or settings.state_dir / "chaos") / "sink.log"
+    )
     rng = random.Random(seed)
     shares = sorted(rng.uniform(0.2, 0.8) for _ in range(kills))
     flow = seeded_rfqs(scoped, seed, events, SIM_START_US)
@@ -70,8 +89,13 @@ def run(settings: Settings, *, events: int = 5000, kills: int = 2, rate_per_s: f
         figures.processed = published
         figures.lost = published - final.distinct
         figures.duplicated = final.final - final.distinct
-        figures.detail |= {"raw_rows": final.raw, "final_rows": final.final, "distinct_event_ids": final.distinct,
-                           "drained_s": None if drained is None else round(drained, 1), "sink_starts": sink.starts}
+        figures.detail |= {
+            "raw_rows": final.raw,
+            "final_rows": final.final,
+            "distinct_event_ids": final.distinct,
+            "drained_s": None if drained is None else round(drained, 1),
+            "sink_starts": sink.starts,
+        }
         return figures
     finally:
         sink.stop()
@@ -81,8 +105,9 @@ def run(settings: Settings, *, events: int = 5000, kills: int = 2, rate_per_s: f
         drop_namespace(scoped)
 
 
-def _restart_and_wait(sink: Proc, scoped: Settings, ch: DriverRunner, database: str, table: str,
-                      publisher: Publisher, timeout_s: float) -> float:
+def _restart_and_wait(
+    sink: Proc, scoped: Settings, ch: DriverRunner, database: str, table: str, publisher: Publisher, timeout_s: float
+) -> float:
     """Restart the sink; seconds from the restart until the new process has its partitions (its
     own "assigned" log line) and has committed past the old one's last commit, or, when there is
     nothing left to commit, until everything published is stored. (A killed sink's last insert or

@@ -100,8 +100,11 @@ def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON in
 def generate_cmd(
     fills: int = typer.Option(..., "--fills", help=f"Fills to write, a multiple of {FILLS_PER_DEAL} (one deal each)."),
     seed: int = typer.Option(0, "--seed", help="Moves prices and clients: one seed, one history."),
-    database: str = typer.Option(..., "--database", help=(
-        "Database to (re)fill: created and migrated if missing. Its generated tables are EMPTIED first.")),
+    database: str = typer.Option(
+        ...,
+        "--database",
+        help=("Database to (re)fill: created and migrated if missing. Its generated tables are EMPTIED first."),
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a sentence."),
 ) -> None:
     """A synthetic trade history written on the server (benchmarks: `bench/sql.py`, docs/analytics.md)."""
@@ -120,8 +123,19 @@ def generate_cmd(
     finally:
         runner.close()
     if as_json:
-        print_json({"database": history.database, "fills": history.fills, "deals": history.deals,
-                    "seed": history.seed, "bad_fees": history.bad_fees, "seconds": round(history.seconds, 1)})
+        print_json(
+            {
+                "database": history.database,
+                "fills": history.fills,
+                "deals": history.deals,
+                "seed": history.seed,
+                "bad_fees": history.bad_fees,
+                "seconds": round(history.seconds, 1),
+            }
+        )
         return
-    console.print(f"{history.fills:,} fills, {history.deals:,} deals (seed {history.seed}) in {history.database}, "
-                  f"{history.bad_fees:,} fees off the schedule, {history.seconds:.1f} s", highlight=False)
+    console.print(
+        f"{history.fills:,} fills, {history.deals:,} deals (seed {history.seed}) in {history.database}, "
+        f"{history.bad_fees:,} fees off the schedule, {history.seconds:.1f} s",
+        highlight=False,
+    )

@@ -37,9 +37,13 @@ _REFRESH_EVERY_S = 0.1
 @contextlib.contextmanager
 def _progress(description: str, total: float | None, unit: str) -> Iterator[Callable[[float], None]]:
     """A rich bar on stderr; the yielded hook takes the amount done, throttled to 10 Hz."""
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(),
-               TextColumn("{task.completed:,.0f}" + ("/{task.total:,.0f}" if total else "") + f" {unit}"),
-               TextColumn("{task.fields[updates]:,} updates"), TimeElapsedColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}" + ("/{task.total:,.0f}" if total else "") + f" {unit}"),
+        TextColumn("{task.fields[updates]:,} updates"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=_err) as progress:
         task = progress.add_task(description, total=total, updates=0)
         state = {"last_s": 0.0, "updates": 0, "done": 0.0}
@@ -61,9 +65,18 @@ def _progress(description: str, total: float | None, unit: str) -> Iterator[Call
 OpenPublisher = Callable[[], FeedPublisher]
 
 
-def _run_sim(settings: Settings, open_publisher: OpenPublisher, symbols: tuple[str, ...], venues_text: str,
-             speed: float, seed: int, duration_s: float | None, sleep: bool, start_us: int,
-             from_now: bool = False) -> FeedSummary:
+def _run_sim(
+    settings: Settings,
+    open_publisher: OpenPublisher,
+    symbols: tuple[str, ...],
+    venues_text: str,
+    speed: float,
+    seed: int,
+    duration_s: float | None,
+    sleep: bool,
+    start_us: int,
+    from_now: bool = False,
+) -> FeedSummary:
     from otcdesk.venues.providers import offline_instruments
     from producers.feeds.selection import select_instruments
     from producers.feeds.sim import SimFeedPlan, sim_updates
@@ -78,8 +91,15 @@ def _run_sim(settings: Settings, open_publisher: OpenPublisher, symbols: tuple[s
         if settings.time == "stream":  # a simulated session: a source of stream time
             from producers.feeds.stream import run_stream_feed
 
-            return run_stream_feed(settings, instruments.values(), seed, plan, open_publisher(),
-                                   settings.clock() if sleep else None, on_update)
+            return run_stream_feed(
+                settings,
+                instruments.values(),
+                seed,
+                plan,
+                open_publisher(),
+                settings.clock() if sleep else None,
+                on_update,
+            )
         # Live: paced on the desk clock every process of `otcdesk run all` reads, not on a clock of
         # this process, so a feed started late, or restarted, publishes step k when the desk
         # reaches it (late steps at once). `--start-us now` outside a desk at 1x: paced on the
@@ -91,8 +111,9 @@ def _run_sim(settings: Settings, open_publisher: OpenPublisher, symbols: tuple[s
         return pump(updates, open_publisher(), on_update)
 
 
-def _run_replay(open_publisher: OpenPublisher, file: Path, speed: float, sleep: bool,
-                start_us: int | None) -> FeedSummary:
+def _run_replay(
+    open_publisher: OpenPublisher, file: Path, speed: float, sleep: bool, start_us: int | None
+) -> FeedSummary:
     from producers.feeds.recording import read_recording
     from producers.feeds.replay import replay_updates
 
@@ -104,8 +125,14 @@ def _run_replay(open_publisher: OpenPublisher, file: Path, speed: float, sleep: 
         return pump(updates, publisher, lambda _u: hook(next(seen)))
 
 
-def _run_ccxt(open_publisher: OpenPublisher, symbols: tuple[str, ...], venues_text: str, fixtures: bool,
-              interval_s: float, duration_s: float | None) -> FeedSummary:
+def _run_ccxt(
+    open_publisher: OpenPublisher,
+    symbols: tuple[str, ...],
+    venues_text: str,
+    fixtures: bool,
+    interval_s: float,
+    duration_s: float | None,
+) -> FeedSummary:
     from producers.feeds.ccxt_feed import CcxtFeedPlan, run_ccxt_feed
 
     plan = CcxtFeedPlan(symbols, venues_of(split_names(venues_text)), fixtures, interval_s, duration_s)
@@ -119,22 +146,34 @@ def _run_ccxt(open_publisher: OpenPublisher, symbols: tuple[str, ...], venues_te
 @app.command("run")
 def run(
     source: str = typer.Option("sim", "--source", help="sim | ccxt | replay."),
-    symbols: str = typer.Option(None, "--symbols", help="Comma separated desk symbols (default: all the desk quotes).",
-                                callback=names()),
-    venues: str = typer.Option(",".join(v.value for v in DESK_VENUES), "--venues", help="Comma separated venues.",
-                               callback=names()),
-    speed: float = typer.Option(None, "--speed", help="Sim/replay speed factor (default: settings sim_speed).",
-                                callback=SPEED),
+    symbols: str = typer.Option(
+        None, "--symbols", help="Comma separated desk symbols (default: all the desk quotes).", callback=names()
+    ),
+    venues: str = typer.Option(
+        ",".join(v.value for v in DESK_VENUES), "--venues", help="Comma separated venues.", callback=names()
+    ),
+    speed: float = typer.Option(
+        None, "--speed", help="Sim/replay speed factor (default: settings sim_speed).", callback=SPEED
+    ),
     seed: int = typer.Option(None, "--seed", help="Seed of the sim (default: settings seed).", callback=SEED),
-    duration: float = typer.Option(None, "--duration", help="Sim seconds (ccxt: wall seconds) (default: until Ctrl-C).",
-                                   callback=number(gt=0, le=YEAR_S)),
+    duration: float = typer.Option(
+        None,
+        "--duration",
+        help="Sim seconds (ccxt: wall seconds) (default: until Ctrl-C).",
+        callback=number(gt=0, le=YEAR_S),
+    ),
     no_sleep: bool = typer.Option(False, "--no-sleep", help="Sim/replay as fast as possible (tests, benchmarks)."),
-    start_us: str = typer.Option(None, "--start-us", help="Sim start: epoch us, or 'now' (desk clock) (default: session start, else 2025-01-01); "
-                                 "replay: move the first record to this instant."),
+    start_us: str = typer.Option(
+        None,
+        "--start-us",
+        help="Sim start: epoch us, or 'now' (desk clock) (default: session start, else 2025-01-01); "
+        "replay: move the first record to this instant.",
+    ),
     file: Path = typer.Option(None, "--file", help="Recording to replay (JSON lines)."),
     fixtures: bool = typer.Option(False, "--fixtures", help="ccxt against the loopback fixture server (offline)."),
-    interval: float = typer.Option(1.0, "--interval", help="ccxt: seconds between two polls of a venue.",
-                                   callback=number(gt=0, le=HOUR_S)),
+    interval: float = typer.Option(
+        1.0, "--interval", help="ccxt: seconds between two polls of a venue.", callback=number(gt=0, le=HOUR_S)
+    ),
     record: Path = typer.Option(None, "--record", help="Also write every published update to this JSON-lines file."),
     metrics_port: int = typer.Option(None, "--metrics-port", help=METRICS_PORT_HELP, callback=PORT),
 ) -> None:
@@ -163,8 +202,18 @@ def run(
         return FeedPublisher(settings, source, record)
 
     if sim_start_us is not None:
-        summary = _run_sim(settings, open_publisher, chosen, venues, speed, settings.seed if seed is None else seed,
-                           duration, not no_sleep, sim_start_us, from_now=(start_us or "").strip().lower() == "now")
+        summary = _run_sim(
+            settings,
+            open_publisher,
+            chosen,
+            venues,
+            speed,
+            settings.seed if seed is None else seed,
+            duration,
+            not no_sleep,
+            sim_start_us,
+            from_now=(start_us or "").strip().lower() == "now",
+        )
     elif source == "replay":
         summary = _run_replay(open_publisher, file, speed, not no_sleep, shift_to_us)
     else:
@@ -172,4 +221,3 @@ def run(
     console.print(summary.line(), highlight=False, soft_wrap=True)
     if summary.failed:  # close() flushed: every record was acknowledged or failed
         raise DeliveryError(f"Kafka refused {summary.failed} records of this feed (acknowledged {summary.delivered})")
-

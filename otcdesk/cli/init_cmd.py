@@ -22,5 +22,7 @@ def init() -> None:
     finally:
         runner.close()
     applied = [f"{o.version:04d}" for o in outcomes if o.status == "applied"]
-    console.print(f"clickhouse: database {database}, {len(outcomes)} migrations"
-                  + (f", applied {', '.join(applied)}" if applied else ", none pending"))
+    console.print(
+        f"clickhouse: database {database}, {len(outcomes)} migrations"
+        + (f", applied {', '.join(applied)}" if applied else ", none pending")
+    )

@@ -30,20 +30,36 @@ log = logging.getLogger("otcdesk.lag")
 
 _STYLE = {"OK": "green", "WARN": "yellow", "NOTFOUND": "dim"}  # everything else is red
 
-PARTITION_COLUMNS = ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "LAG-TIME",
-                     "STATUS", "CONSUMER-ID")
+PARTITION_COLUMNS = (
+    "GROUP",
+    "TOPIC",
+    "PARTITION",
+    "CURRENT-OFFSET",
+    "LOG-END-OFFSET",
+    "LAG",
+    "LAG-TIME",
+    "STATUS",
+    "CONSUMER-ID",
+)
 
 
 def lag(
-    group: list[str] = typer.Option([], "--group", "-g", help="Consumer group to show (repeatable).",
-                                    callback=identifier(MAX_GROUP_LEN)),
+    group: list[str] = typer.Option(
+        [], "--group", "-g", help="Consumer group to show (repeatable).", callback=identifier(MAX_GROUP_LEN)
+    ),
     all_groups: bool = typer.Option(False, "--all", help="Every consumer group on the broker, not only otcdesk-*."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one document per refresh with --watch)."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Refresh in place until Ctrl-C."),
-    interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes with --watch or --serve.",
-                                   callback=number(ge=0.2, le=HOUR_S)),
-    serve: int | None = typer.Option(None, "--serve", metavar="PORT", callback=whole(ge=1, le=65535),
-                                     help="Serve the otcdesk_lag_* gauges on http://HOST:PORT/metrics until Ctrl-C."),
+    interval: float = typer.Option(
+        2.0, "--interval", help="Seconds between refreshes with --watch or --serve.", callback=number(ge=0.2, le=HOUR_S)
+    ),
+    serve: int | None = typer.Option(
+        None,
+        "--serve",
+        metavar="PORT",
+        callback=whole(ge=1, le=65535),
+        help="Serve the otcdesk_lag_* gauges on http://HOST:PORT/metrics until Ctrl-C.",
+    ),
     host: str | None = typer.Option(None, "--host", help="Address --serve binds (default: settings metrics.host)."),
 ) -> None:
     """Lag of the desk's consumer groups: offsets as kafka-consumer-groups.sh, age in seconds, status."""
@@ -80,8 +96,9 @@ def _watch(monitor: LagMonitor, selected: Sequence[str], all_groups: bool, as_js
             time.sleep(interval)
 
 
-def _serve(settings: Settings, selected: Sequence[str], all_groups: bool, host: str, port: int,
-           interval: float) -> None:
+def _serve(
+    settings: Settings, selected: Sequence[str], all_groups: bool, host: str, port: int, interval: float
+) -> None:
     """Refresh every `interval`; a refresh Kafka does not answer keeps the last snapshot (its
     otcdesk_lag_last_refresh_timestamp_seconds ages, which is what to alert on) and is retried."""
     monitor = LagMonitor(settings)
@@ -117,16 +134,26 @@ def render(groups: Sequence[GroupLag], title_suffix: str = "") -> Group:
     for column in ("GROUP", "STATE", "MEMBERS", "TOTAL-LAG", "MAX-LAG-TIME", "STATUS"):
         summary.add_column(column, justify="right" if column in ("MEMBERS", "TOTAL-LAG", "MAX-LAG-TIME") else "left")
     for g in groups:
-        summary.add_row(g.group, g.state, str(g.members), str(g.total_lag), format_age(g.max_lag_seconds),
-                        _styled(g.status.value))
+        summary.add_row(
+            g.group, g.state, str(g.members), str(g.total_lag), format_age(g.max_lag_seconds), _styled(g.status.value)
+        )
     partitions = Table(title="Partitions", title_justify="left")
     for column in PARTITION_COLUMNS:
         numeric = column in ("PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "LAG-TIME")
         partitions.add_column(column, justify="right" if numeric else "left")
     for g in groups:
         for p in g.partitions:
-            partitions.add_row(g.group, p.topic, str(p.partition), _dash(p.current_offset), _dash(p.log_end_offset),
-                               _dash(p.lag), format_age(p.lag_seconds), _styled(p.status.value), p.consumer_id or "-")
+            partitions.add_row(
+                g.group,
+                p.topic,
+                str(p.partition),
+                _dash(p.current_offset),
+                _dash(p.log_end_offset),
+                _dash(p.lag),
+                format_age(p.lag_seconds),
+                _styled(p.status.value),
+                p.consumer_id or "-",
+            )
     return Group(summary, partitions)
 
 

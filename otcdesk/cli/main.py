@@ -30,8 +30,14 @@ _err = Console(stderr=True)
 
 
 @app.callback()
-def root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print the libraries' logs "
-                                      "(librdkafka's connection attempts, retries) on stderr.")) -> None:
+def root(
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="Also print the libraries' logs (librdkafka's connection attempts, retries) on stderr.",
+    ),
+) -> None:
     from otcdesk.kafka import log as kafka_log, show_librdkafka_log
 
     if verbose:
@@ -52,8 +58,21 @@ def _error(text: str) -> None:
 def _register() -> None:
     # Imported here so one noun's import error names itself.
     from otcdesk.cli import (
-        chaos_cmd, db_cmd, feed_cmd, init_cmd, lag_cmd, quote_cmd, rfq_cmd, run_cmd, schemas_cmd, simulate_cmd, sink_cmd,
-        stack_cmd, stage_cmd, summary_cmd, topics_cmd,
+        chaos_cmd,
+        db_cmd,
+        feed_cmd,
+        init_cmd,
+        lag_cmd,
+        quote_cmd,
+        rfq_cmd,
+        run_cmd,
+        schemas_cmd,
+        simulate_cmd,
+        sink_cmd,
+        stack_cmd,
+        stage_cmd,
+        summary_cmd,
+        topics_cmd,
     )
     from otcdesk.cli import report_cmd, sql_cmd, web_cmd
 

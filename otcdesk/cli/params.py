@@ -132,7 +132,9 @@ def choice(*allowed: str) -> Check[str | None]:
 
 SEED = whole(ge=0, le=MAX_SEED)
 PORT = whole(ge=0, le=65535)
-METRICS_PORT_HELP = ("Serve Prometheus /metrics on this port (host: settings metrics.host); 0 or unset: off. "
-                     "A port in use: one warning line, no metrics.")
+METRICS_PORT_HELP = (
+    "Serve Prometheus /metrics on this port (host: settings metrics.host); 0 or unset: off. "
+    "A port in use: one warning line, no metrics."
+)
 LAYOUT = choice(*get_args(Layout))
 SPEED = number(gt=0, le=MAX_SPEED)

@@ -29,11 +29,15 @@ def report(
     since: str | None = typer.Option(None, "--since", help="From: 2h (ago), 2025-11-24T16:00:00Z or epoch us."),
     until: str | None = typer.Option(None, "--until", help="Before: same forms as --since."),
     bucket: str = typer.Option("1m", "--bucket", help="Time-series bucket width: 30s, 5m, 1h, 1d."),
-    as_of: str | None = typer.Option(None, "--as-of", help="recon_breaks: judge every deal at this time "
-                                                           "(default: each at its latest event)."),
-    limit: int | None = typer.Option(None, "--limit", callback=whole(ge=0, le=reports.ALL_ROWS),
-                                     help=f"blotter: the newest N deals (default {reports.DEFAULT_BLOTTER_LIMIT}; "
-                                          "0: every deal)."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="recon_breaks: judge every deal at this time (default: each at its latest event)."
+    ),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        callback=whole(ge=0, le=reports.ALL_ROWS),
+        help=f"blotter: the newest N deals (default {reports.DEFAULT_BLOTTER_LIMIT}; 0: every deal).",
+    ),
     database: str | None = typer.Option(None, "--database", help="Database (default: the CLICKHOUSE_URL one)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON rows (decimals as strings)."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV with a header line."),

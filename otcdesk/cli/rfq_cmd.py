@@ -41,8 +41,16 @@ def publish(
     if two_way and side.strip() and side.strip().lower().replace("_", "-") != "two-way":
         raise UserError(f"--two-way asks for both sides; it cannot go with --side {side.strip()}")
     settings = get_settings()
-    rfq = build_rfq(client, symbol, "two_way" if two_way else side, qty_base=qty, notional_quote=notional,
-                    rfq_id=rfq_id, settings=settings, source="cli")
+    rfq = build_rfq(
+        client,
+        symbol,
+        "two_way" if two_way else side,
+        qty_base=qty,
+        notional_quote=notional,
+        rfq_id=rfq_id,
+        settings=settings,
+        source="cli",
+    )
     follower = send_rfq(rfq, settings, follow)
     print_json({"rfq_id": rfq.rfq_id}) if as_json else console.print(rfq.rfq_id, markup=False, highlight=False)
     if follower is None:
@@ -61,30 +69,45 @@ def publish(
 
 def _show(event: object) -> None:
     if isinstance(event, Quote):
-        console.print(f"[bold]quote[/bold] {event.quote_id} {event.symbol} {event.qty_base} "
-                      f"bid {event.bid_price_quote} / ask {event.ask_price_quote} (mid {event.mid_price_quote}, "
-                      f"valid until {event.valid_until_us} us)")
+        console.print(
+            f"[bold]quote[/bold] {event.quote_id} {event.symbol} {event.qty_base} "
+            f"bid {event.bid_price_quote} / ask {event.ask_price_quote} (mid {event.mid_price_quote}, "
+            f"valid until {event.valid_until_us} us)"
+        )
     elif isinstance(event, QuoteRejected):
         console.print(f"[red]rejected[/red] {event.reason}: {event.detail}")
     elif isinstance(event, TradeBooked):
-        console.print(f"[green]trade[/green] {event.trade_id} {event.side} {event.qty_base} {event.symbol} "
-                      f"@ {event.price_quote} = {event.notional_quote}")
+        console.print(
+            f"[green]trade[/green] {event.trade_id} {event.side} {event.qty_base} {event.symbol} "
+            f"@ {event.price_quote} = {event.notional_quote}"
+        )
 
 
 @app.command("load")
 def load(
-    rate: float = typer.Option(100.0, "--rate", help="Target RFQs per second (open loop: never waits for quotes).",
-                               callback=number(gt=0, le=MAX_RATE_PER_S)),
-    duration: float = typer.Option(10.0, "--duration", help="Wall seconds the schedule spans.",
-                                   callback=number(gt=0, le=DAY_S)),
-    seed: int = typer.Option(None, "--seed", help="Seed of the client mix and rfq ids (default: settings seed).",
-                             callback=SEED),
-    clients: str = typer.Option(None, "--clients", help="Comma separated client ids (default: every profile).",
-                                callback=names()),
-    speed: float = typer.Option(None, "--speed", help="Sim clock speed for ts_us (default: settings sim_speed).",
-                                callback=SPEED),
-    start_us: str = typer.Option("now", "--start-us", help="Sim time of the first RFQ: 'now' (the desk "
-                                 "clock) or epoch us for reproducible ts_us."),
+    rate: float = typer.Option(
+        100.0,
+        "--rate",
+        help="Target RFQs per second (open loop: never waits for quotes).",
+        callback=number(gt=0, le=MAX_RATE_PER_S),
+    ),
+    duration: float = typer.Option(
+        10.0, "--duration", help="Wall seconds the schedule spans.", callback=number(gt=0, le=DAY_S)
+    ),
+    seed: int = typer.Option(
+        None, "--seed", help="Seed of the client mix and rfq ids (default: settings seed).", callback=SEED
+    ),
+    clients: str = typer.Option(
+        None, "--clients", help="Comma separated client ids (default: every profile).", callback=names()
+    ),
+    speed: float = typer.Option(
+        None, "--speed", help="Sim clock speed for ts_us (default: settings sim_speed).", callback=SPEED
+    ),
+    start_us: str = typer.Option(
+        "now",
+        "--start-us",
+        help="Sim time of the first RFQ: 'now' (the desk clock) or epoch us for reproducible ts_us.",
+    ),
 ) -> None:
     """Send a seeded mix of client RFQs at a fixed rate, with a progress bar and a summary (exit 2
     unless the broker acknowledged every RFQ sent)."""
@@ -96,18 +119,26 @@ def load(
     from producers.load import LoadGenerator, LoadPlan, select_profiles
 
     settings = get_settings()
-    plan = LoadPlan(rate, duration, resolve_start_us(start_us, settings),
-                    settings.sim_speed if speed is None else speed)
+    plan = LoadPlan(
+        rate, duration, resolve_start_us(start_us, settings), settings.sim_speed if speed is None else speed
+    )
     profiles = select_profiles(settings, clients)
     require_topics(settings, [settings.topic(Rfq.TOPIC)])
     stop_on_sigterm()
-    sim = ClientSim(settings.seed if seed is None else seed, profiles, clients=settings.clients,
-                    sim=settings.sim, symbols=settings.symbols, source="load")
+    sim = ClientSim(
+        settings.seed if seed is None else seed,
+        profiles,
+        clients=settings.clients,
+        sim=settings.sim,
+        symbols=settings.symbols,
+        source="load",
+    )
     columns = [TextColumn("[bold]rfq load"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task("rfq", total=plan.count)
         summary = LoadGenerator(plan, sim, EventProducer(settings)).run(
-            lambda sent: progress.update(task, completed=sent))
+            lambda sent: progress.update(task, completed=sent)
+        )
     console.print(summary.line(), highlight=False, soft_wrap=True)
     if not summary.all_acked:
         raise DeliveryError(summary.shortfall())

@@ -40,17 +40,29 @@ def _table(supervisor: Supervisor, started: float) -> Table:
         table.add_column(column)
     for child in supervisor.children:
         pid = child.proc.pid if child.proc is not None else "-"
-        table.add_row(child.name, str(pid), child.state, str(child.restarts),
-                      "-" if child.last_exit is None else str(child.last_exit),
-                      "-" if child.metrics_port is None else str(child.metrics_port))
+        table.add_row(
+            child.name,
+            str(pid),
+            child.state,
+            str(child.restarts),
+            "-" if child.last_exit is None else str(child.last_exit),
+            "-" if child.metrics_port is None else str(child.metrics_port),
+        )
     return table
 
 
 def processes(supervisor: Supervisor, supervisor_port: int | None) -> list[dict[str, Any]]:
     """Every process of the desk with its pid and /metrics port (None: no endpoint), supervisor first."""
     rows = [{"process": "supervisor", "pid": os.getpid(), "stages": [], "metrics_port": supervisor_port}]
-    rows += [{"process": c.name, "pid": c.proc.pid if c.proc is not None else None, "stages": list(c.stages),
-              "metrics_port": c.metrics_port} for c in supervisor.children]
+    rows += [
+        {
+            "process": c.name,
+            "pid": c.proc.pid if c.proc is not None else None,
+            "stages": list(c.stages),
+            "metrics_port": c.metrics_port,
+        }
+        for c in supervisor.children
+    ]
     return rows
 
 
@@ -68,8 +80,11 @@ def running_endpoints(state_dir: Path) -> list[dict[str, Any]]:
     except (KeyError, TypeError, ValueError, OSError):
         return []
     host = str(state.get("host", "127.0.0.1"))
-    return [{**row, "address": f"{host}:{row['metrics_port']}", "up": _answers(host, int(row["metrics_port"]))}
-            for row in state.get("processes", []) if row.get("metrics_port")]
+    return [
+        {**row, "address": f"{host}:{row['metrics_port']}", "up": _answers(host, int(row["metrics_port"]))}
+        for row in state.get("processes", [])
+        if row.get("metrics_port")
+    ]
 
 
 def _answers(host: str, port: int) -> bool:
@@ -93,20 +108,29 @@ def _serve_metrics(supervisor: Supervisor, conf: MetricsSettings) -> int | None:
 
 @app.command("all")
 def run_all(
-    speed: float = typer.Option(None, "--speed", help="Sim clock speed factor (default: settings sim_speed).",
-                                callback=SPEED),
-    seed: int = typer.Option(None, "--seed", help="Seed of every random choice (default: settings seed).",
-                             callback=SEED),
-    stages: str = typer.Option("", "--stages", help="Comma separated stages (default: all).",
-                               callback=names()),
+    speed: float = typer.Option(
+        None, "--speed", help="Sim clock speed factor (default: settings sim_speed).", callback=SPEED
+    ),
+    seed: int = typer.Option(
+        None, "--seed", help="Seed of every random choice (default: settings seed).", callback=SEED
+    ),
+    stages: str = typer.Option("", "--stages", help="Comma separated stages (default: all).", callback=names()),
     feed: bool = typer.Option(True, "--feed/--no-feed", help="Run the sim market-data feed."),
     sink: bool = typer.Option(False, "--sink/--no-sink", help="Run the ClickHouse sink too."),
-    layout: str = typer.Option(None, "--layout", help="Stage processes: per-stage, offices or desks (default: settings "
-                               "layout).", callback=LAYOUT),
-    duration: float = typer.Option(0, "--duration", help="Stop after this many wall seconds (0: until Ctrl-C).",
-                                   callback=number(ge=0, le=YEAR_S)),
-    as_json: bool = typer.Option(False, "--json", help="Print the processes (pid, stages, metrics port) as JSON once "
-                                 "started, instead of the live table."),
+    layout: str = typer.Option(
+        None,
+        "--layout",
+        help="Stage processes: per-stage, offices or desks (default: settings layout).",
+        callback=LAYOUT,
+    ),
+    duration: float = typer.Option(
+        0, "--duration", help="Stop after this many wall seconds (0: until Ctrl-C).", callback=number(ge=0, le=YEAR_S)
+    ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print the processes (pid, stages, metrics port) as JSON once started, instead of the live table.",
+    ),
 ) -> None:
     """Start the desk; restart a crashed process with backoff; stop all on Ctrl-C."""
     from otcdesk.topics import topic_specs
@@ -118,8 +142,11 @@ def run_all(
     if unknown:
         raise UserError(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
     require_topics(settings, [spec.name for spec in topic_specs(settings)])
-    env = session_env(settings.seed if seed is None else seed, settings.sim_speed if speed is None else speed,
-                      namespace=settings.namespace)
+    env = session_env(
+        settings.seed if seed is None else seed,
+        settings.sim_speed if speed is None else speed,
+        namespace=settings.namespace,
+    )
     children = desk_children(chosen, with_feed=feed, with_sink=sink, layout=layout or settings.layout)
     supervisor = Supervisor(children, env, settings.state_dir / "logs" / "desk")
     stop = {"now": False}
@@ -133,8 +160,9 @@ def run_all(
     supervisor.start()
     ports = metrics_file(settings.state_dir)
     if settings.metrics.enabled:
-        rows = [{k: row[k] for k in ("process", "stages", "metrics_port")}
-                for row in processes(supervisor, supervisor_port)]
+        rows = [
+            {k: row[k] for k in ("process", "stages", "metrics_port")} for row in processes(supervisor, supervisor_port)
+        ]
         state_file.write(ports, {"host": settings.metrics.host, "supervisor_pid": os.getpid(), "processes": rows})
     if as_json:
         print_json({"logs": str(supervisor.logs), "processes": processes(supervisor, supervisor_port)})

@@ -20,14 +20,17 @@ def list_schemas(as_json: bool = JSON) -> None:
     catalog = SchemaCatalog()
     rows = [
         (v.event, v.version, v.full_name, v.fingerprint.hex(), str(v.path.relative_to(catalog.root)))
-        for versions in catalog.versions.values() for v in versions
+        for versions in catalog.versions.values()
+        for v in versions
     ]
     emit(f"Avro schemas in {catalog.root}", ["event", "version", "name", "fingerprint", "file"], rows, as_json)
 
 
 @app.command("check")
-def check(as_json: bool = JSON, samples: int = typer.Option(50, help="Sample records per pair.",
-                                                            callback=whole(ge=1, le=10_000))) -> None:
+def check(
+    as_json: bool = JSON,
+    samples: int = typer.Option(50, help="Sample records per pair.", callback=whole(ge=1, le=10_000)),
+) -> None:
     """Prove each version backward and forward compatible with the one before."""
     catalog = SchemaCatalog()
     results = check_catalog(catalog, samples)
@@ -38,4 +41,6 @@ def check(as_json: bool = JSON, samples: int = typer.Option(50, help="Sample rec
         print(f"{len(results)} version pairs checked; {len(single)} events have a single version.")
     bad = [r for r in results if not r.ok]
     if bad:
-        raise DeskError(f"{len(bad)} incompatible schema pair(s): " + ", ".join(f"{r.event} v{r.older}->v{r.newer}" for r in bad))
+        raise DeskError(
+            f"{len(bad)} incompatible schema pair(s): " + ", ".join(f"{r.event} v{r.older}->v{r.newer}" for r in bad)
+        )

@@ -44,33 +44,63 @@ def parse_speed(text: str) -> float | None:
 
 def simulate(
     rfqs: int = typer.Option(500, "--rfqs", help="RFQs in the session.", callback=RFQS),
-    speed: str = typer.Option("max", "--speed", help="'max' (as fast as the CPUs allow) or a factor of the "
-                              "wall clock the sources are paced on (600: ten sim minutes a second). Same result."),
-    seed: int = typer.Option(None, "--seed", help="Seed of every random choice (default: settings seed).",
-                             callback=SEED),
+    speed: str = typer.Option(
+        "max",
+        "--speed",
+        help="'max' (as fast as the CPUs allow) or a factor of the "
+        "wall clock the sources are paced on (600: ten sim minutes a second). Same result.",
+    ),
+    seed: int = typer.Option(
+        None, "--seed", help="Seed of every random choice (default: settings seed).", callback=SEED
+    ),
     rate: float = typer.Option(0.02, "--rate", help="Mean RFQ arrivals per sim second (Poisson).", callback=RATE),
-    faults: bool = typer.Option(True, "--faults/--no-faults", help="Inject venue faults (fees, dropped/duplicate fills)."),
+    faults: bool = typer.Option(
+        True, "--faults/--no-faults", help="Inject venue faults (fees, dropped/duplicate fills)."
+    ),
     sink: bool = typer.Option(False, "--sink/--no-sink", help="Also run the ClickHouse sink (for `otcdesk report`)."),
-    startup: float = typer.Option(10.0, "--startup", help="With a numeric --speed: wall seconds the processes get to "
-                                  "start before the paced clock runs.", callback=STARTUP),
+    startup: float = typer.Option(
+        10.0,
+        "--startup",
+        help="With a numeric --speed: wall seconds the processes get to start before the paced clock runs.",
+        callback=STARTUP,
+    ),
     timeout: float = typer.Option(900.0, "--timeout", help="Give up after this many wall seconds.", callback=TIMEOUT),
-    kill: list[str] = typer.Option([], "--kill", help="Chaos: PROCESS@SHARE, kill -9 PROCESS once SHARE (0-1) of "
-                                   "the RFQs are out (restarted by the supervisor). Repeatable."),
+    kill: list[str] = typer.Option(
+        [],
+        "--kill",
+        help="Chaos: PROCESS@SHARE, kill -9 PROCESS once SHARE (0-1) of "
+        "the RFQs are out (restarted by the supervisor). Repeatable.",
+    ),
     namespace: str = typer.Option(NAMESPACE, "--namespace", help="Topic/group prefix of the session (wiped first)."),
-    layout: str = typer.Option(None, "--layout", help="Stage processes: per-stage, offices or desks (default: settings "
-                               "layout). Same result.", callback=LAYOUT),
+    layout: str = typer.Option(
+        None,
+        "--layout",
+        help="Stage processes: per-stage, offices or desks (default: settings layout). Same result.",
+        callback=LAYOUT,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    expect: Path = typer.Option(None, "--expect", help="The --json output of an earlier run: exit 1 unless this run "
-                                "is the same session, naming the first deal line that differs."),
+    expect: Path = typer.Option(
+        None,
+        "--expect",
+        help="The --json output of an earlier run: exit 1 unless this run "
+        "is the same session, naming the first deal line that differs.",
+    ),
 ) -> None:
     """Run the desk on seeded RFQs until every deal is settled or failed and reconciled."""
     expected = _expected(expect) if expect is not None else None
     settings = get_settings()
-    plan = SessionPlan(seed=settings.seed if seed is None else seed, speed=parse_speed(speed), rfqs=rfqs, rate_per_s=rate,
-                       faults=faults, namespace=namespace)
+    plan = SessionPlan(
+        seed=settings.seed if seed is None else seed,
+        speed=parse_speed(speed),
+        rfqs=rfqs,
+        rate_per_s=rate,
+        faults=faults,
+        namespace=namespace,
+    )
     screen = Console(stderr=True) if as_json else console  # --json: stdout carries the JSON only
-    result = run_session(plan, screen, startup_s=startup, timeout_s=timeout, sink=sink, kills=parse_kills(kill),
-                         layout=layout)
+    result = run_session(
+        plan, screen, startup_s=startup, timeout_s=timeout, sink=sink, kills=parse_kills(kill), layout=layout
+    )
     if as_json:
         print_json(result.as_json())
     else:
@@ -108,10 +138,14 @@ class SessionResult:
     deal_lines: tuple[str, ...] = ()  # one per RFQ (SessionTally.deal_lines): where two sessions differ
 
     def as_json(self) -> dict[str, object]:
-        return self.summary.as_json() | {"complete": self.complete, "wall_s": round(self.wall_s, 1),
-                                         "killed": list(self.killed), "restarts": self.restarts,
-                                         "recover_s": [round(s, 1) for s in self.recover_s],
-                                         "deal_lines": list(self.deal_lines)}
+        return self.summary.as_json() | {
+            "complete": self.complete,
+            "wall_s": round(self.wall_s, 1),
+            "killed": list(self.killed),
+            "restarts": self.restarts,
+            "recover_s": [round(s, 1) for s in self.recover_s],
+            "deal_lines": list(self.deal_lines),
+        }
 
     def difference_from(self, expected: dict[str, Any]) -> str | None:
         """None if `expected` (another run's `as_json`) is the same session, else what differs
@@ -132,9 +166,17 @@ class SessionResult:
         return None if len(self.deal_lines) == len(other.deal_lines) else "a different number of RFQs"
 
 
-def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout_s: float, sink: bool = False,
-                kills: list[tuple[str, float]] | None = None, then: Callable[[Any], None] | None = None,
-                layout: str | None = None) -> SessionResult:
+def run_session(
+    plan: SessionPlan,
+    screen: Console,
+    *,
+    startup_s: float,
+    timeout_s: float,
+    sink: bool = False,
+    kills: list[tuple[str, float]] | None = None,
+    then: Callable[[Any], None] | None = None,
+    layout: str | None = None,
+) -> SessionResult:
     """One session from an empty namespace to its summary, with a progress display on `screen`;
     its stages placed in processes by `layout` (default: the settings').
 
@@ -148,8 +190,10 @@ def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout
         settings = settings.model_copy(update={"layout": layout})
     runner = SessionRunner(settings, plan, startup_s=startup_s, with_sink=sink, kills=kills or [])
     pace = "full speed" if plan.speed is None else f"{plan.speed:g}x"
-    screen.print(f"session: {plan.rfqs} RFQs, seed {plan.seed}, {pace}, namespace {plan.namespace!r}, "
-                 f"logs in {runner.log_dir}" + (f", kill -9: {kills}" if kills else ""))
+    screen.print(
+        f"session: {plan.rfqs} RFQs, seed {plan.seed}, {pace}, namespace {plan.namespace!r}, "
+        f"logs in {runner.log_dir}" + (f", kill -9: {kills}" if kills else "")
+    )
     runner.prepare()
     started = time.monotonic()
     complete = False
@@ -162,8 +206,15 @@ def run_session(plan: SessionPlan, screen: Console, *, startup_s: float, timeout
     finally:
         runner.stop()
     restarts = sum(child.restarts for child in runner.supervisor.children)
-    return SessionResult(runner.tally.summary(), complete, time.monotonic() - started, tuple(runner.killed),
-                         restarts, tuple(runner.recover_s), tuple(runner.tally.deal_lines()))
+    return SessionResult(
+        runner.tally.summary(),
+        complete,
+        time.monotonic() - started,
+        tuple(runner.killed),
+        restarts,
+        tuple(runner.recover_s),
+        tuple(runner.tally.deal_lines()),
+    )
 
 
 def parse_kills(texts: list[str]) -> list[tuple[str, float]]:
@@ -181,8 +232,9 @@ def parse_kills(texts: list[str]) -> list[tuple[str, float]]:
         except ValueError:
             at = -1.0
         if name not in processes or not math.isfinite(at) or not 0 <= at <= 1:
-            raise UserError(f"--kill wants PROCESS@SHARE with a stage process, feed or sink and 0 <= SHARE <= 1, "
-                            f"got {text!r:.80}")
+            raise UserError(
+                f"--kill wants PROCESS@SHARE with a stage process, feed or sink and 0 <= SHARE <= 1, got {text!r:.80}"
+            )
         kills.append((name, at))
     return kills
 
@@ -231,10 +283,14 @@ def _drain_sink(runner, progress: Progress, started: float, timeout: float) -> b
 
 def _print(s: SessionSummary) -> None:
     rows = [
-        ("RFQs / answered", f"{s.rfqs} / {s.answered}"), ("quotes", s.quotes),
+        ("RFQs / answered", f"{s.rfqs} / {s.answered}"),
+        ("quotes", s.quotes),
         ("outcomes", ", ".join(f"{k} {v}" for k, v in s.outcomes.items())),
-        ("deals", s.deals), ("hit ratio (deals / quotes)", s.hit_ratio), ("notional (quote ccy)", s.notional_quote),
-        ("hedged %", s.hedged_pct), ("settled", f"{s.settled} ({s.settled_pct} %)"),
+        ("deals", s.deals),
+        ("hit ratio (deals / quotes)", s.hit_ratio),
+        ("notional (quote ccy)", s.notional_quote),
+        ("hedged %", s.hedged_pct),
+        ("settled", f"{s.settled} ({s.settled_pct} %)"),
         ("failed legs", "; ".join(f"{k} x{v}" for k, v in s.failed_legs.items()) or "none"),
         ("recon", ", ".join(f"{k} {v}" for k, v in s.recon.items())),
         ("breaks by kind", ", ".join(f"{k} {v}" for k, v in s.breaks.items()) or "none"),

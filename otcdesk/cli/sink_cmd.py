@@ -28,14 +28,17 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 @app.command("run")
 def run(
     once: bool = typer.Option(False, "--once", help="Drain what is in the topics now, then exit."),
-    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Stop after this long.",
-                                             callback=number(ge=0.1, le=YEAR_S)),
-    group: str | None = typer.Option(None, "--group", help="Consumer group (default: otcdesk-<namespace>sink).",
-                                     callback=identifier(MAX_GROUP_LEN)),
+    max_seconds: float | None = typer.Option(
+        None, "--max-seconds", help="Stop after this long.", callback=number(ge=0.1, le=YEAR_S)
+    ),
+    group: str | None = typer.Option(
+        None, "--group", help="Consumer group (default: otcdesk-<namespace>sink).", callback=identifier(MAX_GROUP_LEN)
+    ),
     database: str | None = typer.Option(None, "--database", help="Target database (default: the URL's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
-    metrics_port: int = typer.Option(None, "--metrics-port", help=METRICS_PORT_HELP + " Default: settings "
-                                     "sink.metrics_port.", callback=PORT),
+    metrics_port: int = typer.Option(
+        None, "--metrics-port", help=METRICS_PORT_HELP + " Default: settings sink.metrics_port.", callback=PORT
+    ),
 ) -> None:
     """Consume every topic, insert column-wise in batches, commit offsets only after ClickHouse acked."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
@@ -53,8 +56,13 @@ def run(
     sink = Sink(settings, options)
     _stop_on_signals(sink)
     logging.getLogger("otcdesk.sink").info(
-        "sink: group %s, %d topics -> %s, batches of %d rows / %d ms", options.group_id,
-        len(settings.sink.topics), options.database, settings.sink.batch_max_rows, settings.sink.batch_max_ms)
+        "sink: group %s, %d topics -> %s, batches of %d rows / %d ms",
+        options.group_id,
+        len(settings.sink.topics),
+        options.database,
+        settings.sink.batch_max_rows,
+        settings.sink.batch_max_ms,
+    )
     summary = sink.run()
     if as_json:
         print_json(summary.as_json())

@@ -29,16 +29,24 @@ def _rows(statuses: list[ComponentStatus]) -> list[list[object]]:
 
 @app.command("up")
 def up(
-    brokers: int = typer.Option(None, "--brokers", callback=whole(ge=1, le=5), help=(
-        "Kafka nodes (1, 3 or 5), each a broker and a KRaft voter; node 1 stays on 9092. Default: as the "
-        "stack's data was formatted, else 1.")),
+    brokers: int = typer.Option(
+        None,
+        "--brokers",
+        callback=whole(ge=1, le=5),
+        help=(
+            "Kafka nodes (1, 3 or 5), each a broker and a KRaft voter; node 1 stays on 9092. Default: as the "
+            "stack's data was formatted, else 1."
+        ),
+    ),
 ) -> None:
     """Start the stack (idempotent) and wait until Kafka and ClickHouse answer."""
     settings = get_settings()
     if brokers is not None:
         if settings.stack != "local":
-            raise UserError(f"--brokers starts local Kafka nodes; OTCDESK_STACK is {settings.stack} "
-                            "(docker: `docker compose -f docker-compose.yml -f docker-compose.cluster.yml up -d`)")
+            raise UserError(
+                f"--brokers starts local Kafka nodes; OTCDESK_STACK is {settings.stack} "
+                "(docker: `docker compose -f docker-compose.yml -f docker-compose.cluster.yml up -d`)"
+            )
         try:
             local = LocalStackSettings.model_validate(settings.local.model_dump() | {"brokers": brokers})
         except ValidationError as exc:
@@ -72,8 +80,10 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON instea
 
     settings = get_settings()
     statuses = stack_for(settings).status()
-    desk = [[f"metrics:{e['process']}", None, e["address"], "-", e["up"], ",".join(e["stages"]) or e["process"]]
-            for e in running_endpoints(settings.state_dir)]  # a running `run all`'s /metrics: not the stack's health
+    desk = [
+        [f"metrics:{e['process']}", None, e["address"], "-", e["up"], ",".join(e["stages"]) or e["process"]]
+        for e in running_endpoints(settings.state_dir)
+    ]  # a running `run all`'s /metrics: not the stack's health
     emit("Stack", COLUMNS, _rows(statuses) + desk, as_json)
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)

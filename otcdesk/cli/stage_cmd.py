@@ -21,8 +21,13 @@ def list_stages(as_json: bool = typer.Option(False, "--json", help="Print JSON i
 @app.command("run")
 def run(
     names: list[str] = typer.Argument(..., help="Stage names (otcdesk stage list); several share one process."),
-    loglevel: str = typer.Option("warn", "--loglevel", "-l", help="faust log level: crit, error, warn, info, debug.",
-                                 callback=choice("crit", "error", "warn", "info", "debug")),
+    loglevel: str = typer.Option(
+        "warn",
+        "--loglevel",
+        "-l",
+        help="faust log level: crit, error, warn, info, debug.",
+        callback=choice("crit", "error", "warn", "info", "debug"),
+    ),
     metrics_port: int = typer.Option(None, "--metrics-port", help=METRICS_PORT_HELP, callback=PORT),
 ) -> None:
     """Run stages until interrupted (Ctrl-C stops them cleanly), each its own consumer group."""

@@ -16,10 +16,16 @@ from otcdesk.settings import get_settings
 def web(
     host: str = typer.Option(None, "--host", help="Address to listen on (default: settings web.host, 127.0.0.1)."),
     port: int = typer.Option(None, "--port", min=1, max=65535, help="Port (default: settings web.port, 8700)."),
-    history: int = typer.Option(None, "--history", min=0, max=100_000,
-                                help="Newest deals of the ClickHouse history the blotter starts with (0: none)."),
-    database: str = typer.Option(None, "--database", help="ClickHouse database of the history and the reports "
-                                                          "(default: the CLICKHOUSE_URL one)."),
+    history: int = typer.Option(
+        None,
+        "--history",
+        min=0,
+        max=100_000,
+        help="Newest deals of the ClickHouse history the blotter starts with (0: none).",
+    ),
+    database: str = typer.Option(
+        None, "--database", help="ClickHouse database of the history and the reports (default: the CLICKHOUSE_URL one)."
+    ),
 ) -> None:
     """Serve the desk in a browser: RFQ ticket, live blotter, lag and analytics."""
     import uvicorn

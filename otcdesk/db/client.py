@@ -57,8 +57,13 @@ def client(ep: ClickHouseEndpoint, *, database: str | None = None, timeout_s: fl
     )
 
 
-def connect(ep: ClickHouseEndpoint, *, database: str | None = None,
-            query_settings: dict[str, int] | None = None, timeout_s: float = SEND_RECEIVE_TIMEOUT_S) -> DriverRunner:
+def connect(
+    ep: ClickHouseEndpoint,
+    *,
+    database: str | None = None,
+    query_settings: dict[str, int] | None = None,
+    timeout_s: float = SEND_RECEIVE_TIMEOUT_S,
+) -> DriverRunner:
     """A connected runner; raises TransientError if the server does not answer, QueryError if
     it refuses (unknown user, missing database)."""
     runner = DriverRunner(client(ep, database=database, timeout_s=timeout_s), query_settings)

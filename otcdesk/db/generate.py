@@ -49,10 +49,12 @@ class History:
 
 def _deal_columns(p: Mapping[str, str], seed: int) -> str:
     """d -> ts, instrument k (1-based in the fee keys), venue, symbol, price: one deal's constants."""
-    return (f"{START_US} + d * {DEAL_EVERY_US} AS ts, 1 + d % length({p['fee_keys']}) AS k, "
-            f"splitByChar(' ', arrayElement({p['fee_keys']}, k)) AS vs, vs[1] AS venue, vs[2] AS symbol, "
-            f"toDecimal128(if(symbol LIKE 'BTC%', 50000, 3000) + (d + {seed}) % 97, 10) AS price, "
-            f"concat('C', toString((d + {seed}) % {CLIENTS})) AS client")
+    return (
+        f"{START_US} + d * {DEAL_EVERY_US} AS ts, 1 + d % length({p['fee_keys']}) AS k, "
+        f"splitByChar(' ', arrayElement({p['fee_keys']}, k)) AS vs, vs[1] AS venue, vs[2] AS symbol, "
+        f"toDecimal128(if(symbol LIKE 'BTC%', 50000, 3000) + (d + {seed}) % 97, 10) AS price, "
+        f"concat('C', toString((d + {seed}) % {CLIENTS})) AS client"
+    )
 
 
 def _quotes(db: str, deals: int, p: Mapping[str, str], seed: int) -> str:
@@ -98,9 +100,9 @@ INSERT INTO {db}.fills (event_id, ts_us, source, rfq_id, fill_id, order_id, trad
 SELECT concat('f-', toString(number)), ts + 1000 + (number % {FILLS_PER_DEAL}) * 100, concat('venue:', venue),
     concat('rfq-', toString(d)), concat('fill-', toString(number)), concat('ord-', toString(d)),
     concat('trd-', toString(d)), venue, symbol, 'SELL', 'FILL', price, toDecimal128('0.5', 12),
-    toDecimal128(toDecimal128(arrayElement({p['fee_rates']}, k), 8) * price * toDecimal128('0.5', 12), 10)
+    toDecimal128(toDecimal128(arrayElement({p["fee_rates"]}, k), 8) * price * toDecimal128('0.5', 12), 10)
         + if(number % {BAD_FEE_EVERY} = 0, toDecimal128('1', 10), toDecimal128('0', 10)),
-    arrayElement({p['fee_currencies']}, k), NULL, ts + 100
+    arrayElement({p["fee_currencies"]}, k), NULL, ts + 100
 FROM (SELECT number, intDiv(number, {FILLS_PER_DEAL}) AS d, {_deal_columns(p, seed)} FROM numbers({fills}))"""
 
 
@@ -140,16 +142,31 @@ def statements(database: str, fills: int, params: Mapping[str, Value], seed: int
         raise UserError(f"--seed must be 0 or more, not {seed}")
     p = {k: literal(params[k]) for k in FEE_PARAMS}
     deals = fills // FILLS_PER_DEAL
-    return [_quotes(db, deals, p, seed), _trades(db, deals, p, seed), _orders(db, deals, p, seed),
-            _fills(db, fills, p, seed), _settlements(db, deals, p, seed), _recon(db, deals, p, seed)]
+    return [
+        _quotes(db, deals, p, seed),
+        _trades(db, deals, p, seed),
+        _orders(db, deals, p, seed),
+        _fills(db, fills, p, seed),
+        _settlements(db, deals, p, seed),
+        _recon(db, deals, p, seed),
+    ]
 
 
 def bad_fees(fills: int) -> int:
     return (fills + BAD_FEE_EVERY - 1) // BAD_FEE_EVERY
 
 
-def generate(runner: SqlRunner, database: str, fills: int, params: Mapping[str, Value], seed: int = 0, *,
-             replace: bool = True, optimize: bool = True, tables: Sequence[str] = TABLES) -> History:
+def generate(
+    runner: SqlRunner,
+    database: str,
+    fills: int,
+    params: Mapping[str, Value],
+    seed: int = 0,
+    *,
+    replace: bool = True,
+    optimize: bool = True,
+    tables: Sequence[str] = TABLES,
+) -> History:
     """Write the history into `database` (migrated): with `replace`, the generated tables and the
     per-deal tables are emptied first; with `optimize`, every table is merged (OPTIMIZE FINAL), as a
     long-running desk's old partitions are, so background merges do not run during timings."""
@@ -169,6 +186,8 @@ def generate(runner: SqlRunner, database: str, fills: int, params: Mapping[str, 
 
 def derived_tables(runner: SqlRunner, database: str) -> list[str]:
     """The per-deal tables the materialized views keep (engine *MergeTree, name `deal_*`)."""
-    rows = runner.query(f"SELECT name FROM system.tables WHERE database = '{check_database_name(database)}'"
-                        " AND name LIKE 'deal\\\\_%' AND engine LIKE '%MergeTree'")
+    rows = runner.query(
+        f"SELECT name FROM system.tables WHERE database = '{check_database_name(database)}'"
+        " AND name LIKE 'deal\\\\_%' AND engine LIKE '%MergeTree'"
+    )
     return sorted(str(r[0]) for r in rows)

@@ -138,9 +138,7 @@ def split_statements(sql: str) -> list[str]:
 def check_database_name(database: str) -> str:
     """Database names are substituted into SQL text, so only plain identifiers are accepted."""
     if not _IDENTIFIER.fullmatch(database):
-        raise MigrationError(
-            f"database name {database!r} must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)"
-        )
+        raise MigrationError(f"database name {database!r} must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)")
     return database
 
 

@@ -18,10 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 class ReadOnlyLimits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_query_size_bytes: int = Field(8192, ge=256, le=65536, description=(
-        "longest query text; also bounds how deep a query can nest (one level per byte at most)"))
-    max_nesting_levels: int = Field(16, ge=1, description=(
-        "brackets nested deeper than this are refused by `otcdesk sql` before sending"))
+    max_query_size_bytes: int = Field(
+        8192,
+        ge=256,
+        le=65536,
+        description=("longest query text; also bounds how deep a query can nest (one level per byte at most)"),
+    )
+    max_nesting_levels: int = Field(
+        16, ge=1, description=("brackets nested deeper than this are refused by `otcdesk sql` before sending")
+    )
     max_ast_depth: int = Field(500, ge=1, description="deepest syntax tree the server parses")
     max_ast_elements: int = Field(10_000, ge=1, description="syntax tree nodes, as written")
     max_expanded_ast_elements: int = Field(100_000, ge=1, description="syntax tree nodes after aliases and *")
@@ -29,11 +34,15 @@ class ReadOnlyLimits(BaseModel):
     max_result_rows: int = Field(1_000_000, ge=1, description="rows of a result (and of each subquery's)")
     max_result_bytes: int = Field(1_000_000_000, ge=1, description="uncompressed bytes of a result")
     max_memory_usage_bytes: int = Field(2_000_000_000, ge=1, description="memory of one query")
-    max_memory_usage_for_user_bytes: int = Field(4_000_000_000, ge=1, description=(
-        "memory of all the read-only user's queries at once"))
+    max_memory_usage_for_user_bytes: int = Field(
+        4_000_000_000, ge=1, description=("memory of all the read-only user's queries at once")
+    )
     max_concurrent_queries_for_user: int = Field(8, ge=1)
-    cancel_grace_s: float = Field(5.0, ge=0, description=(
-        "`otcdesk sql` cancels a query the server has not stopped this long after max_execution_time_s"))
+    cancel_grace_s: float = Field(
+        5.0,
+        ge=0,
+        description=("`otcdesk sql` cancels a query the server has not stopped this long after max_execution_time_s"),
+    )
 
     def profile(self) -> dict[str, str]:
         """The server settings of the read-only profile, by ClickHouse setting name (18.16 and current)."""

@@ -20,8 +20,20 @@ from typing import Any
 
 from otcdesk.db.runner import quote_ident
 from otcdesk.events import (
-    DeadLetter, Event, Fill, HedgeOrder, PriceUpdate, Quote, QuoteRejected, QuoteResponse,
-    ReconResult, Rfq, RfqPriced, SettlementUpdated, TradeBooked, from_avro,
+    DeadLetter,
+    Event,
+    Fill,
+    HedgeOrder,
+    PriceUpdate,
+    Quote,
+    QuoteRejected,
+    QuoteResponse,
+    ReconResult,
+    Rfq,
+    RfqPriced,
+    SettlementUpdated,
+    TradeBooked,
+    from_avro,
 )
 
 #: Event type -> table. Not the topic: `quotes` carries three event types with different fields.
@@ -84,8 +96,7 @@ def _is_bytes(hint: Any) -> bool:
 def event_fields(cls: type[Event]) -> tuple[Field, ...]:
     hints = typing.get_type_hints(cls)
     return tuple(
-        Field(f.name, _nested_record(hints[f.name]), _is_bytes(hints[f.name]))
-        for f in dataclasses.fields(cls)
+        Field(f.name, _nested_record(hints[f.name]), _is_bytes(hints[f.name])) for f in dataclasses.fields(cls)
     )
 
 
@@ -162,8 +173,11 @@ def record_row_builder(cls: type[Event]) -> RecordRowBuilder:
     hints = typing.get_type_hints(cls)
     fields = event_fields(cls)
     take = operator.itemgetter(*(f.name for f in fields))
-    enums = [(i, symbols, f.name) for i, f in enumerate(fields)
-             if f.record is None and (symbols := _enum_symbols(hints[f.name])) is not None]
+    enums = [
+        (i, symbols, f.name)
+        for i, f in enumerate(fields)
+        if f.record is None and (symbols := _enum_symbols(hints[f.name])) is not None
+    ]
     nested = [(i, _nested_splitter(f)) for i, f in enumerate(fields) if f.record is not None]
     width = len(fields)
     name = cls.__name__
@@ -221,11 +235,7 @@ def insert_sql(cls: type[Event], database: str) -> str:
 def select_sql(cls: type[Event], database: str, where: str = "", final: bool = True) -> str:
     """A SELECT of the event's columns that `from_row` reads back. Bytes columns come as hex:
     raw Kafka bytes are rarely UTF-8, and both the driver and chDB's JSON decode strings as text."""
-    exprs = [
-        f"hex({quote_ident(c)})" if f.is_bytes else quote_ident(c)
-        for f in event_fields(cls)
-        for c in f.columns
-    ]
+    exprs = [f"hex({quote_ident(c)})" if f.is_bytes else quote_ident(c) for f in event_fields(cls) for c in f.columns]
     sql = f"SELECT {', '.join(exprs)} FROM {database}.{table_of(cls)}"
     return sql + (" FINAL" if final else "") + (f" WHERE {where}" if where else "")
 

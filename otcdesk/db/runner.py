@@ -115,11 +115,21 @@ class DriverRunner:
             self._ddl_settings = dict(_LEGACY_DDL_SETTINGS) if major < _LEGACY_MAJOR else {}
         return self._ddl_settings
 
-    def _call(self, sql: str, params: Any = None, settings: dict[str, Any] | None = None,
-              external: Sequence[ExternalTable] = ()) -> Any:
-        tables = [{"name": t.name, "structure": list(t.columns),
-                   "data": [dict(zip((c for c, _ in t.columns), row, strict=True)) for row in t.rows]}
-                  for t in external]
+    def _call(
+        self,
+        sql: str,
+        params: Any = None,
+        settings: dict[str, Any] | None = None,
+        external: Sequence[ExternalTable] = (),
+    ) -> Any:
+        tables = [
+            {
+                "name": t.name,
+                "structure": list(t.columns),
+                "data": [dict(zip((c for c, _ in t.columns), row, strict=True)) for row in t.rows],
+            }
+            for t in external
+        ]
         try:
             return self.client.execute(sql, params, settings=settings, external_tables=tables or None)
         except (NetworkError, SocketTimeoutError, EOFError, OSError) as exc:

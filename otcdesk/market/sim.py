@@ -60,7 +60,8 @@ class MarketSim:
             if inst.symbol not in self.fair:
                 self.fair[inst.symbol] = FairWalk(
                     float(settings.start_price_quote[inst.symbol]),
-                    settings.symbol_vol_factor.get(inst.symbol, 1.0), self._rng,
+                    settings.symbol_vol_factor.get(inst.symbol, 1.0),
+                    self._rng,
                 )
             basis = Basis(settings.basis_std_bps, settings.basis_half_life_s, self._rng)
             self._feeds.append(_Feed(inst, basis))
@@ -101,15 +102,14 @@ class MarketSim:
             return None
         if rng.random() >= s.update_prob:
             return None
-        mid = self.fair[inst.symbol].price * (
-            1.0 + (feed.basis.bps + rng.gauss(0.0, s.noise_bps)) * 1e-4
-        )
+        mid = self.fair[inst.symbol].price * (1.0 + (feed.basis.bps + rng.gauss(0.0, s.noise_bps)) * 1e-4)
         shape = BookShape(
             mid_quote=mid,
             half_spread_bps=s.touch_half_spread_bps * self.regime.spread_factor * rng.uniform(0.5, 1.5),
-            level_step_bps=s.level_step_bps * self.regime.spread_factor ** 0.5,
+            level_step_bps=s.level_step_bps * self.regime.spread_factor**0.5,
             touch_qty_base=s.touch_qty_base.get(inst.symbol, 1.0)
-            * s.venue_depth_factor.get(inst.venue.value, 1.0) * self.regime.depth_factor,
+            * s.venue_depth_factor.get(inst.venue.value, 1.0)
+            * self.regime.depth_factor,
             size_growth_per_level=s.size_growth_per_level,
             levels=s.depth_levels,
             crossed=rng.random() < s.crossed_prob,
@@ -117,8 +117,15 @@ class MarketSim:
         bids, asks = build_book(inst, shape, rng)
         feed.sequence += 1
         return PriceUpdate(
-            event_id=self._ids.new(), ts_us=now_us, source=self.source, venue=inst.venue,
-            symbol=inst.symbol, bids=bids, asks=asks, sequence=feed.sequence,
-            taker_fee_rate=inst.taker_fee_rate, tick_size_quote=inst.tick_size_quote,
+            event_id=self._ids.new(),
+            ts_us=now_us,
+            source=self.source,
+            venue=inst.venue,
+            symbol=inst.symbol,
+            bids=bids,
+            asks=asks,
+            sequence=feed.sequence,
+            taker_fee_rate=inst.taker_fee_rate,
+            tick_size_quote=inst.tick_size_quote,
             lot_size_base=inst.lot_size_base,
         )

@@ -53,10 +53,10 @@ def bech32_decode(bech: str) -> tuple[str, list[int], Encoding] | None:
     pos = bech.rfind("1")
     if pos < 1 or pos + 7 > len(bech) or len(bech) > 90:
         return None
-    if not all(c in bech32.CHARSET for c in bech[pos + 1:]):
+    if not all(c in bech32.CHARSET for c in bech[pos + 1 :]):
         return None
     hrp = bech[:pos]
-    data = [bech32.CHARSET.find(c) for c in bech[pos + 1:]]
+    data = [bech32.CHARSET.find(c) for c in bech[pos + 1 :]]
     check = bech32.bech32_polymod(bech32.bech32_hrp_expand(hrp) + data)
     encoding = {1: Encoding.BECH32, BECH32M_CONST: Encoding.BECH32M}.get(check)
     return None if encoding is None else (hrp, data[:-6], encoding)
@@ -90,8 +90,7 @@ def validate_btc(address: str) -> AddressCheck:
     segwit = decode_segwit(BTC_HRP, address)
     if segwit is not None:
         version, program = segwit
-        kind = {(0, 20): "p2wpkh", (0, 32): "p2wsh", (1, 32): "p2tr"}.get((version, len(program)),
-                                                                         f"segwit-v{version}")
+        kind = {(0, 20): "p2wpkh", (0, 32): "p2wsh", (1, 32): "p2tr"}.get((version, len(program)), f"segwit-v{version}")
         return AddressCheck(True, "BTC", kind)
     if address[:3].lower() == "bc1":
         return AddressCheck(False, "BTC", "invalid", "bad Bech32/Bech32m address (BIP-173/350)")
@@ -138,8 +137,9 @@ def validate(address: str, network: str, *, require_eth_checksum: bool = True) -
     if not check.ok:
         elsewhere = [n for n in networks_of(address) if n != network]
         if elsewhere:
-            return AddressCheck(False, network, "wrong-network",
-                                f"WRONG_NETWORK: valid on {', '.join(elsewhere)}, not on {network}")
+            return AddressCheck(
+                False, network, "wrong-network", f"WRONG_NETWORK: valid on {', '.join(elsewhere)}, not on {network}"
+            )
     return check
 
 

@@ -24,17 +24,19 @@ from otcdesk.events import SettlementState as S
 
 _FAILURES = frozenset({S.FAILED, S.TIMED_OUT})
 TERMINAL: frozenset[S] = frozenset({S.SETTLED}) | _FAILURES
-TRANSITIONS: Mapping[S, frozenset[S]] = MappingProxyType({
-    S.PENDING_INSTRUCTION: frozenset({S.WALLET_VERIFIED}) | _FAILURES,
-    S.WALLET_VERIFIED: frozenset({S.AWAITING_FUNDS, S.SENT}) | _FAILURES,
-    S.AWAITING_FUNDS: frozenset({S.IN_MEMPOOL, S.SETTLED}) | _FAILURES,
-    S.SENT: frozenset({S.IN_MEMPOOL, S.SETTLED}) | _FAILURES,
-    S.IN_MEMPOOL: frozenset({S.CONFIRMING, S.SETTLED}) | _FAILURES,
-    S.CONFIRMING: frozenset({S.CONFIRMING, S.SETTLED}) | _FAILURES,
-    S.SETTLED: frozenset(),
-    S.FAILED: frozenset(),
-    S.TIMED_OUT: frozenset(),
-})
+TRANSITIONS: Mapping[S, frozenset[S]] = MappingProxyType(
+    {
+        S.PENDING_INSTRUCTION: frozenset({S.WALLET_VERIFIED}) | _FAILURES,
+        S.WALLET_VERIFIED: frozenset({S.AWAITING_FUNDS, S.SENT}) | _FAILURES,
+        S.AWAITING_FUNDS: frozenset({S.IN_MEMPOOL, S.SETTLED}) | _FAILURES,
+        S.SENT: frozenset({S.IN_MEMPOOL, S.SETTLED}) | _FAILURES,
+        S.IN_MEMPOOL: frozenset({S.CONFIRMING, S.SETTLED}) | _FAILURES,
+        S.CONFIRMING: frozenset({S.CONFIRMING, S.SETTLED}) | _FAILURES,
+        S.SETTLED: frozenset(),
+        S.FAILED: frozenset(),
+        S.TIMED_OUT: frozenset(),
+    }
+)
 
 
 class IllegalTransition(ValueError):
@@ -57,8 +59,9 @@ def can_transition(current: S, target: S) -> bool:
     return target in TRANSITIONS.get(current, frozenset())
 
 
-def transition(status: LegStatus, target: S, *, confirmations: int | None = None,
-               reason: str | None = None) -> LegStatus:
+def transition(
+    status: LegStatus, target: S, *, confirmations: int | None = None, reason: str | None = None
+) -> LegStatus:
     """The next status, or IllegalTransition."""
     if not can_transition(status.state, target):
         raise IllegalTransition(f"{status.state} -> {target} is not allowed")
@@ -67,8 +70,7 @@ def transition(status: LegStatus, target: S, *, confirmations: int | None = None
         raise IllegalTransition(f"confirmations must rise: {status.confirmations} -> {confs}")
     if target is S.CONFIRMING and not 0 < confs < max(status.confirmations_required, 1) + 1:
         raise IllegalTransition(f"confirmations {confs} outside 1..{status.confirmations_required}")
-    if target is S.SETTLED and status.state in (S.IN_MEMPOOL, S.CONFIRMING) \
-            and confs < status.confirmations_required:
+    if target is S.SETTLED and status.state in (S.IN_MEMPOOL, S.CONFIRMING) and confs < status.confirmations_required:
         raise IllegalTransition(f"settled with {confs} < {status.confirmations_required} confirmations")
     if target in _FAILURES and not reason:
         raise IllegalTransition(f"{target} needs a reason")

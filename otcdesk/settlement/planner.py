@@ -54,8 +54,9 @@ class SettlementPlanner:
     def __init__(self, settings: SettlementSettings) -> None:
         self.settings = settings
 
-    def plan(self, trade: TradeBooked, instructions: StandingInstructions | None,
-             rng: random.Random, start_us: int) -> tuple[SettlementUpdated, ...]:
+    def plan(
+        self, trade: TradeBooked, instructions: StandingInstructions | None, rng: random.Random, start_us: int
+    ) -> tuple[SettlementUpdated, ...]:
         if trade.side not in (Side.BUY, Side.SELL):
             raise ValueError(f"trade {trade.trade_id} has no side to settle: {trade.side}")
         s = self.settings
@@ -64,10 +65,24 @@ class SettlementPlanner:
         base = base_of(trade.symbol)
         desk_pays_base = trade.side is Side.BUY
         legs = [
-            self._leg(SettlementLeg.BASE, Dir.DESK_TO_CLIENT if desk_pays_base else Dir.CLIENT_TO_DESK,
-                      base, base, policy.base_leg_amount(trade), instructions, rng),
-            self._leg(SettlementLeg.QUOTE, Dir.CLIENT_TO_DESK if desk_pays_base else Dir.DESK_TO_CLIENT,
-                      q_asset, q_network, policy.quote_leg_amount(trade), instructions, rng),
+            self._leg(
+                SettlementLeg.BASE,
+                Dir.DESK_TO_CLIENT if desk_pays_base else Dir.CLIENT_TO_DESK,
+                base,
+                base,
+                policy.base_leg_amount(trade),
+                instructions,
+                rng,
+            ),
+            self._leg(
+                SettlementLeg.QUOTE,
+                Dir.CLIENT_TO_DESK if desk_pays_base else Dir.DESK_TO_CLIENT,
+                q_asset,
+                q_network,
+                policy.quote_leg_amount(trade),
+                instructions,
+                rng,
+            ),
         ]
         wrong_network = instructions is not None and rng.random() < instructions.wrong_network_prob
         insufficient = instructions is not None and rng.random() < instructions.insufficient_funds_prob
@@ -88,49 +103,90 @@ class SettlementPlanner:
         order = {SettlementLeg.BASE: 0, SettlementLeg.QUOTE: 1}
         return tuple(sorted(events, key=lambda e: (e.ts_us, order[e.leg])))
 
-    def _leg(self, leg: SettlementLeg, direction: Dir, asset: str, network: str, amount: Decimal,
-             instructions: StandingInstructions | None, rng: random.Random) -> _Leg:
+    def _leg(
+        self,
+        leg: SettlementLeg,
+        direction: Dir,
+        asset: str,
+        network: str,
+        amount: Decimal,
+        instructions: StandingInstructions | None,
+        rng: random.Random,
+    ) -> _Leg:
         address = instructions.addresses.get(policy.rail(asset, network)) if instructions else None
         out = _Leg(leg, direction, asset, network, amount, address, IdFactory(rng).new())
-        out.status = LegStatus(confirmations_required=policy.required_confirmations(
-            asset, network, amount, self.settings))
+        out.status = LegStatus(
+            confirmations_required=policy.required_confirmations(asset, network, amount, self.settings)
+        )
         return out
 
     @staticmethod
     def _swap_in_wrong_address(legs: list[_Leg], instructions: StandingInstructions) -> None:
         """The client names the address it holds on another chain (a classic loss of funds)."""
         for leg in sorted(legs, key=lambda leg: leg.leg is SettlementLeg.BASE):  # QUOTE leg first
-            others = [a for key, a in sorted(instructions.addresses.items())
-                      if policy.is_crypto(leg.network) and policy.split_rail(key)[1] not in (leg.network, policy.WIRE)]
+            others = [
+                a
+                for key, a in sorted(instructions.addresses.items())
+                if policy.is_crypto(leg.network) and policy.split_rail(key)[1] not in (leg.network, policy.WIRE)
+            ]
             if others:
                 leg.address = others[0]
                 return
 
-    def _emit(self, trade: TradeBooked, leg: _Leg, rng: random.Random, ts_us: int, state: S,
-              *, confirmations: int | None = None, reason: str | None = None) -> None:
+    def _emit(
+        self,
+        trade: TradeBooked,
+        leg: _Leg,
+        rng: random.Random,
+        ts_us: int,
+        state: S,
+        *,
+        confirmations: int | None = None,
+        reason: str | None = None,
+    ) -> None:
         if leg.events:  # the first event reports the initial state, every later one a transition
             leg.status = transition(leg.status, state, confirmations=confirmations, reason=reason)
         leg.ts_us = ts_us
-        leg.events.append(SettlementUpdated(
-            IdFactory(rng).new(), ts_us, SOURCE, trade.rfq_id, trade.trade_id, leg.settlement_id, leg.leg,
-            leg.direction, leg.asset, leg.network, leg.amount, leg.address, leg.tx_hash,
-            leg.status.confirmations, leg.status.confirmations_required, state, reason, leg.value_date,
-        ))
+        leg.events.append(
+            SettlementUpdated(
+                IdFactory(rng).new(),
+                ts_us,
+                SOURCE,
+                trade.rfq_id,
+                trade.trade_id,
+                leg.settlement_id,
+                leg.leg,
+                leg.direction,
+                leg.asset,
+                leg.network,
+                leg.amount,
+                leg.address,
+                leg.tx_hash,
+                leg.status.confirmations,
+                leg.status.confirmations_required,
+                state,
+                reason,
+                leg.value_date,
+            )
+        )
 
-    def _verify(self, trade: TradeBooked, leg: _Leg, instructions: StandingInstructions | None,
-                rng: random.Random, ts_us: int) -> None:
+    def _verify(
+        self, trade: TradeBooked, leg: _Leg, instructions: StandingInstructions | None, rng: random.Random, ts_us: int
+    ) -> None:
         if instructions is None or leg.address is None:
             self._emit(trade, leg, rng, ts_us, S.FAILED, reason=f"NO_SSI: no {leg.asset}@{leg.network} instruction")
             return
         if policy.is_crypto(leg.network):
-            check = addresses.validate(leg.address, leg.network,
-                                       require_eth_checksum=self.settings.eth_require_checksum)
+            check = addresses.validate(
+                leg.address, leg.network, require_eth_checksum=self.settings.eth_require_checksum
+            )
             if not check.ok:
                 self._emit(trade, leg, rng, ts_us, S.FAILED, reason=f"INVALID_ADDRESS: {check.reason}")
                 return
             if not addresses.is_whitelisted(leg.address, instructions.whitelist):
-                self._emit(trade, leg, rng, ts_us, S.FAILED,
-                           reason="NOT_WHITELISTED: address not on the client's whitelist")
+                self._emit(
+                    trade, leg, rng, ts_us, S.FAILED, reason="NOT_WHITELISTED: address not on the client's whitelist"
+                )
                 return
         self._emit(trade, leg, rng, ts_us, S.WALLET_VERIFIED)
 
@@ -159,8 +215,14 @@ class SettlementPlanner:
         release_us = leg.ts_us
         if s.deliver_after_receipt:
             if incoming.status.state is not S.SETTLED:
-                self._emit(trade, leg, rng, incoming.ts_us, S.FAILED,
-                           reason=f"COUNTERPARTY_LEG_NOT_SETTLED: client leg {incoming.status.state}")
+                self._emit(
+                    trade,
+                    leg,
+                    rng,
+                    incoming.ts_us,
+                    S.FAILED,
+                    reason=f"COUNTERPARTY_LEG_NOT_SETTLED: client leg {incoming.status.state}",
+                )
                 return
             release_us = max(release_us, incoming.ts_us)
         sent_us = release_us + int(s.desk_send_s * US_PER_S)

@@ -107,8 +107,14 @@ def server_command(layout: ClickHouseLayout, limits: ReadOnlyLimits) -> list[str
     """The config path in the command line is the marker that identifies this server as ours. A
     shell sets the stack limit its threads get (see clickhouse_access) and execs the server."""
     stack_kib = thread_stack_bytes(limits) // 1024
-    return ["/bin/sh", "-c", f'ulimit -s {stack_kib} && exec "$@"', "clickhouse-server",
-            *find_server(), f"--config-file={layout.config}"]
+    return [
+        "/bin/sh",
+        "-c",
+        f'ulimit -s {stack_kib} && exec "$@"',
+        "clickhouse-server",
+        *find_server(),
+        f"--config-file={layout.config}",
+    ]
 
 
 def thread_stack_of(pid: int) -> int | None:

@@ -38,9 +38,11 @@ def check_size(settings: Settings) -> None:
     formatted = formatted_size(settings.state_dir, settings.repo_root)
     wanted = settings.local.brokers
     if wanted and formatted and wanted != formatted:
-        raise StackError(f"the Kafka data under {settings.state_dir} is for {formatted} broker(s), not {wanted}: "
-                         f"`otcdesk stack up --brokers {formatted}`, or `otcdesk stack down --wipe` first "
-                         "(deletes every topic)")
+        raise StackError(
+            f"the Kafka data under {settings.state_dir} is for {formatted} broker(s), not {wanted}: "
+            f"`otcdesk stack up --brokers {formatted}`, or `otcdesk stack down --wipe` first "
+            "(deletes every topic)"
+        )
 
 
 def port_keys(node: int) -> tuple[str, str]:

@@ -95,10 +95,9 @@ def docker_stack(
     from testcontainers.community.clickhouse import ClickHouseContainer
 
     kafka, bootstrap = _kafka_container(kafka_image)
-    clickhouse = (
-        ClickHouseContainer(clickhouse_image, username="otcdesk", password="otcdesk", dbname="otcdesk")
-        .with_env("CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT", "1")
-    )
+    clickhouse = ClickHouseContainer(
+        clickhouse_image, username="otcdesk", password="otcdesk", dbname="otcdesk"
+    ).with_env("CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT", "1")
     with kafka, clickhouse:
         _wait_for_kafka(bootstrap, timeout_s)
         url = clickhouse.get_connection_url()

@@ -79,8 +79,13 @@ def probe_clickhouse(endpoint: ClickHouseEndpoint, timeout_s: float = 3.0) -> Pr
     # No bare TCP pre-check here: ClickHouse logs a warning for every connection that sends
     # nothing, and the driver fails fast on a refused connection anyway.
     client = Client(
-        host=endpoint.host, port=endpoint.port, user=endpoint.user, password=endpoint.password.get_secret_value(),
-        database="default", connect_timeout=timeout_s, send_receive_timeout=timeout_s,
+        host=endpoint.host,
+        port=endpoint.port,
+        user=endpoint.user,
+        password=endpoint.password.get_secret_value(),
+        database="default",
+        connect_timeout=timeout_s,
+        send_receive_timeout=timeout_s,
     )
     try:
         version = str(client.execute("SELECT version()")[0][0])

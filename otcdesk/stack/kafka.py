@@ -114,8 +114,16 @@ class KafkaLayout:
         return (self.data_dir / "meta.properties").exists()
 
 
-def server_properties(data_dir: Path, port: int, controller_port: int, scram: ScramUser | None = None, *,
-                      node_id: int = 1, voters: str | None = None, brokers: int = 1) -> str:
+def server_properties(
+    data_dir: Path,
+    port: int,
+    controller_port: int,
+    scram: ScramUser | None = None,
+    *,
+    node_id: int = 1,
+    voters: str | None = None,
+    brokers: int = 1,
+) -> str:
     """server.properties of a combined broker+controller node on the loopback interface.
 
     Alone (`brokers` 1), replication factors are 1. In a cluster of `brokers` nodes (`voters`:
@@ -161,9 +169,8 @@ def _scram_properties(listener: str, user: ScramUser) -> dict[str, str]:
     return {
         "sasl.enabled.mechanisms": SCRAM_MECHANISM,
         "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
-        f"listener.name.{listener.lower()}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config":
-            f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{user.name}" '
-            f'password="{password}";',
+        f"listener.name.{listener.lower()}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{user.name}" '
+        f'password="{password}";',
     }
 
 
@@ -243,8 +250,17 @@ def formatted_cluster_id(layout: KafkaLayout) -> str:
 def format_storage(layout: KafkaLayout, java: str, cluster_id: str, scram: ScramUser | None = None) -> None:
     """Kafka's own storage tool writes meta.properties and the bootstrap metadata checkpoint
     (with `scram`, the user's salted SCRAM credential too; the password itself is not stored)."""
-    cmd = [java, "-cp", classpath(layout), "kafka.tools.StorageTool", "format",
-           "-t", cluster_id, "-c", str(layout.server_properties)]
+    cmd = [
+        java,
+        "-cp",
+        classpath(layout),
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(layout.server_properties),
+    ]
     if scram:
         cmd += ["--add-scram", f"{SCRAM_MECHANISM}=[name={scram.name},password={scram.password.get_secret_value()}]"]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=layout.home)
@@ -261,20 +277,38 @@ def broker_command(layout: KafkaLayout, java: str, heap: str) -> list[str]:
     The server.properties path in it is the marker that identifies this broker as ours.
     """
     return [
-        java, *shlex.split(heap),
-        "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
-        "-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+        java,
+        *shlex.split(heap),
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:InitiatingHeapOccupancyPercent=35",
+        "-XX:+ExplicitGCInvokesConcurrent",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-Djava.awt.headless=true",
         f"-Dkafka.logs.dir={layout.logs}",
         f"-Dlog4j.configuration=file:{layout.log4j_properties}",
-        "-cp", classpath(layout), "kafka.Kafka", str(layout.server_properties),
+        "-cp",
+        classpath(layout),
+        "kafka.Kafka",
+        str(layout.server_properties),
     ]
 
 
-def write_configs(layout: KafkaLayout, port: int, controller_port: int, scram: ScramUser | None = None, *,
-                  voters: str | None = None, brokers: int = 1) -> None:
+def write_configs(
+    layout: KafkaLayout,
+    port: int,
+    controller_port: int,
+    scram: ScramUser | None = None,
+    *,
+    voters: str | None = None,
+    brokers: int = 1,
+) -> None:
     """(Re)generate server.properties and log4j.properties: ports may differ from the last run."""
     layout.home.mkdir(parents=True, exist_ok=True)
     layout.logs.mkdir(parents=True, exist_ok=True)
-    layout.server_properties.write_text(server_properties(layout.data_dir, port, controller_port, scram,
-                                                          node_id=layout.node, voters=voters, brokers=brokers))
+    layout.server_properties.write_text(
+        server_properties(
+            layout.data_dir, port, controller_port, scram, node_id=layout.node, voters=voters, brokers=brokers
+        )
+    )
     shutil.copyfile(layout.log4j_template, layout.log4j_properties)

@@ -74,13 +74,20 @@ class LocalStack:
         self._log_start: dict[str, int] = {}  # main log size when we started each server
         logs = settings.state_dir / "logs"
         self.servers = {
-            name: Server(name, str(node.server_properties), settings.state_dir / f"{name}.pid",
-                         (node.logs / "kafka.log", logs / f"{name}.out"))
+            name: Server(
+                name,
+                str(node.server_properties),
+                settings.state_dir / f"{name}.pid",
+                (node.logs / "kafka.log", logs / f"{name}.out"),
+            )
             for name, node in self.nodes.items()
         }
         self.servers["clickhouse"] = Server(
-            "clickhouse", str(self.clickhouse.config), settings.state_dir / "clickhouse.pid",
-            (logs / "clickhouse-server.err.log", logs / "clickhouse-server.out"))
+            "clickhouse",
+            str(self.clickhouse.config),
+            settings.state_dir / "clickhouse.pid",
+            (logs / "clickhouse-server.err.log", logs / "clickhouse-server.out"),
+        )
 
     # -- state -----------------------------------------------------------------------------------
     @property
@@ -134,8 +141,11 @@ class LocalStack:
             running = {name: self.running_pid(name) for name in self.servers}
             running["clickhouse"] = self._clickhouse_to_reuse(running["clickhouse"])
             ports = self._choose_ports(state, running)
-            state |= self._addresses(ports) | {"ports": ports, "state_dir": str(self.state_dir),
-                                               "brokers": self.brokers}
+            state |= self._addresses(ports) | {
+                "ports": ports,
+                "state_dir": str(self.state_dir),
+                "brokers": self.brokers,
+            }
             started, timings = self._start_missing(running, ports, java, state)
             state["pids"] = {name: self.running_pid(name) for name in self.servers}
             self._write_state(state)
@@ -179,10 +189,13 @@ class LocalStack:
         previous: dict[str, int] = dict(state.get("ports", {}))
         nodes = cluster.default_ports(local, self.brokers)
         defaults = {key: port for key, (port, _) in nodes.items()} | {
-            "clickhouse_native": local.clickhouse_native_port, "clickhouse_http": local.clickhouse_http_port,
+            "clickhouse_native": local.clickhouse_native_port,
+            "clickhouse_http": local.clickhouse_http_port,
         }
         owner = {key: name for key, (_, name) in nodes.items()} | {
-            "clickhouse_native": "clickhouse", "clickhouse_http": "clickhouse"}
+            "clickhouse_native": "clickhouse",
+            "clickhouse_http": "clickhouse",
+        }
         ports: dict[str, int] = {}
         for key, default in defaults.items():
             if running[owner[key]]:
@@ -212,8 +225,9 @@ class LocalStack:
         self.report(f"clickhouse starting (pid {pid}) on {HOST}:{ports['clickhouse_native']}")
         return time.monotonic()
 
-    def _start_kafka(self, node: kafka.KafkaLayout, ports: dict[str, int], java: str, state: dict[str, Any],
-                     cluster_id: str) -> tuple[float, float]:
+    def _start_kafka(
+        self, node: kafka.KafkaLayout, ports: dict[str, int], java: str, state: dict[str, Any], cluster_id: str
+    ) -> tuple[float, float]:
         """Start one node; returns (start time, seconds spent formatting storage, 0 when already
         formatted). The nodes of a cluster are formatted with one cluster id."""
         nodes = cluster.nodes(ports, self.brokers)
@@ -261,8 +275,10 @@ class LocalStack:
         stack = clickhouse.thread_stack_of(pid) if pid else None
         if pid is None or stack is None or stack >= needed:
             return pid
-        self.report(f"clickhouse (pid {pid}) runs with a {stack >> 20} MiB thread stack, the read-only "
-                    f"limits need {needed >> 20} MiB: restarting it")
+        self.report(
+            f"clickhouse (pid {pid}) runs with a {stack >> 20} MiB thread stack, the read-only "
+            f"limits need {needed >> 20} MiB: restarting it"
+        )
         processes.terminate({pid: self.servers["clickhouse"].marker}, STOP_TIMEOUT_S)
         return None
 
@@ -311,8 +327,13 @@ class LocalStack:
         from clickhouse_driver import Client
 
         endpoint = self._endpoint(state)
-        client = Client(host=endpoint.host, port=endpoint.port, user=endpoint.user,
-                        password=endpoint.password.get_secret_value(), database="default")
+        client = Client(
+            host=endpoint.host,
+            port=endpoint.port,
+            user=endpoint.user,
+            password=endpoint.password.get_secret_value(),
+            database="default",
+        )
         try:
             client.execute(f"CREATE DATABASE IF NOT EXISTS {clickhouse.DATABASE}")
         finally:

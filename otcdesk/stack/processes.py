@@ -26,8 +26,13 @@ def spawn_detached(cmd: Sequence[str], log_path: Path, cwd: Path) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:  # one run per file: a failure tail shows this run only
         proc = subprocess.Popen(
-            list(cmd), cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
+            list(cmd),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
         )
     _CHILDREN[proc.pid] = proc
     return proc.pid

@@ -155,8 +155,12 @@ class ThrowawayBroker(KafkaServer):
 
     def env(self) -> dict[str, str]:
         """The environment of a desk process using this broker (an external stack)."""
-        return {"OTCDESK_STACK": "external", "KAFKA_BOOTSTRAP": self.bootstrap, "CLICKHOUSE_URL": self.clickhouse_url,
-                "OTCDESK_STATE_DIR": str(self.home / "desk")}
+        return {
+            "OTCDESK_STACK": "external",
+            "KAFKA_BOOTSTRAP": self.bootstrap,
+            "CLICKHOUSE_URL": self.clickhouse_url,
+            "OTCDESK_STATE_DIR": str(self.home / "desk"),
+        }
 
     def settings(self) -> Settings:
         return _settings(self.env())
@@ -178,8 +182,13 @@ class ThrowawayClickHouse(_Server):
         self.state_file = home / "stack.json"  # as a local stack's: Settings(stack="local", state_dir=home) finds it
         state = state_file.read(self.state_file)
         self.access = ServerAccess(admin_password(state), stack.read_only)
-        self.endpoint = ClickHouseEndpoint(host=HOST, port=tcp, user="default", database=clickhouse.DATABASE,
-                                           password=SecretStr(self.access.admin_password))
+        self.endpoint = ClickHouseEndpoint(
+            host=HOST,
+            port=tcp,
+            user="default",
+            database=clickhouse.DATABASE,
+            password=SecretStr(self.access.admin_password),
+        )
         state["clickhouse_url"] = f"clickhouse://default@{HOST}:{tcp}/{clickhouse.DATABASE}"
         state_file.write(self.state_file, state)
 
@@ -202,8 +211,12 @@ class ThrowawayClickHouse(_Server):
         return probe_clickhouse(self.endpoint, timeout_s=2.0)
 
     def env(self) -> dict[str, str]:
-        return {"OTCDESK_STACK": "external", "KAFKA_BOOTSTRAP": self.bootstrap, "CLICKHOUSE_URL": _url(self.endpoint),
-                "OTCDESK_STATE_DIR": str(self.home / "desk")}
+        return {
+            "OTCDESK_STACK": "external",
+            "KAFKA_BOOTSTRAP": self.bootstrap,
+            "CLICKHOUSE_URL": _url(self.endpoint),
+            "OTCDESK_STATE_DIR": str(self.home / "desk"),
+        }
 
     def settings(self) -> Settings:
         return _settings(self.env())

@@ -21,16 +21,18 @@ from otcdesk.stack.throwaway import KafkaServer, _settings, _url
 class ThrowawayNode(KafkaServer):
     """Node `node.node_id` of a throwaway cluster; ready once the metadata it answers lists every node."""
 
-    def __init__(self, home: Path, stack: Settings, node: kafka.KafkaNode, voters: str, brokers: int,
-                 cluster_id: str) -> None:
+    def __init__(
+        self, home: Path, stack: Settings, node: kafka.KafkaNode, voters: str, brokers: int, cluster_id: str
+    ) -> None:
         self.local_stack = kafka.KafkaLayout(stack.state_dir, stack.repo_root)  # whose jars it runs
         self.layout = kafka.KafkaLayout(home, stack.repo_root, jars=self.local_stack.libs, node=node.node_id)
         super().__init__(self.layout.home)
         self.node, self.voters, self.brokers, self.cluster_id = node, voters, brokers, cluster_id
 
     def _write_configs(self) -> None:
-        kafka.write_configs(self.layout, self.node.port, self.node.controller_port, voters=self.voters,
-                            brokers=self.brokers)
+        kafka.write_configs(
+            self.layout, self.node.port, self.node.controller_port, voters=self.voters, brokers=self.brokers
+        )
 
     def _cluster_id(self) -> str:
         return self.cluster_id  # every node of the cluster formatted with the same id
@@ -77,9 +79,12 @@ class ThrowawayCluster:
 
     def env(self) -> dict[str, str]:
         """The environment of a desk process using this cluster (an external stack)."""
-        return {"OTCDESK_STACK": "external", "KAFKA_BOOTSTRAP": self.bootstrap, "CLICKHOUSE_URL": self.clickhouse_url,
-                "OTCDESK_STATE_DIR": str(self.home / "desk")}
+        return {
+            "OTCDESK_STACK": "external",
+            "KAFKA_BOOTSTRAP": self.bootstrap,
+            "CLICKHOUSE_URL": self.clickhouse_url,
+            "OTCDESK_STATE_DIR": str(self.home / "desk"),
+        }
 
     def settings(self) -> Settings:
         return _settings(self.env())
-

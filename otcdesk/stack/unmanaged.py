@@ -30,16 +30,22 @@ class UnmanagedStack:
         rows = self.status()
         down = [row for row in rows if not row.healthy]
         if down:
-            hint = "start the containers with `docker compose up -d`" if self.kind == "docker" else \
-                "check KAFKA_BOOTSTRAP and CLICKHOUSE_URL"
+            hint = (
+                "start the containers with `docker compose up -d`"
+                if self.kind == "docker"
+                else "check KAFKA_BOOTSTRAP and CLICKHOUSE_URL"
+            )
             what = "; ".join(f"{row.component} at {row.address}: {row.detail}" for row in down)
             raise StackError(f"OTCDESK_STACK={self.kind}: {what}; {hint}")
         self.report(f"{self.kind} stack reachable (otcdesk does not start or stop it)")
         return rows
 
     def down(self, wipe: bool = False) -> None:
-        hint = "stop it with `docker compose down" + (" -v`" if wipe else "`") if self.kind == "docker" else \
-            "it is not otcdesk's to stop"
+        hint = (
+            "stop it with `docker compose down" + (" -v`" if wipe else "`")
+            if self.kind == "docker"
+            else "it is not otcdesk's to stop"
+        )
         self.report(f"OTCDESK_STACK={self.kind}: nothing stopped; {hint}")
 
     def status(self) -> list[ComponentStatus]:

@@ -18,8 +18,18 @@ from __future__ import annotations
 
 #: Every producer of a simulated session, each with its own partition of the `watermarks` topic
 #: (its index here): a stage reads the partitions of the producers it waits for, nothing else.
-PRODUCERS: tuple[str, ...] = ("feed", "simulate", "aggregator", "quote-engine", "acceptance", "client-sim",
-                              "hedger", "venue-sim", "settlement", "recon")
+PRODUCERS: tuple[str, ...] = (
+    "feed",
+    "simulate",
+    "aggregator",
+    "quote-engine",
+    "acceptance",
+    "client-sim",
+    "hedger",
+    "venue-sim",
+    "settlement",
+    "recon",
+)
 
 #: The watermark of a stream that has ended: the producer sends nothing more.
 END_US = 2**63 - 1

@@ -88,7 +88,8 @@ class Frontier:
                 self._by_producer.setdefault(producer, []).append(index)
         #: (event time, answer time) of this stage's own records on each reactive input's requests topic
         self._requests: dict[str, list[tuple[int, int]]] = {
-            s.reactive.requests_topic: [] for s in self.inputs if s.reactive}
+            s.reactive.requests_topic: [] for s in self.inputs if s.reactive
+        }
         self._answers = {s.reactive.requests_topic: s.reactive.answer_us for s in self.inputs if s.reactive}
         self.version = 0  # moves whenever a watermark may have moved
 
@@ -111,8 +112,9 @@ class Frontier:
         for index in self._by_producer.get(mark.source, ()):
             topic = self.inputs[index].topic
             view = self._views[index][mark.source]
-            view.pending.append((mark.ts_us, mark.next_us, mark.input_us,
-                                 tuple(p for p in mark.positions if p.topic == topic)))
+            view.pending.append(
+                (mark.ts_us, mark.next_us, mark.input_us, tuple(p for p in mark.positions if p.topic == topic))
+            )
             self._apply(index, view)
 
     def _apply(self, index: int, view: _View) -> None:
@@ -163,8 +165,12 @@ class Frontier:
     def prune(self) -> None:
         """Forget requests every reactive producer has read (memory stays bounded)."""
         for topic, requests in self._requests.items():
-            seen = [v.input_us for i, s in enumerate(self.inputs) if s.reactive and s.reactive.requests_topic == topic
-                    for v in self._views[i].values()]
+            seen = [
+                v.input_us
+                for i, s in enumerate(self.inputs)
+                if s.reactive and s.reactive.requests_topic == topic
+                for v in self._views[i].values()
+            ]
             if seen and None not in seen:
                 del requests[: bisect.bisect_left(requests, (min(s for s in seen if s is not None), BEFORE_ALL_US))]
 

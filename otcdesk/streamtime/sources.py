@@ -56,10 +56,17 @@ class SourceWatermarks:
             log.warning("%s: the broker has not acknowledged its records yet; watermark held", self.source)
             return False
         self._count += 1
-        positions = tuple(TopicPosition(t, p, o) for (t, p), o in sorted(self.producer.positions.items())
-                          if t != self.topic)
-        mark = WatermarkAdvanced(str(uuid.uuid5(_IDS, f"{self.source}:{os.getpid()}:{self._count}")),
-                                 self.wanted_us, self.source, None, None, positions)
+        positions = tuple(
+            TopicPosition(t, p, o) for (t, p), o in sorted(self.producer.positions.items()) if t != self.topic
+        )
+        mark = WatermarkAdvanced(
+            str(uuid.uuid5(_IDS, f"{self.source}:{os.getpid()}:{self._count}")),
+            self.wanted_us,
+            self.source,
+            None,
+            None,
+            positions,
+        )
         self.producer.produce(mark, self.topic, partition=partition_of(self.source))
         self.published_us = self.wanted_us
         return True

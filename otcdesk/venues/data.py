@@ -108,14 +108,9 @@ class CcxtBookSource:
         exchanges' HTTP sessions at once instead of at garbage collection.
         """
         queue: asyncio.Queue[PriceUpdate] = asyncio.Queue(self._queue_size)
-        exchanges = {
-            venue: create_async_exchange(venue, self._base_urls.get(venue))
-            for venue in self._by_venue
-        }
+        exchanges = {venue: create_async_exchange(venue, self._base_urls.get(venue)) for venue in self._by_venue}
         tasks = [
-            asyncio.create_task(
-                self._poll_venue(venue, exchange, queue), name=f"books-{venue.value}"
-            )
+            asyncio.create_task(self._poll_venue(venue, exchange, queue), name=f"books-{venue.value}")
             for venue, exchange in exchanges.items()
         ]
         try:
@@ -129,9 +124,7 @@ class CcxtBookSource:
 
     # -- per venue --------------------------------------------------------------------------
 
-    async def _poll_venue(
-        self, venue: Venue, exchange: Any, queue: asyncio.Queue[PriceUpdate]
-    ) -> None:
+    async def _poll_venue(self, venue: Venue, exchange: Any, queue: asyncio.Queue[PriceUpdate]) -> None:
         consecutive_failures = 0
         while True:
             try:
@@ -147,9 +140,7 @@ class CcxtBookSource:
             consecutive_failures = 0
             await asyncio.sleep(self._interval_s)
 
-    async def _poll_round(
-        self, venue: Venue, exchange: Any, queue: asyncio.Queue[PriceUpdate]
-    ) -> None:
+    async def _poll_round(self, venue: Venue, exchange: Any, queue: asyncio.Queue[PriceUpdate]) -> None:
         # One book per instrument of the venue; the first failure aborts the round (a venue
         # outage hits every symbol, and backing off once is kinder than once per symbol).
         for instrument in self._by_venue[venue]:

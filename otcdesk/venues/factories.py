@@ -39,9 +39,7 @@ def create_exchange(venue: Venue, base_url: str | None = None, timeout_ms: int =
     return exchange
 
 
-def create_async_exchange(
-    venue: Venue, base_url: str | None = None, timeout_ms: int = 10_000
-) -> Any:
+def create_async_exchange(venue: Venue, base_url: str | None = None, timeout_ms: int = 10_000) -> Any:
     """An asyncio ccxt exchange (`ccxt.async_support`); close it with `await exchange.close()`."""
     exchange = getattr(ccxt_async, CCXT_IDS[venue])(_config(venue, timeout_ms))
     if base_url is not None:

@@ -175,9 +175,7 @@ class FixtureServer:
     def _record(self, served: ServedRequest) -> None:
         with self._lock:
             self.served.append(served)
-        log.debug(
-            "served %s %s?%s from %s", served.status, served.path, served.query, served.fixture
-        )
+        log.debug("served %s %s?%s from %s", served.status, served.path, served.query, served.fixture)
 
 
 def _content_type(body: bytes) -> str:
@@ -205,9 +203,7 @@ def _make_handler(server: FixtureServer) -> type[BaseHTTPRequestHandler]:
             server._record(ServedRequest(parts.path, parts.query, 200, fixture))
             self._send(HTTPStatus.OK, fixture.read_bytes())
 
-        def _send(
-            self, status: int, body: bytes, content_type: str = "application/json"
-        ) -> None:
+        def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))

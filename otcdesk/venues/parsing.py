@@ -70,12 +70,8 @@ def price_update_from_book(
         source=source,
         venue=instrument.venue,
         symbol=instrument.symbol,
-        bids=to_levels(
-            book.get("bids") or (), instrument, best_first_descending=True, depth=depth
-        ),
-        asks=to_levels(
-            book.get("asks") or (), instrument, best_first_descending=False, depth=depth
-        ),
+        bids=to_levels(book.get("bids") or (), instrument, best_first_descending=True, depth=depth),
+        asks=to_levels(book.get("asks") or (), instrument, best_first_descending=False, depth=depth),
         sequence=fallback_sequence if nonce is None else int(nonce),
         taker_fee_rate=instrument.taker_fee_rate,
         tick_size_quote=instrument.tick_size_quote,

@@ -52,13 +52,14 @@ def step_from_precision(precision: float | int | str, precision_mode: int) -> De
         return decimal_from_ccxt(precision)
     if precision_mode == ccxt.DECIMAL_PLACES:
         return Decimal(1).scaleb(-int(precision))
-    raise MarketMetadataError(
-        f"precision mode {precision_mode} has no fixed step, was given precision {precision}"
-    )
+    raise MarketMetadataError(f"precision mode {precision_mode} has no fixed step, was given precision {precision}")
 
 
 def instrument_from_market(
-    venue: Venue, desk_symbol: str, market: Mapping[str, Any], precision_mode: int,
+    venue: Venue,
+    desk_symbol: str,
+    market: Mapping[str, Any],
+    precision_mode: int,
     fallback_fees: Mapping[str, Any],
 ) -> Instrument:
     """One `Instrument` from a ccxt market dict.
@@ -124,9 +125,7 @@ def load_instruments(
     `source` is a running `FixtureServer` (offline), a base URL per venue (None entries and
     missing venues use the live hosts), or None for the live hosts of every venue.
     """
-    base_urls: BaseUrls = source.venue_urls(venues) if isinstance(source, FixtureServer) else (
-        source or {}
-    )
+    base_urls: BaseUrls = source.venue_urls(venues) if isinstance(source, FixtureServer) else (source or {})
     instruments: dict[InstrumentKey, Instrument] = {}
     for venue in venues:
         started_s = time.perf_counter()

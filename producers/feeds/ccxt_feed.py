@@ -45,15 +45,17 @@ def book_source(plan: CcxtFeedPlan) -> Iterator[CcxtBookSource]:
             loaded = load_instruments(server, plan.venues)
         except (ccxt.NetworkError, ccxt.ExchangeError, MarketMetadataError) as exc:
             where = "the fixture server" if server else "the venues (internet needed; or use --fixtures)"
-            raise TransientError(f"loading markets from {where} failed: {type(exc).__name__}: "
-                                 f"{str(exc)[:160]}") from None
+            raise TransientError(
+                f"loading markets from {where} failed: {type(exc).__name__}: {str(exc)[:160]}"
+            ) from None
         instruments = select_instruments(loaded, plan.symbols, plan.venues)
         base_urls = server.venue_urls(plan.venues) if server else None
         yield CcxtBookSource(instruments, base_urls=base_urls, interval_s=plan.interval_s)
 
 
-async def _stream_into(source: CcxtBookSource, publisher: FeedPublisher, duration_s: float | None,
-                       on_update: ProgressHook | None) -> None:
+async def _stream_into(
+    source: CcxtBookSource, publisher: FeedPublisher, duration_s: float | None, on_update: ProgressHook | None
+) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(duration_s):
             async with contextlib.aclosing(source.stream()) as updates:
@@ -70,4 +72,3 @@ def run_ccxt_feed(plan: CcxtFeedPlan, publisher: FeedPublisher, on_update: Progr
             asyncio.run(_stream_into(source, publisher, plan.duration_s, on_update))
         except KeyboardInterrupt:
             publisher.interrupted = True
-

@@ -43,16 +43,19 @@ class FeedSummary:
     def line(self) -> str:
         venues = ", ".join(f"{venue} {count}" for venue, count in self.per_venue) or "none"
         stopped = " (stopped by Ctrl-C or SIGTERM)" if self.interrupted else ""
-        return (f"{self.source}: published {self.published} price updates to prices ({venues}); "
-                f"acked {self.delivered}, failed {self.failed}; {self.elapsed_s:.1f} s, "
-                f"{self.rate_per_s:,.0f} updates/s{stopped}")
+        return (
+            f"{self.source}: published {self.published} price updates to prices ({venues}); "
+            f"acked {self.delivered}, failed {self.failed}; {self.elapsed_s:.1f} s, "
+            f"{self.rate_per_s:,.0f} updates/s{stopped}"
+        )
 
 
 class FeedPublisher:
     """Publishes PriceUpdates; `close()` flushes so Ctrl-C never drops what was produced."""
 
-    def __init__(self, settings: Settings, source: str, record_to: Path | None = None,
-                 producer: EventProducer | None = None) -> None:
+    def __init__(
+        self, settings: Settings, source: str, record_to: Path | None = None, producer: EventProducer | None = None
+    ) -> None:
         self.source = source
         self.interrupted = False
         self._producer = producer or EventProducer(settings)
@@ -77,8 +80,9 @@ class FeedPublisher:
         self._per_venue[update.venue] += 1
         inc = self._counted.get((update.venue, update.symbol))
         if inc is None:
-            inc = self._counted[(update.venue, update.symbol)] = FEED_UPDATES.labels(update.venue.value,
-                                                                                      update.symbol).inc
+            inc = self._counted[(update.venue, update.symbol)] = FEED_UPDATES.labels(
+                update.venue.value, update.symbol
+            ).inc
         inc()
 
     def close(self) -> FeedSummary:
@@ -110,7 +114,9 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def pump(updates: Iterable[PriceUpdate], publisher: FeedPublisher, on_update: ProgressHook | None = None) -> FeedSummary:
+def pump(
+    updates: Iterable[PriceUpdate], publisher: FeedPublisher, on_update: ProgressHook | None = None
+) -> FeedSummary:
     """Publish until the source ends or Ctrl-C, then flush: a stop never loses a produced event."""
     try:
         for update in updates:

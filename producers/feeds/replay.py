@@ -44,7 +44,11 @@ def no_sleep_clock(first_ts_us: int, speed: float) -> Clock:
 
 
 def replay_updates(
-    records: Iterable[PriceUpdate], speed: float, *, sleep: bool = True, shift_to_us: int | None = None,
+    records: Iterable[PriceUpdate],
+    speed: float,
+    *,
+    sleep: bool = True,
+    shift_to_us: int | None = None,
     make_clock: ClockFactory | None = None,
 ) -> Iterator[PriceUpdate]:
     """Records released at their due time (`sleep=False`: as fast as possible).

@@ -25,8 +25,7 @@ def venues_of(names: Collection[str]) -> tuple[Venue, ...]:
     """Venue enums from names, in the desk's fixed venue order (outputs stay stable)."""
     unknown = sorted(set(names) - {venue.value for venue in DESK_VENUES})
     if unknown:
-        raise UserError(f"unknown venue(s) {', '.join(unknown)}; choose from "
-                        f"{', '.join(v.value for v in DESK_VENUES)}")
+        raise UserError(f"unknown venue(s) {', '.join(unknown)}; choose from {', '.join(v.value for v in DESK_VENUES)}")
     return tuple(venue for venue in DESK_VENUES if venue.value in names)
 
 

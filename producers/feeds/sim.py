@@ -62,8 +62,13 @@ class SimFeedPlan:
 
 
 def sim_updates(
-    instruments: Iterable[Instrument], settings: SimSettings, seed: int, plan: SimFeedPlan,
-    clock: Clock | None = None, *, conflate: bool = False,
+    instruments: Iterable[Instrument],
+    settings: SimSettings,
+    seed: int,
+    plan: SimFeedPlan,
+    clock: Clock | None = None,
+    *,
+    conflate: bool = False,
 ) -> Iterator[PriceUpdate]:
     """The updates of every step, each step released when the pacing clock reaches it.
 

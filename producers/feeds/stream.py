@@ -37,9 +37,15 @@ AHEAD_US = 1800 * 1_000_000
 MARK_EVERY_S = 0.02
 
 
-def run_stream_feed(settings: Settings, instruments: Iterable[Instrument], seed: int, plan: SimFeedPlan,
-                    publisher: FeedPublisher, pace: Clock | None,
-                    on_update: Callable[[PriceUpdate], None] | None = None) -> FeedSummary:
+def run_stream_feed(
+    settings: Settings,
+    instruments: Iterable[Instrument],
+    seed: int,
+    plan: SimFeedPlan,
+    publisher: FeedPublisher,
+    pace: Clock | None,
+    on_update: Callable[[PriceUpdate], None] | None = None,
+) -> FeedSummary:
     sim = MarketSim(instruments, settings.sim, seed)
     board = WatermarkBoard(settings, (SOURCE, *READERS))
     marks = SourceWatermarks(settings, publisher.producer, SOURCE)

@@ -22,8 +22,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(15
 def test_a_dead_broker_changes_no_deal_and_loses_or_doubles_nothing(tmp_path: Path) -> None:
     settings = Settings()  # the local stack's jars and Java; the stack itself is not needed
     try:
-        figures = broker_failover.run(settings, tmp_path, rfqs=12, rate=0.002, seed=11, at_share=0.4,
-                                      namespace="c2.failover-", timeout_s=900)
+        figures = broker_failover.run(
+            settings, tmp_path, rfqs=12, rate=0.002, seed=11, at_share=0.4, namespace="c2.failover-", timeout_s=900
+        )
     except StackError as exc:  # no Java, no Kafka jars or no ClickHouse server: fails under CI, skips elsewhere
         _unavailable(exc)
         raise

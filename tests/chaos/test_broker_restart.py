@@ -21,8 +21,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(12
 
 def test_desk_resumes_after_a_broker_restart(stack: Settings, tmp_path: Path) -> None:
     try:
-        figures = broker_restart.run(stack, tmp_path, rfqs=12, speed=60, down_s=5, namespace="c2.broker-",
-                                     timeout_s=900)
+        figures = broker_restart.run(
+            stack, tmp_path, rfqs=12, speed=60, down_s=5, namespace="c2.broker-", timeout_s=900
+        )
     except StackError as exc:  # no Java or no Kafka jars: fails under CI, skips elsewhere
         _unavailable(exc)
         raise

@@ -20,15 +20,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(60
 
 def test_sink_rides_out_a_clickhouse_outage(stack: Settings, tmp_path: Path) -> None:
     try:
-        figures = clickhouse_down.run(stack, tmp_path, events=2000, rate_per_s=50, down_s=30,
-                                      namespace="c2-chaos-chdown-")
+        figures = clickhouse_down.run(
+            stack, tmp_path, events=2000, rate_per_s=50, down_s=30, namespace="c2-chaos-chdown-"
+        )
     except StackError as exc:  # no clickhouse-server binary: fails under CI, skips elsewhere
         _unavailable(exc)
         raise
     record(figures, stack)
     assert figures.processed == 2000 and figures.detail["sink_alive"] is True
-    retries, lag_at_stop, lag_before_restart = (figures.detail[k] for k in
-                                                ("retries_logged", "lag_at_stop", "lag_before_restart"))
+    retries, lag_at_stop, lag_before_restart = (
+        figures.detail[k] for k in ("retries_logged", "lag_at_stop", "lag_before_restart")
+    )
     assert isinstance(retries, int) and retries >= 2  # it backed off, more than once
     assert isinstance(lag_at_stop, int) and isinstance(lag_before_restart, int)
     assert lag_before_restart > lag_at_stop  # the flow went on, the lag grew

@@ -36,14 +36,19 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
 #: Where the fuzzed commands are pointed: nothing listens there, so even a generated value that
 #: slipped past the filters below could not publish to, or change, the shared stack.
-NOWHERE = {"OTCDESK_STACK": "external", "KAFKA_BOOTSTRAP": f"127.0.0.1:{ephemeral_port()}",
-           "CLICKHOUSE_URL": f"clickhouse://default@127.0.0.1:{ephemeral_port()}/otcdesk", "OTCDESK_NAMESPACE": "c2.cli-"}
+NOWHERE = {
+    "OTCDESK_STACK": "external",
+    "KAFKA_BOOTSTRAP": f"127.0.0.1:{ephemeral_port()}",
+    "CLICKHOUSE_URL": f"clickhouse://default@127.0.0.1:{ephemeral_port()}/otcdesk",
+    "OTCDESK_NAMESPACE": "c2.cli-",
+}
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     """(exit code, stdout + stderr) of `otcdesk ARGS` run by main(), as the console script runs it."""
     code, out, err = run_main(args, env)
     return code, out + err
+
 
 def assert_one_error(code: int, output: str) -> None:
     assert code == 2, output
@@ -117,14 +122,17 @@ def test_sql_reads_what_the_read_only_user_may(desk_tables: list[str], query: st
 
 # -- CLI arguments --------------------------------------------------------------------------------
 
+
 def _not(parse: object) -> object:
     """A filter keeping the texts `parse` refuses (so a generated value can never be a valid one)."""
+
     def refused(text: str) -> bool:
         try:
             parse(text)  # type: ignore[operator]
         except (ValueError, ArithmeticError, UserError):
             return True
         return False
+
     return refused
 
 
@@ -143,16 +151,43 @@ def _speed(text: str) -> float | None:
 
 
 TEXT = st.text(max_size=30).filter(lambda s: not s.startswith("-") and "\x00" not in s)
-NUMBERISH = st.sampled_from(["-1", "0", "-0", "nan", "NaN", "inf", "-inf", "1e999", "-1e999", "abc", "", " ", "1,5",
-                             "0x10", "1_000", "9" * 400, "½", "١", "None", "null", "true"])
+NUMBERISH = st.sampled_from(
+    [
+        "-1",
+        "0",
+        "-0",
+        "nan",
+        "NaN",
+        "inf",
+        "-inf",
+        "1e999",
+        "-1e999",
+        "abc",
+        "",
+        " ",
+        "1,5",
+        "0x10",
+        "1_000",
+        "9" * 400,
+        "½",
+        "١",
+        "None",
+        "null",
+        "true",
+    ]
+)
 BAD_INT = st.one_of(NUMBERISH, TEXT, st.integers(max_value=0).map(str)).filter(_not(_positive_int))
 BAD_SPEED = st.one_of(NUMBERISH, TEXT, st.floats().map(repr)).filter(_not(_speed))
 BAD_POSITIVE = st.one_of(NUMBERISH, TEXT, st.floats(max_value=0).map(repr)).filter(_not(lambda t: 1 / (float(t) > 0)))
-BAD_SYMBOL = st.one_of(st.sampled_from(["", "BTC", "btc/usd", "BTC/USDT", "BTC-USD", "DOGE/USD", "BTC/USD "]),
-                       TEXT).filter(lambda s: s.strip().upper() not in ("BTC/USD", "ETH/USD"))
-BAD_DATE = st.one_of(st.sampled_from(["yesterday", "2025-13-45", "2025-02-30T00:00:00Z", "1e20", "2h ago", "-5h",
-                                      "now!", "9" * 40, "99999-01-01"]), TEXT).filter(
-    _not(lambda t: instant_us(t, "--since", 1_741_096_800_000_000)))
+BAD_SYMBOL = st.one_of(
+    st.sampled_from(["", "BTC", "btc/usd", "BTC/USDT", "BTC-USD", "DOGE/USD", "BTC/USD "]), TEXT
+).filter(lambda s: s.strip().upper() not in ("BTC/USD", "ETH/USD"))
+BAD_DATE = st.one_of(
+    st.sampled_from(
+        ["yesterday", "2025-13-45", "2025-02-30T00:00:00Z", "1e20", "2h ago", "-5h", "now!", "9" * 40, "99999-01-01"]
+    ),
+    TEXT,
+).filter(_not(lambda t: instant_us(t, "--since", 1_741_096_800_000_000)))
 BAD_STAGE = TEXT.filter(lambda s: s.strip() not in STAGES)
 REPORTS = {"", "list", *queries.names()}
 
@@ -161,6 +196,7 @@ def _bad_stage_list(text: str) -> bool:
     """`chaos kill --stages` text naming at least one process that is not one (else a session runs)."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     return bool(names) and any(n.split("@")[0] not in (*STAGES, "feed", "sink") for n in names)
+
 
 #: (command, a strategy of argument lists in which one value is bad). None of them can start any
 #: work: the values are refused before anything touches the broker or ClickHouse.
@@ -172,13 +208,16 @@ CASES: list[st.SearchStrategy[list[str]]] = [
     BAD_POSITIVE.map(lambda v: ["rfq", "load", "--rate", v, "--duration", "1"]),
     BAD_POSITIVE.map(lambda v: ["rfq", "load", "--rate", "1", "--duration", v]),
     BAD_SYMBOL.map(lambda v: ["rfq", "publish", "--client", "ACME", "--symbol", v, "--side", "buy", "--qty", "1"]),
-    st.one_of(NUMBERISH, TEXT).filter(_not(lambda t: 1 / (float(t) > 0 and float(t) < 1e30))).map(
-        lambda v: ["rfq", "publish", "--client", "ACME", "--symbol", "BTC/USD", "--side", "buy", "--qty", v]),
+    st.one_of(NUMBERISH, TEXT)
+    .filter(_not(lambda t: 1 / (float(t) > 0 and float(t) < 1e30)))
+    .map(lambda v: ["rfq", "publish", "--client", "ACME", "--symbol", "BTC/USD", "--side", "buy", "--qty", v]),
     TEXT.filter(lambda s: s.strip().lower().replace("_", "-") not in ("buy", "sell", "two-way", "twoway", "")).map(
-        lambda v: ["rfq", "publish", "--client", "ACME", "--symbol", "BTC/USD", "--side", v, "--qty", "1"]),
+        lambda v: ["rfq", "publish", "--client", "ACME", "--symbol", "BTC/USD", "--side", v, "--qty", "1"]
+    ),
     BAD_DATE.map(lambda v: ["report", "hit_ratio", "--since", v]),
     st.sampled_from(["tomorrow", "now!", "1e9", "yesterday", "NOW()"]).map(
-        lambda v: ["feed", "run", "--source", "sim", "--start-us", v]),
+        lambda v: ["feed", "run", "--source", "sim", "--start-us", v]
+    ),
     BAD_STAGE.map(lambda v: ["stage", "run", v]),
     TEXT.filter(lambda s: s.strip() not in REPORTS).map(lambda v: ["report", v]),
 ]
@@ -213,15 +252,23 @@ def test_malformed_arguments_give_one_error_line(args: list[str]) -> None:
     assert_one_error(code, output)
 
 
-@pytest.mark.parametrize("args", [
-    ["simulate", "--rfqs", "-3"],
-    ["rfq", "publish", "--client", "ACME", "--symbol", "BTC/USD", "--side", "buy", "--qty", "NaN"],
-    ["lag", "--bogus"],
-    ["report", "hit_ratio", "--since", "2025-13-45"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["simulate", "--rfqs", "-3"],
+        ["rfq", "publish", "--client", "ACME", "--symbol", "BTC/USD", "--side", "buy", "--qty", "NaN"],
+        ["lag", "--bogus"],
+        ["report", "hit_ratio", "--since", "2025-13-45"],
+    ],
+)
 def test_as_a_subprocess_too(args: list[str]) -> None:
-    result = subprocess.run([sys.executable, "-m", "otcdesk.cli.main", *args], capture_output=True, text=True,
-                            timeout=120, env={**_env(), **NOWHERE, "COLUMNS": "120"})
+    result = subprocess.run(
+        [sys.executable, "-m", "otcdesk.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**_env(), **NOWHERE, "COLUMNS": "120"},
+    )
     assert_one_error(result.returncode, result.stdout + result.stderr)
 
 

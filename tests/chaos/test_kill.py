@@ -34,8 +34,26 @@ def test_every_process_killed_twice_gives_the_same_session(stack: Settings) -> N
     processes = restart_safe(stack.layout)  # the default kills every process of the layout
     assert {s for name in processes for s in stage_processes(stack.layout).get(name, (name,))} == {*STAGES, "feed"}
     namespace = f"t{uuid.uuid4().hex[:8]}-"
-    cmd = [*OTCDESK, "chaos", "kill", "--rfqs", "20", "--rate", "0.002", "--seed", "11", "--rounds", "2",
-           "--startup", "12", "--timeout", "600", "--namespace", namespace, "--json"]
+    cmd = [
+        *OTCDESK,
+        "chaos",
+        "kill",
+        "--rfqs",
+        "20",
+        "--rate",
+        "0.002",
+        "--seed",
+        "11",
+        "--rounds",
+        "2",
+        "--startup",
+        "12",
+        "--timeout",
+        "600",
+        "--namespace",
+        namespace,
+        "--json",
+    ]
     try:
         done = subprocess.run(cmd, env=env_of(stack), capture_output=True, text=True, timeout=1400)
     finally:

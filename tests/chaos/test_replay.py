@@ -22,8 +22,24 @@ from tests.integration.desk import OTCDESK, env_of
 
 def test_a_replayed_slice_of_every_topic_changes_nothing(stack: Settings) -> None:
     namespace = f"t{uuid.uuid4().hex[:8]}-"
-    cmd = [*OTCDESK, "chaos", "replay", "--rfqs", "20", "--seed", "13", "--share", "0.34",
-           "--startup", "12", "--timeout", "300", "--namespace", namespace, "--json"]
+    cmd = [
+        *OTCDESK,
+        "chaos",
+        "replay",
+        "--rfqs",
+        "20",
+        "--seed",
+        "13",
+        "--share",
+        "0.34",
+        "--startup",
+        "12",
+        "--timeout",
+        "300",
+        "--namespace",
+        namespace,
+        "--json",
+    ]
     try:
         done = subprocess.run(cmd, env=env_of(stack), capture_output=True, text=True, timeout=420)
     finally:
@@ -37,6 +53,7 @@ def test_a_replayed_slice_of_every_topic_changes_nothing(stack: Settings) -> Non
     assert {t: verdict["new_ids"][t] for t in desk_topics} == {t: 0 for t in desk_topics}
     assert verdict["changed"] == []  # every figure and every deal's line; dead letters apart:
     # a replayed record that was refused is refused again, with a dead letter of its own offset
-    assert {k: v for k, v in after.items() if k in before and k not in ("dead_letters", "digest")} == \
-        {k: v for k, v in before.items() if k not in ("dead_letters", "digest")}
+    assert {k: v for k, v in after.items() if k in before and k not in ("dead_letters", "digest")} == {
+        k: v for k, v in before.items() if k not in ("dead_letters", "digest")
+    }
     assert verdict["same"] and done.returncode == 0

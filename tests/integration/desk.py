@@ -41,15 +41,17 @@ def env_of(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def processes(settings: Settings, commands: dict[str, Sequence[str]], logs: Path,
-              **env: str) -> Iterator[dict[str, subprocess.Popen]]:
+def processes(
+    settings: Settings, commands: dict[str, Sequence[str]], logs: Path, **env: str
+) -> Iterator[dict[str, subprocess.Popen]]:
     """Start `otcdesk <args>` per name; on exit stop them and, on failure, show their log tails."""
     running: dict[str, subprocess.Popen] = {}
     try:
         for name, args in commands.items():
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            running[name] = subprocess.Popen([*OTCDESK, *args], env=env_of(settings, **env), stdout=log,
-                                             stderr=subprocess.STDOUT)
+            running[name] = subprocess.Popen(
+                [*OTCDESK, *args], env=env_of(settings, **env), stdout=log, stderr=subprocess.STDOUT
+            )
         yield running
     finally:
         for proc in running.values():
@@ -61,8 +63,9 @@ def processes(settings: Settings, commands: dict[str, Sequence[str]], logs: Path
                 proc.kill()
 
 
-def restart(procs: dict[str, subprocess.Popen], name: str, settings: Settings, args: Sequence[str], logs: Path,
-            **env: str) -> None:
+def restart(
+    procs: dict[str, subprocess.Popen], name: str, settings: Settings, args: Sequence[str], logs: Path, **env: str
+) -> None:
     """kill -9 one process and start it again (appending to its log)."""
     procs[name].kill()
     procs[name].wait(30)
@@ -71,8 +74,10 @@ def restart(procs: dict[str, subprocess.Popen], name: str, settings: Settings, a
 
 
 def tails(logs: Path, lines: int = 25) -> str:
-    return "\n".join(f"== {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
-                     for p in sorted(logs.glob("*.log")))
+    return "\n".join(
+        f"== {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
+        for p in sorted(logs.glob("*.log"))
+    )
 
 
 class TopicReader:

@@ -55,8 +55,9 @@ SOURCE = os.environ.get("OTCDESK_TEST_SOURCE", "recovering-source")
 target = app.topic(settings.topic(TARGET), key_type=bytes, value_type=None, allow_empty=True)
 
 
-@app.agent(app.topic(settings.topic(SOURCE), key_type=bytes, value_type=None, allow_empty=True),
-           name="store_and_forward")
+@app.agent(
+    app.topic(settings.topic(SOURCE), key_type=bytes, value_type=None, allow_empty=True), name="store_and_forward"
+)
 async def store_and_forward(stream: faust.StreamT) -> None:
     async for event in stream.events():
         await asyncio.sleep(HANDLE_DELAY_S)

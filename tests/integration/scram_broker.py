@@ -48,7 +48,8 @@ class ScramBroker:
         with the documented OTCDESK_SECURITY__* variables): its user, with its password unless
         told another."""
         return {
-            "OTCDESK_STACK": "external", "KAFKA_BOOTSTRAP": self.bootstrap,
+            "OTCDESK_STACK": "external",
+            "KAFKA_BOOTSTRAP": self.bootstrap,
             "OTCDESK_STATE_DIR": str(self.layout.state_dir / "desk"),
             "OTCDESK_SECURITY__PROTOCOL": "SASL_PLAINTEXT",
             "OTCDESK_SECURITY__SASL_MECHANISM": kafka.SCRAM_MECHANISM,

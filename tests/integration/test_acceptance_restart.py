@@ -28,12 +28,18 @@ def test_acceptance_restores_live_quotes_after_kill_9(stack: Settings, tmp_path)
                 dead = {n: p.returncode for n, p in procs.items() if p.poll() is not None}
                 assert not dead, f"processes died: {dead}\n{tails(tmp_path)}"
 
-            quote: Quote = _quote_for(settings, reader, alive, client_id="ACME", symbol="BTC/USD", side="buy",
-                                      qty_base="3")
+            quote: Quote = _quote_for(
+                settings, reader, alive, client_id="ACME", symbol="BTC/USD", side="buy", qty_base="3"
+            )
             reader.poll(3)  # the acceptance stage has stored it (changelog) by now
             restart(procs, "acceptance", settings, commands["acceptance"], tmp_path, **TTL)
-            done = subprocess.run([*OTCDESK, "quote", "accept", quote.quote_id, "--timeout", "60"],
-                                  env=env_of(settings, **TTL), capture_output=True, text=True, timeout=120)
+            done = subprocess.run(
+                [*OTCDESK, "quote", "accept", quote.quote_id, "--timeout", "60"],
+                env=env_of(settings, **TTL),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert done.returncode == 0, done.stdout + done.stderr + tails(tmp_path)
             reader.poll(3)
             trades = [t for t in reader.of(TradeBooked) if t.quote_id == quote.quote_id]

@@ -55,7 +55,8 @@ def current(db: str) -> Iterator[tuple[ChdbRunner, str]]:
 
 @pytest.mark.parametrize("name", list(reports.REPORTS))
 def test_report_on_18_16_as_read_only_equals_the_current_engine(
-        reader: DriverRunner, db: str, current: tuple[ChdbRunner, str], name: str) -> None:
+    reader: DriverRunner, db: str, current: tuple[ChdbRunner, str], name: str
+) -> None:
     report = reports.get(name)
     started = time.perf_counter()
     old = reports.run(reader, db, report, SESSION.settings, OPTIONS)
@@ -66,10 +67,19 @@ def test_report_on_18_16_as_read_only_equals_the_current_engine(
 
 def cli(settings: Settings, db: str, *args: str) -> subprocess.CompletedProcess[str]:
     ep = settings.clickhouse
-    env = os.environ | {"OTCDESK_STACK": "external", "CLICKHOUSE_URL": f"clickhouse://default@{ep.host}:{ep.port}/{db}",
-                        "OTCDESK_CLICKHOUSE_PASSWORD": ep.password.get_secret_value(), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-c", "from otcdesk.cli.main import main; main()", *args],
-                          capture_output=True, text=True, timeout=120, env=env)
+    env = os.environ | {
+        "OTCDESK_STACK": "external",
+        "CLICKHOUSE_URL": f"clickhouse://default@{ep.host}:{ep.port}/{db}",
+        "OTCDESK_CLICKHOUSE_PASSWORD": ep.password.get_secret_value(),
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "from otcdesk.cli.main import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def one_line_exit_2(done: subprocess.CompletedProcess[str], says: str) -> None:
@@ -107,16 +117,19 @@ def test_sql_reads(stack: Settings, db: str, server: DriverRunner) -> None:
     assert top.stdout == f"top\n{max(f.price_quote for d in SESSION.deals for f in d.fills).normalize()}\n"
 
 
-@pytest.mark.parametrize("statement, says", [
-    ("DROP TABLE {db}.fills", "read-only user"),
-    ("INSERT INTO {db}.fills (event_id) VALUES ('x')", "read-only user"),
-    ("CREATE TABLE {db}.x (a Int8) ENGINE = Memory", "read-only user"),
-    ("ALTER TABLE {db}.fills DELETE WHERE 1", "read-only user"),
-    ("SET max_threads = 1", "read-only user"),
-    ("SELEC count() FROM {db}.fills", "bad SQL"),
-    ("SELECT 1; DROP TABLE {db}.fills", "bad SQL"),
-    ("SELECT * FROM {db}.no_such_table", "refused the query"),
-])
+@pytest.mark.parametrize(
+    "statement, says",
+    [
+        ("DROP TABLE {db}.fills", "read-only user"),
+        ("INSERT INTO {db}.fills (event_id) VALUES ('x')", "read-only user"),
+        ("CREATE TABLE {db}.x (a Int8) ENGINE = Memory", "read-only user"),
+        ("ALTER TABLE {db}.fills DELETE WHERE 1", "read-only user"),
+        ("SET max_threads = 1", "read-only user"),
+        ("SELEC count() FROM {db}.fills", "bad SQL"),
+        ("SELECT 1; DROP TABLE {db}.fills", "bad SQL"),
+        ("SELECT * FROM {db}.no_such_table", "refused the query"),
+    ],
+)
 def test_sql_refusals_are_one_line(stack: Settings, db: str, server: DriverRunner, statement: str, says: str) -> None:
     before = server.query(f"SELECT count() FROM {db}.fills")
     one_line_exit_2(cli(stack, db, "sql", statement.format(db=db)), says)

@@ -28,8 +28,17 @@ import pytest
 
 from otcdesk.clock import wall_now_us
 from otcdesk.events import (
-    ExecType, Fill, HedgeOrder, PriceUpdate, ReconResult, ReconStatus, SettlementLeg, SettlementState,
-    SettlementUpdated, Side, TradeBooked,
+    ExecType,
+    Fill,
+    HedgeOrder,
+    PriceUpdate,
+    ReconResult,
+    ReconStatus,
+    SettlementLeg,
+    SettlementState,
+    SettlementUpdated,
+    Side,
+    TradeBooked,
 )
 from otcdesk.kafka import EventProducer
 from otcdesk.settings import Settings
@@ -45,20 +54,24 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _stage_command(name: str) -> list[str]:
     module = name.replace("-", "_")
-    code = (f"import sys; from streams.{module} import build; stage = build(); "
-            f"sys.argv = ['otcdesk-{name}', 'worker', '--without-web', '--loglevel', 'info']; stage.app.main()")
+    code = (
+        f"import sys; from streams.{module} import build; stage = build(); "
+        f"sys.argv = ['otcdesk-{name}', 'worker', '--without-web', '--loglevel', 'info']; stage.app.main()"
+    )
     return [sys.executable, "-c", code]
 
 
 @contextmanager
-def _running(settings: Settings, commands: dict[str, list[str]], logs: Path, env: dict[str, str]
-             ) -> Iterator[dict[str, subprocess.Popen]]:
+def _running(
+    settings: Settings, commands: dict[str, list[str]], logs: Path, env: dict[str, str]
+) -> Iterator[dict[str, subprocess.Popen]]:
     procs: dict[str, subprocess.Popen] = {}
     try:
         for name, cmd in commands.items():
             log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            procs[name] = subprocess.Popen(cmd, env=env_of(settings, **env), stdout=log, stderr=subprocess.STDOUT,
-                                           cwd=REPO)
+            procs[name] = subprocess.Popen(
+                cmd, env=env_of(settings, **env), stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+            )
         yield procs
     finally:
         for proc in procs.values():
@@ -85,9 +98,11 @@ def _best_ask(settings: Settings, symbol: str, alive: Callable[[], None]) -> Dec
 def test_a_200_btc_buy_is_hedged_filled_settled_and_reconciled(stack: Settings, tmp_path: Path) -> None:
     anchor_us = wall_now_us()
     env = {
-        "OTCDESK_SIM_SPEED": str(SPEED), "OTCDESK_SIM_START_US": str(SIM_START_US),
+        "OTCDESK_SIM_SPEED": str(SPEED),
+        "OTCDESK_SIM_START_US": str(SIM_START_US),
         "OTCDESK_SIM_ANCHOR_WALL_US": str(anchor_us),
-        "OTCDESK_HEDGE__ORDER_TIMEOUT_MS": "3000000", "OTCDESK_RECON__FILL_TIMEOUT_S": "3000",
+        "OTCDESK_HEDGE__ORDER_TIMEOUT_MS": "3000000",
+        "OTCDESK_RECON__FILL_TIMEOUT_S": "3000",
         # Two clips of 100 BTC: more than any one venue's participation cap, so each clip is split
         # over several venues (with many small clips the cheapest venue takes them all).
         "OTCDESK_HEDGE__MAX_CLIPS": "2",
@@ -97,8 +112,9 @@ def test_a_200_btc_buy_is_hedged_filled_settled_and_reconciled(stack: Settings, 
         "OTCDESK_RECON__PRICE_TOLERANCE_BPS": "500",
     }
     with namespace(stack) as settings:
-        sim = settings.model_copy(update={"sim_speed": SPEED, "sim_start_us": SIM_START_US,
-                                          "sim_anchor_wall_us": anchor_us})
+        sim = settings.model_copy(
+            update={"sim_speed": SPEED, "sim_start_us": SIM_START_US, "sim_anchor_wall_us": anchor_us}
+        )
         commands = {"feed": [*OTCDESK, "feed", "run", "--source", "sim", "--start-us", "now", "--speed", "1"]}
         # No --duration: paced on the desk clock (600x) the feed keeps up with it and would end an
         # hour of sim time in six wall seconds.
@@ -114,13 +130,32 @@ def test_a_200_btc_buy_is_hedged_filled_settled_and_reconciled(stack: Settings, 
                 time.sleep(8)  # the stages join their groups and read the books
                 now = sim.clock().now_us()
                 qty, price = Decimal("200"), _best_ask(settings, "BTC/USD", alive)  # locked at the market
-                trade = TradeBooked("bo-trade-1", now, "test", "bo-rfq-1", "bo-trade-1", "bo-quote-1", "ACME",
-                                    "BTC/USD", Side.BUY, qty, price, qty * price, Decimal("0"), price)
+                trade = TradeBooked(
+                    "bo-trade-1",
+                    now,
+                    "test",
+                    "bo-rfq-1",
+                    "bo-trade-1",
+                    "bo-quote-1",
+                    "ACME",
+                    "BTC/USD",
+                    Side.BUY,
+                    qty,
+                    price,
+                    qty * price,
+                    Decimal("0"),
+                    price,
+                )
                 with EventProducer(settings) as producer:
                     producer.produce(trade)
                 try:
-                    result = reader.wait_for(lambda e: isinstance(e, ReconResult) and e.rfq_id == trade.rfq_id
-                                             and e.status is ReconStatus.MATCHED, 120, alive)
+                    result = reader.wait_for(
+                        lambda e: (
+                            isinstance(e, ReconResult) and e.rfq_id == trade.rfq_id and e.status is ReconStatus.MATCHED
+                        ),
+                        120,
+                        alive,
+                    )
                 except AssertionError as exc:
                     others = [e for e in reader.of(ReconResult)]
                     raise AssertionError(f"{exc}; recon said {others}\n{tails(tmp_path)}") from None
@@ -137,7 +172,9 @@ def test_a_200_btc_buy_is_hedged_filled_settled_and_reconciled(stack: Settings, 
     legs = {}
     for s in sorted((s for s in reader.of(SettlementUpdated) if s.trade_id == trade.trade_id), key=lambda s: s.ts_us):
         legs[s.leg] = s
-    assert {leg: s.state for leg, s in legs.items()} == {SettlementLeg.BASE: SettlementState.SETTLED,
-                                                         SettlementLeg.QUOTE: SettlementState.SETTLED}
+    assert {leg: s.state for leg, s in legs.items()} == {
+        SettlementLeg.BASE: SettlementState.SETTLED,
+        SettlementLeg.QUOTE: SettlementState.SETTLED,
+    }
     assert legs[SettlementLeg.BASE].confirmations == legs[SettlementLeg.BASE].confirmations_required >= 6
     assert (result.breaks, result.booked_qty_base) == ((), qty)

@@ -43,7 +43,8 @@ def test_bench_smoke(name: str, stack: Settings, tmp_path: Path, monkeypatch: py
                 assert all(math.isfinite(v) and v >= 0 for v in stats["runs"]), (fig["name"], stats)
         if fig["target"] is not None:  # judged, whatever the verdict, whenever it can be:
             # a ratio needs its baseline, and a smoke run's floor may not drain on a busy box
-            judgeable = fig["value"] is not None and (fig["baseline_value"] is not None
-                                                      or not fig["target"].startswith("ratio"))
+            judgeable = fig["value"] is not None and (
+                fig["baseline_value"] is not None or not fig["target"].startswith("ratio")
+            )
             assert fig["met"] in ((True, False) if judgeable else (None,)), fig["name"]
         assert f"| {fig['name']} |" in md_path.read_text()

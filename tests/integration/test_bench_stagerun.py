@@ -15,7 +15,15 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bench.core import BenchContext
 from bench.stagerun import (
-    FLOOR_OUT, DrainWatch, copy_records, end_offsets, floor_process, make_topic, read_records, session_env, tally,
+    FLOOR_OUT,
+    DrainWatch,
+    copy_records,
+    end_offsets,
+    floor_process,
+    make_topic,
+    read_records,
+    session_env,
+    tally,
     timed_drain,
 )
 from otcdesk.clients import ClientSim
@@ -44,8 +52,9 @@ def test_copy_keeps_partition_key_value_headers_and_the_window(ctx: BenchContext
         ends = end_offsets(src, ["rfq"])
         start = {tp: end // 2 for tp, end in ends.items()}
         assert copy_records(src, dst, ["rfq"], start=start) == sum(ends.values()) - sum(start.values())
-        original = {(m.partition(), m.key(), m.value(), tuple(m.headers()))
-                    for _, m in read_records(src, ["rfq"], start=start)}
+        original = {
+            (m.partition(), m.key(), m.value(), tuple(m.headers())) for _, m in read_records(src, ["rfq"], start=start)
+        }
         copied = {(m.partition(), m.key(), m.value(), tuple(m.headers())) for _, m in read_records(dst, ["rfq"])}
         assert copied == original and len(copied) == sum(ends.values()) - sum(start.values())
         assert tally(dst, ["rfq"]) == {"rfq:Rfq": len(copied)}
@@ -67,8 +76,10 @@ def test_drained_means_every_input_offset_committed(ctx: BenchContext) -> None:
             assert not joined  # no member: nobody is consuming
             assert committed == sum(end // 2 for end in ends.values())
             assert left == sum(ends.values()) - committed > 0
-            consumer.commit(offsets=[TopicPartition(tp.topic, tp.partition, ends[("rfq", tp.partition)])
-                                     for tp in half], asynchronous=False)
+            consumer.commit(
+                offsets=[TopicPartition(tp.topic, tp.partition, ends[("rfq", tp.partition)]) for tp in half],
+                asynchronous=False,
+            )
             assert watch.poll()[1:] == (sum(ends.values()), 0)
         finally:
             consumer.close()
@@ -81,16 +92,17 @@ def test_the_floor_drains_what_is_loaded_after_it_joined_and_reencodes_it(ctx: B
         env = session_env(ns, start_us=wall_now_us(), speed=1.0)
         started = time.monotonic()
         with floor_process(["rfq"], env) as proc:
+
             def load() -> int:
                 with EventProducer(ns) as producer:
                     for rfq in rfqs:
                         producer.produce(rfq)
                 return len(rfqs)
 
-            drain = timed_drain(DrainWatch(ns, ns.group("floor"), ["rfq"]), load, started=started,
-                                alive=lambda: proc.poll() is None)
+            drain = timed_drain(
+                DrainWatch(ns, ns.group("floor"), ["rfq"]), load, started=started, alive=lambda: proc.poll() is None
+            )
         assert drain.events == len(rfqs) and drain.drain_s > 0 and drain.join_s > 0
         serde = default_serde()
         out = [serde.decode(m.value()) for _, m in read_records(ns, [FLOOR_OUT])]
         assert sorted(out, key=lambda e: e.event_id) == sorted(rfqs, key=lambda e: e.event_id)
-

@@ -91,8 +91,12 @@ def bare(stack: Settings) -> Iterator[Settings]:
 def refusing(stack: Settings) -> Iterator[Settings]:
     """A namespace whose `rfq` topic exists but refuses every RFQ (max.message.bytes below one)."""
     settings = stack.model_copy(update={"namespace": f"t{uuid.uuid4().hex[:8]}-"})
-    topic = NewTopic(settings.topic("rfq"), num_partitions=settings.topics.partitions, replication_factor=1,
-                     config={"max.message.bytes": "64"})
+    topic = NewTopic(
+        settings.topic("rfq"),
+        num_partitions=settings.topics.partitions,
+        replication_factor=1,
+        config={"max.message.bytes": "64"},
+    )
     admin = admin_client(settings)  # held until the future resolves: a collected client cancels it
     admin.create_topics([topic])[topic.topic].result(timeout=30)
     yield settings
@@ -102,12 +106,18 @@ def refusing(stack: Settings) -> Iterator[Settings]:
 @pytest.fixture
 def down(tmp_path: Path) -> dict[str, str]:
     """The local stack's settings with nothing listening where Kafka (and ClickHouse) should be."""
-    return dict(os.environ, OTCDESK_STACK="local", OTCDESK_STATE_DIR=str(tmp_path), OTCDESK_NAMESPACE="",
-                KAFKA_BOOTSTRAP=f"127.0.0.1:{ephemeral_port()}",
-                CLICKHOUSE_URL=f"clickhouse://default@127.0.0.1:{ephemeral_port()}/otcdesk")
+    return dict(
+        os.environ,
+        OTCDESK_STACK="local",
+        OTCDESK_STATE_DIR=str(tmp_path),
+        OTCDESK_NAMESPACE="",
+        KAFKA_BOOTSTRAP=f"127.0.0.1:{ephemeral_port()}",
+        CLICKHOUSE_URL=f"clickhouse://default@127.0.0.1:{ephemeral_port()}/otcdesk",
+    )
 
 
 # -- publishing is honest -------------------------------------------------------------------------
+
 
 def test_publish_to_a_missing_topic_fails_at_once_without_an_rfq_id(bare: Settings) -> None:
     run = otcdesk(env_of(bare), *PUBLISH)
@@ -126,8 +136,9 @@ def test_publish_refused_by_the_broker_exits_2_without_an_rfq_id(refusing: Setti
 def test_rfq_load_counts_acked_and_failed_and_exits_2(refusing: Settings) -> None:
     run = otcdesk(env_of(refusing), "rfq", "load", "--rate", "10", "--duration", "1")
     assert "sent 10/10, acked 0, failed 10;" in run.out, run
-    assert error_line(run).startswith("error: Kafka acknowledged 0 of 10 RFQs sent (10 failed, 0 unanswered); "
-                                      "first failure ")
+    assert error_line(run).startswith(
+        "error: Kafka acknowledged 0 of 10 RFQs sent (10 failed, 0 unanswered); first failure "
+    )
 
 
 def test_rfq_load_and_feed_to_missing_topics_publish_nothing(bare: Settings) -> None:
@@ -144,8 +155,9 @@ def test_a_published_rfq_prints_its_id_as_given(desk: Settings) -> None:
     assert published(desk, "rfq") == 1
 
 
-def test_the_python_api_raises_unless_the_broker_acknowledged(bare: Settings, refusing: Settings,
-                                                              desk: Settings) -> None:
+def test_the_python_api_raises_unless_the_broker_acknowledged(
+    bare: Settings, refusing: Settings, desk: Settings
+) -> None:
     began = time.monotonic()
     with pytest.raises(TopicMissingError, match="create it with `otcdesk init`"):
         publish_rfq("ACME", "BTC/USD", "buy", qty_base="1", settings=bare)
@@ -158,9 +170,18 @@ def test_the_python_api_raises_unless_the_broker_acknowledged(bare: Settings, re
 # -- broker down, topics missing -------------------------------------------------------------------
 
 KAFKA_COMMANDS = [
-    PUBLISH, ["rfq", "load", "--rate", "1", "--duration", "1"], ["quote", "accept", "Q1"], ["quote", "decline", "Q1"],
-    ["summary"], ["init"], ["topics", "list"], ["topics", "create"], ["lag"], ["feed", "run", "--duration", "1"],
-    ["sink", "run", "--once", "--max-seconds", "5"], ["simulate", "--rfqs", "1", "--timeout", "30"],
+    PUBLISH,
+    ["rfq", "load", "--rate", "1", "--duration", "1"],
+    ["quote", "accept", "Q1"],
+    ["quote", "decline", "Q1"],
+    ["summary"],
+    ["init"],
+    ["topics", "list"],
+    ["topics", "create"],
+    ["lag"],
+    ["feed", "run", "--duration", "1"],
+    ["sink", "run", "--once", "--max-seconds", "5"],
+    ["simulate", "--rfqs", "1", "--timeout", "30"],
     ["run", "all", "--duration", "5", "--no-feed", "--stages", "recon"],
 ]
 
@@ -168,8 +189,10 @@ KAFKA_COMMANDS = [
 @pytest.mark.parametrize("args", KAFKA_COMMANDS, ids=lambda a: " ".join(a[:2]))
 def test_kafka_down_is_one_line_naming_the_fix(down: dict[str, str], args: list[str]) -> None:
     run = otcdesk(down, *args)
-    assert one_error(run) == (f"error: Kafka is not reachable at {down['KAFKA_BOOTSTRAP']} (connection refused) "
-                              "— start it with `otcdesk stack up`")
+    assert one_error(run) == (
+        f"error: Kafka is not reachable at {down['KAFKA_BOOTSTRAP']} (connection refused) "
+        "— start it with `otcdesk stack up`"
+    )
     assert run.out == ""
 
 
@@ -198,14 +221,17 @@ def mute(down: dict[str, str]) -> Iterator[dict[str, str]]:
 
 def test_a_broker_that_does_not_answer_is_one_line_and_verbose_shows_librdkafka(mute: dict[str, str]) -> None:
     quiet = otcdesk(mute, "topics", "list")
-    assert one_error(quiet).startswith(f"error: Kafka is not reachable at {mute['KAFKA_BOOTSTRAP']} (no answer in 5 s: ")
+    assert one_error(quiet).startswith(
+        f"error: Kafka is not reachable at {mute['KAFKA_BOOTSTRAP']} (no answer in 5 s: "
+    )
     verbose = otcdesk(mute, "--verbose", "topics", "list")
     assert verbose.code == 2 and verbose.err.splitlines()[-1] == one_error(quiet), verbose.err
     assert "otcdesk.librdkafka: FAIL" in verbose.err, verbose.err  # librdkafka's own lines, through logging
 
 
-@pytest.mark.parametrize("args", [["quote", "accept", "Q1"], ["quote", "decline", "Q1"], ["summary"]],
-                         ids=lambda a: " ".join(a[:2]))
+@pytest.mark.parametrize(
+    "args", [["quote", "accept", "Q1"], ["quote", "decline", "Q1"], ["summary"]], ids=lambda a: " ".join(a[:2])
+)
 def test_missing_topics_are_named_with_otcdesk_init(bare: Settings, args: list[str]) -> None:
     line = one_error(otcdesk(env_of(bare), *args))
     assert line.startswith("error: topics ") and line.endswith("do not exist — create them with `otcdesk init`")
@@ -214,21 +240,35 @@ def test_missing_topics_are_named_with_otcdesk_init(bare: Settings, args: list[s
 
 # -- values out of their domain: refused before anything is published ---------------------------------
 
-@pytest.mark.parametrize("args, says", [
-    (["quote", "accept", "Q1", "--lookback", "nan"], "--lookback must be a positive number up to 604,800, got nan"),
-    (["quote", "accept", "Q1", "--lookback", "inf"], "--lookback must be a positive number up to 604,800, got inf"),
-    (["quote", "accept", "Q1", "--lookback", "1e300"], "--lookback must be a positive number up to 604,800, got 1e+300"),
-    (["run", "all", "--speed", "nan", "--duration", "5"], "--speed must be a positive number up to 10,000, got nan"),
-    (["run", "all", "--duration", "nan"], "--duration must be a number from 0 to 31,536,000, got nan"),
-    ([*PUBLISH, "--follow", "--timeout", "nan"], "--timeout must be a positive number up to 86,400, got nan"),
-    ([*PUBLISH, "--two-way"], "--two-way asks for both sides; it cannot go with --side buy"),
-    (["rfq", "publish", "--client", "AC\nME", "--symbol", "BTC/USD", "--qty", "1"],
-     "client id must not contain control characters (found U+000A)"),
-    (["rfq", "publish", "--client", "AC\x1b[31mME", "--symbol", "BTC/USD", "--qty", "1"],
-     "client id must not contain control characters (found U+001B)"),
-    ([*PUBLISH, "--rfq-id", "r\x7f1"], "rfq id must not contain control characters (found U+007F)"),
-    (["rfq", "publish", "--client", "ACME", "--symbol", "[/x]", "--qty", "1"], "unknown symbol '[/x]'"),
-])
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["quote", "accept", "Q1", "--lookback", "nan"], "--lookback must be a positive number up to 604,800, got nan"),
+        (["quote", "accept", "Q1", "--lookback", "inf"], "--lookback must be a positive number up to 604,800, got inf"),
+        (
+            ["quote", "accept", "Q1", "--lookback", "1e300"],
+            "--lookback must be a positive number up to 604,800, got 1e+300",
+        ),
+        (
+            ["run", "all", "--speed", "nan", "--duration", "5"],
+            "--speed must be a positive number up to 10,000, got nan",
+        ),
+        (["run", "all", "--duration", "nan"], "--duration must be a number from 0 to 31,536,000, got nan"),
+        ([*PUBLISH, "--follow", "--timeout", "nan"], "--timeout must be a positive number up to 86,400, got nan"),
+        ([*PUBLISH, "--two-way"], "--two-way asks for both sides; it cannot go with --side buy"),
+        (
+            ["rfq", "publish", "--client", "AC\nME", "--symbol", "BTC/USD", "--qty", "1"],
+            "client id must not contain control characters (found U+000A)",
+        ),
+        (
+            ["rfq", "publish", "--client", "AC\x1b[31mME", "--symbol", "BTC/USD", "--qty", "1"],
+            "client id must not contain control characters (found U+001B)",
+        ),
+        ([*PUBLISH, "--rfq-id", "r\x7f1"], "rfq id must not contain control characters (found U+007F)"),
+        (["rfq", "publish", "--client", "ACME", "--symbol", "[/x]", "--qty", "1"], "unknown symbol '[/x]'"),
+    ],
+)
 def test_a_value_out_of_its_domain_is_refused_before_publishing(desk: Settings, args: list[str], says: str) -> None:
     run = otcdesk(env_of(desk), *args)
     line = one_error(run)
@@ -238,13 +278,20 @@ def test_a_value_out_of_its_domain_is_refused_before_publishing(desk: Settings, 
 
 # -- quote decline of a quote the CLI sees expired ----------------------------------------------------
 
+
 def _quote(settings: Settings, valid_for_s: float) -> Quote:
     """A quote of the desk's shape on the namespace's `quotes` topic (no stage needed to find it)."""
     sample = next(e for e in sample_events() if isinstance(e, Quote))
     now_us = wall_now_us()
-    quote = replace(sample, event_id=str(uuid.uuid4()), ts_us=now_us, rfq_id=str(uuid.uuid4()),
-                    quote_id=f"q-{uuid.uuid4().hex[:12]}", qty_base=Decimal("1"),
-                    valid_until_us=now_us + int(valid_for_s * 1_000_000))
+    quote = replace(
+        sample,
+        event_id=str(uuid.uuid4()),
+        ts_us=now_us,
+        rfq_id=str(uuid.uuid4()),
+        quote_id=f"q-{uuid.uuid4().hex[:12]}",
+        qty_base=Decimal("1"),
+        valid_until_us=now_us + int(valid_for_s * 1_000_000),
+    )
     with EventProducer(settings) as producer:
         producer.produce(quote)
     return quote

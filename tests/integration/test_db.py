@@ -20,7 +20,13 @@ from otcdesk.events import EVENT_TYPES, Event
 from otcdesk.settings import Settings
 from tests.samples import sample_events
 from tests.unit.test_ddl import (
-    TAIL, _copy_migrations, _unicode_unsafe, doc_queries, expected_columns, newest_schema, run_doc_query,
+    TAIL,
+    _copy_migrations,
+    _unicode_unsafe,
+    doc_queries,
+    expected_columns,
+    newest_schema,
+    run_doc_query,
     table_columns,
 )
 

@@ -46,8 +46,9 @@ def generated_db(stack: Settings, server: DriverRunner) -> Iterator[str]:
     """Through the CLI, as a person reproduces the benchmark's history."""
     name = f"otcdesk_it_generated_{uuid.uuid4().hex[:8]}"
     try:
-        done_cli = otcdesk(stack, "db", "generate", "--fills", str(GENERATED_FILLS), "--seed", "5", "--database", name,
-                           "--json")
+        done_cli = otcdesk(
+            stack, "db", "generate", "--fills", str(GENERATED_FILLS), "--seed", "5", "--database", name, "--json"
+        )
         assert done_cli.returncode == 0, done_cli.stderr
         done = json.loads(done_cli.stdout)
         assert (done["fills"], done["deals"], done["seed"]) == (GENERATED_FILLS, GENERATED_FILLS // 4, 5)
@@ -59,10 +60,18 @@ def generated_db(stack: Settings, server: DriverRunner) -> Iterator[str]:
 def otcdesk(stack: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     """`otcdesk ARGS` on the stack's server as an external one, as tests/integration/test_analytics.py runs it."""
     ep = stack.clickhouse
-    env = os.environ | {"OTCDESK_STACK": "external", "OTCDESK_CLICKHOUSE_PASSWORD": ep.password.get_secret_value(),
-                        "CLICKHOUSE_URL": f"clickhouse://default@{ep.host}:{ep.port}/{ep.database}"}
-    return subprocess.run([sys.executable, "-c", "from otcdesk.cli.main import main; main()", *args],
-                          capture_output=True, text=True, timeout=600, env=env)
+    env = os.environ | {
+        "OTCDESK_STACK": "external",
+        "OTCDESK_CLICKHOUSE_PASSWORD": ep.password.get_secret_value(),
+        "CLICKHOUSE_URL": f"clickhouse://default@{ep.host}:{ep.port}/{ep.database}",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "from otcdesk.cli.main import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
 
 
 @pytest.mark.parametrize("name", ON_DEAL_TABLES)
@@ -73,15 +82,17 @@ def test_report_equals_the_raw_events_on_the_sinks_session(server: DriverRunner,
 
 
 @pytest.mark.parametrize("name", ON_DEAL_TABLES)
-def test_report_equals_the_raw_events_on_a_generated_history(server: DriverRunner, generated_db: str,
-                                                             name: str) -> None:
+def test_report_equals_the_raw_events_on_a_generated_history(
+    server: DriverRunner, generated_db: str, name: str
+) -> None:
     assert not any(recount_flags(server, generated_db))
     raw, deal = raw_and_deal_answers(server, generated_db, name)
     assert raw and deal == raw
 
 
-def test_migration_backfills_a_database_that_already_holds_events(stack: Settings, server: DriverRunner,
-                                                                   session_db: str) -> None:
+def test_migration_backfills_a_database_that_already_holds_events(
+    stack: Settings, server: DriverRunner, session_db: str
+) -> None:
     name = f"otcdesk_it_forward_{uuid.uuid4().hex[:8]}"
     try:
         migrate(server, name, [m for m in load_migrations() if m.version < 4])
@@ -103,8 +114,14 @@ def test_generate_refuses_the_desks_own_database(stack: Settings) -> None:
 def test_generated_history_shape(server: DriverRunner, generated_db: str) -> None:
     tables = {t: server.query(f"SELECT count() FROM {generated_db}.{t}")[0][0] for t in generate.TABLES}
     deals = GENERATED_FILLS // generate.FILLS_PER_DEAL
-    assert tables == {"quotes": deals, "trades": deals, "orders": 2 * deals, "fills": GENERATED_FILLS,
-                      "settlements": 2 * deals, "recon": deals}
+    assert tables == {
+        "quotes": deals,
+        "trades": deals,
+        "orders": 2 * deals,
+        "fills": GENERATED_FILLS,
+        "settlements": 2 * deals,
+        "recon": deals,
+    }
 
 
 @pytest.mark.parametrize("name", ["hedge_slippage", "settlement_latency", "hit_ratio", "blotter"])
@@ -127,15 +144,17 @@ def test_a_since_window_reads_only_the_months_it_touches(stack: Settings, genera
     assert read <= read_all - GENERATED_FILLS // 4, (read, read_all)  # at least the windowed table's parts skipped
 
 
-def test_migration_0005_backfills_a_database_that_already_holds_events(stack: Settings, server: DriverRunner,
-                                                                        session_db: str) -> None:
+def test_migration_0005_backfills_a_database_that_already_holds_events(
+    stack: Settings, server: DriverRunner, session_db: str
+) -> None:
     name = f"otcdesk_it_forward5_{uuid.uuid4().hex[:8]}"
     try:
         migrate(server, name, [m for m in load_migrations() if m.version < 5])
         sink_insert(stack, name, SESSION.event_log())
         assert ("deal_recon",) not in server.query(f"SELECT name FROM system.tables WHERE database = '{name}'")
-        assert (5, "applied") in [(o.version, o.status)
-                                  for o in migrate(server, name, [m for m in load_migrations() if m.version <= 5])]
+        assert (5, "applied") in [
+            (o.version, o.status) for o in migrate(server, name, [m for m in load_migrations() if m.version <= 5])
+        ]
         for report in ("breaks_over_time", "blotter"):
             raw, deal = raw_and_deal_answers(server, name, report)
             assert raw and deal == raw == raw_and_deal_answers(server, session_db, report)[1]

@@ -29,8 +29,9 @@ from producers.load import LoadPlan
 pytestmark = pytest.mark.integration
 OTCDESK = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "otcdesk"
 SERDE = default_serde()
-ALL_KEYS = {f"{v.value}:{s}" for v in (Venue.BINANCE, Venue.COINBASE, Venue.OKX, Venue.KRAKEN)
-            for s in ("BTC/USD", "ETH/USD")}
+ALL_KEYS = {
+    f"{v.value}:{s}" for v in (Venue.BINANCE, Venue.COINBASE, Venue.OKX, Venue.KRAKEN) for s in ("BTC/USD", "ETH/USD")
+}
 
 
 def otcdesk(*args: str, timeout_s: float = 120) -> str:
@@ -77,14 +78,20 @@ def unique_start_us() -> int:
 
 
 def sim_events_of(got: list[tuple[bytes, Event]], start_us: int, span_s: float) -> list[tuple[bytes, PriceUpdate]]:
-    return [(k, e) for k, e in got if isinstance(e, PriceUpdate) and e.source == "feed-sim"
-            and start_us <= e.ts_us < start_us + int(span_s * 1_000_000)]
+    return [
+        (k, e)
+        for k, e in got
+        if isinstance(e, PriceUpdate)
+        and e.source == "feed-sim"
+        and start_us <= e.ts_us < start_us + int(span_s * 1_000_000)
+    ]
 
 
 def test_sim_feed_publishes_the_seeded_updates_of_4_venues_x_2_symbols(stack: Settings) -> None:
     start_us, before = unique_start_us(), end_offsets(stack, "prices")
-    out = otcdesk("feed", "run", "--source", "sim", "--no-sleep", "--duration", "5", "--seed", "21",
-                  "--start-us", str(start_us))
+    out = otcdesk(
+        "feed", "run", "--source", "sim", "--no-sleep", "--duration", "5", "--seed", "21", "--start-us", str(start_us)
+    )
     mine = sim_events_of(read_since(stack, "prices", before), start_us, 5)
     assert {key.decode() for key, _ in mine} == ALL_KEYS
     assert all(key.decode() == event.key for key, event in mine)
@@ -97,8 +104,9 @@ def test_sim_feed_publishes_the_seeded_updates_of_4_venues_x_2_symbols(stack: Se
 
 def test_ccxt_feed_on_the_fixture_server_publishes_every_venue(stack: Settings, tmp_path: Path) -> None:
     record, before = tmp_path / "ccxt.jsonl", end_offsets(stack, "prices")
-    otcdesk("feed", "run", "--source", "ccxt", "--fixtures", "--duration", "3", "--interval", "0.5",
-            "--record", str(record))
+    otcdesk(
+        "feed", "run", "--source", "ccxt", "--fixtures", "--duration", "3", "--interval", "0.5", "--record", str(record)
+    )
     published = {u.event_id: u for u in read_recording(record)}
     mine = [(k, e) for k, e in read_since(stack, "prices", before) if e.event_id in published]
     assert len(mine) == len(published) > 0
@@ -109,8 +117,20 @@ def test_ccxt_feed_on_the_fixture_server_publishes_every_venue(stack: Settings, 
 
 def test_rfq_load_delivers_the_seeded_schedule(stack: Settings) -> None:
     seed, start_us, before = random.randrange(10**6, 10**7), unique_start_us(), end_offsets(stack, "rfq")
-    out = otcdesk("rfq", "load", "--rate", "200", "--duration", "2", "--seed", str(seed),
-                  "--start-us", str(start_us), "--speed", "1")
+    out = otcdesk(
+        "rfq",
+        "load",
+        "--rate",
+        "200",
+        "--duration",
+        "2",
+        "--seed",
+        str(seed),
+        "--start-us",
+        str(start_us),
+        "--speed",
+        "1",
+    )
     plan = LoadPlan(200, 2, start_us, 1.0)
     sim = ClientSim(seed, clients=stack.clients, sim=stack.sim, symbols=stack.symbols, source="load")
     expected = {r.rfq_id: r for r in (sim.next_rfq(plan.event_ts_us(i)) for i in range(plan.count))}
@@ -122,12 +142,26 @@ def test_rfq_load_delivers_the_seeded_schedule(stack: Settings) -> None:
 
 def test_replay_republishes_a_recording_shifted_to_a_new_epoch(stack: Settings, tmp_path: Path) -> None:
     record, recorded_at = tmp_path / "sim.jsonl", unique_start_us()
-    otcdesk("feed", "run", "--source", "sim", "--no-sleep", "--duration", "2", "--seed", "5",
-            "--start-us", str(recorded_at), "--record", str(record))
+    otcdesk(
+        "feed",
+        "run",
+        "--source",
+        "sim",
+        "--no-sleep",
+        "--duration",
+        "2",
+        "--seed",
+        "5",
+        "--start-us",
+        str(recorded_at),
+        "--record",
+        str(record),
+    )
     recorded = list(read_recording(record))
     replay_at, before = unique_start_us(), end_offsets(stack, "prices")
-    out = otcdesk("feed", "run", "--source", "replay", "--file", str(record), "--speed", "20",
-                  "--start-us", str(replay_at))
+    out = otcdesk(
+        "feed", "run", "--source", "replay", "--file", str(record), "--speed", "20", "--start-us", str(replay_at)
+    )
     mine = sim_events_of(read_since(stack, "prices", before), replay_at, 2)
     shift = replay_at - recorded_at
     assert sorted((e.event_id, e.ts_us - shift) for _, e in mine) == sorted((u.event_id, u.ts_us) for u in recorded)

@@ -38,8 +38,9 @@ def test_read_to_end_hands_over_what_the_broker_held_in_offset_order_and_nothing
                 _publish(settings, clients, 20)  # written during the read: not part of it
             seen.append(record)
 
-        ends = asyncio.run(read_to_end(settings, [settings.topic("rfq")], on_record,
-                                       lambda e: ends_first.append(not seen)))
+        ends = asyncio.run(
+            read_to_end(settings, [settings.topic("rfq")], on_record, lambda e: ends_first.append(not seen))
+        )
         assert ends_first == [True]  # the ends are known before any record
         assert sum(ends.values()) == 300 == len(seen)
         by_partition: dict[int, list[int]] = {}

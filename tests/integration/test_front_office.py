@@ -82,11 +82,18 @@ def test_200_btc_buy_is_quoted_from_the_consolidated_book_and_accepted(desk) -> 
     half = quote.spread_base_bps + quote.spread_size_bps + quote.spread_impact_bps + quote.spread_vol_bps
     expected_ask = quote.vwap_ask_quote + quote.mid_price_quote * (half + quote.skew_bps) / Decimal(10_000)
     assert expected_ask <= quote.ask_price_quote < expected_ask + priced.tick_quote
-    assert quote.bid_price_quote < quote.vwap_bid_quote < quote.mid_price_quote < quote.vwap_ask_quote < quote.ask_price_quote
+    assert (
+        quote.bid_price_quote
+        < quote.vwap_bid_quote
+        < quote.mid_price_quote
+        < quote.vwap_ask_quote
+        < quote.ask_price_quote
+    )
     assert quote.valid_until_us == quote.ts_us + settings.quote.ttl_ms * 1000
 
-    done = subprocess.run([*OTCDESK, "quote", "accept", quote.quote_id], env=env_of(settings),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*OTCDESK, "quote", "accept", quote.quote_id], env=env_of(settings), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr + tails(logs)
     trade = reader.wait_for(lambda e: isinstance(e, TradeBooked) and e.quote_id == quote.quote_id, 30, alive)
     assert (trade.price_quote, trade.qty_base, trade.side) == (quote.ask_price_quote, Decimal("200"), Side.BUY)
@@ -99,12 +106,25 @@ def test_an_acceptance_after_valid_until_gets_a_typed_refusal_not_a_dead_letter(
     quote = _quote_for(settings, reader, alive, client_id="ACME", symbol="ETH/USD", side=None, qty_base="10")
     wait_s = (quote.valid_until_us - settings.clock().now_us()) / 1e6 + settings.quote.expiry_grace_ms / 1000 + 1
     time.sleep(max(wait_s, 0))
-    done = subprocess.run([*OTCDESK, "quote", "accept", quote.quote_id, "--side", "sell"], env=env_of(settings),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*OTCDESK, "quote", "accept", quote.quote_id, "--side", "sell"],
+        env=env_of(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "QUOTE_EXPIRED" in done.stderr, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
-    refusal = reader.wait_for(lambda e: isinstance(e, QuoteRejected) and e.quote_id == quote.quote_id
-                              and e.source == "acceptance" and e.ts_us > quote.valid_until_us + 1, 30, alive)
+    refusal = reader.wait_for(
+        lambda e: (
+            isinstance(e, QuoteRejected)
+            and e.quote_id == quote.quote_id
+            and e.source == "acceptance"
+            and e.ts_us > quote.valid_until_us + 1
+        ),
+        30,
+        alive,
+    )
     assert refusal.reason is RejectReason.QUOTE_EXPIRED and refusal.client_id == "ACME"
     assert not any(isinstance(e, TradeBooked) and e.quote_id == quote.quote_id for _, e in reader.events)
     assert not any(isinstance(e, DeadLetter) and e.source_key == quote.rfq_id.encode() for _, e in reader.events)
@@ -119,8 +139,11 @@ def test_bad_rfqs_are_dead_lettered_and_answered_where_a_client_waits(desk) -> N
     with EventProducer(settings) as producer:
         producer.produce_bytes(settings.topic("rfq"), b"garbage-key", b"\xc3\x01 definitely not avro")
     reasons = {}
-    for key, reason in ((negative.rfq_id, "invalid:non_positive_qty_base"), (unknown.rfq_id, "invalid:unknown_symbol"),
-                        ("garbage-key", "decode:unknown_fingerprint")):
+    for key, reason in (
+        (negative.rfq_id, "invalid:non_positive_qty_base"),
+        (unknown.rfq_id, "invalid:unknown_symbol"),
+        ("garbage-key", "decode:unknown_fingerprint"),
+    ):
         letter = reader.wait_for(lambda e, k=key: isinstance(e, DeadLetter) and e.source_key == k.encode(), 60, alive)
         reasons[key] = letter.reason
         assert letter.source_topic == settings.topic("rfq") and letter.raw_value and letter.source_offset >= 0

@@ -58,8 +58,13 @@ def test_two_stages_in_one_process_keep_their_own_groups_and_crash_together(stac
     script.write_text(SCRIPT)
     with namespace(stack) as settings:
         log = open(tmp_path / "host.log", "w")  # noqa: SIM115 - closed below
-        proc = subprocess.Popen([sys.executable, str(script), *HOSTED], env=env_of(settings), stdout=log,
-                                stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+        proc = subprocess.Popen(
+            [sys.executable, str(script), *HOSTED],
+            env=env_of(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         try:
             deadline = time.monotonic() + 90
             groups = {settings.group(stage) for stage in HOSTED}

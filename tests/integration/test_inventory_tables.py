@@ -37,8 +37,9 @@ def scratch(server: DriverRunner) -> Iterator[str]:
         server.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
-def test_report_equals_the_raw_events_on_the_session_and_more_copies(stack: Settings, server: DriverRunner,
-                                                                     scratch: str) -> None:
+def test_report_equals_the_raw_events_on_the_session_and_more_copies(
+    stack: Settings, server: DriverRunner, scratch: str
+) -> None:
     migrate(server, scratch, MIGRATIONS)
     sink_insert(stack, scratch, SESSION.event_log())
     before = recounted(server, scratch)
@@ -59,8 +60,9 @@ def test_report_equals_the_raw_events_on_a_generated_history(server: DriverRunne
     check_every_window(server, scratch)
 
 
-def test_migration_backfills_a_database_that_already_holds_events(stack: Settings, server: DriverRunner,
-                                                                   scratch: str) -> None:
+def test_migration_backfills_a_database_that_already_holds_events(
+    stack: Settings, server: DriverRunner, scratch: str
+) -> None:
     migrate(server, scratch, [m for m in MIGRATIONS if m.version < 9])
     sink_insert(stack, scratch, SESSION.event_log())
     outcomes = migrate(server, scratch, MIGRATIONS)

@@ -117,11 +117,20 @@ def test_faust_agent_forwards_typed_events_in_a_real_worker(settings: Settings, 
     admin = admin_client(settings)
     for future in admin.create_topics([NewTopic(t, 3, 1) for t in (source, target)]).values():
         future.result(timeout=30)
-    env = dict(os.environ, OTCDESK_TEST_SOURCE=source, OTCDESK_TEST_TARGET=target,
-               OTCDESK_TEST_STAGE=f"test-forwarder-{tag}", PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        OTCDESK_TEST_SOURCE=source,
+        OTCDESK_TEST_TARGET=target,
+        OTCDESK_TEST_STAGE=f"test-forwarder-{tag}",
+        PYTHONUNBUFFERED="1",
+    )
     log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen([sys.executable, "-m", "tests.integration.forwarder_app", "worker", "--without-web", "-l", "warn"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.forwarder_app", "worker", "--without-web", "-l", "warn"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         sent = _fresh(sample_events(), tag)
         with EventProducer(settings) as producer:
@@ -139,7 +148,9 @@ def test_faust_agent_forwards_typed_events_in_a_real_worker(settings: Settings, 
         assert sorted(e.event_id for e in got) == sorted(e.event_id for e in sent)
         assert {e.event_id: e for e in got} == {e.event_id: e for e in sent}
         letters = _dead_letters_from(settings, source)
-        assert [(d.raw_value, d.reason, d.source_key) for d in letters] == [(b"\x00not avro at all", "decode:bad_magic", b"bad")]
+        assert [(d.raw_value, d.reason, d.source_key) for d in letters] == [
+            (b"\x00not avro at all", "decode:bad_magic", b"bad")
+        ]
     finally:
         worker.terminate()
         worker.wait(30)

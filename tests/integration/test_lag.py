@@ -32,8 +32,11 @@ AGE_S = 600.0  # the records carry a CreateTime this far in the past
 EMPTY_COMMITS = {0: 10, 1: 5}  # caught up on p0, 15 behind on p1, nothing committed on p2
 LIVE_COMMITS = {0: 4, 1: 20}  # 6 behind on p0, caught up on p1, nothing committed on p2 (assigned)
 
-_COORDINATOR_NOT_READY = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-                          KafkaError.COORDINATOR_NOT_AVAILABLE)
+_COORDINATOR_NOT_READY = (
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+)
 
 Row = tuple[str, str, str, str, str, str]  # GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG
 
@@ -48,8 +51,9 @@ def topic(stack: Settings) -> Iterator[str]:
     old_ms = int((time.time() - AGE_S) * 1000)
     for partition, count in enumerate(PER_PARTITION):
         for i in range(count):
-            producer.produce(name, key=f"p{partition}-k{i}".encode(), value=b"x", partition=partition,
-                             timestamp=old_ms + i)
+            producer.produce(
+                name, key=f"p{partition}-k{i}".encode(), value=b"x", partition=partition, timestamp=old_ms + i
+            )
     assert producer.flush(30) == 0
     yield name
     admin.delete_topics([name])[name].result(30)
@@ -62,8 +66,7 @@ def _commit(settings: Settings, group: str, topic: str, offsets: dict[int, int])
     try:
         while True:
             try:
-                consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()],
-                                asynchronous=False)
+                consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
                 return
             except KafkaException as exc:
                 if not exc.args[0].retriable() and exc.args[0].code() not in _COORDINATOR_NOT_READY:
@@ -88,8 +91,9 @@ def empty_group(stack: Settings, topic: str) -> Iterator[str]:
 def live_group(stack: Settings, topic: str) -> Iterator[str]:
     """One live member owning all three partitions, commits on two: p2 is assigned, not committed."""
     group = f"lag-test-live-{uuid.uuid4().hex[:8]}"
-    consumer = Consumer(client_config(stack) | {"group.id": group, "enable.auto.commit": False,
-                                                "auto.offset.reset": "latest"})
+    consumer = Consumer(
+        client_config(stack) | {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "latest"}
+    )
     consumer.subscribe([topic])
     deadline = time.monotonic() + 30
     while len(consumer.assignment()) < 3 and time.monotonic() < deadline:
@@ -118,9 +122,21 @@ def java_describe(settings: Settings, group: str) -> list[Row]:
         message = f"Kafka's tools jar or java missing (looked in {libs})"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
     out = subprocess.run(
-        ["java", "-cp", f"{libs}/*", JAVA_TOOL, "--bootstrap-server", settings.bootstrap, "--describe",
-         "--group", group],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            "java",
+            "-cp",
+            f"{libs}/*",
+            JAVA_TOOL,
+            "--bootstrap-server",
+            settings.bootstrap,
+            "--describe",
+            "--group",
+            group,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     rows = [tuple(line.split()[:6]) for line in out.splitlines() if line.startswith(group)]
     return sorted(rows, key=lambda r: (r[1], int(r[2])))  # type: ignore[return-value]
@@ -128,11 +144,14 @@ def java_describe(settings: Settings, group: str) -> list[Row]:
 
 def ours(group: GroupLag) -> list[Row]:
     """Our rows printed the way the Java tool prints them."""
+
     def dash(v: int | None) -> str:
         return "-" if v is None else str(v)
 
-    return [(group.group, p.topic, str(p.partition), dash(p.current_offset), dash(p.log_end_offset), dash(p.lag))
-            for p in group.partitions]
+    return [
+        (group.group, p.topic, str(p.partition), dash(p.current_offset), dash(p.log_end_offset), dash(p.lag))
+        for p in group.partitions
+    ]
 
 
 def snapshot(settings: Settings, group: str, history: LagHistory | None = None) -> GroupLag:
@@ -142,10 +161,19 @@ def snapshot(settings: Settings, group: str, history: LagHistory | None = None) 
 
 def run_cli(settings: Settings, state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real console entry point with its own history file (the desk's is left alone)."""
-    env = os.environ | {"OTCDESK_STACK": "external", "KAFKA_BOOTSTRAP": settings.bootstrap,
-                        "OTCDESK_STATE_DIR": str(state_dir), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-c", "from otcdesk.cli.main import main; main()", "lag", *args],
-                          capture_output=True, text=True, timeout=120, env=env)
+    env = os.environ | {
+        "OTCDESK_STACK": "external",
+        "KAFKA_BOOTSTRAP": settings.bootstrap,
+        "OTCDESK_STATE_DIR": str(state_dir),
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "from otcdesk.cli.main import main; main()", "lag", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 # -- offsets equal Kafka's tool ---------------------------------------------------------------
@@ -160,10 +188,14 @@ def test_empty_group_equals_kafka_consumer_groups_tool(stack: Settings, topic: s
 
 
 def test_unassigned_uncommitted_partition_shows_dashes_like_the_tool(
-        stack: Settings, topic: str, live_group: str) -> None:
+    stack: Settings, topic: str, live_group: str
+) -> None:
     result = snapshot(stack, live_group)
-    expected = [(live_group, topic, "0", "4", "10", "6"), (live_group, topic, "1", "20", "20", "0"),
-                (live_group, topic, "2", "-", "30", "-")]
+    expected = [
+        (live_group, topic, "0", "4", "10", "6"),
+        (live_group, topic, "1", "20", "20", "0"),
+        (live_group, topic, "2", "-", "30", "-"),
+    ]
     assert ours(result) == expected
     assert java_describe(stack, live_group) == expected
     assert (result.state, result.members) == ("Stable", 1)
@@ -190,7 +222,8 @@ def test_the_probe_neither_joins_nor_commits(stack: Settings, topic: str, empty_
 
 
 def test_groups_waiting_at_different_offsets_of_one_partition_each_get_an_age(
-        stack: Settings, topic: str, empty_group: str) -> None:
+    stack: Settings, topic: str, empty_group: str
+) -> None:
     other = f"lag-test-other-{uuid.uuid4().hex[:8]}"
     _commit(stack, other, topic, {1: 3})
     try:
@@ -237,14 +270,17 @@ def test_committed_offset_going_back_is_rewind(stack: Settings, topic: str) -> N
 # -- the command ------------------------------------------------------------------------------
 
 
-def test_cli_json_and_exit_codes(stack: Settings, topic: str, empty_group: str, live_group: str,
-                                 tmp_path: Path) -> None:
+def test_cli_json_and_exit_codes(
+    stack: Settings, topic: str, empty_group: str, live_group: str, tmp_path: Path
+) -> None:
     stopped = run_cli(stack, tmp_path, "--group", empty_group, "--json")
     assert stopped.returncode == 1, stopped.stderr
     (doc,) = json.loads(stopped.stdout)
     assert (doc["group"], doc["state"], doc["members"], doc["status"]) == (empty_group, "Empty", 0, "STOPPED")
     assert [(p["partition"], p["current_offset"], p["log_end_offset"], p["lag"]) for p in doc["partitions"]] == [
-        (0, 10, 10, 0), (1, 5, 20, 15)]
+        (0, 10, 10, 0),
+        (1, 5, 20, 15),
+    ]
     assert (tmp_path / "lag-history.json").exists()
 
     live = run_cli(stack, tmp_path, "--group", live_group, "--json")
@@ -261,10 +297,19 @@ def test_cli_json_and_exit_codes(stack: Settings, topic: str, empty_group: str, 
 
 
 def test_cli_unreachable_broker_is_one_line_exit_2(tmp_path: Path) -> None:
-    env = os.environ | {"OTCDESK_STACK": "external", "KAFKA_BOOTSTRAP": "127.0.0.1:1",
-                        "OTCDESK_STATE_DIR": str(tmp_path), "COLUMNS": "200"}
-    done = subprocess.run([sys.executable, "-c", "from otcdesk.cli.main import main; main()", "lag"],
-                          capture_output=True, text=True, timeout=60, env=env)
+    env = os.environ | {
+        "OTCDESK_STACK": "external",
+        "KAFKA_BOOTSTRAP": "127.0.0.1:1",
+        "OTCDESK_STATE_DIR": str(tmp_path),
+        "COLUMNS": "200",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "from otcdesk.cli.main import main; main()", "lag"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "127.0.0.1:1" in done.stderr
 
@@ -283,8 +328,7 @@ def test_running_desk_groups_equal_kafka_consumer_groups_tool(stack: Settings, t
     from tests.integration.desk import namespace, processes
 
     stages = ("aggregator", "quote-engine", "acceptance")
-    with namespace(stack) as settings, processes(
-            settings, {s: ("stage", "run", s) for s in stages}, tmp_path) as procs:
+    with namespace(stack) as settings, processes(settings, {s: ("stage", "run", s) for s in stages}, tmp_path) as procs:
         with EventProducer(settings) as producer:
             for rfq in SessionPlan(seed=3, speed=1, rfqs=20).schedule(settings):
                 producer.produce(rfq)
@@ -295,9 +339,14 @@ def test_running_desk_groups_equal_kafka_consumer_groups_tool(stack: Settings, t
             results = LagMonitor(settings, LagHistory()).snapshot(groups)
             # every partition that holds records committed up to its end (an uncommitted one has
             # no lag figure yet: it is not "lag 0")
-            settled = all(r.state == "Stable" and r.members == 1 and r.partitions and r.total_lag == 0
-                          and all(p.lag is not None or p.log_end_offset == 0 for p in r.partitions)
-                          for r in results)
+            settled = all(
+                r.state == "Stable"
+                and r.members == 1
+                and r.partitions
+                and r.total_lag == 0
+                and all(p.lag is not None or p.log_end_offset == 0 for p in r.partitions)
+                for r in results
+            )
             if settled or time.monotonic() > deadline:
                 break
             time.sleep(1.0)

@@ -72,11 +72,13 @@ def consume_one(consumer: Consumer) -> int:
 
 
 def test_stopped_consumer_turns_stop_within_a_bounded_number_of_refreshes(
-        stack: Settings, topic: str, group: str) -> None:
+    stack: Settings, topic: str, group: str
+) -> None:
     monitor = LagMonitor(stack)
     history = monitor.follow_commits(offset_refresh_s=0.0)  # one log end per refresh: a short test
-    consumer = Consumer(client_config(stack) | {"group.id": group, "enable.auto.commit": False,
-                                                "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        client_config(stack) | {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+    )
     consumer.subscribe([topic])
     try:
         # the consumer keeps up: each record consumed and committed, then its position re-committed
@@ -84,8 +86,9 @@ def test_stopped_consumer_turns_stop_within_a_bounded_number_of_refreshes(
             if i < PROGRESS:
                 produce(stack, topic)
                 consume_one(consumer)
-            consumer.commit(offsets=[TopicPartition(topic, 0, PROGRESS if i == PROGRESS else i + 1)],
-                            asynchronous=False)
+            consumer.commit(
+                offsets=[TopicPartition(topic, 0, PROGRESS if i == PROGRESS else i + 1)], asynchronous=False
+            )
             monitor.snapshot([group])
             time.sleep(1.2)  # past Burrow's min-distance: each commit is its own entry
     finally:
@@ -154,9 +157,24 @@ def test_serve_exports_the_gauges_and_drops_a_deleted_group(stack: Settings, top
     committer.close()
     port = free_port()
     env = os.environ | {"OTCDESK_STACK": "external", "KAFKA_BOOTSTRAP": stack.bootstrap}
-    server = subprocess.Popen([sys.executable, "-c", "from otcdesk.cli.main import main; main()", "lag",
-                               "--serve", str(port), "--interval", "0.5", "--group", group],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from otcdesk.cli.main import main; main()",
+            "lag",
+            "--serve",
+            str(port),
+            "--interval",
+            "0.5",
+            "--group",
+            group,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         labels = f'group="{group}",partition="0",topic="{topic}"'
         text = scrapes_until(port, lambda t: f"otcdesk_lag_group_lag{{{labels}}}" in t)

@@ -33,8 +33,13 @@ TTL_MS = "20000"
 
 
 def _cli(settings: Settings, *args: str, timeout_s: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*OTCDESK, *args], env=env_of(settings, OTCDESK_QUOTE__TTL_MS=TTL_MS),
-                          capture_output=True, text=True, timeout=timeout_s)
+    return subprocess.run(
+        [*OTCDESK, *args],
+        env=env_of(settings, OTCDESK_QUOTE__TTL_MS=TTL_MS),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
 
 
 def _next_json(stream) -> dict:  # noqa: ANN001
@@ -54,10 +59,28 @@ def _published_and_quoted(settings: Settings, logs) -> tuple[subprocess.Popen[st
     is quoted: while the desk starts, books arrive venue by venue and the first RFQs are refused."""
     for _ in range(20):
         follow = subprocess.Popen(
-            [*OTCDESK, "rfq", "publish", "--client", "ACME", "--symbol", "BTC/USD", "--side", "buy", "--qty", "1",
-             "--follow", "--timeout", "120", "--json"],
-            env=env_of(settings, OTCDESK_QUOTE__TTL_MS=TTL_MS), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+            [
+                *OTCDESK,
+                "rfq",
+                "publish",
+                "--client",
+                "ACME",
+                "--symbol",
+                "BTC/USD",
+                "--side",
+                "buy",
+                "--qty",
+                "1",
+                "--follow",
+                "--timeout",
+                "120",
+                "--json",
+            ],
+            env=env_of(settings, OTCDESK_QUOTE__TTL_MS=TTL_MS),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert follow.stdout is not None
         assert "rfq_id" in _next_json(follow.stdout)
         answer = _next_json(follow.stdout)
@@ -71,8 +94,12 @@ def _published_and_quoted(settings: Settings, logs) -> tuple[subprocess.Popen[st
 
 @pytest.mark.parametrize("speed", ["1", "60"])
 def test_a_person_books_a_trade_in_a_running_desk_at_any_speed(stack: Settings, tmp_path, speed: str) -> None:  # noqa: ANN001
-    with namespace(stack) as settings, processes(settings, {"desk": ["run", "all", "--speed", speed, "--seed", "7"]},
-                                                 tmp_path, OTCDESK_QUOTE__TTL_MS=TTL_MS) as procs:
+    with (
+        namespace(stack) as settings,
+        processes(
+            settings, {"desk": ["run", "all", "--speed", speed, "--seed", "7"]}, tmp_path, OTCDESK_QUOTE__TTL_MS=TTL_MS
+        ) as procs,
+    ):
         reader = TopicReader(settings, ["quotes", "trades", "dlq"])
 
         def alive() -> None:
@@ -88,13 +115,30 @@ def test_a_person_books_a_trade_in_a_running_desk_at_any_speed(stack: Settings, 
 
         again = _cli(settings, "quote", "accept", quote["quote_id"])
         assert again.returncode != 0 and "ALREADY_ACCEPTED" in again.stderr, again.stdout + again.stderr
-        refusal = reader.wait_for(lambda e: isinstance(e, QuoteRejected) and e.quote_id == quote["quote_id"]
-                                  and e.reason is RejectReason.ALREADY_ACCEPTED, 60, alive)
+        refusal = reader.wait_for(
+            lambda e: (
+                isinstance(e, QuoteRejected)
+                and e.quote_id == quote["quote_id"]
+                and e.reason is RejectReason.ALREADY_ACCEPTED
+            ),
+            60,
+            alive,
+        )
         assert refusal.rfq_id == quote["rfq_id"]
 
         # Another program: raw single-object Avro bytes, its own source, stamped by the wall clock.
-        rfq = Rfq(str(uuid.uuid4()), wall_now_us(), "java-client", str(uuid.uuid4()), "ACME", "BTC/USD", Side.SELL,
-                  Decimal("1"), None, None)
+        rfq = Rfq(
+            str(uuid.uuid4()),
+            wall_now_us(),
+            "java-client",
+            str(uuid.uuid4()),
+            "ACME",
+            "BTC/USD",
+            Side.SELL,
+            Decimal("1"),
+            None,
+            None,
+        )
         producer = Producer(producer_config(settings))
         producer.produce(settings.topic("rfq"), key=rfq.rfq_id.encode(), value=default_serde().encode(rfq))
         assert producer.flush(30) == 0
@@ -102,12 +146,18 @@ def test_a_person_books_a_trade_in_a_running_desk_at_any_speed(stack: Settings, 
         assert isinstance(theirs, Quote), theirs
         time.sleep(5)  # far longer than any simulated client's answer at this speed
         reader.poll(1)
-        by_sim = [e for _, e in reader.events if isinstance(e, QuoteResponse) and e.rfq_id in (rfq.rfq_id, quote["rfq_id"])
-                  and e.source != "cli"]
+        by_sim = [
+            e
+            for _, e in reader.events
+            if isinstance(e, QuoteResponse) and e.rfq_id in (rfq.rfq_id, quote["rfq_id"]) and e.source != "cli"
+        ]
         assert by_sim == [], by_sim
         taken = _cli(settings, "quote", "accept", theirs.quote_id)
         assert taken.returncode == 0, taken.stdout + taken.stderr + tails(tmp_path)
         reader.wait_for(lambda e: isinstance(e, TradeBooked) and e.rfq_id == rfq.rfq_id, 60, alive)
-        assert not [e for _, e in reader.events if isinstance(e, DeadLetter)
-                    and e.source_key in (rfq.rfq_id.encode(), quote["rfq_id"].encode())]
+        assert not [
+            e
+            for _, e in reader.events
+            if isinstance(e, DeadLetter) and e.source_key in (rfq.rfq_id.encode(), quote["rfq_id"].encode())
+        ]
         reader.close()

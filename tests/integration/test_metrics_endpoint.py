@@ -33,16 +33,20 @@ def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             text = response.read().decode()
     except OSError:
         return {}
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def _get(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def _wait_for(port: int, wanted: dict[tuple[str, tuple[tuple[str, str], ...]], float], running: dict,
-              logs: Path) -> dict:
+def _wait_for(
+    port: int, wanted: dict[tuple[str, tuple[tuple[str, str], ...]], float], running: dict, logs: Path
+) -> dict:
     """Scrape until every wanted sample reached its value (the process must stay up)."""
     deadline = time.monotonic() + 60
     samples = _scrape(port)
@@ -67,20 +71,26 @@ def test_a_stage_process_serves_its_counters_on_its_metrics_port(stack: Settings
         with EventProducer(settings) as producer:
             producer.produce(first)
             producer.produce_bytes(settings.topic("rfq"), b"garbage-key", b"\xc3\x01 not avro")
-        with processes(settings, {"stages": ["stage", "run", "aggregator", "quote-engine",
-                                             "--metrics-port", str(port)]}, tmp_path) as running:
+        with processes(
+            settings, {"stages": ["stage", "run", "aggregator", "quote-engine", "--metrics-port", str(port)]}, tmp_path
+        ) as running:
             _wait_for(port, {**_rfqs_in(1), **_rfqs_in(1, "undecodable")}, running, tmp_path)
             with EventProducer(settings) as producer:
                 producer.produce(build_rfq("ACME", "BTC/USD", "buy", qty_base="2", settings=settings))
-            priced_in = ("otcdesk_stage_events_in_total",
-                         (("stage", "quote-engine"), ("topic", "rfq-priced"), ("type", "rfq_priced")))
+            priced_in = (
+                "otcdesk_stage_events_in_total",
+                (("stage", "quote-engine"), ("topic", "rfq-priced"), ("type", "rfq_priced")),
+            )
             samples = _wait_for(port, {**_rfqs_in(2), priced_in: 2}, running, tmp_path)
-    assert _get(samples, "otcdesk_stage_events_out_total", stage="aggregator", topic="rfq-priced",
-                type="rfq_priced") == 2
+    assert (
+        _get(samples, "otcdesk_stage_events_out_total", stage="aggregator", topic="rfq-priced", type="rfq_priced") == 2
+    )
     assert _get(samples, "otcdesk_stage_handler_seconds_count", stage="aggregator", type="rfq") == 1
     assert _get(samples, "otcdesk_stage_events_out_total", stage="aggregator", topic="dlq", type="dead_letter") == 1
-    assert _get(samples, "otcdesk_stage_dead_letters_total", stage="aggregator",
-                reason="decode:unknown_fingerprint") == 1
-    assert _get(samples, "otcdesk_stage_events_out_total", stage="quote-engine", topic="quotes",
-                type="quote_reject") == 2
+    assert (
+        _get(samples, "otcdesk_stage_dead_letters_total", stage="aggregator", reason="decode:unknown_fingerprint") == 1
+    )
+    assert (
+        _get(samples, "otcdesk_stage_events_out_total", stage="quote-engine", topic="quotes", type="quote_reject") == 2
+    )
     assert _get(samples, "process_start_time_seconds") > 0

@@ -18,8 +18,18 @@ from otcdesk.db.migrate import migrate
 from otcdesk.db.runner import DriverRunner
 from otcdesk.settings import Settings
 from tests.integration.test_recon_sql import sink_insert
-from tests.unit.test_quote_leg_tables import (REPORTS, SESSION, TABLES, VERSION, options, raw_and_new,
-                                              split_over_months, states, up_to_mine, windows)
+from tests.unit.test_quote_leg_tables import (
+    REPORTS,
+    SESSION,
+    TABLES,
+    VERSION,
+    options,
+    raw_and_new,
+    split_over_months,
+    states,
+    up_to_mine,
+    windows,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -69,14 +79,16 @@ def test_answers_stay_the_same_after_merges(server: DriverRunner, split_db: str)
 
 
 @pytest.mark.parametrize("name", REPORTS)
-def test_report_equals_the_raw_events_on_a_generated_history(server: DriverRunner, generated_db: str,
-                                                             name: str) -> None:
+def test_report_equals_the_raw_events_on_a_generated_history(
+    server: DriverRunner, generated_db: str, name: str
+) -> None:
     raw, new = raw_and_new(server, generated_db, name)
     assert raw and new == raw
 
 
-def test_migration_backfills_a_database_that_already_holds_events(stack: Settings, server: DriverRunner,
-                                                                   split_db: str) -> None:
+def test_migration_backfills_a_database_that_already_holds_events(
+    stack: Settings, server: DriverRunner, split_db: str
+) -> None:
     name = f"otcdesk_it_forward_ql_{uuid.uuid4().hex[:8]}"
     try:
         migrate(server, name, [m for m in up_to_mine() if m.version < VERSION])

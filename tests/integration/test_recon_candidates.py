@@ -17,7 +17,12 @@ from otcdesk.settings import Settings
 from tests.integration.test_recon_sql import sink_insert
 from tests.recon_session import build_session
 from tests.unit.test_recon_candidates import (
-    GENERATED_FILLS, TOLERANCES, candidates, merge, params, raw_and_candidate_answers,
+    GENERATED_FILLS,
+    TOLERANCES,
+    candidates,
+    merge,
+    params,
+    raw_and_candidate_answers,
 )
 
 pytestmark = pytest.mark.integration
@@ -48,7 +53,8 @@ def generated_db(server: DriverRunner) -> Iterator[str]:
 @pytest.mark.parametrize("tolerances", sorted(TOLERANCES))
 @pytest.mark.parametrize("late", [False, True])
 def test_candidates_answer_as_every_deal_on_the_faulted_session(
-        server: DriverRunner, session_db: str, tolerances: str, late: bool) -> None:
+    server: DriverRunner, session_db: str, tolerances: str, late: bool
+) -> None:
     values = params(SESSION.timeout_us if late else 0, **TOLERANCES[tolerances])
     raw, answer = raw_and_candidate_answers(server, session_db, values)
     assert raw and answer == raw
@@ -56,7 +62,8 @@ def test_candidates_answer_as_every_deal_on_the_faulted_session(
 
 
 def test_candidates_are_exactly_the_broken_deals_of_a_generated_history(
-        server: DriverRunner, generated_db: str) -> None:
+    server: DriverRunner, generated_db: str
+) -> None:
     raw, answer = raw_and_candidate_answers(server, generated_db, params())
     assert answer == raw
     assert {r[2] for r in answer} == {"FEE"} and len(answer) == generate.bad_fees(GENERATED_FILLS)
@@ -65,7 +72,8 @@ def test_candidates_are_exactly_the_broken_deals_of_a_generated_history(
 
 @pytest.mark.parametrize("tolerances", ["zero", "wide"])
 def test_candidates_answer_as_every_deal_on_a_generated_history(
-        server: DriverRunner, generated_db: str, tolerances: str) -> None:
+    server: DriverRunner, generated_db: str, tolerances: str
+) -> None:
     values = params(**TOLERANCES[tolerances])
     raw, answer = raw_and_candidate_answers(server, generated_db, values)
     assert answer == raw

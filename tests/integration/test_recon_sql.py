@@ -16,7 +16,12 @@ from otcdesk.db.runner import DriverRunner
 from otcdesk.events import Event
 from otcdesk.settings import Settings
 from tests.recon_session import (
-    build_session, expected_breaks, recon_table_breaks, sink_rows, sql_breaks, without_subjects,
+    build_session,
+    expected_breaks,
+    recon_table_breaks,
+    sink_rows,
+    sql_breaks,
+    without_subjects,
 )
 
 pytestmark = pytest.mark.integration

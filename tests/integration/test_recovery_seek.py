@@ -58,7 +58,10 @@ class Worker:
         with open(log, "a") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "tests.integration.recovering_app", "worker", "--without-web", "-l", "info"],
-                env=env, stdout=out, stderr=subprocess.STDOUT)
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def alive(self) -> None:
         assert self.proc.poll() is None, self.log.read_text()[-3000:]
@@ -88,9 +91,14 @@ def _restart_with_records_waiting(settings: Settings, tmp_path: Path, stock: boo
     admin = admin_client(settings)
     for future in admin.create_topics([NewTopic(t, partitions, 1) for t in (source, target)]).values():
         future.result(timeout=30)
-    env = dict(os.environ, OTCDESK_TEST_SOURCE=source, OTCDESK_TEST_TARGET=target,
-               OTCDESK_TEST_STAGE=f"test-recovering-{tag}",
-               OTCDESK_TEST_STOCK_CONSUMER="1" if stock else "0", PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        OTCDESK_TEST_SOURCE=source,
+        OTCDESK_TEST_TARGET=target,
+        OTCDESK_TEST_STAGE=f"test-recovering-{tag}",
+        OTCDESK_TEST_STOCK_CONSUMER="1" if stock else "0",
+        PYTHONUNBUFFERED="1",
+    )
     # only the restart is slowed: the first start must hand everything over whichever consumer
     slowed = env | {"OTCDESK_TEST_SEEK_DELAY_S": SEEK_DELAY_S, "OTCDESK_TEST_HANDLE_DELAY_S": HANDLE_DELAY_S}
     log = tmp_path / f"worker-{'stock' if stock else 'desk'}.log"

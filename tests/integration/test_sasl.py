@@ -86,21 +86,34 @@ def _trade(tag: str) -> TradeBooked:
     return replace(trade, event_id=f"{tag}-trade")
 
 
-def _forwarder(scram_broker: ScramBroker, tag: str, target: str, log_path: Path,
-               password: str | None = None) -> subprocess.Popen[bytes]:
+def _forwarder(
+    scram_broker: ScramBroker, tag: str, target: str, log_path: Path, password: str | None = None
+) -> subprocess.Popen[bytes]:
     """tests/integration/forwarder_app.py (a Stage: streams.app.make_app) as a real faust worker,
     configured through its environment only, logging at debug level to log_path."""
-    env = os.environ | scram_broker.env(password) | {
-        "OTCDESK_TEST_SOURCE": "trades", "OTCDESK_TEST_TARGET": target,
-        "OTCDESK_TEST_STAGE": f"test-sasl-forwarder-{tag}", "PYTHONUNBUFFERED": "1"}
+    env = (
+        os.environ
+        | scram_broker.env(password)
+        | {
+            "OTCDESK_TEST_SOURCE": "trades",
+            "OTCDESK_TEST_TARGET": target,
+            "OTCDESK_TEST_STAGE": f"test-sasl-forwarder-{tag}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     with open(log_path, "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "tests.integration.forwarder_app", "worker", "--without-web", "-l", "debug"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
 
 
-def _read_until(consumer: Consumer, event_id: str, timeout_s: float,
-                check: Callable[[], None] = lambda: None) -> Event | None:
+def _read_until(
+    consumer: Consumer, event_id: str, timeout_s: float, check: Callable[[], None] = lambda: None
+) -> Event | None:
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
@@ -117,12 +130,14 @@ def _read_until(consumer: Consumer, event_id: str, timeout_s: float,
 def test_settings_show_no_password(desk: Settings, scram_broker: ScramBroker) -> None:
     password = _password(desk)
     assert password == scram_broker.user.password.get_secret_value()
-    _assert_not_in(password, [repr(desk), str(desk), desk.model_dump_json(), repr(desk.security),
-                              repr(scram_broker.user)])
+    _assert_not_in(
+        password, [repr(desk), str(desk), desk.model_dump_json(), repr(desk.security), repr(scram_broker.user)]
+    )
 
 
-def test_confluent_admin_producer_and_consumer_log_in(desk: Settings, logs: pytest.LogCaptureFixture,
-                                                      capfd: pytest.CaptureFixture[str]) -> None:
+def test_confluent_admin_producer_and_consumer_log_in(
+    desk: Settings, logs: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     tag = uuid.uuid4().hex[:8]
     trade = _trade(tag)
     # debug=security,conf: librdkafka prints the SASL exchange and its whole configuration
@@ -164,8 +179,9 @@ def test_faust_stage_worker_consumes_and_produces(desk: Settings, scram_broker: 
     _assert_not_in(_password(desk), [worker_log])
 
 
-def test_aiokafka_fold_reads_the_topic(desk: Settings, scram_broker: ScramBroker,
-                                       logs: pytest.LogCaptureFixture) -> None:
+def test_aiokafka_fold_reads_the_topic(
+    desk: Settings, scram_broker: ScramBroker, logs: pytest.LogCaptureFixture
+) -> None:
     trade = _trade(uuid.uuid4().hex[:8])
     with EventProducer(desk) as producer:
         producer.produce(trade)
@@ -189,8 +205,9 @@ def test_aiokafka_fold_reads_the_topic(desk: Settings, scram_broker: ScramBroker
     _assert_not_in(_password(desk), [logs.text])
 
 
-def test_a_wrong_password_is_refused_at_once_with_the_reason(scram_broker: ScramBroker, logs: pytest.LogCaptureFixture,
-                                                             capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_wrong_password_is_refused_at_once_with_the_reason(
+    scram_broker: ScramBroker, logs: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     right, wrong = scram_broker.user.password.get_secret_value(), f"wrong-{secrets.token_urlsafe(12)}"
     settings = scram_broker.settings(password=wrong)
     worker = _forwarder(scram_broker, uuid.uuid4().hex[:8], "unused", tmp_path / "worker.log", password=wrong)
@@ -199,8 +216,9 @@ def test_a_wrong_password_is_refused_at_once_with_the_reason(scram_broker: Scram
         check_broker(settings, timeout_s=5)
 
     async def start_aiokafka() -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, request_timeout_ms=5000,
-                                    **aiokafka_auth(settings))
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap, request_timeout_ms=5000, **aiokafka_auth(settings)
+        )
         try:
             await consumer.start()
         finally:
@@ -215,8 +233,9 @@ def test_a_wrong_password_is_refused_at_once_with_the_reason(scram_broker: Scram
     finally:
         worker.kill()
     worker_log = (tmp_path / "worker.log").read_text()
-    assert "SaslAuthenticationFailed: Authentication failed during authentication due to invalid credentials" \
-        in worker_log
+    assert (
+        "SaslAuthenticationFailed: Authentication failed during authentication due to invalid credentials" in worker_log
+    )
     librdkafka = _librdkafka_lines(logs, capfd)
     assert "invalid credentials" in librdkafka
     broker_logs = [path.read_text(errors="replace") for path in scram_broker.logs]

@@ -28,13 +28,28 @@ HOG = "while True: pass"
 
 
 def _simulate(settings: Settings, namespace: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [*OTCDESK, "simulate", "--rfqs", "25", "--seed", "11", "--rate", "0.05", "--timeout", "600",
-           "--namespace", namespace, "--json", *extra]
+    cmd = [
+        *OTCDESK,
+        "simulate",
+        "--rfqs",
+        "25",
+        "--seed",
+        "11",
+        "--rate",
+        "0.05",
+        "--timeout",
+        "600",
+        "--namespace",
+        namespace,
+        "--json",
+        *extra,
+    ]
     return subprocess.run(cmd, env=env_of(settings), capture_output=True, text=True, timeout=700)
 
 
 def test_one_seed_twice_the_second_time_starved_and_in_other_processes_gives_the_same_session(
-        stack: Settings, tmp_path: Path) -> None:
+    stack: Settings, tmp_path: Path
+) -> None:
     namespace = f"t{uuid.uuid4().hex[:8]}-"
     hogs: list[subprocess.Popen[bytes]] = []
     try:
@@ -69,8 +84,22 @@ def test_expect_names_the_first_deal_line_that_differs(stack: Settings, tmp_path
         assert done.returncode == 0, done.stderr[-3000:]
         expected = json.loads(done.stdout)
         (tmp_path / "first.json").write_text(done.stdout)
-        cmd = [*OTCDESK, "simulate", "--rfqs", "3", "--seed", "12", "--rate", "0.05", "--timeout", "600",
-               "--namespace", namespace, "--expect", str(tmp_path / "first.json")]
+        cmd = [
+            *OTCDESK,
+            "simulate",
+            "--rfqs",
+            "3",
+            "--seed",
+            "12",
+            "--rate",
+            "0.05",
+            "--timeout",
+            "600",
+            "--namespace",
+            namespace,
+            "--expect",
+            str(tmp_path / "first.json"),
+        ]
         other = subprocess.run(cmd, env=env_of(stack), capture_output=True, text=True, timeout=700)
     finally:
         delete_namespace(stack.model_copy(update={"namespace": namespace}))

@@ -93,12 +93,28 @@ def _publish(settings: Settings, events: list[Event], garbage: bytes) -> None:
         producer.produce_bytes("fills", b"it-garbage-key", garbage)
 
 
-def _sink(settings: Settings, run: Run, *extra: str, env: dict[str, str] | None = None,
-          timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "otcdesk.cli.main", "sink", "run", "--once", "--json", "--group", run.group,
-           "--database", run.database, "--max-seconds", "120", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=os.environ | (env or {}),
-                          cwd=settings.repo_root)
+def _sink(
+    settings: Settings, run: Run, *extra: str, env: dict[str, str] | None = None, timeout_s: float = 180
+) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "otcdesk.cli.main",
+        "sink",
+        "run",
+        "--once",
+        "--json",
+        "--group",
+        run.group,
+        "--database",
+        run.database,
+        "--max-seconds",
+        "120",
+        *extra,
+    ]
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout_s, env=os.environ | (env or {}), cwd=settings.repo_root
+    )
 
 
 def _summary(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -113,8 +129,10 @@ def _count(ch: DriverRunner, database: str, event: Event, final: bool) -> int:
 
 
 def _dlq_rows(ch: DriverRunner, database: str, garbage: bytes) -> list[tuple[Any, ...]]:
-    return ch.query(f"SELECT event_id, reason, hex(raw_value), source_topic, consumer_group FROM {database}.dlq"
-                    f" FINAL WHERE hex(raw_value) = '{garbage.hex().upper()}'")
+    return ch.query(
+        f"SELECT event_id, reason, hex(raw_value), source_topic, consumer_group FROM {database}.dlq"
+        f" FINAL WHERE hex(raw_value) = '{garbage.hex().upper()}'"
+    )
 
 
 def _dead_letters_on_topic(settings: Settings, run: Run, event_id: str) -> list[tuple[DeadLetter, Any]]:
@@ -133,8 +151,7 @@ def _dead_letters_on_topic(settings: Settings, run: Run, event_id: str) -> list[
     return found
 
 
-def test_every_event_stored_once_exactly_and_garbage_dead_lettered(stack: Settings, ch: DriverRunner,
-                                                                   run: Run) -> None:
+def test_every_event_stored_once_exactly_and_garbage_dead_lettered(stack: Settings, ch: DriverRunner, run: Run) -> None:
     events, garbage = _fresh_events(), b"\x00not-avro-" + uuid.uuid4().bytes
     _publish(stack, events, garbage)
     summary = _summary(_sink(stack, run))
@@ -152,8 +169,7 @@ def test_every_event_stored_once_exactly_and_garbage_dead_lettered(stack: Settin
     assert letter.raw_value == garbage and headers["otcdesk.errors.topic"] == b"fills"
 
 
-def test_crash_between_insert_and_commit_replays_into_one_copy(stack: Settings, ch: DriverRunner,
-                                                               run: Run) -> None:
+def test_crash_between_insert_and_commit_replays_into_one_copy(stack: Settings, ch: DriverRunner, run: Run) -> None:
     events, garbage = _fresh_events(), b"\x00crash-" + uuid.uuid4().bytes
     _publish(stack, events, garbage)
     crashed = _sink(stack, run, env={CRASH_HOOK_ENV: "1"})
@@ -179,9 +195,13 @@ def _closed_port() -> int:
 def test_clickhouse_down_retries_and_commits_nothing(stack: Settings, run: Run) -> None:
     events = _fresh_events()[:3]
     _publish(stack, events, b"\x00down-" + uuid.uuid4().bytes)
-    env = {"OTCDESK_STACK": "external", "KAFKA_BOOTSTRAP": stack.bootstrap,
-           "CLICKHOUSE_URL": f"clickhouse://default@127.0.0.1:{_closed_port()}/{run.database}",
-           "OTCDESK_SINK__RETRY_INITIAL_S": "0.2", "OTCDESK_SINK__RETRY_MAX_S": "1"}
+    env = {
+        "OTCDESK_STACK": "external",
+        "KAFKA_BOOTSTRAP": stack.bootstrap,
+        "CLICKHOUSE_URL": f"clickhouse://default@127.0.0.1:{_closed_port()}/{run.database}",
+        "OTCDESK_SINK__RETRY_INITIAL_S": "0.2",
+        "OTCDESK_SINK__RETRY_MAX_S": "1",
+    }
     result = _sink(stack, run, "--max-seconds", "6", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "store failed, retry in" in result.stderr and "consumption paused" in result.stderr

@@ -92,8 +92,9 @@ def database(stack: Settings) -> Iterator[tuple[DriverRunner, str]]:
     migrate(runner, name)
     # The per-deal views multiply and sum what the sink stores; products of edge values overflow
     # their Decimal arithmetic (as they would from any writer): only the event tables here.
-    for (view,) in runner.query(f"SELECT name FROM system.tables WHERE database = '{name}'"
-                                " AND engine = 'MaterializedView'"):
+    for (view,) in runner.query(
+        f"SELECT name FROM system.tables WHERE database = '{name}' AND engine = 'MaterializedView'"
+    ):
         runner.execute(f"DROP TABLE {name}.`{view}`")
     try:
         yield runner, name
@@ -103,15 +104,22 @@ def database(stack: Settings) -> Iterator[tuple[DriverRunner, str]]:
 
 
 @pytest.mark.parametrize("path", ["generated decoder", "reference decode"])
-def test_edge_decimals_are_stored_to_the_last_digit(stack: Settings, database: tuple[DriverRunner, str],
-                                                    path: str) -> None:
+def test_edge_decimals_are_stored_to_the_last_digit(
+    stack: Settings, database: tuple[DriverRunner, str], path: str
+) -> None:
     ch, db = database
     events = _edge_events(uuid.uuid4().hex[:8])
     assert sum(1 for e in events for f in dataclasses.fields(e) if isinstance(getattr(e, f.name), Decimal)) > 100
     messages = [FakeMessage(e.TOPIC, 0, i, SERDE.encode(e)) for i, e in enumerate(events)]
-    sink = Sink(stack, SinkOptions("g", db, max_seconds=20.0), consumer=FakeConsumer(messages),  # type: ignore[arg-type]
-                writer=ClickHouseWriter(stack, db), producer=FakeProducer(), ends=FakeEnds(),  # type: ignore[arg-type]
-                clock=FakeClock())
+    sink = Sink(
+        stack,
+        SinkOptions("g", db, max_seconds=20.0),
+        consumer=FakeConsumer(messages),  # type: ignore[arg-type]
+        writer=ClickHouseWriter(stack, db),
+        producer=FakeProducer(),
+        ends=FakeEnds(),  # type: ignore[arg-type]
+        clock=FakeClock(),
+    )
     if path == "reference decode":
         sink.decoders = {}  # every record the reference way: Decimals converted to unscaled ints on the way in
     assert sink.scales  # the Decimal columns travel as unscaled ints
@@ -133,9 +141,15 @@ def test_a_retried_insert_sends_the_same_values(stack: Settings, database: tuple
     the same columns inserted twice, as after a failed attempt, store the same rows twice."""
     ch, db = database
     events = _edge_events(uuid.uuid4().hex[:8])  # NULLs in Decimal, String and Int columns among them
-    sink = Sink(stack, SinkOptions("g", db, max_seconds=5.0), consumer=FakeConsumer([]),  # type: ignore[arg-type]
-                writer=ClickHouseWriter(stack, db), producer=FakeProducer(), ends=FakeEnds(),  # type: ignore[arg-type]
-                clock=FakeClock())
+    sink = Sink(
+        stack,
+        SinkOptions("g", db, max_seconds=5.0),
+        consumer=FakeConsumer([]),  # type: ignore[arg-type]
+        writer=ClickHouseWriter(stack, db),
+        producer=FakeProducer(),
+        ends=FakeEnds(),  # type: ignore[arg-type]
+        clock=FakeClock(),
+    )
     sink._take_all([FakeMessage(e.TOPIC, 0, i, SERDE.encode(e)) for i, e in enumerate(events)])  # type: ignore[arg-type]
     writer = ClickHouseWriter(stack, db)
     for cls, table in sink.batch.rows.items():
@@ -143,4 +157,6 @@ def test_a_retried_insert_sends_the_same_values(stack: Settings, database: tuple
         writer.insert(cls, table)
     for event in events:
         stored = ch.query(rows.select_sql(type(event), db, where=f"event_id = '{event.event_id}'", final=False))
-        assert len(stored) == 2 and rows.from_row(type(event), stored[0]) == rows.from_row(type(event), stored[1]) == event
+        assert (
+            len(stored) == 2 and rows.from_row(type(event), stored[0]) == rows.from_row(type(event), stored[1]) == event
+        )

@@ -24,8 +24,13 @@ READONLY_ERROR = 164  # ClickHouse's READONLY error code, the same on 18.16 and 
 
 def _client(settings: Settings, user: str | None = None) -> Client:
     ep = settings.clickhouse
-    return Client(host=ep.host, port=ep.port, user=user or ep.user, password="" if user else ep.password.get_secret_value(),
-                  database=ep.database)
+    return Client(
+        host=ep.host,
+        port=ep.port,
+        user=user or ep.user,
+        password="" if user else ep.password.get_secret_value(),
+        database=ep.database,
+    )
 
 
 def test_both_components_are_healthy(stack: Settings) -> None:
@@ -35,8 +40,12 @@ def test_both_components_are_healthy(stack: Settings) -> None:
 
 
 def test_status_json_from_the_cli(stack: Settings) -> None:
-    out = subprocess.run([sys.executable, "-m", "otcdesk.cli.main", "stack", "status", "--json"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "otcdesk.cli.main", "stack", "status", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     rows = {row["component"]: row for row in json.loads(out.stdout)}
     assert rows["kafka"]["healthy"] and rows["clickhouse"]["healthy"]
@@ -77,8 +86,9 @@ def test_read_only_user_runs_with_the_desks_limits(stack: Settings) -> None:
     profile = stack.read_only.profile()
     client = _client(stack, user="otcdesk_ro")
     try:
-        rows = client.execute("SELECT name, value FROM system.settings WHERE name IN %(names)s",
-                              {"names": tuple(profile)})
+        rows = client.execute(
+            "SELECT name, value FROM system.settings WHERE name IN %(names)s", {"names": tuple(profile)}
+        )
     finally:
         client.disconnect()
     assert dict(rows) == profile
@@ -128,15 +138,20 @@ def test_three_brokers_in_a_state_dir_of_their_own(tmp_path) -> None:  # noqa: A
     from otcdesk.chaos import leaders
     from otcdesk.stack.ports import ephemeral_port
 
-    env = {**os.environ, "OTCDESK_STATE_DIR": str(tmp_path), "OTCDESK_LOCAL__KAFKA_PORT": str(ephemeral_port()),
-           "OTCDESK_LOCAL__KAFKA_CONTROLLER_PORT": str(ephemeral_port()),
-           "OTCDESK_LOCAL__CLICKHOUSE_NATIVE_PORT": str(ephemeral_port()),
-           "OTCDESK_LOCAL__CLICKHOUSE_HTTP_PORT": str(ephemeral_port())}
+    env = {
+        **os.environ,
+        "OTCDESK_STATE_DIR": str(tmp_path),
+        "OTCDESK_LOCAL__KAFKA_PORT": str(ephemeral_port()),
+        "OTCDESK_LOCAL__KAFKA_CONTROLLER_PORT": str(ephemeral_port()),
+        "OTCDESK_LOCAL__CLICKHOUSE_NATIVE_PORT": str(ephemeral_port()),
+        "OTCDESK_LOCAL__CLICKHOUSE_HTTP_PORT": str(ephemeral_port()),
+    }
     env.pop("OTCDESK_LOCAL__BROKERS", None)
 
     def otcdesk(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "otcdesk.cli.main", *args], env=env, capture_output=True,
-                              text=True, timeout=400)
+        return subprocess.run(
+            [sys.executable, "-m", "otcdesk.cli.main", *args], env=env, capture_output=True, text=True, timeout=400
+        )
 
     try:
         up = otcdesk("stack", "up", "--brokers", "3")

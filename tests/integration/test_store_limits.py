@@ -44,14 +44,20 @@ HOSTILE = {
     "nested_parens": ("SELECT " + "(" * 4000 + "1" + ")" * 4000, "max_nesting_levels = 16"),
     "nested_calls": ("SELECT " + "abs(" * 1600 + "1" + ")" * 1600, "max_nesting_levels = 16"),
     "nested_case": ("SELECT " + "CASE WHEN 1 THEN " * 30, "max_nesting_levels = 16"),
-    "aliases_expand": ("SELECT 1 AS a0, " + ", ".join(f"a{i} + a{i} AS a{i + 1}" for i in range(30)),
-                       f"max_expanded_ast_elements = {LIMITS.max_expanded_ast_elements:,}"),
+    "aliases_expand": (
+        "SELECT 1 AS a0, " + ", ".join(f"a{i} + a{i} AS a{i + 1}" for i in range(30)),
+        f"max_expanded_ast_elements = {LIMITS.max_expanded_ast_elements:,}",
+    ),
     "numbers_scan": (SCAN, f"max_execution_time = {LIMITS.max_execution_time_s} s"),
     "huge_result": ("SELECT number FROM system.numbers", f"max_result_rows = {LIMITS.max_result_rows:,} rows"),
-    "memory_hog": ("SELECT length(groupArray(number)) FROM system.numbers",
-                   f"max_memory_usage = {LIMITS.max_memory_usage_bytes:,} bytes"),
-    "table_function_hog": ("SELECT groupArray(number) FROM numbers(1000000000)",
-                           "refused (read-only user otcdesk_ro): Table functions are forbidden"),
+    "memory_hog": (
+        "SELECT length(groupArray(number)) FROM system.numbers",
+        f"max_memory_usage = {LIMITS.max_memory_usage_bytes:,} bytes",
+    ),
+    "table_function_hog": (
+        "SELECT groupArray(number) FROM numbers(1000000000)",
+        "refused (read-only user otcdesk_ro): Table functions are forbidden",
+    ),
 }
 #: What the CLI refuses before sending, sent straight to the server: each would crash 18.16 with
 #: its default 8 MiB thread stack (measured: 944 levels of `[`/`(`, 912 of `f(`, 43,776 terms).
@@ -80,8 +86,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayClickHo
 
 
 def _driver(server: ThrowawayClickHouse, user: str = "otcdesk_ro", password: str = "") -> Client:
-    return Client(host=server.endpoint.host, port=server.endpoint.port, user=user, password=password,
-                  database="default", send_receive_timeout=120)
+    return Client(
+        host=server.endpoint.host,
+        port=server.endpoint.port,
+        user=user,
+        password=password,
+        database="default",
+        send_receive_timeout=120,
+    )
 
 
 def assert_up(server: ThrowawayClickHouse) -> None:
@@ -95,6 +107,7 @@ def otcdesk_sql(server: ThrowawayClickHouse, query: str) -> tuple[int, list[str]
     it (in-process: a 200k-term query is longer than one command-line argument may be)."""
     code, out, err = run_main(["sql", query], server.env())
     return code, [line for line in (out + err).splitlines() if line.strip()]
+
 
 @pytest.mark.parametrize("query, says", HOSTILE.values(), ids=list(HOSTILE))
 def test_hostile_sql_stops_with_one_line_naming_the_limit(store: ThrowawayClickHouse, query: str, says: str) -> None:
@@ -124,8 +137,10 @@ def test_the_server_itself_refuses_what_would_crash_it(store: ThrowawayClickHous
 HISTORY_FILLS = 1_200_000
 OVER_HISTORY = {
     "every_fill": ("SELECT * FROM {db}.fills", "max_result_rows = 1,000,000 rows; add a LIMIT or aggregate"),
-    "fill_pairs_in_memory": ("SELECT uniqExact(fill_id, i) FROM {db}.fills ARRAY JOIN range(200) AS i",
-                             "max_memory_usage = 2,000,000,000 bytes; narrow it: "),
+    "fill_pairs_in_memory": (
+        "SELECT uniqExact(fill_id, i) FROM {db}.fills ARRAY JOIN range(200) AS i",
+        "max_memory_usage = 2,000,000,000 bytes; narrow it: ",
+    ),
 }
 
 
@@ -148,7 +163,8 @@ def history(store: ThrowawayClickHouse) -> str:
 
 @pytest.mark.parametrize("query, says", OVER_HISTORY.values(), ids=list(OVER_HISTORY))
 def test_a_query_reading_too_much_of_a_history_stops_with_how_to_narrow_it(
-        store: ThrowawayClickHouse, history: str, query: str, says: str) -> None:
+    store: ThrowawayClickHouse, history: str, query: str, says: str
+) -> None:
     code, lines = otcdesk_sql(store, query.format(db=history))
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: stopped: ") and says in lines[0], lines
     assert_up(store)
@@ -194,8 +210,10 @@ def _scans(server: ThrowawayClickHouse) -> list[tuple[str, float]]:
     """(query id, elapsed s) of the read-only user's scans that system.processes still lists."""
     admin = _driver(server, "default", server.access.admin_password)
     try:
-        return admin.execute("SELECT query_id, elapsed FROM system.processes WHERE user = 'otcdesk_ro' "
-                             "AND query LIKE 'SELECT count() FROM system.numbers%'")
+        return admin.execute(
+            "SELECT query_id, elapsed FROM system.processes WHERE user = 'otcdesk_ro' "
+            "AND query LIKE 'SELECT count() FROM system.numbers%'"
+        )
     finally:
         admin.disconnect()
 
@@ -209,9 +227,13 @@ def _wait(condition: Callable[[], object], timeout_s: float) -> float:
 
 
 def _start_scan(server: ThrowawayClickHouse, **env: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "otcdesk.cli.main", "sql", SCAN], text=True,
-                            env=os.environ | server.env() | {"COLUMNS": "200"} | env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "otcdesk.cli.main", "sql", SCAN],
+        text=True,
+        env=os.environ | server.env() | {"COLUMNS": "200"} | env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     _wait(lambda: _scans(server), 30)
     return proc
 
@@ -227,7 +249,10 @@ def test_a_query_the_client_stops_leaves_the_server(store: ThrowawayClickHouse, 
     finally:
         proc.kill()
     print(f"{sig.name}: the scan left system.processes {gone_s:.2f} s after the signal")
-    assert proc.returncode == 2 and err.strip() == f"error: interrupted ({sig.name}): the query was cancelled on the server"
+    assert (
+        proc.returncode == 2
+        and err.strip() == f"error: interrupted ({sig.name}): the query was cancelled on the server"
+    )
     assert gone_s < 3
     assert_up(store)
 
@@ -250,7 +275,7 @@ def test_the_clients_deadline_cancels_the_query_on_the_server(store: ThrowawayCl
 def test_a_killed_clients_query_ends_at_max_execution_time(store: ThrowawayClickHouse) -> None:
     """SIGKILL leaves no chance to send Cancel: the server's own limit ends the query."""
     proc = _start_scan(store)
-    (query_id, elapsed_s), = _scans(store)
+    ((query_id, elapsed_s),) = _scans(store)
     proc.kill()
     proc.wait(timeout=10)
     killed_at = time.monotonic()

@@ -20,7 +20,13 @@ from otcdesk.db.runner import DriverRunner
 from otcdesk.settings import Settings
 from tests.integration.test_recon_sql import sink_insert
 from tests.unit.test_venue_tables import (
-    GENERATED_FILLS, OPTIONS, ON_VENUE_TABLES, SESSION, answers, untrusted_deals, windows,
+    GENERATED_FILLS,
+    OPTIONS,
+    ON_VENUE_TABLES,
+    SESSION,
+    answers,
+    untrusted_deals,
+    windows,
 )
 
 pytestmark = pytest.mark.integration
@@ -71,15 +77,17 @@ def test_report_equals_the_raw_events_on_the_sinks_session(server: DriverRunner,
 
 
 @pytest.mark.parametrize("name", ON_VENUE_TABLES)
-def test_every_event_delivered_twice_counts_once(server: DriverRunner, session_db: str, twice_db: str,
-                                                 name: str) -> None:
+def test_every_event_delivered_twice_counts_once(
+    server: DriverRunner, session_db: str, twice_db: str, name: str
+) -> None:
     raw, venue = answers(server, twice_db, name, OPTIONS)
     assert venue == raw == answers(server, session_db, name, OPTIONS)[0]
 
 
 @pytest.mark.parametrize("name", ON_VENUE_TABLES)
-def test_report_equals_the_raw_events_on_a_generated_history(server: DriverRunner, generated_db: str,
-                                                             name: str) -> None:
+def test_report_equals_the_raw_events_on_a_generated_history(
+    server: DriverRunner, generated_db: str, name: str
+) -> None:
     assert untrusted_deals(server, generated_db) == 0
     for options in windows(server, generated_db):
         raw, venue = answers(server, generated_db, name, options)
@@ -87,8 +95,9 @@ def test_report_equals_the_raw_events_on_a_generated_history(server: DriverRunne
     assert answers(server, generated_db, name, OPTIONS)[1]
 
 
-def test_migration_backfills_a_database_that_already_holds_events(stack: Settings, server: DriverRunner,
-                                                                   session_db: str) -> None:
+def test_migration_backfills_a_database_that_already_holds_events(
+    stack: Settings, server: DriverRunner, session_db: str
+) -> None:
     name = f"otcdesk_it_venues_fwd_{uuid.uuid4().hex[:8]}"
     try:
         migrate(server, name, [m for m in load_migrations() if m.version < 6])

@@ -29,9 +29,14 @@ def _banner(driver) -> bool:  # noqa: ANN001
 def test_the_page_shows_a_broker_restart_and_resumes_after_it(scram_broker: ScramBroker, tmp_path) -> None:  # noqa: ANN001
     port = free_port()
     quote = next(e for e in sample_events() if isinstance(e, Quote))
-    with namespace(scram_broker.settings()) as settings, \
-            processes(settings, {"web": ["web", "--port", str(port), "--history", "0"]}, tmp_path,
-                      **scram_broker.env()) as procs, chromium() as driver:
+    with (
+        namespace(scram_broker.settings()) as settings,
+        processes(
+            settings, {"web": ["web", "--port", str(port), "--history", "0"]}, tmp_path, **scram_broker.env()
+        ) as procs,
+        chromium() as driver,
+    ):
+
         def opened(d) -> bool:  # noqa: ANN001
             from selenium.common.exceptions import WebDriverException
 

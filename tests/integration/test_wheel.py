@@ -53,10 +53,28 @@ def _installed_venv(tmp_path: Path) -> tuple[Path, dict[str, float]]:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-          "--disable-pip-version-check", str(wheel)], cwd=tmp_path, env=dict(os.environ))
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
+        cwd=tmp_path,
+        env=dict(os.environ),
+    )
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     deps = Path(sysconfig.get_paths()["purelib"])  # the interpreter running the tests: the project's .venv
     assert (deps / "fastavro").is_dir() and not deps.resolve().is_relative_to(venv.resolve()), deps
     (Path(purelib) / "otcdesk-test-deps.pth").write_text(f"{deps}\n")
@@ -70,16 +88,32 @@ def test_the_installed_wheel_checks_schemas_inits_and_simulates(stack: Settings,
     workdir.mkdir()
     namespace = f"t{uuid.uuid4().hex[:8]}-"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", PYTHONUNBUFFERED="1",
-               OTCDESK_STACK=stack.stack, OTCDESK_STATE_DIR=str(stack.state_dir), OTCDESK_NAMESPACE=namespace,
-               KAFKA_BOOTSTRAP=stack.bootstrap, CLICKHOUSE_URL=stack.clickhouse_url)
+    env.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",
+        OTCDESK_STACK=stack.stack,
+        OTCDESK_STATE_DIR=str(stack.state_dir),
+        OTCDESK_NAMESPACE=namespace,
+        KAFKA_BOOTSTRAP=stack.bootstrap,
+        CLICKHOUSE_URL=stack.clickhouse_url,
+    )
     otcdesk = str(venv / "bin" / "otcdesk")
 
-    where = json.loads(_run([str(venv / "bin" / "python"), "-c", (
-        "import json, sys, otcdesk, otcdesk.serde as s\n"
-        "print(json.dumps({'package': otcdesk.__file__, 'schemas': str(s.SCHEMA_ROOT), 'path': sys.path,\n"
-        "                  'editable': sorted(m for m in sys.modules if 'editable' in m)}))")],
-        cwd=workdir, env=env).stdout)
+    where = json.loads(
+        _run(
+            [
+                str(venv / "bin" / "python"),
+                "-c",
+                (
+                    "import json, sys, otcdesk, otcdesk.serde as s\n"
+                    "print(json.dumps({'package': otcdesk.__file__, 'schemas': str(s.SCHEMA_ROOT), 'path': sys.path,\n"
+                    "                  'editable': sorted(m for m in sys.modules if 'editable' in m)}))"
+                ),
+            ],
+            cwd=workdir,
+            env=env,
+        ).stdout
+    )
     site = Path(where["package"]).resolve().parent.parent
     assert site.is_relative_to(venv.resolve()) and Path(where["schemas"]).is_relative_to(site), where
     assert where["editable"] == [], where
@@ -97,8 +131,26 @@ def test_the_installed_wheel_checks_schemas_inits_and_simulates(stack: Settings,
         timings["init_s"] = time.monotonic() - start
 
         start = time.monotonic()
-        done = _run([otcdesk, "simulate", "--rfqs", "5", "--seed", "3", "--rate", "0.05", "--timeout", "600",
-                     "--namespace", namespace, "--json"], cwd=workdir, env=env, timeout=700)
+        done = _run(
+            [
+                otcdesk,
+                "simulate",
+                "--rfqs",
+                "5",
+                "--seed",
+                "3",
+                "--rate",
+                "0.05",
+                "--timeout",
+                "600",
+                "--namespace",
+                namespace,
+                "--json",
+            ],
+            cwd=workdir,
+            env=env,
+            timeout=700,
+        )
         timings["simulate_s"] = time.monotonic() - start
     finally:
         delete_namespace(stack.model_copy(update={"namespace": namespace}))

@@ -13,8 +13,21 @@ import asyncio
 from decimal import Decimal as D
 
 from otcdesk.events import (
-    BookLevel, DeadLetter, ExecType, Fill, HedgeOrder, OrderState, PriceUpdate, ReconResult, ReconStatus,
-    SettlementLeg, SettlementState, SettlementUpdated, Side, TradeBooked, Venue,
+    BookLevel,
+    DeadLetter,
+    ExecType,
+    Fill,
+    HedgeOrder,
+    OrderState,
+    PriceUpdate,
+    ReconResult,
+    ReconStatus,
+    SettlementLeg,
+    SettlementState,
+    SettlementUpdated,
+    Side,
+    TradeBooked,
+    Venue,
 )
 from otcdesk.settings import Settings
 from otcdesk.streamtime import END_US
@@ -36,14 +49,29 @@ def _book(venue: Venue, mid: str = "95000", ts_us: int = T0, qty: str = "5") -> 
     m = D(mid)
     bids = tuple(BookLevel(m - D(i + 1), D(qty)) for i in range(20))
     asks = tuple(BookLevel(m + D(i + 1), D(qty)) for i in range(20))
-    return PriceUpdate(f"px-{venue.value}-{ts_us}", ts_us, "feed", venue, "BTC/USD", bids, asks, 1,
-                       D("0.001"), D("0.01"), D("0.00001"))
+    return PriceUpdate(
+        f"px-{venue.value}-{ts_us}", ts_us, "feed", venue, "BTC/USD", bids, asks, 1, D("0.001"), D("0.01"), D("0.00001")
+    )
 
 
 def _trade(qty: str = "10", price: str = "95010", rfq_id: str = "rfq-1", event_id: str = "e-trade") -> TradeBooked:
     q, p = D(qty), D(price)
-    return TradeBooked(event_id, T0, "acceptance", rfq_id, f"trade-{rfq_id}", f"q-{rfq_id}", "ACME", "BTC/USD",
-                       Side.BUY, q, p, (q * p).quantize(D("0.01")), D("0"), D("95000"))
+    return TradeBooked(
+        event_id,
+        T0,
+        "acceptance",
+        rfq_id,
+        f"trade-{rfq_id}",
+        f"q-{rfq_id}",
+        "ACME",
+        "BTC/USD",
+        Side.BUY,
+        q,
+        p,
+        (q * p).quantize(D("0.01")),
+        D("0"),
+        D("95000"),
+    )
 
 
 def _settings(settings: Settings) -> Settings:
@@ -116,10 +144,24 @@ def test_a_hedge_acts_only_when_stream_time_reaches_its_wake_time(settings: Sett
 
 
 def _order(order_id: str = "o-1", qty: str = "3", venue: Venue = Venue.BINANCE, **kw: object) -> HedgeOrder:
-    values: dict = dict(event_id=f"e-{order_id}", ts_us=T0, source="hedger", rfq_id="rfq-1", order_id=order_id,
-                        trade_id="trade-rfq-1", venue=venue, symbol="BTC/USD", side=Side.BUY, qty_base=D(qty),
-                        limit_price_quote=D("95100"), clip_index=0, clip_count=2, state=OrderState.WORKING,
-                        filled_qty_base=D("0"), avg_fill_price_quote=D("0"))
+    values: dict = dict(
+        event_id=f"e-{order_id}",
+        ts_us=T0,
+        source="hedger",
+        rfq_id="rfq-1",
+        order_id=order_id,
+        trade_id="trade-rfq-1",
+        venue=venue,
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty_base=D(qty),
+        limit_price_quote=D("95100"),
+        clip_index=0,
+        clip_count=2,
+        state=OrderState.WORKING,
+        filled_qty_base=D("0"),
+        avg_fill_price_quote=D("0"),
+    )
     values.update(kw)
     return HedgeOrder(**values)
 
@@ -173,14 +215,17 @@ def test_settlement_emits_each_leg_state_when_stream_time_reaches_it(settings: S
     events = [e for e in harness.sent_events("settlements") if isinstance(e, SettlementUpdated)]
     assert [e.ts_us for e in events] == sorted(e.ts_us for e in events)  # sent in event-time order
     assert len({e.event_id for e in events}) == len(events)  # the redelivered trade was not planned twice
+
     def by_time(xs: list[SettlementUpdated]) -> list[SettlementUpdated]:
         return sorted(xs, key=lambda e: (e.ts_us, e.event_id))
 
     assert by_time(events) == by_time(stage.plan(_trade()))  # exactly the planner's events, ids included
     final = {e.leg: e.state for e in events}
     assert final == {SettlementLeg.BASE: SettlementState.SETTLED, SettlementLeg.QUOTE: SettlementState.SETTLED}
-    assert sorted(d.reason for d in harness.dead_letters()) == ["decode:unknown_fingerprint",
-                                                                 "invalid:non_positive_qty_base"]
+    assert sorted(d.reason for d in harness.dead_letters()) == [
+        "decode:unknown_fingerprint",
+        "invalid:non_positive_qty_base",
+    ]
     assert harness.marks[-1].ts_us == END_US  # every input ended and every timer ran
 
 
@@ -193,7 +238,9 @@ def test_recon_dead_letters_wrong_events_per_topic(settings: Settings) -> None:
     asyncio.run(harness.run())
     assert harness.sent_events("recon") == []
     assert sorted((d.source_topic, d.reason) for d in harness.dead_letters()) == [
-        ("tc-fills", "decode:unknown_fingerprint"), ("tc-fills", "invalid:wrong_event")]
+        ("tc-fills", "decode:unknown_fingerprint"),
+        ("tc-fills", "invalid:wrong_event"),
+    ]
 
 
 def _shuttle(source: StageHarness, target: StageHarness, topics: tuple[str, ...], seen: set[str]) -> None:

@@ -94,21 +94,38 @@ def _check(build: Callable[[], Stage], steps: list[Step], kill_after: int, kill_
 def _rfq(rfq: int, version: int) -> Rfq:
     """RFQ `version` under rfq_id `rfq`: the same pair is the same event (a copy)."""
     qty = D("-1") if version == 3 else D(version + 1)
-    return Rfq(f"e-rfq-{rfq}-{version}", T0 + 1000 * (rfq + version), "simulate", f"rfq-{rfq}", "ACME",
-               "BTC/USD", Side.BUY, qty, None, None)
+    return Rfq(
+        f"e-rfq-{rfq}-{version}",
+        T0 + 1000 * (rfq + version),
+        "simulate",
+        f"rfq-{rfq}",
+        "ACME",
+        "BTC/USD",
+        Side.BUY,
+        qty,
+        None,
+        None,
+    )
 
 
 RFQ_POOL = [("rfq", _rfq(r, v)) for r in range(3) for v in range(4)]
-BOOK_POOL = [("prices", _book(venue, mid, T0 + 1500 * i))
-             for i, (venue, mid) in enumerate(((Venue.BINANCE, "95000"), (Venue.OKX, "95010"), (Venue.KRAKEN, "94990")))]
+BOOK_POOL = [
+    ("prices", _book(venue, mid, T0 + 1500 * i))
+    for i, (venue, mid) in enumerate(((Venue.BINANCE, "95000"), (Venue.OKX, "95010"), (Venue.KRAKEN, "94990")))
+]
 PROPERTY = hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY
-@given(st.lists(st.sampled_from(RFQ_POOL + BOOK_POOL), max_size=14), st.integers(0, 14),
-       st.integers(0, 8).map(lambda k: T0 + 1000 * k), st.booleans())
+@given(
+    st.lists(st.sampled_from(RFQ_POOL + BOOK_POOL), max_size=14),
+    st.integers(0, 14),
+    st.integers(0, 8).map(lambda k: T0 + 1000 * k),
+    st.booleans(),
+)
 def test_the_aggregator_gives_one_answer_per_event_id_through_redeliveries_and_restarts(
-        steps: list[Step], kill_after: int, kill_us: int, live: bool) -> None:
+    steps: list[Step], kill_after: int, kill_us: int, live: bool
+) -> None:
     build = (lambda: _live(Aggregator(LIVE).stage)) if live else (lambda: Aggregator(STREAM).stage)
     _check(build, steps, kill_after, kill_us)
 
@@ -117,7 +134,8 @@ def _quotes_pool() -> list[Step]:
     quotes = [_quote(), _quote(rfq_id="rfq-2", quote_id="q-2", event_id="e-q2", side=Side.TWO_WAY)]
     valid_until = quotes[0].valid_until_us
     responses = [
-        _response(), _response(event_id="e-r-late", ts_us=valid_until + 5),
+        _response(),
+        _response(event_id="e-r-late", ts_us=valid_until + 5),
         _response(event_id="e-r-decline", action=QuoteAction.DECLINE, ts_us=T0 + 2500),
         _response(event_id="e-r-price", price_quote=D("95000")),
         _response(event_id="e-r2", rfq_id="rfq-2", quote_id="q-2", side=Side.SELL, price_quote=D("94900")),
@@ -128,9 +146,14 @@ def _quotes_pool() -> list[Step]:
 
 
 @PROPERTY
-@given(st.lists(st.sampled_from(_quotes_pool()), max_size=14), st.integers(0, 14),
-       st.sampled_from([T0, T0 + 2500, T0 + 3500, T0 + 6_000_000, END_US]), st.booleans())
+@given(
+    st.lists(st.sampled_from(_quotes_pool()), max_size=14),
+    st.integers(0, 14),
+    st.sampled_from([T0, T0 + 2500, T0 + 3500, T0 + 6_000_000, END_US]),
+    st.booleans(),
+)
 def test_acceptance_gives_one_answer_per_event_id_through_redeliveries_and_restarts(
-        steps: list[Step], kill_after: int, kill_us: int, live: bool) -> None:
+    steps: list[Step], kill_after: int, kill_us: int, live: bool
+) -> None:
     build = (lambda: _live(AcceptanceStage(LIVE).stage)) if live else (lambda: AcceptanceStage(STREAM).stage)
     _check(build, steps, kill_after, kill_us)

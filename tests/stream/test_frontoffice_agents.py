@@ -9,8 +9,18 @@ from dataclasses import replace
 from decimal import Decimal as D
 
 from otcdesk.events import (
-    BookLevel, PriceUpdate, Quote, QuoteAction, QuoteRejected, QuoteResponse, RejectReason, Rfq, RfqPriced, Side,
-    TradeBooked, Venue,
+    BookLevel,
+    PriceUpdate,
+    Quote,
+    QuoteAction,
+    QuoteRejected,
+    QuoteResponse,
+    RejectReason,
+    Rfq,
+    RfqPriced,
+    Side,
+    TradeBooked,
+    Venue,
 )
 from otcdesk.ids import CausalIds
 from otcdesk.pricing import ConsolidatedBook, price_rfq
@@ -31,8 +41,9 @@ def _book(venue: Venue, mid: str, ts_us: int = T0) -> PriceUpdate:
     m = D(mid)
     bids = tuple(BookLevel(m - D(i + 1), D("5")) for i in range(20))
     asks = tuple(BookLevel(m + D(i + 1), D("5")) for i in range(20))
-    return PriceUpdate(f"px-{venue.value}-{ts_us}", ts_us, "feed", venue, "BTC/USD", bids, asks, 1,
-                       D("0.001"), D("0.01"), D("0.00001"))
+    return PriceUpdate(
+        f"px-{venue.value}-{ts_us}", ts_us, "feed", venue, "BTC/USD", bids, asks, 1, D("0.001"), D("0.01"), D("0.00001")
+    )
 
 
 def _rfq(**changes: object) -> Rfq:
@@ -97,12 +108,27 @@ def test_quote_engine_turns_a_priced_rfq_into_a_quote_and_a_refusal_into_a_rejec
 
 
 def test_the_quote_engine_quotes_on_the_desk_state_as_of_the_rfq_not_as_of_its_arrival(
-        stream_settings: Settings) -> None:
+    stream_settings: Settings,
+) -> None:
     """Folds are applied in event-time order up to the RFQ's instant: a trade booked after the RFQ
     (already on its topic) does not change the quote; one booked before it does."""
     books = [_book(Venue.BINANCE, "95000"), _book(Venue.KRAKEN, "95005")]
-    big = TradeBooked("e-t", 0, "acceptance", "rfq-0", "trade-0", "q-0", "ACME", "BTC/USD", Side.BUY, D("40"),
-                      D("95000"), D("3800000"), D("0"), D("95000"))
+    big = TradeBooked(
+        "e-t",
+        0,
+        "acceptance",
+        "rfq-0",
+        "trade-0",
+        "q-0",
+        "ACME",
+        "BTC/USD",
+        Side.BUY,
+        D("40"),
+        D("95000"),
+        D("3800000"),
+        D("0"),
+        D("95000"),
+    )
     quotes = {}
     for name, trade_us in (("none", None), ("after", T0 + 2000), ("before", T0 - 2000)):
         harness = StageHarness(QuoteEngineStage(stream_settings).stage)
@@ -114,19 +140,45 @@ def test_the_quote_engine_quotes_on_the_desk_state_as_of_the_rfq_not_as_of_its_a
         quotes[name] = next(q for q in harness.sent_events("quotes") if isinstance(q, Quote))
     assert quotes["after"] == quotes["none"]
     assert (quotes["before"].bid_price_quote, quotes["before"].ask_price_quote) != (
-        quotes["none"].bid_price_quote, quotes["none"].ask_price_quote)
+        quotes["none"].bid_price_quote,
+        quotes["none"].ask_price_quote,
+    )
 
 
 def _quote(**changes: object) -> Quote:
-    base = Quote("e-q", T0 + 2000, "quote-engine", "rfq-1", "q-1", "ACME", "BTC/USD", Side.BUY, D("10"),
-                 D("94900"), D("95100"), D("95000"), D("94990"), D("95010"), D("2"), D("0"), D("1"), D("1"),
-                 D("0"), D("100"), D("100"), (Venue.BINANCE,), (), T0 + 2000 + 5_000_000)
+    base = Quote(
+        "e-q",
+        T0 + 2000,
+        "quote-engine",
+        "rfq-1",
+        "q-1",
+        "ACME",
+        "BTC/USD",
+        Side.BUY,
+        D("10"),
+        D("94900"),
+        D("95100"),
+        D("95000"),
+        D("94990"),
+        D("95010"),
+        D("2"),
+        D("0"),
+        D("1"),
+        D("1"),
+        D("0"),
+        D("100"),
+        D("100"),
+        (Venue.BINANCE,),
+        (),
+        T0 + 2000 + 5_000_000,
+    )
     return replace(base, **changes)
 
 
 def _response(**changes: object) -> QuoteResponse:
-    base = QuoteResponse("e-resp", T0 + 3000, "client", "rfq-1", "q-1", "ACME", QuoteAction.ACCEPT, Side.BUY,
-                         D("95100"), D("10"), None)
+    base = QuoteResponse(
+        "e-resp", T0 + 3000, "client", "rfq-1", "q-1", "ACME", QuoteAction.ACCEPT, Side.BUY, D("95100"), D("10"), None
+    )
     return replace(base, **changes)
 
 
@@ -147,9 +199,11 @@ def test_acceptance_books_a_trade_once_and_refuses_late_or_repeated_acceptances(
     assert trades[0].price_quote == D("95100") and trades[0].qty_base == D("10")
     refusals = [(e.quote_id, e.reason, e.ts_us) for e in harness.sent_events("quotes") if isinstance(e, QuoteRejected)]
     expired_at = _quote().valid_until_us + 1  # on stream time: the instant after the deadline, not a clock
-    assert refusals == [("q-1", RejectReason.ALREADY_ACCEPTED, T0 + 4000),
-                        ("q-2", RejectReason.QUOTE_EXPIRED, expired_at),
-                        ("q-2", RejectReason.QUOTE_EXPIRED, late.ts_us)]
+    assert refusals == [
+        ("q-1", RejectReason.ALREADY_ACCEPTED, T0 + 4000),
+        ("q-2", RejectReason.QUOTE_EXPIRED, expired_at),
+        ("q-2", RejectReason.QUOTE_EXPIRED, late.ts_us),
+    ]
     assert harness.dead_letters() == []  # refused acceptances are answers the client reads, not dead letters
 
 
@@ -214,7 +268,8 @@ def test_client_sim_live_holds_a_quote_read_before_its_rfq(settings: Settings) -
 
 
 def test_the_same_rfq_twice_is_priced_once_and_another_under_its_rfq_id_is_a_duplicate(
-        stream_settings: Settings) -> None:
+    stream_settings: Settings,
+) -> None:
     """The same RFQ again (same event id) gets no second answer, even after the books changed;
     a different RFQ under the same rfq_id is dead-lettered as a duplicate."""
     harness = StageHarness(Aggregator(stream_settings).stage)
@@ -255,8 +310,13 @@ def test_one_bad_record_gets_the_same_reason_from_every_stage_that_refuses_it(se
     from tests.unit.test_sink import FakeMessage, FakeWriter, _sink
 
     good = wire(_rfq())
-    bad = {"null": None, "empty": b"", "garbage": b"\xc3\x01garbage", "truncated": good[:12],
-           "trailing": good + b"\x00"}
+    bad = {
+        "null": None,
+        "empty": b"",
+        "garbage": b"\xc3\x01garbage",
+        "truncated": good[:12],
+        "trailing": good + b"\x00",
+    }
     agg = Aggregator(settings)
     harness = StageHarness(agg.stage)
 

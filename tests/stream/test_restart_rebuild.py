@@ -21,8 +21,10 @@ from tests.stream.test_frontoffice_agents import _quote, _response
 
 
 def _view(tracker: HedgeTracker) -> dict[str, tuple[object, ...]]:
-    return {oid: (o.venue, o.qty_base, o.state, o.filled_qty_base, o.venue_filled_qty_base)
-            for oid, o in tracker.orders.items()}
+    return {
+        oid: (o.venue, o.qty_base, o.state, o.filled_qty_base, o.venue_filled_qty_base)
+        for oid, o in tracker.orders.items()
+    }
 
 
 def test_a_hedger_restarted_midway_rebuilds_the_hedge_and_resends_nothing_new(settings: Settings) -> None:
@@ -79,8 +81,10 @@ def test_a_restarted_venue_executes_what_it_never_answered_and_answers_a_questio
         straight.put("orders", order)
     straight.advance("hedger", to_us=END_US)
     asyncio.run(straight.run())
-    by_order = {o.order_id: [e.event_id for e in straight.sent_events() if getattr(e, "order_id", None) == o.order_id]
-                for o in orders}
+    by_order = {
+        o.order_id: [e.event_id for e in straight.sent_events() if getattr(e, "order_id", None) == o.order_id]
+        for o in orders
+    }
     report_1 = next(e for e in straight.sent_events("orders") if isinstance(e, HedgeOrder) and e.order_id == "o-1")
 
     restarted = StageHarness(VenueSimStage(s, INSTRUMENTS).stage)

@@ -40,17 +40,19 @@ def test_the_aggregator_counts_what_it_takes_handles_sends_and_dead_letters(stre
     agg = Aggregator(stream_settings)
     harness = StageHarness(agg.stage)
     stage = {"stage": "aggregator"}
-    moved = _deltas({
-        "rfq in": ("otcdesk_stage_events_in_total", {**stage, "topic": "rfq", "type": "rfq"}),
-        "garbage in": ("otcdesk_stage_events_in_total", {**stage, "topic": "rfq", "type": "undecodable"}),
-        "books in": ("otcdesk_stage_events_in_total", {**stage, "topic": "prices", "type": "price_update"}),
-        "handled rfq": ("otcdesk_stage_handler_seconds_count", {**stage, "type": "rfq"}),
-        "priced out": ("otcdesk_stage_events_out_total", {**stage, "topic": "rfq-priced", "type": "rfq_priced"}),
-        "dlq out": ("otcdesk_stage_events_out_total", {**stage, "topic": "dlq", "type": "dead_letter"}),
-        "marks out": ("otcdesk_stage_events_out_total", {**stage, "topic": "watermarks", "type": "watermark"}),
-        "undecodable": ("otcdesk_stage_dead_letters_total", {**stage, "reason": "decode:unknown_fingerprint"}),
-        "invalid": ("otcdesk_stage_dead_letters_total", {**stage, "reason": "invalid:non_positive_qty_base"}),
-    })
+    moved = _deltas(
+        {
+            "rfq in": ("otcdesk_stage_events_in_total", {**stage, "topic": "rfq", "type": "rfq"}),
+            "garbage in": ("otcdesk_stage_events_in_total", {**stage, "topic": "rfq", "type": "undecodable"}),
+            "books in": ("otcdesk_stage_events_in_total", {**stage, "topic": "prices", "type": "price_update"}),
+            "handled rfq": ("otcdesk_stage_handler_seconds_count", {**stage, "type": "rfq"}),
+            "priced out": ("otcdesk_stage_events_out_total", {**stage, "topic": "rfq-priced", "type": "rfq_priced"}),
+            "dlq out": ("otcdesk_stage_events_out_total", {**stage, "topic": "dlq", "type": "dead_letter"}),
+            "marks out": ("otcdesk_stage_events_out_total", {**stage, "topic": "watermarks", "type": "watermark"}),
+            "undecodable": ("otcdesk_stage_dead_letters_total", {**stage, "reason": "decode:unknown_fingerprint"}),
+            "invalid": ("otcdesk_stage_dead_letters_total", {**stage, "reason": "invalid:non_positive_qty_base"}),
+        }
+    )
     delays = []
 
     async def run() -> None:
@@ -70,26 +72,36 @@ def test_the_aggregator_counts_what_it_takes_handles_sends_and_dead_letters(stre
         delays.append(_delay("aggregator"))
 
     asyncio.run(run())
-    assert moved() == {"rfq in": 2, "garbage in": 1, "books in": 3, "handled rfq": 2, "priced out": 1,
-                       "dlq out": 2, "marks out": len(harness.marks), "undecodable": 1, "invalid": 1}
+    assert moved() == {
+        "rfq in": 2,
+        "garbage in": 1,
+        "books in": 3,
+        "handled rfq": 2,
+        "priced out": 1,
+        "dlq out": 2,
+        "marks out": len(harness.marks),
+        "undecodable": 1,
+        "invalid": 1,
+    }
     # handled up to T0 while the inputs had reached T0 + 5 ms; then everything handled
     assert delays == [0.005, 0.0]
 
 
-def test_quote_latency_is_desk_time_from_the_rfq_and_a_restart_counts_nothing_again(
-        stream_settings: Settings) -> None:
+def test_quote_latency_is_desk_time_from_the_rfq_and_a_restart_counts_nothing_again(stream_settings: Settings) -> None:
     books = [_book(Venue.BINANCE, "95000"), _book(Venue.KRAKEN, "95005")]
     priced = replace(_priced(_rfq(), books), ts_us=T0 + 1000 + 250_000)  # handled 250 ms after the RFQ
     assert isinstance(priced, RfqPriced) and priced.rfq_ts_us == T0 + 1000
     big = _priced(_rfq(rfq_id="rfq-big", event_id="e-big", qty_base=D("1000")), books)  # a reject: not timed
     stage = {"stage": "quote-engine"}
-    moved = _deltas({
-        "latency count": ("otcdesk_quote_latency_seconds_count", {}),
-        "latency sum": ("otcdesk_quote_latency_seconds_sum", {}),
-        "in": ("otcdesk_stage_events_in_total", {**stage, "topic": "rfq-priced", "type": "rfq_priced"}),
-        "quotes out": ("otcdesk_stage_events_out_total", {**stage, "topic": "quotes", "type": "quote"}),
-        "rejects out": ("otcdesk_stage_events_out_total", {**stage, "topic": "quotes", "type": "quote_reject"}),
-    })
+    moved = _deltas(
+        {
+            "latency count": ("otcdesk_quote_latency_seconds_count", {}),
+            "latency sum": ("otcdesk_quote_latency_seconds_sum", {}),
+            "in": ("otcdesk_stage_events_in_total", {**stage, "topic": "rfq-priced", "type": "rfq_priced"}),
+            "quotes out": ("otcdesk_stage_events_out_total", {**stage, "topic": "quotes", "type": "quote"}),
+            "rejects out": ("otcdesk_stage_events_out_total", {**stage, "topic": "quotes", "type": "quote_reject"}),
+        }
+    )
     first = StageHarness(QuoteEngineStage(stream_settings).stage)
     first.put("rfq-priced", priced)
     first.put("rfq-priced", big)

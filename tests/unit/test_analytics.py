@@ -30,8 +30,17 @@ from otcdesk.settlement import policy
 from tests.recon_session import INSTRUMENTS, build_session, load_session
 
 OTCDESK = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "otcdesk"
-REQUIRED = {"recon_breaks", "blotter", "hit_ratio", "spread_captured", "hedge_slippage", "fill_quality",
-            "settlement_latency", "breaks_over_time", "inventory_pnl"}
+REQUIRED = {
+    "recon_breaks",
+    "blotter",
+    "hit_ratio",
+    "spread_captured",
+    "hedge_slippage",
+    "fill_quality",
+    "settlement_latency",
+    "breaks_over_time",
+    "inventory_pnl",
+}
 SESSION = build_session()
 OPTIONS = reports.ReportOptions(instruments=INSTRUMENTS, bucket_us=600 * 1_000_000)
 
@@ -84,8 +93,11 @@ def test_exact_queries_read_every_event_table_with_final() -> None:
 
 
 def test_render_substitutes_database_and_literals() -> None:
-    query = parse("q", "-- q: a query\n-- about it\n-- columns:\n--   x   a value\n-- params:\n"
-                       "--   v   a value\n--   names   some names\nSELECT %(v)s AS x FROM {db}.t WHERE n IN %(names)s")
+    query = parse(
+        "q",
+        "-- q: a query\n-- about it\n-- columns:\n--   x   a value\n-- params:\n"
+        "--   v   a value\n--   names   some names\nSELECT %(v)s AS x FROM {db}.t WHERE n IN %(names)s",
+    )
     sql = query.render("scratch", {"v": D("1E-8"), "names": ["a'b", "c\\d"]})
     assert sql == "SELECT '0.00000001' AS x FROM scratch.t WHERE n IN ['a\\'b', 'c\\\\d']"
     with pytest.raises(QueryFileError, match="missing parameters \\['names'\\]"):
@@ -174,8 +186,12 @@ def test_hit_ratio_buckets_follow_the_quote_size_tiers() -> None:
 
 
 def test_decimals_print_plain_without_trailing_zeros() -> None:
-    assert [plain(D("4.000000000000")), plain(D("1E+2")), plain(D("-0.000")), plain(D("0.00000001"))] == \
-        ["4", "100", "0", "0.00000001"]
+    assert [plain(D("4.000000000000")), plain(D("1E+2")), plain(D("-0.000")), plain(D("0.00000001"))] == [
+        "4",
+        "100",
+        "0",
+        "0.00000001",
+    ]
     assert plain([D("1.50"), "x"]) == ["1.5", "x"]
 
 
@@ -229,20 +245,24 @@ def test_server_errors_become_one_readable_line() -> None:
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(OTCDESK), *args], capture_output=True, text=True, timeout=60,
-                          env=os.environ | {"COLUMNS": "200", **env})
+    return subprocess.run(
+        [str(OTCDESK), *args], capture_output=True, text=True, timeout=60, env=os.environ | {"COLUMNS": "200", **env}
+    )
 
 
-@pytest.mark.parametrize("args, says", [
-    (["report", "nope"], "unknown report 'nope'"),
-    (["report", "blotter", "--since", "last tuesday"], "--since 'last tuesday'"),
-    (["report", "blotter", "--plot", "x.png"], "blotter is not a time series"),
-    (["report", "inventory_pnl", "--bucket", "0m"], "--bucket"),
-    (["report", "blotter", "--as-of", "1h"], "--as-of applies to recon_breaks only"),
-    (["report", "list", "--json", "--csv"], "exclude each other"),
-    (["report", "blotter", "--database", "x;DROP"], "plain identifier"),
-    (["sql", " "], "give a query"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["report", "nope"], "unknown report 'nope'"),
+        (["report", "blotter", "--since", "last tuesday"], "--since 'last tuesday'"),
+        (["report", "blotter", "--plot", "x.png"], "blotter is not a time series"),
+        (["report", "inventory_pnl", "--bucket", "0m"], "--bucket"),
+        (["report", "blotter", "--as-of", "1h"], "--as-of applies to recon_breaks only"),
+        (["report", "list", "--json", "--csv"], "exclude each other"),
+        (["report", "blotter", "--database", "x;DROP"], "plain identifier"),
+        (["sql", " "], "give a query"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args: list[str], says: str) -> None:
     done = cli(*args)
     assert done.returncode == 2, done.stderr

@@ -24,7 +24,9 @@ def test_a_refused_answer_refused_again_is_the_same_session() -> None:
 def test_a_new_reason_a_figure_or_a_deal_line_is_another_session() -> None:
     clean = _result(**{"invalid:quote_expired": 1})
     assert session_differences(clean, _result(**{"invalid:side_mismatch": 1})) == ["dead_letters"]
-    assert session_differences(clean, _result(("r1 TRADED t2", "r2 DECLINED"), **{"invalid:quote_expired": 1})) == ["deal_lines"]
+    assert session_differences(clean, _result(("r1 TRADED t2", "r2 DECLINED"), **{"invalid:quote_expired": 1})) == [
+        "deal_lines"
+    ]
     other = replace(clean, summary=replace(clean.summary, deals=3))
     assert session_differences(clean, other) == ["deals"]
 

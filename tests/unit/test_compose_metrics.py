@@ -81,8 +81,9 @@ def test_prometheus_and_grafana_are_pinned_and_provisioned_from_the_repo() -> No
     home = SERVICES["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == f"{provider['options']['path']}/otcdesk.json"
     panels = dashboard.panels(DASHBOARD)
-    assert {p["datasource"]["uid"] for p in panels} | {t["datasource"]["uid"] for p in panels for t in p["targets"]} \
-        == {source["uid"]}
+    assert {p["datasource"]["uid"] for p in panels} | {
+        t["datasource"]["uid"] for p in panels for t in p["targets"]
+    } == {source["uid"]}
 
 
 def test_every_dashboard_panel_says_what_it_shows() -> None:

@@ -17,8 +17,14 @@ import pytest
 
 from otcdesk.db import rows
 from otcdesk.db.migrate import (
-    MIGRATIONS_DIR, ChecksumMismatchError, MigrationError, applied_migrations, check_database_name,
-    load_migrations, migrate, split_statements,
+    MIGRATIONS_DIR,
+    ChecksumMismatchError,
+    MigrationError,
+    applied_migrations,
+    check_database_name,
+    load_migrations,
+    migrate,
+    split_statements,
 )
 from otcdesk.db.runner import ChdbRunner, SqlRunner
 from otcdesk.events import EVENT_TYPES, DeadLetter, Event
@@ -52,7 +58,7 @@ def _ch_type(avro: Any, named: dict[str, Any]) -> str:
         (inner,) = [t for t in avro if t != "null"]
         inner_type = _ch_type(inner, named)
         if inner_type.startswith("LowCardinality("):  # ClickHouse nests them the other way round
-            return f"LowCardinality(Nullable({inner_type[len('LowCardinality('):-1]}))"
+            return f"LowCardinality(Nullable({inner_type[len('LowCardinality(') : -1]}))"
         return f"Nullable({inner_type})"
     if isinstance(avro, str):
         return _PRIMITIVES.get(avro) or _ch_type(named[avro.split(".")[-1]], named)
@@ -98,8 +104,7 @@ def table_columns(runner: SqlRunner, database: str, table: str) -> list[tuple[st
     return [
         (str(n), str(t), str(k))
         for n, t, k in runner.query(
-            "SELECT name, type, default_kind FROM system.columns"
-            f" WHERE database = '{database}' AND table = '{table}'"
+            f"SELECT name, type, default_kind FROM system.columns WHERE database = '{database}' AND table = '{table}'"
         )
     ]
 
@@ -150,10 +155,7 @@ def test_migrations_are_numbered_in_order_and_start_with_init() -> None:
 
 
 def test_split_ignores_semicolons_in_comments_and_strings() -> None:
-    sql = (
-        "-- a; comment\nCREATE TABLE a (s String DEFAULT 'x;y') ENGINE = Memory;\n"
-        "-- only a comment;\n SELECT 1 ;"
-    )
+    sql = "-- a; comment\nCREATE TABLE a (s String DEFAULT 'x;y') ENGINE = Memory;\n-- only a comment;\n SELECT 1 ;"
     assert split_statements(sql) == ["CREATE TABLE a (s String DEFAULT 'x;y') ENGINE = Memory", "SELECT 1"]
 
 
@@ -184,11 +186,10 @@ def test_table_mirrors_the_newest_avro_schema(chdb: ChdbRunner, db: str, cls: ty
 
 
 @pytest.mark.parametrize("cls", EVENT_TYPES, ids=_ids)
-def test_row_columns_are_the_insertable_columns_in_table_order(
-    chdb: ChdbRunner, db: str, cls: type[Event]
-) -> None:
-    insertable = [n for n, _, kind in table_columns(chdb, db, rows.table_of(cls))
-                  if kind != "MATERIALIZED" and n != "inserted_at"]
+def test_row_columns_are_the_insertable_columns_in_table_order(chdb: ChdbRunner, db: str, cls: type[Event]) -> None:
+    insertable = [
+        n for n, _, kind in table_columns(chdb, db, rows.table_of(cls)) if kind != "MATERIALIZED" and n != "inserted_at"
+    ]
     assert list(rows.columns(cls)) == insertable
 
 

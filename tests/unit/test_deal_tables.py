@@ -33,16 +33,21 @@ ON_DEAL_TABLES = ("spread_captured", "breaks_over_time", "blotter")
 GENERATED_FILLS = 4_000
 
 
-def raw_and_deal_answers(runner: SqlRunner, db: str, name: str,
-                         options: reports.ReportOptions = OPTIONS) -> tuple[list[tuple], list[tuple]]:
+def raw_and_deal_answers(
+    runner: SqlRunner, db: str, name: str, options: reports.ReportOptions = OPTIONS
+) -> tuple[list[tuple], list[tuple]]:
     params = reports.get(name).params(SESSION.settings, options)
     raw = parse(name, (FIXTURES / f"{name}_raw.sql").read_text()).render(db, params)
     return runner.query(raw), reports.query_rows(runner, db, reports.get(name), params)
 
 
 def recount_flags(runner: SqlRunner, db: str) -> list[int]:
-    return [int(r[0]) for r in runner.query(
-        f"SELECT finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids) FROM {db}.deal_hedge FINAL")]
+    return [
+        int(r[0])
+        for r in runner.query(
+            f"SELECT finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids) FROM {db}.deal_hedge FINAL"
+        )
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +90,10 @@ def test_migration_backfills_a_database_that_already_holds_events(chdb: ChdbRunn
     for name_of in ON_DEAL_TABLES:
         assert raw_and_deal_answers(chdb, name, name_of)[1] == raw_and_deal_answers(chdb, session_db, name_of)[1]
     # the backfill holds the same states as the views (row counts aside): same deals, same trades
-    deals = "SELECT rfq_id, finalizeAggregation(trade_price), finalizeAggregation(fill_ids) FROM {}.deal_hedge FINAL" \
-            " ORDER BY rfq_id"
+    deals = (
+        "SELECT rfq_id, finalizeAggregation(trade_price), finalizeAggregation(fill_ids) FROM {}.deal_hedge FINAL"
+        " ORDER BY rfq_id"
+    )
     assert chdb.query(deals.format(name)) == chdb.query(deals.format(session_db))
 
 
@@ -94,8 +101,12 @@ def test_generated_history_has_exactly_the_injected_breaks(chdb: ChdbRunner, gen
     params = reports.get("recon_breaks").params(SESSION.settings, OPTIONS)
     rows = reports.query_rows(chdb, generated_db, reports.get("recon_breaks"), params)
     assert {r[2] for r in rows} == {"FEE"} and len(rows) == generate.bad_fees(GENERATED_FILLS)
-    counts = dict(chdb.query(f"SELECT 'fills', count() FROM {generated_db}.fills UNION ALL "
-                             f"SELECT 'trades', count() FROM {generated_db}.trades"))
+    counts = dict(
+        chdb.query(
+            f"SELECT 'fills', count() FROM {generated_db}.fills UNION ALL "
+            f"SELECT 'trades', count() FROM {generated_db}.trades"
+        )
+    )
     assert counts == {"fills": GENERATED_FILLS, "trades": GENERATED_FILLS // generate.FILLS_PER_DEAL}
 
 
@@ -119,20 +130,20 @@ def session_span(runner: SqlRunner, db: str) -> tuple[int, int]:
 
 @pytest.mark.parametrize("name", ON_DEAL_TABLES)
 @pytest.mark.parametrize("cut", [0.25, 0.5, 0.9])
-def test_report_equals_the_raw_events_inside_a_window(chdb: ChdbRunner, session_db: str, name: str,
-                                                      cut: float) -> None:
+def test_report_equals_the_raw_events_inside_a_window(chdb: ChdbRunner, session_db: str, name: str, cut: float) -> None:
     """A window filters each deal's latest result (breaks_over_time) or trade (the others), as over the raw events."""
     first, last = session_span(chdb, session_db)
     middle = first + int((last - first) * cut)
-    for options in (reports.ReportOptions(since_us=middle, bucket_us=OPTIONS.bucket_us, instruments=INSTRUMENTS),
-                    reports.ReportOptions(until_us=middle, bucket_us=OPTIONS.bucket_us, instruments=INSTRUMENTS)):
+    for options in (
+        reports.ReportOptions(since_us=middle, bucket_us=OPTIONS.bucket_us, instruments=INSTRUMENTS),
+        reports.ReportOptions(until_us=middle, bucket_us=OPTIONS.bucket_us, instruments=INSTRUMENTS),
+    ):
         raw, deal = raw_and_deal_answers(chdb, session_db, name, options)
         assert deal == raw, (name, options)
 
 
 def test_blotter_shows_the_newest_deals_up_to_its_limit(chdb: ChdbRunner, session_db: str) -> None:
-    every = reports.run(chdb, session_db, reports.get("blotter"), SESSION.settings,
-                        reports.ReportOptions(limit=0)).rows
+    every = reports.run(chdb, session_db, reports.get("blotter"), SESSION.settings, reports.ReportOptions(limit=0)).rows
     assert len(every) == len(SESSION.deals) < reports.DEFAULT_BLOTTER_LIMIT
     assert reports.run(chdb, session_db, reports.get("blotter"), SESSION.settings, OPTIONS).rows == every
     at = reports.get("blotter")
@@ -155,14 +166,18 @@ def test_blotter_limit_reaches_the_sql_through_the_report_params() -> None:
     assert "LIMIT %(limit)s" in load("blotter").body and "limit" in load("blotter").param_names
 
 
-@pytest.mark.parametrize("args, says", [
-    (["report", "blotter", "--limit", "-1"], "--limit must be a whole number in [0, "),
-    (["report", "blotter", "--limit", str(2**63)], "--limit must be a whole number in [0, "),
-    (["report", "hit_ratio", "--limit", "5"], "--limit applies to blotter only"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["report", "blotter", "--limit", "-1"], "--limit must be a whole number in [0, "),
+        (["report", "blotter", "--limit", str(2**63)], "--limit must be a whole number in [0, "),
+        (["report", "hit_ratio", "--limit", "5"], "--limit applies to blotter only"),
+    ],
+)
 def test_bad_limit_is_one_line_and_exit_2(args: list[str], says: str) -> None:
-    done = subprocess.run([str(OTCDESK), *args], capture_output=True, text=True, timeout=60,
-                          env=os.environ | {"COLUMNS": "200"})
+    done = subprocess.run(
+        [str(OTCDESK), *args], capture_output=True, text=True, timeout=60, env=os.environ | {"COLUMNS": "200"}
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and says in lines[0], done.stderr
     assert "Traceback" not in done.stderr + done.stdout

@@ -46,38 +46,55 @@ def windows(runner: SqlRunner, db: str) -> list[reports.ReportOptions]:
     lo, hi = (int(v) for v in runner.query(f"SELECT min(ts_us), max(ts_us) FROM {db}.fills")[0])
     third = (hi - lo) // 3
     cut = lo + 2 * third + 12_345  # not on a minute
-    return [reports.ReportOptions(instruments=INSTRUMENTS, bucket_us=bucket, since_us=since, until_us=until)
-            for bucket in (600 * 1_000_000, MINUTE_US, 3_600_000_000, 90 * 1_000_000, 7_000_000)
-            for since, until in ((0, reports.NO_END_US), (lo + third, cut), (0, cut), (lo + third, reports.NO_END_US))]
+    return [
+        reports.ReportOptions(instruments=INSTRUMENTS, bucket_us=bucket, since_us=since, until_us=until)
+        for bucket in (600 * 1_000_000, MINUTE_US, 3_600_000_000, 90 * 1_000_000, 7_000_000)
+        for since, until in ((0, reports.NO_END_US), (lo + third, cut), (0, cut), (lo + third, reports.NO_END_US))
+    ]
 
 
 def recounted(runner: SqlRunner, db: str) -> int:
-    return int(runner.query(
-        f"SELECT countIf(finalizeAggregation(event_rows) != finalizeAggregation(event_ids)) "
-        f"FROM {db}.deal_inventory_checks FINAL")[0][0])
+    return int(
+        runner.query(
+            f"SELECT countIf(finalizeAggregation(event_rows) != finalizeAggregation(event_ids)) "
+            f"FROM {db}.deal_inventory_checks FINAL"
+        )[0][0]
+    )
 
 
 def columns(runner: SqlRunner, db: str, table: str) -> list[str]:
-    return [str(r[0]) for r in runner.query(
-        f"SELECT name FROM system.columns WHERE database = '{db}' AND table = '{table}' "
-        "AND default_kind != 'MATERIALIZED'")]
+    return [
+        str(r[0])
+        for r in runner.query(
+            f"SELECT name FROM system.columns WHERE database = '{db}' AND table = '{table}' "
+            "AND default_kind != 'MATERIALIZED'"
+        )
+    ]
 
 
 def add_copies(runner: SqlRunner, db: str) -> None:
     """Redeliver a trade and a deal's fills (same event ids) and re-report one fill under its
     fill_id with a new event id, another quantity and two minutes later (another minute)."""
-    deal = str(runner.query(  # a deal not recounted yet, with fills
-        f"SELECT min(rfq_id) FROM {db}.deal_inventory_checks FINAL WHERE finalizeAggregation(event_rows) = "
-        f"finalizeAggregation(event_ids) AND rfq_id IN (SELECT rfq_id FROM {db}.fills WHERE exec_type = 'FILL')")[0][0])
+    deal = str(
+        runner.query(  # a deal not recounted yet, with fills
+            f"SELECT min(rfq_id) FROM {db}.deal_inventory_checks FINAL WHERE finalizeAggregation(event_rows) = "
+            f"finalizeAggregation(event_ids) AND rfq_id IN (SELECT rfq_id FROM {db}.fills WHERE exec_type = 'FILL')"
+        )[0][0]
+    )
     for table in ("trades", "fills"):
         cols = ", ".join(f"`{c}`" for c in columns(runner, db, table))
         runner.execute(f"INSERT INTO {db}.{table} ({cols}) SELECT {cols} FROM {db}.{table} WHERE rfq_id = '{deal}'")
     cols = columns(runner, db, "fills")
-    changed = {"event_id": "concat(event_id, '-again')", "ts_us": "ts_us + 120000000",
-               "qty_base": "qty_base + toDecimal128('0.25', 12)"}
+    changed = {
+        "event_id": "concat(event_id, '-again')",
+        "ts_us": "ts_us + 120000000",
+        "qty_base": "qty_base + toDecimal128('0.25', 12)",
+    }
     select = ", ".join(changed.get(c, f"`{c}`") for c in cols)
-    runner.execute(f"INSERT INTO {db}.fills ({', '.join(f'`{c}`' for c in cols)}) SELECT {select} FROM {db}.fills "
-                   f"WHERE rfq_id = '{deal}' AND exec_type = 'FILL' ORDER BY _offset LIMIT 1")
+    runner.execute(
+        f"INSERT INTO {db}.fills ({', '.join(f'`{c}`' for c in cols)}) SELECT {select} FROM {db}.fills "
+        f"WHERE rfq_id = '{deal}' AND exec_type = 'FILL' ORDER BY _offset LIMIT 1"
+    )
 
 
 def check_every_window(runner: SqlRunner, db: str) -> None:
@@ -131,6 +148,8 @@ def test_migration_backfills_a_database_that_already_holds_events(chdb: ChdbRunn
     check_every_window(chdb, name)
     # the marks are idempotent: the backfill holds the same states as the views (the checks may
     # differ: copies the raw tables merged before the backfill are not counted, nor recounted)
-    query = ("SELECT symbol, cell_us, finalizeAggregation(mark), finalizeAggregation(mark_us) "
-             "FROM {}.deal_inventory_marks FINAL ORDER BY symbol, cell_us")
+    query = (
+        "SELECT symbol, cell_us, finalizeAggregation(mark), finalizeAggregation(mark_us) "
+        "FROM {}.deal_inventory_marks FINAL ORDER BY symbol, cell_us"
+    )
     assert chdb.query(query.format(name)) == chdb.query(query.format(session_db))

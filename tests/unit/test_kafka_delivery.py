@@ -43,8 +43,9 @@ def test_leaving_the_block_confirms_and_an_exception_in_flight_stays_the_news() 
             raise KeyError("the caller's own failure")
 
 
-@pytest.mark.parametrize("stack, fix", [("local", "start it with `otcdesk stack up`"),
-                                        ("external", "check KAFKA_BOOTSTRAP")])
+@pytest.mark.parametrize(
+    "stack, fix", [("local", "start it with `otcdesk stack up`"), ("external", "check KAFKA_BOOTSTRAP")]
+)
 def test_a_broker_nobody_listens_for_is_named_at_once_with_its_fix(stack: str, fix: str) -> None:
     settings = _nowhere(stack)
     began = time.monotonic()

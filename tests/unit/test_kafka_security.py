@@ -29,17 +29,27 @@ def _settings(**security: object) -> Settings:
 
 
 def _sasl(protocol: str = "SASL_PLAINTEXT", **more: object) -> Settings:
-    return _settings(protocol=protocol, sasl_mechanism="SCRAM-SHA-512", sasl_username="desk",
-                     sasl_password=PASSWORD, **more)
+    return _settings(
+        protocol=protocol, sasl_mechanism="SCRAM-SHA-512", sasl_username="desk", sasl_password=PASSWORD, **more
+    )
 
 
 def test_environment_variables_fill_the_security_section(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"PROTOCOL": "SASL_SSL", "SASL_MECHANISM": "SCRAM-SHA-256", "SASL_USERNAME": "desk",
-                        "SASL_PASSWORD": PASSWORD, "SSL_CAFILE": str(CA)}.items():
+    for name, value in {
+        "PROTOCOL": "SASL_SSL",
+        "SASL_MECHANISM": "SCRAM-SHA-256",
+        "SASL_USERNAME": "desk",
+        "SASL_PASSWORD": PASSWORD,
+        "SSL_CAFILE": str(CA),
+    }.items():
         monkeypatch.setenv(f"OTCDESK_SECURITY__{name}", value)
     sec = Settings().security
-    assert (sec.protocol, sec.sasl_mechanism, sec.sasl_username, sec.ssl_cafile) == ("SASL_SSL", "SCRAM-SHA-256",
-                                                                                     "desk", CA)
+    assert (sec.protocol, sec.sasl_mechanism, sec.sasl_username, sec.ssl_cafile) == (
+        "SASL_SSL",
+        "SCRAM-SHA-256",
+        "desk",
+        CA,
+    )
     assert sec.sasl_password == SecretStr(PASSWORD)
 
 
@@ -54,18 +64,28 @@ def test_sasl_scram_reaches_confluent_aiokafka_and_faust_alike() -> None:
     settings = _sasl()
     conf = client_config(settings)
     assert {k: conf[k] for k in ("security.protocol", "sasl.mechanisms", "sasl.username", "sasl.password")} == {
-        "security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "desk",
-        "sasl.password": PASSWORD}
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanisms": "SCRAM-SHA-512",
+        "sasl.username": "desk",
+        "sasl.password": PASSWORD,
+    }
     direct = aiokafka_auth(settings)
     via_faust = credentials_to_aiokafka_auth(broker_credentials(settings))  # what faust gives aiokafka
     for auth in (direct, via_faust):
-        assert auth == {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
-                        "sasl_plain_username": "desk", "sasl_plain_password": PASSWORD, "ssl_context": None}
+        assert auth == {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": "desk",
+            "sasl_plain_password": PASSWORD,
+            "ssl_context": None,
+        }
 
 
 def test_tls_protocols_get_a_context_with_the_ca_file() -> None:
-    for settings, protocol in ((_settings(protocol="SSL", ssl_cafile=CA), "SSL"),
-                               (_sasl("SASL_SSL", ssl_cafile=CA), "SASL_SSL")):
+    for settings, protocol in (
+        (_settings(protocol="SSL", ssl_cafile=CA), "SSL"),
+        (_sasl("SASL_SSL", ssl_cafile=CA), "SASL_SSL"),
+    ):
         assert client_config(settings)["ssl.ca.location"] == str(CA)
         for auth in (aiokafka_auth(settings), credentials_to_aiokafka_auth(broker_credentials(settings))):
             assert auth["security_protocol"] == protocol
@@ -75,20 +95,38 @@ def test_tls_protocols_get_a_context_with_the_ca_file() -> None:
 
 
 def test_client_certificate_paths_go_to_librdkafka() -> None:
-    conf = client_config(_settings(protocol="SSL", ssl_certfile="/etc/desk/client.pem",
-                                   ssl_keyfile="/etc/desk/client.key", ssl_key_password="k3y"))
+    conf = client_config(
+        _settings(
+            protocol="SSL",
+            ssl_certfile="/etc/desk/client.pem",
+            ssl_keyfile="/etc/desk/client.key",
+            ssl_key_password="k3y",
+        )
+    )
     assert (conf["ssl.certificate.location"], conf["ssl.key.location"], conf["ssl.key.password"]) == (
-        "/etc/desk/client.pem", "/etc/desk/client.key", "k3y")
+        "/etc/desk/client.pem",
+        "/etc/desk/client.key",
+        "k3y",
+    )
 
 
-@pytest.mark.parametrize("security", [
-    {"protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "desk"},  # no password
-    {"protocol": "PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "desk", "sasl_password": PASSWORD},
-    {"protocol": "PLAINTEXT", "ssl_cafile": "/etc/ca.pem"},
-    {"protocol": "SSL", "ssl_certfile": "/etc/desk/client.pem"},  # no key
-])
+@pytest.mark.parametrize(
+    "security",
+    [
+        {"protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "desk"},  # no password
+        {
+            "protocol": "PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": "desk",
+            "sasl_password": PASSWORD,
+        },
+        {"protocol": "PLAINTEXT", "ssl_cafile": "/etc/ca.pem"},
+        {"protocol": "SSL", "ssl_certfile": "/etc/desk/client.pem"},  # no key
+    ],
+)
 def test_inconsistent_security_is_refused_without_echoing_the_password(
-        monkeypatch: pytest.MonkeyPatch, security: dict[str, str]) -> None:
+    monkeypatch: pytest.MonkeyPatch, security: dict[str, str]
+) -> None:
     for name, value in security.items():
         monkeypatch.setenv(f"OTCDESK_SECURITY__{name.upper()}", value)
     with pytest.raises(ValidationError) as refused:
@@ -114,6 +152,7 @@ def test_the_cli_names_a_bad_security_setting_in_one_error_without_its_value() -
     env = os.environ | {"OTCDESK_SECURITY__PROTOCOL": "PLAINTEXT", "OTCDESK_SECURITY__SASL_PASSWORD": PASSWORD}
     done = subprocess.run([str(OTCDESK), "topics", "list"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "invalid settings: security: Value error, SASL settings given but protocol is PLAINTEXT" in \
-        " ".join(done.stderr.split())
+    assert "invalid settings: security: Value error, SASL settings given but protocol is PLAINTEXT" in " ".join(
+        done.stderr.split()
+    )
     assert "Traceback" not in done.stderr and PASSWORD not in done.stderr + done.stdout

@@ -92,9 +92,16 @@ def test_the_log_end_ring_records_every_offset_refresh() -> None:
 def test_followed_history_stores_commits_and_forgets_deleted_ones() -> None:
     history = FollowedHistory()
     ends = {("t", 0): 50, ("t", 1): 9}
-    history.ingest([Commit("g", "t", 0, 40, 1000.0), Commit("g", "t", 0, 45, 1002.0),
-                    Commit("g", "t", 1, 9, 1000.0), Commit("g", "gone", 0, 3, 1000.0),
-                    Commit("h", "t", 0, 1, 1000.0)], ends)
+    history.ingest(
+        [
+            Commit("g", "t", 0, 40, 1000.0),
+            Commit("g", "t", 0, 45, 1002.0),
+            Commit("g", "t", 1, 9, 1000.0),
+            Commit("g", "gone", 0, 3, 1000.0),
+            Commit("h", "t", 0, 1, 1000.0),
+        ],
+        ends,
+    )
     assert history.windows[("g", "t", 0)] == (Sample(40, 1000.0, 10), Sample(45, 1002.0, 5))
     assert ("g", "gone", 0) not in history.windows  # no log end known: dropped, as Burrow does
     assert history.commits_read == 4
@@ -129,8 +136,14 @@ def test_gauges_follow_the_snapshot_and_gone_groups_disappear() -> None:
     collector = LagCollector()
     lagging = PartitionLag("rfq", 0, 40, 50, 10, 3.5, P.STOP, None)
     fine = PartitionLag("rfq", 1, 7, 7, 0, 0.0, P.OK, "m-1")
-    collector.update([_group("a", GroupStatus.STOPPED, lagging, fine),
-                      _group("b", GroupStatus.OK, fine), _group("c", GroupStatus.NOTFOUND)], 1234.0)
+    collector.update(
+        [
+            _group("a", GroupStatus.STOPPED, lagging, fine),
+            _group("b", GroupStatus.OK, fine),
+            _group("c", GroupStatus.NOTFOUND),
+        ],
+        1234.0,
+    )
     text = _scrape(collector)
     assert 'otcdesk_lag_group_lag{group="a",partition="0",topic="rfq"} 10.0' in text
     assert 'otcdesk_lag_group_lag_seconds{group="a",partition="0",topic="rfq"} 3.5' in text
@@ -139,7 +152,7 @@ def test_gauges_follow_the_snapshot_and_gone_groups_disappear() -> None:
     assert 'otcdesk_lag_group_status{group="a",status="STOP"} 1.0' in text
     assert 'otcdesk_lag_group_status{group="a",status="OK"} 0.0' in text
     assert 'otcdesk_lag_partition_status{group="a",partition="0",status="STOP",topic="rfq"} 1.0' in text
-    assert 'otcdesk_lag_last_refresh_timestamp_seconds 1234.0' in text
+    assert "otcdesk_lag_last_refresh_timestamp_seconds 1234.0" in text
     assert 'group="c"' not in text
     collector.update([_group("b", GroupStatus.OK, fine)], 1240.0)
     text = _scrape(collector)

@@ -204,8 +204,7 @@ def test_partition_json_uses_none_for_missing_values() -> None:
 # -- properties ---------------------------------------------------------------------------------
 
 samples = st.lists(
-    st.builds(Sample, offset=st.integers(0, 10**6), ts=st.floats(0, 1e6, allow_nan=False),
-              lag=st.integers(0, 10**6)),
+    st.builds(Sample, offset=st.integers(0, 10**6), ts=st.floats(0, 1e6, allow_nan=False), lag=st.integers(0, 10**6)),
     max_size=WINDOW,
 ).map(lambda xs: sorted(xs, key=lambda s: s.ts))
 
@@ -227,8 +226,9 @@ def test_lag_is_never_negative(end: int | None, committed: int | None) -> None:
 
 
 @given(st.lists(st.sampled_from(list(PartitionStatus))), st.booleans(), st.integers(0, 5), st.integers(0, 100))
-def test_group_status_is_always_one_of_the_enum(statuses: list[PartitionStatus], exists: bool,
-                                               members: int, total_lag: int) -> None:
+def test_group_status_is_always_one_of_the_enum(
+    statuses: list[PartitionStatus], exists: bool, members: int, total_lag: int
+) -> None:
     status = evaluate_group(statuses, exists=exists, members=members, total_lag=total_lag)
     assert status in set(GroupStatus)
     if exists and members > 0 and any(s in (P.STOP, P.STALL, P.REWIND) for s in statuses):

@@ -31,9 +31,12 @@ def _ports(layout: str, *, feed: bool = True, sink: bool = True) -> list[tuple[s
 
 def test_every_child_gets_the_base_plus_its_place_on_its_command_line() -> None:
     assert _ports("desks") == [
-        ("feed", 9401, ("--metrics-port", "9401")), ("pricing", 9402, ("--metrics-port", "9402")),
-        ("dealing", 9403, ("--metrics-port", "9403")), ("back-office", 9404, ("--metrics-port", "9404")),
-        ("sink", 9405, ("--metrics-port", "9405"))]
+        ("feed", 9401, ("--metrics-port", "9401")),
+        ("pricing", 9402, ("--metrics-port", "9402")),
+        ("dealing", 9403, ("--metrics-port", "9403")),
+        ("back-office", 9404, ("--metrics-port", "9404")),
+        ("sink", 9405, ("--metrics-port", "9405")),
+    ]
 
 
 @pytest.mark.parametrize("layout", ["per-stage", "offices", "desks"])
@@ -57,7 +60,8 @@ def test_a_port_in_use_is_one_warning_and_no_endpoint(caplog: pytest.LogCaptureF
         with caplog.at_level(logging.WARNING, logger="otcdesk.metrics"):
             assert serve("127.0.0.1", port, "stage unit") is None
     assert [r.getMessage() for r in caplog.records] == [
-        f"stage unit: no /metrics on 127.0.0.1:{port} (Address already in use); running without metrics"]
+        f"stage unit: no /metrics on 127.0.0.1:{port} (Address already in use); running without metrics"
+    ]
 
 
 def test_port_zero_or_none_is_off() -> None:
@@ -69,8 +73,13 @@ def test_an_endpoint_serves_the_desk_series_and_the_process_collector() -> None:
     assert serve("127.0.0.1", port, "unit") == port
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    for name in ("otcdesk_stage_events_in_total", "otcdesk_quote_latency_seconds", "otcdesk_feed_updates_total",
-                 "otcdesk_supervisor_restarts_total", "process_start_time_seconds"):
+    for name in (
+        "otcdesk_stage_events_in_total",
+        "otcdesk_quote_latency_seconds",
+        "otcdesk_feed_updates_total",
+        "otcdesk_supervisor_restarts_total",
+        "process_start_time_seconds",
+    ):
         assert f"# TYPE {name.removesuffix('_total')}" in text
 
 

@@ -36,8 +36,9 @@ def options(since_us: int = 0) -> reports.ReportOptions:
     return reports.ReportOptions(since_us=since_us)
 
 
-def raw_and_new(runner: SqlRunner, db: str, name: str, opts: reports.ReportOptions | None = None
-                ) -> tuple[list[tuple], list[tuple]]:
+def raw_and_new(
+    runner: SqlRunner, db: str, name: str, opts: reports.ReportOptions | None = None
+) -> tuple[list[tuple], list[tuple]]:
     params = reports.get(name).params(SESSION.settings, opts or options())
     raw = parse(name, (FIXTURES / f"{name}_raw.sql").read_text()).render(db, params)
     return runner.query(raw), reports.query_rows(runner, db, reports.get(name), params)
@@ -58,11 +59,13 @@ def split_over_months(events: list[Event]) -> list[Event]:
     for e in events:
         rfq_id = getattr(e, "rfq_id", None)
         late = (rfq_id == first and isinstance(e, SettlementUpdated) and e.state is SettlementState.SETTLED) or (
-            rfq_id == second and not isinstance(e, Quote) and e.ts_us >= SESSION.deals[1].trade.ts_us)
+            rfq_id == second and not isinstance(e, Quote) and e.ts_us >= SESSION.deals[1].trade.ts_us
+        )
         out.append(replace(e, ts_us=e.ts_us + 10 * DAY_US) if late else e)
         if isinstance(e, SettlementUpdated) and rfq_id == third and e.leg is SettlementLeg.BASE:
-            out.append(replace(e, event_id=f"{e.event_id}-u", settlement_id=f"{e.settlement_id}-u",
-                               leg=SettlementLeg.UNKNOWN))
+            out.append(
+                replace(e, event_id=f"{e.event_id}-u", settlement_id=f"{e.settlement_id}-u", leg=SettlementLeg.UNKNOWN)
+            )
     return out
 
 
@@ -71,10 +74,12 @@ def states(runner: SqlRunner, db: str) -> list[tuple]:
     return runner.query(
         f"SELECT rfq_id, quote_id, maxIfMerge(quoted), minIfMerge(quote_us), anyIfMerge(quote_client),"
         f" maxIfMerge(quote_notional_at_mid), maxIfMerge(traded), argMaxIfMerge(trade_notional)"
-        f" FROM {db}.deal_quote GROUP BY rfq_id, quote_id ORDER BY rfq_id, quote_id") + runner.query(
+        f" FROM {db}.deal_quote GROUP BY rfq_id, quote_id ORDER BY rfq_id, quote_id"
+    ) + runner.query(
         f"SELECT rfq_id, leg_name, maxIfMerge(booked), argMaxIfMerge(trade_us), maxIfMerge(leg_seen),"
         f" anyIfMerge(leg_network), anyIfMerge(leg_asset), minIfMerge(settled_us), maxIfMerge(failed)"
-        f" FROM {db}.deal_settlement GROUP BY rfq_id, leg_name ORDER BY rfq_id, leg_name")
+        f" FROM {db}.deal_settlement GROUP BY rfq_id, leg_name ORDER BY rfq_id, leg_name"
+    )
 
 
 def up_to_mine() -> list[Migration]:
@@ -125,8 +130,9 @@ def test_report_equals_the_raw_events_on_a_session_with_copies(chdb: ChdbRunner,
 
 
 @pytest.mark.parametrize("name", REPORTS)
-def test_report_equals_the_raw_events_across_months_and_after_merges(chdb: ChdbRunner, split_db: str,
-                                                                      name: str) -> None:
+def test_report_equals_the_raw_events_across_months_and_after_merges(
+    chdb: ChdbRunner, split_db: str, name: str
+) -> None:
     assert len(chdb.query(f"SELECT DISTINCT month FROM {split_db}.deal_settlement")) == 2
     for db in (split_db, optimized(chdb, split_db)):
         for opts in windows():

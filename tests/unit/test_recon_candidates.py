@@ -30,10 +30,16 @@ GENERATED_FILLS = 20_000
 #: tolerances the bounds must hold under: the desk's, none at all, and wide ones
 TOLERANCES: dict[str, dict[str, Value]] = {
     "desk": {},
-    "zero": {"price_tolerance_bps": Decimal("0"), "fee_tolerance_bps": Decimal("0"),
-             "fee_tolerance_quote": Decimal("0")},
-    "wide": {"price_tolerance_bps": Decimal("500"), "fee_tolerance_bps": Decimal("100"),
-             "fee_tolerance_quote": Decimal("1")},
+    "zero": {
+        "price_tolerance_bps": Decimal("0"),
+        "fee_tolerance_bps": Decimal("0"),
+        "fee_tolerance_quote": Decimal("0"),
+    },
+    "wide": {
+        "price_tolerance_bps": Decimal("500"),
+        "fee_tolerance_bps": Decimal("100"),
+        "fee_tolerance_quote": Decimal("1"),
+    },
 }
 
 
@@ -50,8 +56,9 @@ def raw_and_candidate_answers(runner: SqlRunner, db: str, values: dict[str, Valu
 def merge(runner: SqlRunner, db: str) -> None:
     """One part: every deal judged by its bounds (rows in a newer part make a deal a candidate)."""
     runner.execute(f"OPTIMIZE TABLE {db}.deal_bounds FINAL")
-    parts = runner.query(f"SELECT count() FROM system.parts WHERE database = '{db}' AND table = 'deal_bounds'"
-                         " AND active")
+    parts = runner.query(
+        f"SELECT count() FROM system.parts WHERE database = '{db}' AND table = 'deal_bounds' AND active"
+    )
     assert parts[0][0] == 1
 
 
@@ -81,7 +88,8 @@ def generated_db(chdb: ChdbRunner) -> str:
 @pytest.mark.parametrize("tolerances", sorted(TOLERANCES))
 @pytest.mark.parametrize("late", [False, True])
 def test_candidates_answer_as_every_deal_on_the_faulted_session(
-        chdb: ChdbRunner, session_db: str, tolerances: str, late: bool) -> None:
+    chdb: ChdbRunner, session_db: str, tolerances: str, late: bool
+) -> None:
     values = params(SESSION.timeout_us if late else 0, **TOLERANCES[tolerances])
     raw, answer = raw_and_candidate_answers(chdb, session_db, values)
     assert raw and answer == raw
@@ -98,7 +106,8 @@ def test_candidates_are_exactly_the_broken_deals_of_a_generated_history(chdb: Ch
 
 @pytest.mark.parametrize("tolerances", ["zero", "wide"])
 def test_candidates_answer_as_every_deal_on_a_generated_history(
-        chdb: ChdbRunner, generated_db: str, tolerances: str) -> None:
+    chdb: ChdbRunner, generated_db: str, tolerances: str
+) -> None:
     values = params(**TOLERANCES[tolerances])
     raw, answer = raw_and_candidate_answers(chdb, generated_db, values)
     assert answer == raw

@@ -17,7 +17,13 @@ from otcdesk.events import ExecType, Fill, Venue
 from otcdesk.settings import Settings
 from otcdesk.venue_sim import scheduled_fee
 from tests.recon_session import (
-    INSTRUMENTS, Session, build_session, expected_breaks, load_session, recon_table_breaks, sql_breaks,
+    INSTRUMENTS,
+    Session,
+    build_session,
+    expected_breaks,
+    load_session,
+    recon_table_breaks,
+    sql_breaks,
     without_subjects,
 )
 
@@ -33,8 +39,17 @@ def db(chdb: ChdbRunner) -> str:
 
 def test_the_session_has_every_break_kind() -> None:
     kinds = {kind for _, kind, _ in expected_breaks(SESSION.stream_results(SESSION.timeout_us))}
-    assert kinds == {"QUANTITY", "PRICE", "FEE", "MISSING_FILL", "DUPLICATE_FILL", "TIMESTAMP_ORDER",
-                     "SETTLEMENT_AMOUNT", "TX_HASH", "CONFIRMATIONS"}
+    assert kinds == {
+        "QUANTITY",
+        "PRICE",
+        "FEE",
+        "MISSING_FILL",
+        "DUPLICATE_FILL",
+        "TIMESTAMP_ORDER",
+        "SETTLEMENT_AMOUNT",
+        "TX_HASH",
+        "CONFIRMATIONS",
+    }
     clean = [r.rfq_id for r in SESSION.stream_results() if not r.breaks]
     assert len(clean) >= 3  # clean deals too: SQL must not invent breaks
 
@@ -58,16 +73,27 @@ def test_sql_equals_the_recon_tables_latest_results(chdb: ChdbRunner, db: str) -
 def _tie_session() -> Session:
     """Zero fee tolerance, and fills whose scheduled fee is an exact half at the 9th decimal:
     0.001 * 95000.01 * 0.0005 = 0.047500005 rounds half-even down, 0.047500015 up."""
-    strict = Settings().model_copy(update={"recon": Settings().recon.model_copy(
-        update={"fee_tolerance_bps": D("0"), "fee_tolerance_quote": D("0")})})
+    strict = Settings().model_copy(
+        update={
+            "recon": Settings().recon.model_copy(update={"fee_tolerance_bps": D("0"), "fee_tolerance_quote": D("0")})
+        }
+    )
     session = build_session(strict)
     deal = session.deals[0]
     model = next(f for f in deal.fills if f.exec_type is ExecType.FILL)
     inst = INSTRUMENTS[(Venue.BINANCE, model.symbol)]
 
     def tie(n: int, price: str) -> Fill:
-        return replace(model, event_id=f"ev-tie-{n}", fill_id=f"tie-{n}", venue=Venue.BINANCE, price_quote=D(price),
-                       qty_base=D("0.0005"), fee=scheduled_fee(inst, D(price), D("0.0005")), fee_currency="USDT")
+        return replace(
+            model,
+            event_id=f"ev-tie-{n}",
+            fill_id=f"tie-{n}",
+            venue=Venue.BINANCE,
+            price_quote=D(price),
+            qty_base=D("0.0005"),
+            fee=scheduled_fee(inst, D(price), D("0.0005")),
+            fee_currency="USDT",
+        )
 
     deal = replace(deal, fills=(*deal.fills, tie(1, "95000.01"), tie(2, "95000.03")))
     return replace(session, deals=(deal, *session.deals[1:]))

@@ -69,28 +69,44 @@ def test_round_trip_of_generated_records(event: str) -> None:
 
 
 def _rfq(**overrides: object) -> Rfq:
-    base = dict(event_id="e1", ts_us=1_700_000_000_000_000, source="test", rfq_id="r1",
-                client_id="ACME", symbol="BTC/USD", side=Side.BUY, qty_base=Decimal("200"))
+    base = dict(
+        event_id="e1",
+        ts_us=1_700_000_000_000_000,
+        source="test",
+        rfq_id="r1",
+        client_id="ACME",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty_base=Decimal("200"),
+    )
     base.update(overrides)
     return Rfq(**base)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", [
-    Decimal("9999999999999999.999999999999"),  # max of decimal(28, 12)
-    Decimal("-9999999999999999.999999999999"),
-    Decimal("0"), Decimal("-0.000000000001"), Decimal("0.000000000001"),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decimal("9999999999999999.999999999999"),  # max of decimal(28, 12)
+        Decimal("-9999999999999999.999999999999"),
+        Decimal("0"),
+        Decimal("-0.000000000001"),
+        Decimal("0.000000000001"),
+    ],
+)
 def test_decimal_edges_round_trip_exactly(value: Decimal) -> None:
     back = SERDE.decode(SERDE.encode(_rfq(qty_base=value)))
     assert isinstance(back, Rfq) and back.qty_base == value
 
 
-@pytest.mark.parametrize("value, reason", [
-    (Decimal("0.0000000000001"), "schema_mismatch"),  # 13 decimals into scale 12: refused, not rounded
-    (Decimal("10000000000000000"), "decimal_overflow"),  # 17 integer digits into decimal(28, 12)
-    (Decimal("NaN"), "schema_mismatch"),
-    (Decimal("Infinity"), "schema_mismatch"),
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        (Decimal("0.0000000000001"), "schema_mismatch"),  # 13 decimals into scale 12: refused, not rounded
+        (Decimal("10000000000000000"), "decimal_overflow"),  # 17 integer digits into decimal(28, 12)
+        (Decimal("NaN"), "schema_mismatch"),
+        (Decimal("Infinity"), "schema_mismatch"),
+    ],
+)
 def test_decimals_that_do_not_fit_are_refused_not_rounded(value: Decimal, reason: str) -> None:
     with pytest.raises(EncodeError) as info:
         SERDE.encode(_rfq(qty_base=value))
@@ -122,12 +138,15 @@ def test_valid_header_with_garbage_body_raises_only_decode_error(event: str, bod
         pass
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"", "truncated_header"),
-    (b"\xc3\x01\x00", "truncated_header"),
-    (b"\x00\x01" + bytes(8) + b"\x00", "bad_magic"),
-    (MAGIC + bytes(8) + b"\x00", "unknown_fingerprint"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "truncated_header"),
+        (b"\xc3\x01\x00", "truncated_header"),
+        (b"\x00\x01" + bytes(8) + b"\x00", "bad_magic"),
+        (MAGIC + bytes(8) + b"\x00", "unknown_fingerprint"),
+    ],
+)
 def test_decode_error_reasons(data: bytes, reason: str) -> None:
     with pytest.raises(DecodeError) as info:
         SERDE.decode(data)

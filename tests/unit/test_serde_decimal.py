@@ -20,8 +20,22 @@ def test_same_bytes_as_fastavro(unscaled: int, scale: int, digits: int) -> None:
     assert write_decimal(value, schema) == FASTAVRO_WRITER(value, schema)
 
 
-EDGES = ["0", "-0", "1", "-1", "127", "128", "-128", "-129", "255", "256", "0.5", "-0.000000000001", "1E+5",
-         "123456789012345678901234567890.123456789012"]
+EDGES = [
+    "0",
+    "-0",
+    "1",
+    "-1",
+    "127",
+    "128",
+    "-128",
+    "-129",
+    "255",
+    "256",
+    "0.5",
+    "-0.000000000001",
+    "1E+5",
+    "123456789012345678901234567890.123456789012",
+]
 
 
 @pytest.mark.parametrize("text", EDGES)

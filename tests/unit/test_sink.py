@@ -197,11 +197,19 @@ class FakeEnds:
 
 
 def _sink(messages: list[FakeMessage], writer: FakeWriter) -> tuple[Sink, FakeConsumer, FakeProducer]:
-    settings = Settings().model_copy(update={"sink": Settings().sink.model_copy(
-        update={"retry_initial_s": 0.05, "retry_max_s": 0.1})})
+    settings = Settings().model_copy(
+        update={"sink": Settings().sink.model_copy(update={"retry_initial_s": 0.05, "retry_max_s": 0.1})}
+    )
     consumer, producer = FakeConsumer(messages), FakeProducer()
-    sink = Sink(settings, SinkOptions("g", "db", max_seconds=5.0), consumer=consumer,  # type: ignore[arg-type]
-                writer=writer, producer=producer, ends=FakeEnds(), clock=FakeClock())  # type: ignore[arg-type]
+    sink = Sink(
+        settings,
+        SinkOptions("g", "db", max_seconds=5.0),
+        consumer=consumer,  # type: ignore[arg-type]
+        writer=writer,
+        producer=producer,
+        ends=FakeEnds(),
+        clock=FakeClock(),
+    )  # type: ignore[arg-type]
     return sink, consumer, producer
 
 

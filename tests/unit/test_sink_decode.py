@@ -43,6 +43,7 @@ def _reference(data: bytes) -> tuple[Any, ...]:
 
 def _same(fast: tuple[Any, ...], reference: tuple[Any, ...]) -> bool:
     """Equal values of equal types, Decimals with equal exponents; a str column holds UTF-8 bytes."""
+
     def norm(value: Any, like: Any) -> Any:
         if isinstance(like, str) and isinstance(value, bytes):
             return value.decode()
@@ -77,7 +78,7 @@ def _variants(data: bytes) -> list[bytes]:
     out = [data[:n] for n in range(HEADER_LEN, len(data))] + [data + b"\x00"]
     for i in range(HEADER_LEN, len(data)):
         for byte in (0x00, 0x01, 0x7F, 0x80, 0xFF, data[i] ^ 0x02):
-            out.append(data[:i] + bytes([byte]) + data[i + 1:])
+            out.append(data[:i] + bytes([byte]) + data[i + 1 :])
     return out
 
 
@@ -105,7 +106,7 @@ def test_decimal_bound_is_checked_on_the_unscaled_integer() -> None:
     # 10**28 unscaled = 10**16 at scale 12: one past the bound, which encode itself refuses
     template = (10**28 - 1).to_bytes(12, "big", signed=True)
     start = bytes(body).index(template)
-    body[start:start + 12] = (10**28).to_bytes(12, "big", signed=True)
+    body[start : start + 12] = (10**28).to_bytes(12, "big", signed=True)
     with pytest.raises(DecodeError, match="decimal_overflow"):
         SERDE.decode_record(bytes(body))
     with pytest.raises(ValueError):
@@ -135,13 +136,35 @@ def test_decimal_columns_hold_exactly_the_unscaled_avro_integer(event: Event) ->
         value = raw[i]
         assert value is None or type(value) is int or all(type(v) is int for v in value)
         assert value == to_unscaled(reference[i], scale)
-    decimals = {i for i, v in enumerate(reference)
-                if isinstance(v, Decimal) or (isinstance(v, list) and v and isinstance(v[0], Decimal))}
+    decimals = {
+        i
+        for i, v in enumerate(reference)
+        if isinstance(v, Decimal) or (isinstance(v, list) and v and isinstance(v[0], Decimal))
+    }
     assert decimals <= set(decoder.scales)  # every Decimal column of the sample is held unscaled
 
 
-@pytest.mark.parametrize("ts_us", [0, 1, -1, 63, 64, -65, 2**48 - 1, 2**48, -(2**48), 2**55 - 1, 2**55, -(2**55) - 1,
-                                   2**62, -(2**63), 2**63 - 1, 1_764_000_000_000_000])
+@pytest.mark.parametrize(
+    "ts_us",
+    [
+        0,
+        1,
+        -1,
+        63,
+        64,
+        -65,
+        2**48 - 1,
+        2**48,
+        -(2**48),
+        2**55 - 1,
+        2**55,
+        -(2**55) - 1,
+        2**62,
+        -(2**63),
+        2**63 - 1,
+        1_764_000_000_000_000,
+    ],
+)
 def test_timestamps_of_every_varint_length(ts_us: int) -> None:
     """Timestamps take the masks' 8-byte path, other lengths the loop; both give the reference value."""
     for event in sample_events():
@@ -155,7 +178,7 @@ def test_non_canonical_varints_the_fast_path_refuses_are_stored_the_reference_wa
     rfq = next(e for e in sample_events() if isinstance(e, Rfq))
     data = SERDE.encode(rfq)
     side = data.index(b"BTC/USD") + len(b"BTC/USD")  # the side enum follows the symbol
-    longer = data[:side] + bytes([data[side] | 0x80, 0x00]) + data[side + 1:]
+    longer = data[:side] + bytes([data[side] | 0x80, 0x00]) + data[side + 1 :]
     assert _reference(longer) == _reference(data)
     with pytest.raises(KeyError):
         _fast(longer)

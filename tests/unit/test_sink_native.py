@@ -74,8 +74,16 @@ def test_other_specs_are_left_to_the_driver_and_overflow_is_refused() -> None:
 
 
 def test_to_unscaled_matches_the_drivers_conversion() -> None:
-    for value in [Decimal("1.25"), Decimal("-1.25"), Decimal("1.0000000000009"), Decimal("-1.0000000000009"),
-                  Decimal("1E+5"), Decimal("0"), 7, None]:
+    for value in [
+        Decimal("1.25"),
+        Decimal("-1.25"),
+        Decimal("1.0000000000009"),
+        Decimal("-1.0000000000009"),
+        Decimal("1E+5"),
+        Decimal("0"),
+        7,
+        None,
+    ]:
         driver = None if value is None else int(Decimal(str(value)) * 10**12)
         assert to_unscaled(value, 12) == driver
 

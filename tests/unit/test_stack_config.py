@@ -34,8 +34,11 @@ def test_server_properties_is_a_single_node_kraft_combined_node(tmp_path: Path) 
     assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092"
     assert props["controller.listener.names"] == "CONTROLLER"
     assert props["log.dirs"] == str(tmp_path / "data")
-    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
-                "transaction.state.log.min.isr"):
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+    ):
         assert props[key] == "1"
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["auto.create.topics.enable"] == "false"
@@ -95,8 +98,15 @@ def test_clickhouse_config_listens_on_loopback_and_keeps_everything_in_the_state
     assert root.findtext("tcp_port") == "19000"
     assert root.findtext("http_port") == "18123"
     assert root.find("interserver_http_port") is None
-    for element in ("path", "tmp_path", "user_files_path", "format_schema_path", "users_config",
-                    "logger/log", "logger/errorlog"):
+    for element in (
+        "path",
+        "tmp_path",
+        "user_files_path",
+        "format_schema_path",
+        "users_config",
+        "logger/log",
+        "logger/errorlog",
+    ):
         assert (root.findtext(element) or "").startswith(str(tmp_path)), element
     assert root.findtext("logger/log", "").endswith("logs/clickhouse-server.log")
 
@@ -194,8 +204,11 @@ def test_cluster_nodes_are_voters_of_one_quorum_with_replicated_internal_topics(
     assert props["node.id"] == "2" and props["controller.quorum.voters"] == voters
     assert props["listeners"] == "PLAINTEXT://127.0.0.1:19094,CONTROLLER://127.0.0.1:19095"
     assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19094"
-    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
-                "default.replication.factor"):
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "default.replication.factor",
+    ):
         assert props[key] == "3", key
     assert props["transaction.state.log.min.isr"] == props["min.insync.replicas"] == "2"
     single = _props(kafka.server_properties(tmp_path / "d", 19092, 19093))
@@ -217,8 +230,13 @@ def test_node_n_of_a_cluster_has_its_own_home_logs_and_pid_but_the_same_jars(tmp
 def test_cluster_ports_step_by_two_from_the_single_nodes_and_bootstrap_lists_all(tmp_path: Path) -> None:
     defaults = cluster.default_ports(LocalStackSettings(), 3)
     assert {k: port for k, (port, _) in defaults.items()} == {
-        "kafka": 9092, "kafka_controller": 9093, "kafka_2": 9094, "kafka_2_controller": 9095,
-        "kafka_3": 9096, "kafka_3_controller": 9097}
+        "kafka": 9092,
+        "kafka_controller": 9093,
+        "kafka_2": 9094,
+        "kafka_2_controller": 9095,
+        "kafka_3": 9096,
+        "kafka_3_controller": 9097,
+    }
     assert {name for _, name in defaults.values()} == {"kafka", "kafka-2", "kafka-3"}
     stack = LocalStack(Settings(state_dir=tmp_path, local=LocalStackSettings(kafka_port=29092, brokers=3)))
     ports = {k: p for k, (p, _) in cluster.default_ports(stack.settings.local, 3).items()}

@@ -41,9 +41,18 @@ def test_the_read_only_profile_has_every_limit_in_both_configs() -> None:
     compose = ET.parse(REPO / "infra/clickhouse/compose-users.xml").getroot().find("profiles/otcdesk_readonly")
     assert local is not None and compose is not None
     profile = LIMITS.profile()
-    assert {"readonly", "max_query_size", "max_ast_depth", "max_ast_elements", "max_expanded_ast_elements",
-            "max_execution_time", "timeout_overflow_mode", "max_result_rows", "result_overflow_mode",
-            "max_memory_usage"} <= set(profile)
+    assert {
+        "readonly",
+        "max_query_size",
+        "max_ast_depth",
+        "max_ast_elements",
+        "max_expanded_ast_elements",
+        "max_execution_time",
+        "timeout_overflow_mode",
+        "max_result_rows",
+        "result_overflow_mode",
+        "max_memory_usage",
+    } <= set(profile)
     assert profile["readonly"] == "1" and profile["timeout_overflow_mode"] == profile["result_overflow_mode"] == "throw"
     assert {name: local.findtext(name) for name in profile} == profile
     assert {child.tag: child.text for child in compose} == profile
@@ -89,16 +98,22 @@ def test_users_xml_is_owner_only_and_rewritten_only_when_it_changes(tmp_path: Pa
     assert clickhouse.write_users(layout, ServerAccess("b", LIMITS))
 
 
-def test_desk_clients_take_the_password_env_then_url_then_stack_json(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "stack.json").write_text(json.dumps({
-        "clickhouse_url": "clickhouse://default@127.0.0.1:19000/otcdesk", "clickhouse_password": "from-state"}))
+def test_desk_clients_take_the_password_env_then_url_then_stack_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "stack.json").write_text(
+        json.dumps(
+            {"clickhouse_url": "clickhouse://default@127.0.0.1:19000/otcdesk", "clickhouse_password": "from-state"}
+        )
+    )
     local = Settings(state_dir=tmp_path, stack="local")
     assert (local.clickhouse.port, local.clickhouse.password.get_secret_value()) == (19000, "from-state")
     assert "from-state" not in repr(local.clickhouse) + local.clickhouse.model_dump_json()
     external = Settings(stack="external", clickhouse_url="clickhouse://default:a%2Fb@db:9000/otcdesk")
     assert external.clickhouse.password.get_secret_value() == "a/b"
     monkeypatch.setenv("OTCDESK_CLICKHOUSE_PASSWORD", "from-env")
-    for settings in (Settings(state_dir=tmp_path, stack="local"),
-                     Settings(stack="external", clickhouse_url="clickhouse://default:x@db:9000/otcdesk")):
+    for settings in (
+        Settings(state_dir=tmp_path, stack="local"),
+        Settings(stack="external", clickhouse_url="clickhouse://default:x@db:9000/otcdesk"),
+    ):
         assert settings.clickhouse.password == SecretStr("from-env")

@@ -51,6 +51,15 @@ def test_a_child_is_terminated_when_its_supervisor_is_killed() -> None:
 
 def test_without_a_supervisor_nothing_changes() -> None:
     env = {k: v for k, v in os.environ.items() if k != SUPERVISOR_PID_ENV}
-    done = subprocess.run([sys.executable, "-c", "from otcdesk.supervisor import die_with_supervisor;"
-                           " die_with_supervisor(); print('ran')"], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from otcdesk.supervisor import die_with_supervisor; die_with_supervisor(); print('ran')",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert done.stdout.strip() == "ran"

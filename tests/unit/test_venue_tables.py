@@ -34,17 +34,21 @@ def answers(runner: SqlRunner, db: str, name: str, options: reports.ReportOption
 
 def untrusted_deals(runner: SqlRunner, db: str) -> int:
     """Deals of deal_venues whose fill rows are not all distinct fill ids (recomputed from raw)."""
-    return runner.query(f"SELECT countIf(finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids)) "
-                        f"FROM {db}.deal_venues FINAL")[0][0]
+    return runner.query(
+        f"SELECT countIf(finalizeAggregation(fill_rows) != finalizeAggregation(fill_ids)) FROM {db}.deal_venues FINAL"
+    )[0][0]
 
 
 def windows(runner: SqlRunner, db: str) -> list[reports.ReportOptions]:
     """Everything, and windows whose edges fall between the fills of a deal."""
     lo, hi = runner.query(f"SELECT min(ts_us), max(ts_us) FROM {db}.fills")[0]
     mid = (lo + hi) // 2
-    return [OPTIONS, reports.ReportOptions(instruments=INSTRUMENTS, since_us=mid),
-            reports.ReportOptions(instruments=INSTRUMENTS, until_us=mid),
-            reports.ReportOptions(instruments=INSTRUMENTS, since_us=lo + 1, until_us=hi)]
+    return [
+        OPTIONS,
+        reports.ReportOptions(instruments=INSTRUMENTS, since_us=mid),
+        reports.ReportOptions(instruments=INSTRUMENTS, until_us=mid),
+        reports.ReportOptions(instruments=INSTRUMENTS, since_us=lo + 1, until_us=hi),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +87,7 @@ def test_report_equals_the_raw_events_on_a_session_with_copies(chdb: ChdbRunner,
 
 
 @pytest.mark.parametrize("name", ON_VENUE_TABLES)
-def test_every_event_delivered_twice_counts_once(chdb: ChdbRunner, session_db: str, twice_db: str,
-                                                 name: str) -> None:
+def test_every_event_delivered_twice_counts_once(chdb: ChdbRunner, session_db: str, twice_db: str, name: str) -> None:
     raw, venue = answers(chdb, twice_db, name, OPTIONS)
     assert venue == raw == answers(chdb, session_db, name, OPTIONS)[0]
 
@@ -100,11 +103,15 @@ def test_report_equals_the_raw_events_on_a_generated_history(chdb: ChdbRunner, g
 
 def test_generated_history_is_answered_without_the_raw_branch(chdb: ChdbRunner, generated_db: str) -> None:
     """Once merged, no deal needs the raw events: every deal's row is trusted."""
-    rows = chdb.query(f"SELECT count(), countIf(finalizeAggregation(booked) = 1 AND finalizeAggregation(fill_kinds) = 1"
-                      f" AND finalizeAggregation(odd_venue) = 0) FROM {generated_db}.deal_venues FINAL")
+    rows = chdb.query(
+        f"SELECT count(), countIf(finalizeAggregation(booked) = 1 AND finalizeAggregation(fill_kinds) = 1"
+        f" AND finalizeAggregation(odd_venue) = 0) FROM {generated_db}.deal_venues FINAL"
+    )
     assert rows == [(GENERATED_FILLS // generate.FILLS_PER_DEAL,) * 2]
-    orders = chdb.query(f"SELECT count(), countIf(finalizeAggregation(reports) = finalizeAggregation(fill_ids))"
-                        f" FROM {generated_db}.deal_orders FINAL")
+    orders = chdb.query(
+        f"SELECT count(), countIf(finalizeAggregation(reports) = finalizeAggregation(fill_ids))"
+        f" FROM {generated_db}.deal_orders FINAL"
+    )
     assert orders == [(GENERATED_FILLS // generate.FILLS_PER_DEAL,) * 2]
 
 
@@ -119,13 +126,17 @@ def test_migration_backfills_a_database_that_already_holds_events(chdb: ChdbRunn
         assert venue == raw == answers(chdb, session_db, report, OPTIONS)[1]
     # the backfill holds the same idempotent states as the views (the sums differ where the views
     # counted copies that merges had already folded away before the backfill read the table)
-    deals = ("SELECT rfq_id, month, finalizeAggregation(trade_price), finalizeAggregation(fill_ids),"
-             " finalizeAggregation(fill_worst), finalizeAggregation(first_fill_us)"
-             " FROM {}.deal_venues FINAL ORDER BY rfq_id, month")
+    deals = (
+        "SELECT rfq_id, month, finalizeAggregation(trade_price), finalizeAggregation(fill_ids),"
+        " finalizeAggregation(fill_worst), finalizeAggregation(first_fill_us)"
+        " FROM {}.deal_venues FINAL ORDER BY rfq_id, month"
+    )
     assert chdb.query(deals.format(name)) == chdb.query(deals.format(session_db))
-    orders = ("SELECT rfq_id, order_id, finalizeAggregation(order_venue), finalizeAggregation(sent_us),"
-              " finalizeAggregation(fill_ids), finalizeAggregation(first_report_us)"
-              " FROM {}.deal_orders FINAL ORDER BY rfq_id, order_id")
+    orders = (
+        "SELECT rfq_id, order_id, finalizeAggregation(order_venue), finalizeAggregation(sent_us),"
+        " finalizeAggregation(fill_ids), finalizeAggregation(first_report_us)"
+        " FROM {}.deal_orders FINAL ORDER BY rfq_id, order_id"
+    )
     assert chdb.query(orders.format(name)) == chdb.query(orders.format(session_db))
 
 

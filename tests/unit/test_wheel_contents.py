@@ -18,7 +18,14 @@ import pytest
 import yaml
 
 from tests.wheel import (
-    PACKAGES, ROOT, SHIPPED_DIRS, build_stage_sources, build_wheel, checkout_files, docker_stages, wheel_files,
+    PACKAGES,
+    ROOT,
+    SHIPPED_DIRS,
+    build_stage_sources,
+    build_wheel,
+    checkout_files,
+    docker_stages,
+    wheel_files,
 )
 
 
@@ -73,8 +80,9 @@ def test_the_wheel_runs_from_outside_the_checkout(wheel: Path, tmp_path: Path) -
     assert found["events"] == sorted({Path(p).parent.name for p in shipped if p.endswith(".avsc")})
     assert found["migrations"] == sorted(Path(p).name for p in shipped if Path(p).parent.name == "clickhouse")
     assert found["queries"] == sorted(Path(p).stem for p in shipped if Path(p).parent.name == "queries")
-    assert found["venue_files"] == sum(1 for p in shipped if p.startswith("otcdesk/venues/recorded/")
-                                       and p.endswith(".json"))
+    assert found["venue_files"] == sum(
+        1 for p in shipped if p.startswith("otcdesk/venues/recorded/") and p.endswith(".json")
+    )
 
 
 def test_the_dockerfile_builds_the_wheel_then_installs_only_the_wheel(wheel: Path) -> None:

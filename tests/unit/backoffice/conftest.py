@@ -33,23 +33,49 @@ def settings() -> Settings:
     return Settings()
 
 
-def book(venue: Venue, bids: Sequence[tuple[str, str]], asks: Sequence[tuple[str, str]],
-         symbol: str = "BTC/USD", ts_us: int = T0) -> PriceUpdate:
+def book(
+    venue: Venue,
+    bids: Sequence[tuple[str, str]],
+    asks: Sequence[tuple[str, str]],
+    symbol: str = "BTC/USD",
+    ts_us: int = T0,
+) -> PriceUpdate:
     """A PriceUpdate from (price, qty) string pairs, best first."""
-    return PriceUpdate(f"px-{venue}", ts_us, "test", venue, symbol,
-                       tuple(BookLevel(D(p), D(q)) for p, q in bids),
-                       tuple(BookLevel(D(p), D(q)) for p, q in asks), 1, D("0"), D("0.01"), D("0.00001"))
+    return PriceUpdate(
+        f"px-{venue}",
+        ts_us,
+        "test",
+        venue,
+        symbol,
+        tuple(BookLevel(D(p), D(q)) for p, q in bids),
+        tuple(BookLevel(D(p), D(q)) for p, q in asks),
+        1,
+        D("0"),
+        D("0.01"),
+        D("0.00001"),
+    )
 
 
 def ladder(venue: Venue, mid: str, step: str = "1", qty: str = "2", levels: int = 10) -> PriceUpdate:
     """A symmetric book: `levels` levels of `qty` every `step` around `mid`."""
     m, s = D(mid), D(step)
-    return book(venue, [(str(m - s * (i + 1)), qty) for i in range(levels)],
-                [(str(m + s * (i + 1)), qty) for i in range(levels)])
+    return book(
+        venue,
+        [(str(m - s * (i + 1)), qty) for i in range(levels)],
+        [(str(m + s * (i + 1)), qty) for i in range(levels)],
+    )
 
 
-def trade(side: Side = Side.BUY, qty: str = "2.5", price: str = "95000", client: str = "ACME",
-          symbol: str = "BTC/USD", fee: str = "0", ts_us: int = T0) -> TradeBooked:
+def trade(
+    side: Side = Side.BUY,
+    qty: str = "2.5",
+    price: str = "95000",
+    client: str = "ACME",
+    symbol: str = "BTC/USD",
+    fee: str = "0",
+    ts_us: int = T0,
+) -> TradeBooked:
     q, p = D(qty), D(price)
-    return TradeBooked("ev-trade", ts_us, "test", "rfq-1", "trade-1", "quote-1", client, symbol, side,
-                       q, p, q * p, D(fee), p)
+    return TradeBooked(
+        "ev-trade", ts_us, "test", "rfq-1", "trade-1", "quote-1", client, symbol, side, q, p, q * p, D(fee), p
+    )

@@ -11,13 +11,21 @@ import base58
 import pytest
 
 from otcdesk.settlement.addresses import (
-    Encoding, bech32_decode, decode_segwit, is_whitelisted, networks_of, validate, validate_btc, validate_eth,
+    Encoding,
+    bech32_decode,
+    decode_segwit,
+    is_whitelisted,
+    networks_of,
+    validate,
+    validate_btc,
+    validate_eth,
     validate_tron,
 )
 
 # -- BIP-173: valid Bech32 strings, and invalid ones (reason) ----------------------------------
 BIP173_VALID = [
-    "A12UEL5L", "a12uel5l",
+    "A12UEL5L",
+    "a12uel5l",
     "an83characterlonghumanreadablepartthatcontainsthenumber1andtheexcludedcharactersbio1tt5tgs",
     "abcdef1qpzry9x8gf2tvdw0s3jn54khce6mua7lmqqqxw",
     "11qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqc8247j",
@@ -40,7 +48,8 @@ BIP173_INVALID = [
 ]
 # -- BIP-350: valid Bech32m strings, and invalid ones ---------------------------------------------
 BIP350_VALID = [
-    "A1LQFN3A", "a1lqfn3a",
+    "A1LQFN3A",
+    "a1lqfn3a",
     "an83characterlonghumanreadablepartthatcontainsthetheexcludedcharactersbioandnumber11sg7hg6",
     "abcdef1l7aum6echk45nj3s0wdvt2fg8x9yrzpqzd3ryx",
     "11llllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllludsr8",
@@ -48,31 +57,46 @@ BIP350_VALID = [
     "?1v759aa",
 ]
 BIP350_INVALID = [
-    "\x201xj0phk", "\x7f1g6xzxy", "\x801vctc34",  # HRP character out of range
+    "\x201xj0phk",
+    "\x7f1g6xzxy",
+    "\x801vctc34",  # HRP character out of range
     "an84characterslonghumanreadablepartthatcontainsthetheexcludedcharactersbioandnumber11d6pts4",  # too long
     "qyrz8wqd2c9m",  # no separator
     "1qyrz8wqd2c9m",  # empty HRP
-    "y1b0jsk6g", "lt1igcx5c0",  # invalid data character
+    "y1b0jsk6g",
+    "lt1igcx5c0",  # invalid data character
     "in1muywd",  # too short checksum
-    "mm1crxm3i", "au1s5cgom",  # invalid character in checksum
+    "mm1crxm3i",
+    "au1s5cgom",  # invalid character in checksum
     "M1VUXWEZ",  # checksum calculated with uppercase form of HRP
-    "16plkw9", "1p2gdwpf",  # empty HRP
+    "16plkw9",
+    "1p2gdwpf",  # empty HRP
 ]
 # -- segwit addresses: BIP-350's list (BIP-173's v1+ vectors were re-encoded in Bech32m) ------------
 SEGWIT_VALID = [
     ("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", "0014751e76e8199196d454941c45d1b3a323f1433bd6"),
-    ("tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7",
-     "00201863143c14c5166804bd19203356da136c985678cd4d27a1b8c6329604903262"),
-    ("bc1pw508d6qejxtdg4y5r3zarvary0c5xw7kw508d6qejxtdg4y5r3zarvary0c5xw7kt5nd6y",
-     "5128751e76e8199196d454941c45d1b3a323f1433bd6751e76e8199196d454941c45d1b3a323f1433bd6"),
+    (
+        "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7",
+        "00201863143c14c5166804bd19203356da136c985678cd4d27a1b8c6329604903262",
+    ),
+    (
+        "bc1pw508d6qejxtdg4y5r3zarvary0c5xw7kw508d6qejxtdg4y5r3zarvary0c5xw7kt5nd6y",
+        "5128751e76e8199196d454941c45d1b3a323f1433bd6751e76e8199196d454941c45d1b3a323f1433bd6",
+    ),
     ("BC1SW50QGDZ25J", "6002751e"),
     ("bc1zw508d6qejxtdg4y5r3zarvaryvaxxpcs", "5210751e76e8199196d454941c45d1b3a323"),
-    ("tb1qqqqqp399et2xygdj5xreqhjjvcmzhxw4aywxecjdzew6hylgvsesrxh6hy",
-     "0020000000c4a5cad46221b2a187905e5266362b99d5e91c6ce24d165dab93e86433"),
-    ("tb1pqqqqp399et2xygdj5xreqhjjvcmzhxw4aywxecjdzew6hylgvsesf3hn0c",
-     "5120000000c4a5cad46221b2a187905e5266362b99d5e91c6ce24d165dab93e86433"),
-    ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0",
-     "512079be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"),
+    (
+        "tb1qqqqqp399et2xygdj5xreqhjjvcmzhxw4aywxecjdzew6hylgvsesrxh6hy",
+        "0020000000c4a5cad46221b2a187905e5266362b99d5e91c6ce24d165dab93e86433",
+    ),
+    (
+        "tb1pqqqqp399et2xygdj5xreqhjjvcmzhxw4aywxecjdzew6hylgvsesf3hn0c",
+        "5120000000c4a5cad46221b2a187905e5266362b99d5e91c6ce24d165dab93e86433",
+    ),
+    (
+        "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0",
+        "512079be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
+    ),
 ]
 SEGWIT_INVALID = [
     # BIP-350
@@ -177,8 +201,15 @@ def test_eip55_unchecksummed_valid_by_standard_refused_by_desk_policy(address):
     assert not validate_eth(address, require_checksum=True).ok
 
 
-@pytest.mark.parametrize("address", ["0x123", "0x" + "g" * 40, "5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
-                                     "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "0x123",
+        "0x" + "g" * 40,
+        "5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD",
+    ],
+)
 def test_eth_malformed(address):
     assert not validate_eth(address, require_checksum=False).ok
 
@@ -191,7 +222,7 @@ def test_tron_known_good_and_corruptions():
     assert validate_tron(USDT_TRC20).ok and len(USDT_TRC20) == 34
     for i in (1, 10, 33):
         c = USDT_TRC20[i]
-        corrupt = USDT_TRC20[:i] + ("2" if c != "2" else "3") + USDT_TRC20[i + 1:]
+        corrupt = USDT_TRC20[:i] + ("2" if c != "2" else "3") + USDT_TRC20[i + 1 :]
         assert not validate_tron(corrupt).ok
     assert not validate_tron(USDT_TRC20[:-1]).ok
     btc_payload = base58.b58encode_check(b"\x00" + base58.b58decode_check(USDT_TRC20)[1:]).decode()

@@ -87,9 +87,25 @@ def test_limit_price_protects_by_bps_on_the_tick():
 
 
 def _fill(order, fill_id: str, qty: str, price: str = "95001", exec_type=ExecType.FILL) -> Fill:
-    return Fill(f"ev-{fill_id}", order.ts_us + 10, "venue:X", order.rfq_id, fill_id, order.order_id,
-                order.trade_id, order.venue, order.symbol, order.side, exec_type, D(price), D(qty),
-                D("1"), "USDT", None if exec_type is ExecType.FILL else "VENUE_REJECT", order.ts_us + 10)
+    return Fill(
+        f"ev-{fill_id}",
+        order.ts_us + 10,
+        "venue:X",
+        order.rfq_id,
+        fill_id,
+        order.order_id,
+        order.trade_id,
+        order.venue,
+        order.symbol,
+        order.side,
+        exec_type,
+        D(price),
+        D(qty),
+        D("1"),
+        "USDT",
+        None if exec_type is ExecType.FILL else "VENUE_REJECT",
+        order.ts_us + 10,
+    )
 
 
 def _tracker(qty: str = "1", settings: HedgeSettings | None = None) -> HedgeTracker:
@@ -128,8 +144,13 @@ def test_ioc_remainder_reported_by_the_venue_is_re_routed(settings):
     tracker = _tracker("1")
     (order,) = tracker.due_orders(BOOKS, T0)
     thin = {order.venue: book(order.venue, [("94999", "1")], [("95001", "0.3")])}
-    result = execute(order, thin[order.venue], INSTRUMENTS[(order.venue, "BTC/USD")],
-                     settings.venue_sim.model_copy(update={"reject_prob": 0.0}), random.Random(5))
+    result = execute(
+        order,
+        thin[order.venue],
+        INSTRUMENTS[(order.venue, "BTC/USD")],
+        settings.venue_sim.model_copy(update={"reject_prob": 0.0}),
+        random.Random(5),
+    )
     for f in result.fills:
         tracker.on_fill(f)
     closed = tracker.on_venue_report(result.report)
@@ -162,8 +183,7 @@ def test_late_fills_after_a_timeout_hedge_the_trade_once():
     late_us = T0 + 3 * HedgeSettings().order_timeout_ms * 1000
     tracker.expire(late_us - 1)
     tracker.on_fill(_fill(order, "f1", "0.6"))
-    report = replace(order, source="venue:BINANCE", state=OrderState.CANCELLED, filled_qty_base=D("0.6"),
-                     ts_us=late_us)
+    report = replace(order, source="venue:BINANCE", state=OrderState.CANCELLED, filled_qty_base=D("0.6"), ts_us=late_us)
     tracker.on_venue_report(report)
     rest = tracker.due_orders(BOOKS, late_us)
     assert sum((o.qty_base for o in rest), D(0)) == D("0.4")  # only what the venue did not fill

@@ -10,8 +10,17 @@ from decimal import Decimal as D
 import pytest
 
 from otcdesk.events import (
-    BreakKind as K, ExecType, Fill, HedgeOrder, ReconStatus, SettlementLeg, SettlementState,
-    SettlementUpdated, Side, TradeBooked, Venue,
+    BreakKind as K,
+    ExecType,
+    Fill,
+    HedgeOrder,
+    ReconStatus,
+    SettlementLeg,
+    SettlementState,
+    SettlementUpdated,
+    Side,
+    TradeBooked,
+    Venue,
 )
 from otcdesk.hedging import HedgeTracker, plan_twap
 from otcdesk.recon import ReconState, reconcile
@@ -35,10 +44,23 @@ class Deal:
     now_us: int
 
     def recon(self, settings: Settings = SETTINGS, now_us: int | None = None, **changes: object):
-        parts = {"trade": self.trade, "orders": self.orders, "fills": self.fills,
-                 "settlements": self.settlements, **changes}
-        return reconcile(parts["trade"], parts["orders"], parts["fills"], parts["settlements"], INSTRUMENTS,
-                         settings, self.now_us if now_us is None else now_us, 1)
+        parts = {
+            "trade": self.trade,
+            "orders": self.orders,
+            "fills": self.fills,
+            "settlements": self.settlements,
+            **changes,
+        }
+        return reconcile(
+            parts["trade"],
+            parts["orders"],
+            parts["fills"],
+            parts["settlements"],
+            INSTRUMENTS,
+            settings,
+            self.now_us if now_us is None else now_us,
+            1,
+        )
 
 
 def build_deal(side: Side = Side.BUY, qty: str = "4", seed: int = 1) -> Deal:
@@ -87,11 +109,30 @@ def test_clean_deal_matches_with_no_break(side):
 
 
 def test_pnl_and_slippage_sign_conventions():
-    for side, price, fill_px, pnl, slip in [(Side.BUY, "95100", "95000", D("5"), D("-10.515247")),
-                                            (Side.SELL, "94900", "95000", D("5"), D("-10.537408"))]:
+    for side, price, fill_px, pnl, slip in [
+        (Side.BUY, "95100", "95000", D("5"), D("-10.515247")),
+        (Side.SELL, "94900", "95000", D("5"), D("-10.537408")),
+    ]:
         t = trade(side, "1", price)
-        f = Fill("e", T0 + 1, "venue:BINANCE", t.rfq_id, "f", "o", t.trade_id, Venue.BINANCE, t.symbol, side,
-                 ExecType.FILL, D(fill_px), D("1"), D("95"), "USDT", None, T0 + 1)
+        f = Fill(
+            "e",
+            T0 + 1,
+            "venue:BINANCE",
+            t.rfq_id,
+            "f",
+            "o",
+            t.trade_id,
+            Venue.BINANCE,
+            t.symbol,
+            side,
+            ExecType.FILL,
+            D(fill_px),
+            D("1"),
+            D("95"),
+            "USDT",
+            None,
+            T0 + 1,
+        )
         result = reconcile(t, (), (f,), (), INSTRUMENTS, SETTINGS, T0 + 2, 1)
         assert result.pnl_quote == pnl and result.slippage_bps == slip  # (P - A) * Q - F, mirrored
 
@@ -112,22 +153,37 @@ FILL = next(f for f in CLEAN.fills if f.exec_type is ExecType.FILL)
 BASE = _settled(CLEAN, SettlementLeg.BASE)
 
 
-@pytest.mark.parametrize(("kind", "changes"), [
-    (K.QUANTITY, {"fills": CLEAN.fills + (replace(FILL, event_id="x", fill_id="extra", qty_base=D("1.23456"),
-                                                  fee=scheduled_fee(INSTRUMENTS[(FILL.venue, "BTC/USD")],
-                                                                    FILL.price_quote, D("1.23456"))),)}),
-    (K.FEE, {"fills": _swap(CLEAN.fills, FILL, replace(FILL, fee=FILL.fee * D("1.5")))}),
-    (K.FEE, {"fills": _swap(CLEAN.fills, FILL, replace(FILL, fee_currency="EUR"))}),
-    (K.MISSING_FILL, {"fills": tuple(f for f in CLEAN.fills if f is not FILL)}),
-    (K.DUPLICATE_FILL, {"fills": CLEAN.fills + (replace(FILL, event_id="redelivered"),)}),
-    (K.DUPLICATE_FILL, {"fills": CLEAN.fills + (replace(FILL, event_id="again", fill_id="other-id"),)}),
-    (K.TIMESTAMP_ORDER, {"fills": _swap(CLEAN.fills, FILL, replace(FILL, order_ts_us=_order_of(FILL).ts_us - 1))}),
-    (K.TIMESTAMP_ORDER, {"settlements": (replace(CLEAN.settlements[0], ts_us=T0 - 1),) + CLEAN.settlements[1:]}),
-    (K.SETTLEMENT_AMOUNT, {"settlements": _swap(CLEAN.settlements, BASE, replace(BASE, amount=D("3.9")))}),
-    (K.TX_HASH, {"settlements": _swap(CLEAN.settlements, BASE, replace(BASE, tx_hash=None))}),
-    (K.TX_HASH, {"settlements": _swap(CLEAN.settlements, BASE, replace(BASE, tx_hash="0x" + "ab" * 32))}),
-    (K.CONFIRMATIONS, {"settlements": _swap(CLEAN.settlements, BASE, replace(BASE, confirmations=1))}),
-])
+@pytest.mark.parametrize(
+    ("kind", "changes"),
+    [
+        (
+            K.QUANTITY,
+            {
+                "fills": CLEAN.fills
+                + (
+                    replace(
+                        FILL,
+                        event_id="x",
+                        fill_id="extra",
+                        qty_base=D("1.23456"),
+                        fee=scheduled_fee(INSTRUMENTS[(FILL.venue, "BTC/USD")], FILL.price_quote, D("1.23456")),
+                    ),
+                )
+            },
+        ),
+        (K.FEE, {"fills": _swap(CLEAN.fills, FILL, replace(FILL, fee=FILL.fee * D("1.5")))}),
+        (K.FEE, {"fills": _swap(CLEAN.fills, FILL, replace(FILL, fee_currency="EUR"))}),
+        (K.MISSING_FILL, {"fills": tuple(f for f in CLEAN.fills if f is not FILL)}),
+        (K.DUPLICATE_FILL, {"fills": CLEAN.fills + (replace(FILL, event_id="redelivered"),)}),
+        (K.DUPLICATE_FILL, {"fills": CLEAN.fills + (replace(FILL, event_id="again", fill_id="other-id"),)}),
+        (K.TIMESTAMP_ORDER, {"fills": _swap(CLEAN.fills, FILL, replace(FILL, order_ts_us=_order_of(FILL).ts_us - 1))}),
+        (K.TIMESTAMP_ORDER, {"settlements": (replace(CLEAN.settlements[0], ts_us=T0 - 1),) + CLEAN.settlements[1:]}),
+        (K.SETTLEMENT_AMOUNT, {"settlements": _swap(CLEAN.settlements, BASE, replace(BASE, amount=D("3.9")))}),
+        (K.TX_HASH, {"settlements": _swap(CLEAN.settlements, BASE, replace(BASE, tx_hash=None))}),
+        (K.TX_HASH, {"settlements": _swap(CLEAN.settlements, BASE, replace(BASE, tx_hash="0x" + "ab" * 32))}),
+        (K.CONFIRMATIONS, {"settlements": _swap(CLEAN.settlements, BASE, replace(BASE, confirmations=1))}),
+    ],
+)
 def test_each_break_kind_from_a_crafted_case(kind, changes):
     result = CLEAN.recon(**changes)
     assert kinds(result) == {kind} and result.status is ReconStatus.BROKEN

@@ -31,7 +31,8 @@ def test_random_walks_obey_the_transition_table(targets, required):
         if target is S.SETTLED and status.state in (S.IN_MEMPOOL, S.CONFIRMING):
             confs = required
         allowed = target in TRANSITIONS[status.state] and not (
-            target is S.CONFIRMING and status.state is S.CONFIRMING and confs <= status.confirmations)
+            target is S.CONFIRMING and status.state is S.CONFIRMING and confs <= status.confirmations
+        )
         if status.state in TERMINAL:
             assert not TRANSITIONS[status.state]
         try:
@@ -55,11 +56,21 @@ def test_guards_beyond_the_table():
     assert transition(confirming, S.SETTLED, confirmations=6).terminal
 
 
-@pytest.mark.parametrize(("asset", "network", "amount", "expected"), [
-    ("BTC", "BTC", "0.5", 1), ("BTC", "BTC", "1", 1), ("BTC", "BTC", "1.01", 3), ("BTC", "BTC", "10", 3),
-    ("BTC", "BTC", "250", 6), ("ETH", "ETH", "10", 12), ("ETH", "ETH", "5000", 64),
-    ("USDT", "TRON", "1000000", 20), ("USDT", "ETH", "100000", 12), ("USD", "WIRE", "100000", 0),
-])
+@pytest.mark.parametrize(
+    ("asset", "network", "amount", "expected"),
+    [
+        ("BTC", "BTC", "0.5", 1),
+        ("BTC", "BTC", "1", 1),
+        ("BTC", "BTC", "1.01", 3),
+        ("BTC", "BTC", "10", 3),
+        ("BTC", "BTC", "250", 6),
+        ("ETH", "ETH", "10", 12),
+        ("ETH", "ETH", "5000", 64),
+        ("USDT", "TRON", "1000000", 20),
+        ("USDT", "ETH", "100000", 12),
+        ("USD", "WIRE", "100000", 0),
+    ],
+)
 def test_confirmation_tiers(asset, network, amount, expected):
     assert policy.required_confirmations(asset, network, D(amount), SettlementSettings()) == expected
 
@@ -84,19 +95,23 @@ def _us(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp()) * 1_000_000
 
 
-@pytest.mark.parametrize(("when", "value_date"), [
-    ("2025-11-24T16:59:00-05:00", date(2025, 11, 24)),  # Monday before the 17:00 NY cut-off
-    ("2025-11-24T17:00:00-05:00", date(2025, 11, 25)),  # at the cut-off: next business day
-    ("2025-11-28T18:00:00-05:00", date(2025, 12, 1)),  # Friday evening: Monday
-    ("2025-11-29T10:00:00-05:00", date(2025, 12, 1)),  # Saturday: Monday
-    ("2025-07-07T16:30:00-04:00", date(2025, 7, 7)),  # summer time (EDT)
-])
+@pytest.mark.parametrize(
+    ("when", "value_date"),
+    [
+        ("2025-11-24T16:59:00-05:00", date(2025, 11, 24)),  # Monday before the 17:00 NY cut-off
+        ("2025-11-24T17:00:00-05:00", date(2025, 11, 25)),  # at the cut-off: next business day
+        ("2025-11-28T18:00:00-05:00", date(2025, 12, 1)),  # Friday evening: Monday
+        ("2025-11-29T10:00:00-05:00", date(2025, 12, 1)),  # Saturday: Monday
+        ("2025-07-07T16:30:00-04:00", date(2025, 7, 7)),  # summer time (EDT)
+    ],
+)
 def test_wire_value_date_cut_off_and_weekends(when, value_date):
     assert policy.wire_value_date(_us(when), SettlementSettings()) == value_date
 
 
-def _plan(client: str, side: Side = Side.BUY, seed: int = 3, settings: SettlementSettings | None = None,
-          **ssi_changes: object):
+def _plan(
+    client: str, side: Side = Side.BUY, seed: int = 3, settings: SettlementSettings | None = None, **ssi_changes: object
+):
     cfg = settings or SettlementSettings()
     ssi = cfg.instructions.get(client)
     if ssi is not None and ssi_changes:
@@ -133,12 +148,15 @@ def test_client_sell_mirrors_directions_over_usdt():
     assert quote.confirmations == 12 and quote.tx_hash and quote.tx_hash.startswith("0x")
 
 
-@pytest.mark.parametrize(("changes", "leg_reason", "client_state"), [
-    ({"wrong_network_prob": 1.0}, "WRONG_NETWORK", S.FAILED),
-    ({"insufficient_funds_prob": 1.0}, "INSUFFICIENT_FUNDS", S.FAILED),
-    ({"timeout_prob": 1.0}, "FUNDS_NOT_RECEIVED", S.TIMED_OUT),
-    ({"whitelist": ()}, "NOT_WHITELISTED", S.FAILED),
-])
+@pytest.mark.parametrize(
+    ("changes", "leg_reason", "client_state"),
+    [
+        ({"wrong_network_prob": 1.0}, "WRONG_NETWORK", S.FAILED),
+        ({"insufficient_funds_prob": 1.0}, "INSUFFICIENT_FUNDS", S.FAILED),
+        ({"timeout_prob": 1.0}, "FUNDS_NOT_RECEIVED", S.TIMED_OUT),
+        ({"whitelist": ()}, "NOT_WHITELISTED", S.FAILED),
+    ],
+)
 def test_bad_clients_fail_with_a_reason_and_the_desk_does_not_deliver(changes, leg_reason, client_state):
     clean = {"wrong_network_prob": 0.0, "insufficient_funds_prob": 0.0, "timeout_prob": 0.0}
     legs = _legs(_plan("CORVUS", **{**clean, **changes}))
@@ -155,9 +173,10 @@ def test_unknown_client_fails_for_lack_of_instructions():
 
 
 def test_unchecksummed_eth_address_is_refused_by_default():
-    ssi = StandingInstructions(addresses={"ETH@ETH": "0xde709f2102306220921060314715629080e2fb77",
-                                          "USD@WIRE": "X"},
-                               whitelist=("0xde709f2102306220921060314715629080e2fb77",))
+    ssi = StandingInstructions(
+        addresses={"ETH@ETH": "0xde709f2102306220921060314715629080e2fb77", "USD@WIRE": "X"},
+        whitelist=("0xde709f2102306220921060314715629080e2fb77",),
+    )
     t = replace(trade(qty="3", price="3500", symbol="ETH/USD"), client_id="X")
     events = SettlementPlanner(SettlementSettings()).plan(t, ssi, random.Random(1), T0)
     base = [e for e in events if e.leg is SettlementLeg.BASE]

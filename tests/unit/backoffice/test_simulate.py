@@ -10,8 +10,19 @@ import pytest
 
 from otcdesk.errors import UserError
 from otcdesk.events import (
-    Quote, QuoteRejected, ReconBreak, ReconResult, ReconStatus, RejectReason, SettlementLeg, SettlementState,
-    SettlementUpdated, Side, TradeBooked, TransferDirection, BreakKind,
+    Quote,
+    QuoteRejected,
+    ReconBreak,
+    ReconResult,
+    ReconStatus,
+    RejectReason,
+    SettlementLeg,
+    SettlementState,
+    SettlementUpdated,
+    Side,
+    TradeBooked,
+    TransferDirection,
+    BreakKind,
 )
 from otcdesk.settings import Settings
 from otcdesk.simulate import FAULTS_HEADER, SessionPlan, SessionTally
@@ -35,7 +46,9 @@ def test_every_process_of_a_session_runs_on_stream_time_whatever_the_speed() -> 
     assert paced["OTCDESK_QUOTE__STALE_BOOK_MS"] == "30000"
     # Only the paced session's feed needs a wall anchor; nothing else differs.
     assert paced["OTCDESK_SIM_ANCHOR_WALL_US"] == "123" and "OTCDESK_SIM_ANCHOR_WALL_US" not in flat_out
-    assert {k: v for k, v in paced.items() if not k.startswith("OTCDESK_SIM_") or k.startswith("OTCDESK_SIM__")} == flat_out
+    assert {
+        k: v for k, v in paced.items() if not k.startswith("OTCDESK_SIM_") or k.startswith("OTCDESK_SIM__")
+    } == flat_out
     assert "OTCDESK_VENUE_SIM__FEE_OVERCHARGE_PROB" in paced
     assert "OTCDESK_VENUE_SIM__FEE_OVERCHARGE_PROB" not in SessionPlan(7, 600, 1, faults=False).env(Settings(), 1)
 
@@ -47,18 +60,86 @@ def test_a_bad_plan_is_a_user_error(kwargs: dict) -> None:
 
 
 def _events(rfq_id: str, *, broken: bool) -> list:
-    quote = Quote(f"q-{rfq_id}", 1, "quote-engine", rfq_id, f"quote-{rfq_id}", "ACME", "BTC/USD", Side.BUY, D(1),
-                  D(94990), D(95010), D(95000), D(94990), D(95010), D(1), D(0), D(0), D(0), D(0), D(10), D(10),
-                  (), (), 5_000_000)
-    trade = TradeBooked(f"t-{rfq_id}", 2, "acceptance", rfq_id, f"trade-{rfq_id}", quote.quote_id, "ACME",
-                        "BTC/USD", Side.BUY, D(1), D(95010), D(95010), D(0), D(95000))
-    legs = [SettlementUpdated(f"s-{rfq_id}-{leg.value}", 3, "settlement", rfq_id, trade.trade_id, f"st-{leg.value}",
-                              leg, TransferDirection.DESK_TO_CLIENT, "BTC", "BTC", D(1), None, None, 6, 6,
-                              SettlementState.SETTLED) for leg in (SettlementLeg.BASE, SettlementLeg.QUOTE)]
+    quote = Quote(
+        f"q-{rfq_id}",
+        1,
+        "quote-engine",
+        rfq_id,
+        f"quote-{rfq_id}",
+        "ACME",
+        "BTC/USD",
+        Side.BUY,
+        D(1),
+        D(94990),
+        D(95010),
+        D(95000),
+        D(94990),
+        D(95010),
+        D(1),
+        D(0),
+        D(0),
+        D(0),
+        D(0),
+        D(10),
+        D(10),
+        (),
+        (),
+        5_000_000,
+    )
+    trade = TradeBooked(
+        f"t-{rfq_id}",
+        2,
+        "acceptance",
+        rfq_id,
+        f"trade-{rfq_id}",
+        quote.quote_id,
+        "ACME",
+        "BTC/USD",
+        Side.BUY,
+        D(1),
+        D(95010),
+        D(95010),
+        D(0),
+        D(95000),
+    )
+    legs = [
+        SettlementUpdated(
+            f"s-{rfq_id}-{leg.value}",
+            3,
+            "settlement",
+            rfq_id,
+            trade.trade_id,
+            f"st-{leg.value}",
+            leg,
+            TransferDirection.DESK_TO_CLIENT,
+            "BTC",
+            "BTC",
+            D(1),
+            None,
+            None,
+            6,
+            6,
+            SettlementState.SETTLED,
+        )
+        for leg in (SettlementLeg.BASE, SettlementLeg.QUOTE)
+    ]
     breaks = (ReconBreak(BreakKind.FEE, "1", "2", "fee"),) if broken else ()
-    result = ReconResult(f"r-{rfq_id}", 4, "recon", rfq_id, trade.trade_id,
-                         ReconStatus.BROKEN if broken else ReconStatus.MATCHED, breaks, D(1), D(1), D(95000), D(0),
-                         D("10.5"), D(1), 1)
+    result = ReconResult(
+        f"r-{rfq_id}",
+        4,
+        "recon",
+        rfq_id,
+        trade.trade_id,
+        ReconStatus.BROKEN if broken else ReconStatus.MATCHED,
+        breaks,
+        D(1),
+        D(1),
+        D(95000),
+        D(0),
+        D("10.5"),
+        D(1),
+        1,
+    )
     return [quote, trade, *legs, result]
 
 

@@ -16,8 +16,24 @@ NO_REJECTS = VenueSimSettings(reject_prob=0.0)
 
 
 def order(qty: str, limit: str, side: Side = Side.BUY, venue: Venue = Venue.BINANCE) -> HedgeOrder:
-    return HedgeOrder("ev-o", T0, "hedger", "rfq-1", "o-1", "trade-1", venue, "BTC/USD", side, D(qty), D(limit),
-                      0, 1, OrderState.WORKING, D(0), D(0))
+    return HedgeOrder(
+        "ev-o",
+        T0,
+        "hedger",
+        "rfq-1",
+        "o-1",
+        "trade-1",
+        venue,
+        "BTC/USD",
+        side,
+        D(qty),
+        D(limit),
+        0,
+        1,
+        OrderState.WORKING,
+        D(0),
+        D(0),
+    )
 
 
 BOOK = book(Venue.BINANCE, [("94999", "1"), ("94998", "2")], [("95001", "0.5"), ("95002", "1"), ("95010", "5")])
@@ -53,8 +69,13 @@ def test_taker_fee_is_schedule_rate_times_notional_in_venue_quote_ccy():
     result = run(order("0.5", "95001"))
     (fill,) = result.fills
     assert fill.fee == D("0.001") * D("95001") * D("0.5") and fill.fee_currency == "USDT"
-    kraken = execute(order("0.5", "95001", venue=Venue.KRAKEN), BOOK, INSTRUMENTS[(Venue.KRAKEN, "BTC/USD")],
-                     NO_REJECTS, random.Random(1))
+    kraken = execute(
+        order("0.5", "95001", venue=Venue.KRAKEN),
+        BOOK,
+        INSTRUMENTS[(Venue.KRAKEN, "BTC/USD")],
+        NO_REJECTS,
+        random.Random(1),
+    )
     assert kraken.fills[0].fee_currency == "USD" and kraken.fills[0].fee == D("123.5013")
 
 
@@ -69,8 +90,17 @@ def test_rejects_are_seeded_and_reported():
 def test_same_seed_same_execution_and_latency_per_venue():
     assert run(order("1", "95005"), seed=4) == run(order("1", "95005"), seed=4)
     fast = [run(order("1", "95005"), seed=s).arrival_us - T0 for s in range(50)]
-    slow = [execute(order("1", "95005", venue=Venue.KRAKEN), BOOK, INSTRUMENTS[(Venue.KRAKEN, "BTC/USD")],
-                    NO_REJECTS, random.Random(s)).arrival_us - T0 for s in range(50)]
+    slow = [
+        execute(
+            order("1", "95005", venue=Venue.KRAKEN),
+            BOOK,
+            INSTRUMENTS[(Venue.KRAKEN, "BTC/USD")],
+            NO_REJECTS,
+            random.Random(s),
+        ).arrival_us
+        - T0
+        for s in range(50)
+    ]
     assert sorted(fast)[25] < sorted(slow)[25]
 
 

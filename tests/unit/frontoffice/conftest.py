@@ -14,6 +14,7 @@ from tests.instruments import instrument_list
 
 T0 = 1_764_000_000_000_000
 
+
 def make_instruments() -> list[Instrument]:
     return instrument_list()
 
@@ -42,15 +43,37 @@ def update(
 ) -> PriceUpdate:
     """A PriceUpdate from (price, qty) string pairs, best first."""
     return PriceUpdate(
-        f"px-{venue}-{sequence}", ts_us, "test", venue, symbol,
-        tuple(BookLevel(D(p), D(q)) for p, q in bids), tuple(BookLevel(D(p), D(q)) for p, q in asks),
-        sequence, D(fee), D(tick), D(lot),
+        f"px-{venue}-{sequence}",
+        ts_us,
+        "test",
+        venue,
+        symbol,
+        tuple(BookLevel(D(p), D(q)) for p, q in bids),
+        tuple(BookLevel(D(p), D(q)) for p, q in asks),
+        sequence,
+        D(fee),
+        D(tick),
+        D(lot),
     )
 
 
 def rfq(
-    side: Side = Side.BUY, qty: str | None = "1", *, notional: str | None = None,
-    client: str = "ACME", symbol: str = "BTC/USD", rfq_id: str = "rfq-1",
+    side: Side = Side.BUY,
+    qty: str | None = "1",
+    *,
+    notional: str | None = None,
+    client: str = "ACME",
+    symbol: str = "BTC/USD",
+    rfq_id: str = "rfq-1",
 ) -> Rfq:
-    return Rfq("e-" + rfq_id, T0, "test", rfq_id, client, symbol, side,
-               D(qty) if qty is not None else None, D(notional) if notional is not None else None)
+    return Rfq(
+        "e-" + rfq_id,
+        T0,
+        "test",
+        rfq_id,
+        client,
+        symbol,
+        side,
+        D(qty) if qty is not None else None,
+        D(notional) if notional is not None else None,
+    )

@@ -18,17 +18,56 @@ VALID_UNTIL = T0 + 5_000_000
 
 def quote(side: Side = Side.TWO_WAY, quote_id: str = "q-1", valid_until_us: int = VALID_UNTIL) -> Quote:
     return Quote(
-        "e-q", T0, "quote-engine", "rfq-1", quote_id, "ACME", "BTC/USD", side, D("1.23456"),
-        D("94900.1"), D("95100.3"), D("95000.005"), D("94950"), D("95050"), D(2), D(1), D(3), D(2),
-        D(0), D(100), D(100), (Venue.BINANCE,), (), valid_until_us,
+        "e-q",
+        T0,
+        "quote-engine",
+        "rfq-1",
+        quote_id,
+        "ACME",
+        "BTC/USD",
+        side,
+        D("1.23456"),
+        D("94900.1"),
+        D("95100.3"),
+        D("95000.005"),
+        D("94950"),
+        D("95050"),
+        D(2),
+        D(1),
+        D(3),
+        D(2),
+        D(0),
+        D(100),
+        D(100),
+        (Venue.BINANCE,),
+        (),
+        valid_until_us,
     )
 
 
-def response(side: Side = Side.BUY, price: str = "95100.3", qty: str = "1.23456", *,
-             action: QuoteAction = QuoteAction.ACCEPT, quote_id: str = "q-1", client: str = "ACME",
-             tolerance: str | None = None) -> QuoteResponse:
-    return QuoteResponse("e-r", T0, "client", "rfq-1", quote_id, client, action, side, D(price), D(qty),
-                         D(tolerance) if tolerance is not None else None)
+def response(
+    side: Side = Side.BUY,
+    price: str = "95100.3",
+    qty: str = "1.23456",
+    *,
+    action: QuoteAction = QuoteAction.ACCEPT,
+    quote_id: str = "q-1",
+    client: str = "ACME",
+    tolerance: str | None = None,
+) -> QuoteResponse:
+    return QuoteResponse(
+        "e-r",
+        T0,
+        "client",
+        "rfq-1",
+        quote_id,
+        client,
+        action,
+        side,
+        D(price),
+        D(qty),
+        D(tolerance) if tolerance is not None else None,
+    )
 
 
 def book(*quotes: Quote, **settings: object) -> QuoteBook:
@@ -78,11 +117,19 @@ def test_unknown_quote() -> None:
     assert rejected(result) is RejectReason.UNKNOWN_QUOTE and result.quote_id == "nope"  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("quote_side", "client_side", "ok"), [
-    (Side.BUY, Side.BUY, True), (Side.BUY, Side.SELL, False), (Side.SELL, Side.SELL, True),
-    (Side.SELL, Side.BUY, False), (Side.TWO_WAY, Side.BUY, True), (Side.TWO_WAY, Side.SELL, True),
-    (Side.TWO_WAY, Side.TWO_WAY, False), (Side.BUY, Side.UNKNOWN, False),
-])
+@pytest.mark.parametrize(
+    ("quote_side", "client_side", "ok"),
+    [
+        (Side.BUY, Side.BUY, True),
+        (Side.BUY, Side.SELL, False),
+        (Side.SELL, Side.SELL, True),
+        (Side.SELL, Side.BUY, False),
+        (Side.TWO_WAY, Side.BUY, True),
+        (Side.TWO_WAY, Side.SELL, True),
+        (Side.TWO_WAY, Side.TWO_WAY, False),
+        (Side.BUY, Side.UNKNOWN, False),
+    ],
+)
 def test_side_rules(quote_side: Side, client_side: Side, ok: bool) -> None:
     price = "94900.1" if client_side is Side.SELL else "95100.3"
     result = book(quote(quote_side)).accept(response(client_side, price), T0)
@@ -119,13 +166,18 @@ def test_decline_removes_the_quote() -> None:
 
 
 def test_expiry_sweep_emits_one_outcome_per_quote_in_deadline_order() -> None:
-    qb = book(quote(quote_id="q-late", valid_until_us=VALID_UNTIL + 2), quote(quote_id="q-1"),
-              quote(quote_id="q-3", valid_until_us=VALID_UNTIL + 100))
+    qb = book(
+        quote(quote_id="q-late", valid_until_us=VALID_UNTIL + 2),
+        quote(quote_id="q-1"),
+        quote(quote_id="q-3", valid_until_us=VALID_UNTIL + 100),
+    )
     qb.add(quote(quote_id="q-1"))  # redelivered: ignored
     assert qb.expire(VALID_UNTIL) == []
     expired = qb.expire(VALID_UNTIL + 50)
     assert [(e.quote_id, e.reason) for e in expired] == [
-        ("q-1", RejectReason.QUOTE_EXPIRED), ("q-late", RejectReason.QUOTE_EXPIRED)]
+        ("q-1", RejectReason.QUOTE_EXPIRED),
+        ("q-late", RejectReason.QUOTE_EXPIRED),
+    ]
     assert all(e.rfq_id == "rfq-1" and e.symbol == "BTC/USD" for e in expired)
     assert qb.expire(VALID_UNTIL + 60) == [] and len(qb) == 1
     assert rejected(qb.accept(response(), VALID_UNTIL + 70)) is RejectReason.QUOTE_EXPIRED

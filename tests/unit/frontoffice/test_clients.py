@@ -46,8 +46,32 @@ def test_profiles_take_tier_and_limit_from_settings() -> None:
 def quote(client: str, side: Side, spread_bps: int, rfq_id: str = "r") -> Quote:
     mid = D("95000")
     off = mid * spread_bps / 10_000
-    return Quote("e", T0, "qe", rfq_id, "q-" + rfq_id, client, "BTC/USD", side, D("2"), mid - off, mid + off,
-                 mid, mid, mid, D(0), D(0), D(0), D(0), D(0), D(1), D(1), (Venue.BINANCE,), (), T0 + 5_000_000)
+    return Quote(
+        "e",
+        T0,
+        "qe",
+        rfq_id,
+        "q-" + rfq_id,
+        client,
+        "BTC/USD",
+        side,
+        D("2"),
+        mid - off,
+        mid + off,
+        mid,
+        mid,
+        mid,
+        D(0),
+        D(0),
+        D(0),
+        D(0),
+        D(0),
+        D(1),
+        D(1),
+        (Venue.BINANCE,),
+        (),
+        T0 + 5_000_000,
+    )
 
 
 def test_clients_accept_tight_quotes_and_refuse_wide_ones() -> None:

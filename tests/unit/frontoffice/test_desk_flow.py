@@ -105,8 +105,11 @@ def test_same_seed_same_deals_and_one_outcome_per_rfq(instruments: list[Instrume
 
 def quote_200_btc(instruments: list[Instrument], regime: str) -> Quote | QuoteRejected:
     s = Settings()
-    market = MarketSim(instruments, s.sim.model_copy(update={"start_regime": regime, "stale_prob": 0.0,
-                                                              "crossed_prob": 0.0, "update_prob": 1.0}), 99)
+    market = MarketSim(
+        instruments,
+        s.sim.model_copy(update={"start_regime": regime, "stale_prob": 0.0, "crossed_prob": 0.0, "update_prob": 1.0}),
+        99,
+    )
     updates = market.step(T0)
     book = ConsolidatedBook("BTC/USD", [u for u in updates if u.symbol == "BTC/USD"], T0, 2000)
     rfq = Rfq("e", T0, "t", "r-200", "ACME", "BTC/USD", qty_base=Decimal("200"))

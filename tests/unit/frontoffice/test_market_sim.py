@@ -41,7 +41,10 @@ def test_books_are_deep_on_tick_and_lot_and_grow_away_from_touch(instruments: li
     for u in updates:
         inst = by_key[(u.venue, u.symbol)]
         assert (u.tick_size_quote, u.lot_size_base, u.taker_fee_rate) == (
-            inst.tick_size_quote, inst.lot_size_base, inst.taker_fee_rate)
+            inst.tick_size_quote,
+            inst.lot_size_base,
+            inst.taker_fee_rate,
+        )
         assert len(u.bids) >= 20 and len(u.asks) >= 20
         for lvl in u.bids + u.asks:
             assert lvl.price_quote % inst.tick_size_quote == 0

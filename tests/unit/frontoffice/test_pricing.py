@@ -84,13 +84,16 @@ def test_price_rfq_converts_notional_at_mid_floored_to_the_desk_lot() -> None:
     assert priced.requested_sides == (Side.SELL, Side.BUY)
 
 
-@pytest.mark.parametrize(("request_", "reason"), [
-    (rfq(qty="0.000001"), RejectReason.INVALID_REQUEST),  # finer than the desk lot
-    (rfq(qty="-1"), RejectReason.INVALID_REQUEST),
-    (rfq(qty=None), RejectReason.INVALID_REQUEST),
-    (rfq(qty="1", notional="100"), RejectReason.INVALID_REQUEST),
-    (rfq(Side.UNKNOWN), RejectReason.INVALID_REQUEST),
-])
+@pytest.mark.parametrize(
+    ("request_", "reason"),
+    [
+        (rfq(qty="0.000001"), RejectReason.INVALID_REQUEST),  # finer than the desk lot
+        (rfq(qty="-1"), RejectReason.INVALID_REQUEST),
+        (rfq(qty=None), RejectReason.INVALID_REQUEST),
+        (rfq(qty="1", notional="100"), RejectReason.INVALID_REQUEST),
+        (rfq(Side.UNKNOWN), RejectReason.INVALID_REQUEST),
+    ],
+)
 def test_unpriceable_rfqs_are_refused(request_, reason) -> None:  # type: ignore[no-untyped-def]
     refusal = price_rfq(request_, book(BIN))
     assert isinstance(refusal, PricingRefusal) and refusal.reason is reason

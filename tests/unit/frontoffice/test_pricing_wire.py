@@ -36,7 +36,9 @@ def test_priced_rfq_round_trips_and_quotes_identically() -> None:
     assert isinstance(back, PricedRfq)
     assert back.qty_base == priced.qty_base and back.mid_quote == priced.mid_quote
     assert back.ask.vwap_quote == priced.ask.vwap_quote and back.bid.vwap_quote == priced.bid.vwap_quote
-    assert {(a.venue, a.qty_base) for a in back.ask.allocations} == {(a.venue, a.qty_base) for a in priced.ask.allocations}
+    assert {(a.venue, a.qty_base) for a in back.ask.allocations} == {
+        (a.venue, a.qty_base) for a in priced.ask.allocations
+    }
     assert back.rfq.rfq_id == request.rfq_id and back.rfq.event_id == request.event_id
     settings = Settings()
 

@@ -21,8 +21,7 @@ BPS = D(10_000)
 def deep_book(levels: int = 20, qty: str = "2", fee: str = "0.001", now_us: int = T0) -> ConsolidatedBook:
     bids = [(str(D("95000") - 10 * i), str(D(qty) * (1 + D(i) / 4))) for i in range(levels)]
     asks = [(str(D("95001") + 10 * i), str(D(qty) * (1 + D(i) / 4))) for i in range(levels)]
-    other = update(Venue.OKX, [("94999.9", "1")], [("95001.1", "1")], tick="0.1", lot="0.00000001",
-                   fee="0.0015")
+    other = update(Venue.OKX, [("94999.9", "1")], [("95001.1", "1")], tick="0.1", lot="0.00000001", fee="0.0015")
     return ConsolidatedBook("BTC/USD", [update(Venue.BINANCE, bids, asks, fee=fee), other], now_us, 2000)
 
 
@@ -31,8 +30,9 @@ def engine(**quote_overrides: object) -> QuoteEngine:
 
 
 def trade(side: Side, qty: str, client: str = "ACME", notional: str = "0", trade_id: str = "t-1") -> TradeBooked:
-    return TradeBooked("e", T0, "test", "r", trade_id, "q", client, "BTC/USD", side, D(qty), D("95000"),
-                       D(notional), D(0), D("95000"))
+    return TradeBooked(
+        "e", T0, "test", "r", trade_id, "q", client, "BTC/USD", side, D(qty), D("95000"), D(notional), D(0), D("95000")
+    )
 
 
 def test_quote_is_vwap_plus_spread_on_the_desk_tick() -> None:
@@ -49,13 +49,19 @@ def test_quote_is_vwap_plus_spread_on_the_desk_tick() -> None:
 
 
 @hsettings(max_examples=80, deadline=None)
-@given(st.integers(1, 15_000), st.integers(1, 15_000), st.sampled_from(list(Side)[:3]),
-       st.sampled_from(["ACME", "CORVUS", "NOBODY"]))
+@given(
+    st.integers(1, 15_000),
+    st.integers(1, 15_000),
+    st.sampled_from(list(Side)[:3]),
+    st.sampled_from(["ACME", "CORVUS", "NOBODY"]),
+)
 def test_spread_components_do_not_shrink_with_size(a: int, b: int, side: Side, client: str) -> None:
     small, large = sorted((D(a) / 100, D(b) / 100))
     eng, book = engine(), deep_book()
-    p_small, p_large = price_rfq(rfq(side, str(small), client=client), book), price_rfq(
-        rfq(side, str(large), client=client), book)
+    p_small, p_large = (
+        price_rfq(rfq(side, str(small), client=client), book),
+        price_rfq(rfq(side, str(large), client=client), book),
+    )
     assert isinstance(p_small, PricedRfq) and isinstance(p_large, PricedRfq)
     s, l_ = eng.spread(p_small), eng.spread(p_large)
     for name in ("base_bps", "size_bps", "impact_bps", "vol_bps"):
@@ -135,8 +141,25 @@ def test_inventory_is_idempotent_and_hedge_fills_flatten_it() -> None:
     inv.apply_trade(trade(Side.BUY, "3"))
     inv.apply_trade(trade(Side.BUY, "3"))  # redelivered
     assert inv.position_base("BTC") == D("-3")
-    fill = Fill("e", T0, "v", "r", "f-1", "o", "t-1", Venue.BINANCE, "BTC/USD", Side.BUY, ExecType.FILL,
-                D("95000"), D("3"), D("1"), "USDT", None, T0)
+    fill = Fill(
+        "e",
+        T0,
+        "v",
+        "r",
+        "f-1",
+        "o",
+        "t-1",
+        Venue.BINANCE,
+        "BTC/USD",
+        Side.BUY,
+        ExecType.FILL,
+        D("95000"),
+        D("3"),
+        D("1"),
+        "USDT",
+        None,
+        T0,
+    )
     inv.apply_fill(fill)
     assert inv.position_base("BTC") == 0
 

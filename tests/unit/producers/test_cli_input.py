@@ -10,14 +10,17 @@ import pytest
 OTCDESK = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "otcdesk"
 
 
-@pytest.mark.parametrize("args, says", [
-    (["feed", "run", "--source", "nope"], "--source must be one of sim, ccxt, replay"),
-    (["feed", "run", "--speed", "0"], "--speed must be a positive number"),
-    (["feed", "run", "--source", "replay"], "needs --file"),
-    (["rfq", "load", "--rate", "-1"], "--rate must be a positive number"),
-    (["rfq", "load", "--duration", "0"], "--duration must be a positive number"),
-    (["rfq", "load", "--clients", "NOPE"], "unknown client(s) NOPE"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["feed", "run", "--source", "nope"], "--source must be one of sim, ccxt, replay"),
+        (["feed", "run", "--speed", "0"], "--speed must be a positive number"),
+        (["feed", "run", "--source", "replay"], "needs --file"),
+        (["rfq", "load", "--rate", "-1"], "--rate must be a positive number"),
+        (["rfq", "load", "--duration", "0"], "--duration must be a positive number"),
+        (["rfq", "load", "--clients", "NOPE"], "unknown client(s) NOPE"),
+    ],
+)
 def test_bad_input_is_one_line_and_a_nonzero_exit(args: list[str], says: str) -> None:
     done = subprocess.run([str(OTCDESK), *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2

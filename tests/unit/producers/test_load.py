@@ -127,17 +127,20 @@ class RefusingProducer(FakeProducer):
             raise TransientError(f"{self.unanswered} events not acknowledged by Kafka within {timeout_s}s")
 
 
-@pytest.mark.parametrize("refused, unanswered, acked", [(frozenset({3, 7}), 0, 18), (frozenset(), 5, 15),
-                                                        (frozenset({0}), 4, 15)])
-def test_the_summary_counts_what_the_broker_did_not_acknowledge(refused: frozenset[int], unanswered: int,
-                                                                acked: int) -> None:
+@pytest.mark.parametrize(
+    "refused, unanswered, acked", [(frozenset({3, 7}), 0, 18), (frozenset(), 5, 15), (frozenset({0}), 4, 15)]
+)
+def test_the_summary_counts_what_the_broker_did_not_acknowledge(
+    refused: frozenset[int], unanswered: int, acked: int
+) -> None:
     producer = RefusingProducer(FakeWall(), refused=refused, unanswered=unanswered)
     summary = LoadGenerator(LoadPlan(20, 1, T0), ClientSim(4), producer).run()  # type: ignore[arg-type]
     assert (summary.sent, summary.acked, summary.failed, summary.unanswered) == (20, acked, len(refused), unanswered)
     assert not summary.all_acked
     assert f"acked {acked}, failed {len(refused)}" in summary.line()
-    assert summary.shortfall().startswith(f"Kafka acknowledged {acked} of 20 RFQs sent ({len(refused)} failed, "
-                                          f"{unanswered} unanswered)")
+    assert summary.shortfall().startswith(
+        f"Kafka acknowledged {acked} of 20 RFQs sent ({len(refused)} failed, {unanswered} unanswered)"
+    )
     if refused:
         assert summary.shortfall().endswith(f"first failure rfq[{min(refused) % 6}]: Broker: Message size too large")
 
@@ -167,8 +170,10 @@ MAX_RATE_2000 = "6ebef0eaa348479319a68ecb8c9880ff4e4440c188587ca906041ab71200036
 PACED_1000_AT_60X = "784156bc9feae4d2b237fe0da8907f779cc9faf1afca71dfc0c1b6ede260ce33"
 
 
-@pytest.mark.parametrize("plan, pinned", [(LoadPlan(1e7, 2000 / 1e7, T0), MAX_RATE_2000),
-                                          (LoadPlan(250, 4, T0, speed=60.0), PACED_1000_AT_60X)])
+@pytest.mark.parametrize(
+    "plan, pinned",
+    [(LoadPlan(1e7, 2000 / 1e7, T0), MAX_RATE_2000), (LoadPlan(250, 4, T0, speed=60.0), PACED_1000_AT_60X)],
+)
 def test_pre_built_rfqs_are_the_very_bytes_of_drawing_each_at_its_send(plan: LoadPlan, pinned: str) -> None:
     """Same seed, same event ids, keys and bytes, whether built before the start or on the way.
     The digest covers the Avro encoding too: a deliberate change of the wire format changes it."""
@@ -178,8 +183,10 @@ def test_pre_built_rfqs_are_the_very_bytes_of_drawing_each_at_its_send(plan: Loa
     summary = LoadGenerator(plan, clients, producer, wall_s=wall.wall_s, sleep=wall.sleep).run()  # type: ignore[arg-type]
     assert summary.sent == summary.acked == plan.count
     assert _digest(producer.records) == pinned
-    assert [r.event_id for _, r in producer.sent[:2]] == ["2b03e914-5896-45d6-be9d-3647daf1d633",
-                                                         "36fca27f-7846-41c0-aef7-543cf9f0f069"]
+    assert [r.event_id for _, r in producer.sent[:2]] == [
+        "2b03e914-5896-45d6-be9d-3647daf1d633",
+        "36fca27f-7846-41c0-aef7-543cf9f0f069",
+    ]
     assert producer.records[0][1] == b"fe18cb31-2800-4d5e-8301-ff838728a0de"
     assert {topic for topic, _, _ in producer.records} == {Settings().topic("rfq")}
 
@@ -212,8 +219,14 @@ def test_a_plan_longer_than_the_build_ahead_is_built_on_the_way_and_released() -
     plan = LoadPlan(1e7, 2_500 / 1e7, T0)
     wall = FakeWall()
     producer = FakeProducer(wall)
-    generator = LoadGenerator(plan, ClientSim(5), producer, build_ahead=700,  # type: ignore[arg-type]
-                              wall_s=wall.wall_s, sleep=wall.sleep)
+    generator = LoadGenerator(
+        plan,
+        ClientSim(5),
+        producer,
+        build_ahead=700,  # type: ignore[arg-type]
+        wall_s=wall.wall_s,
+        sleep=wall.sleep,
+    )
     summary = generator.run()
     assert summary.sent == summary.acked == plan.count == len({r.rfq_id for _, r in producer.sent})
     assert [r.ts_us for _, r in producer.sent[-3:]] == [plan.event_ts_us(i) for i in range(plan.count - 3, plan.count)]
@@ -248,6 +261,11 @@ class InterruptedProducer(FakeProducer):
 def test_a_stop_in_the_middle_of_a_batch_counts_exactly_what_was_handed_over() -> None:
     wall = FakeWall()
     producer = InterruptedProducer(wall, stop_at=1_234)
-    summary = LoadGenerator(LoadPlan(1e7, 3_000 / 1e7, T0), ClientSim(2), producer,  # type: ignore[arg-type]
-                            wall_s=wall.wall_s, sleep=wall.sleep).run()
+    summary = LoadGenerator(
+        LoadPlan(1e7, 3_000 / 1e7, T0),
+        ClientSim(2),
+        producer,  # type: ignore[arg-type]
+        wall_s=wall.wall_s,
+        sleep=wall.sleep,
+    ).run()
     assert summary.interrupted and summary.sent == summary.acked == 1_234 and summary.all_acked

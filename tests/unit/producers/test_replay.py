@@ -78,4 +78,3 @@ def test_a_bad_line_names_file_and_line(recorded: list, tmp_path: Path) -> None:
         list(read_recording(path))
     with pytest.raises(UserError, match="cannot read"):
         list(read_recording(tmp_path / "missing.jsonl"))
-

@@ -9,10 +9,12 @@ from otcdesk.streamtime import BEFORE_ALL_US, END_US
 from otcdesk.streamtime.frontier import Frontier, InputSpec, Reactive
 
 
-def _mark(source: str, ts_us: int, *positions: tuple[str, int, int], next_us: int | None = None,
-          input_us: int | None = None) -> WatermarkAdvanced:
-    return WatermarkAdvanced(f"{source}:{ts_us}", ts_us, source, next_us, input_us,
-                             tuple(TopicPosition(*p) for p in positions))
+def _mark(
+    source: str, ts_us: int, *positions: tuple[str, int, int], next_us: int | None = None, input_us: int | None = None
+) -> WatermarkAdvanced:
+    return WatermarkAdvanced(
+        f"{source}:{ts_us}", ts_us, source, next_us, input_us, tuple(TopicPosition(*p) for p in positions)
+    )
 
 
 def test_a_watermark_never_overtakes_the_records_it_covers() -> None:

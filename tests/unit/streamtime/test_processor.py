@@ -69,8 +69,9 @@ def _run(interleaving: list[str], mark_after: int) -> tuple[list, list[int]]:
     def mark(producer: str, topic: str, wm_us: int) -> WatermarkAdvanced:
         # The producer had written every record before wm_us when it said so.
         written = sum(1 for ts_us in RECORDS[topic] if ts_us < wm_us)
-        return WatermarkAdvanced(f"{producer}:{wm_us}", wm_us, producer, None, None,
-                                 (TopicPosition(topic, 0, written),))
+        return WatermarkAdvanced(
+            f"{producer}:{wm_us}", wm_us, producer, None, None, (TopicPosition(topic, 0, written),)
+        )
 
     async def go() -> None:
         for n, topic in enumerate(interleaving):

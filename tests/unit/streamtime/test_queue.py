@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 from otcdesk.streamtime.queue import TIMER, EventQueue
 
-ITEMS = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 50), st.integers(0, 3), st.text("abc", max_size=3)),
-                 max_size=40)
+ITEMS = st.lists(
+    st.tuples(st.integers(0, 2), st.integers(0, 50), st.integers(0, 3), st.text("abc", max_size=3)), max_size=40
+)
 
 
 def _drain(queue: EventQueue) -> list[tuple[int, int, str]]:

@@ -25,9 +25,7 @@ def _collect(
     timeout_s: float = 5.0,
 ) -> dict[tuple[Venue, str], PriceUpdate]:
     """Latest update per (venue, symbol) until `done` says enough."""
-    source = CcxtBookSource(
-        offline_instruments(), base_urls=server.venue_urls(), interval_s=0.02, retry=FAST_RETRY
-    )
+    source = CcxtBookSource(offline_instruments(), base_urls=server.venue_urls(), interval_s=0.02, retry=FAST_RETRY)
     latest: dict[tuple[Venue, str], PriceUpdate] = {}
 
     async def run() -> None:
@@ -65,9 +63,7 @@ def test_requests_go_through_ccxts_real_endpoints(fixture_server: FixtureServer)
 
     book_queries = {(r.path, r.query) for r in fixture_server.served if r.status == 200}
     assert ("/binance/api/v3/depth", "symbol=BTCUSDT&limit=10") in book_queries
-    assert (
-        "/coinbase/api/v3/brokerage/market/product_book", "product_id=ETH-USD&limit=10"
-    ) in book_queries
+    assert ("/coinbase/api/v3/brokerage/market/product_book", "product_id=ETH-USD&limit=10") in book_queries
     assert ("/okx/api/v5/market/books", "instId=BTC-USDT&sz=10") in book_queries
     assert ("/kraken/0/public/Depth", "pair=XETHZUSD&count=10") in book_queries
 
@@ -81,8 +77,7 @@ def test_a_venue_down_for_good_does_not_stop_the_others(
     with caplog.at_level(logging.WARNING, logger="otcdesk.venues.data"):
         latest = _collect(
             fixture_server,
-            lambda seen: set(seen) == others
-            and len(fixture_server.requests_under("/okx/")) >= 3,
+            lambda seen: set(seen) == others and len(fixture_server.requests_under("/okx/")) >= 3,
         )
 
     assert set(latest) == others
@@ -105,9 +100,7 @@ def test_a_venue_rejection_is_logged_as_an_error_and_retried(
     fixture_server: FixtureServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Binance's documented error body: ccxt maps code -1121 to BadSymbol, an ExchangeError.
-    fixture_server.fail(
-        "/binance/api/v3/depth", status=400, times=2, body=b'{"code":-1121,"msg":"Invalid symbol."}'
-    )
+    fixture_server.fail("/binance/api/v3/depth", status=400, times=2, body=b'{"code":-1121,"msg":"Invalid symbol."}')
 
     with caplog.at_level(logging.WARNING, logger="otcdesk.venues.data"):
         latest = _collect(fixture_server, lambda seen: set(seen) == ALL_KEYS)

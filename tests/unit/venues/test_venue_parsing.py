@@ -16,9 +16,16 @@ from otcdesk.venues.parsing import BookParser, price_update_from_book, to_levels
 D = Decimal
 
 BTC_OKX = Instrument(
-    venue=Venue.OKX, symbol="BTC/USD", venue_symbol="BTC/USDT", base="BTC", quote="USDT",
-    tick_size_quote=D("0.1"), lot_size_base=D("0.00000001"), min_qty_base=D("0.00001"),
-    taker_fee_rate=D("0.0015"), maker_fee_rate=D("0.001"),
+    venue=Venue.OKX,
+    symbol="BTC/USD",
+    venue_symbol="BTC/USDT",
+    base="BTC",
+    quote="USDT",
+    tick_size_quote=D("0.1"),
+    lot_size_base=D("0.00000001"),
+    min_qty_base=D("0.00001"),
+    taker_fee_rate=D("0.0015"),
+    maker_fee_rate=D("0.001"),
 )
 
 
@@ -36,9 +43,7 @@ def _book(**overrides: object) -> dict[str, object]:
 
 
 def test_levels_are_decimals_best_first() -> None:
-    update = price_update_from_book(
-        _book(), BTC_OKX, event_id="e1", fallback_sequence=7, now_us=1
-    )
+    update = price_update_from_book(_book(), BTC_OKX, event_id="e1", fallback_sequence=7, now_us=1)
 
     assert update.bids == (
         BookLevel(D("97012.2"), D("1.818586")),
@@ -62,12 +67,8 @@ def test_carries_instrument_metadata_and_desk_symbol() -> None:
 
 
 def test_venue_time_and_sequence_win_over_local_ones() -> None:
-    with_venue = price_update_from_book(
-        _book(nonce=73461234567), BTC_OKX, event_id="e", fallback_sequence=7, now_us=5
-    )
-    without = price_update_from_book(
-        _book(timestamp=None), BTC_OKX, event_id="e", fallback_sequence=7, now_us=5
-    )
+    with_venue = price_update_from_book(_book(nonce=73461234567), BTC_OKX, event_id="e", fallback_sequence=7, now_us=5)
+    without = price_update_from_book(_book(timestamp=None), BTC_OKX, event_id="e", fallback_sequence=7, now_us=5)
 
     assert (with_venue.ts_us, with_venue.sequence) == (1767225600130000, 73461234567)
     assert (without.ts_us, without.sequence) == (5, 7)

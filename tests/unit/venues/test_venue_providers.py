@@ -80,8 +80,11 @@ def test_fees_are_ccxts_schedule(loaded: dict[tuple[Venue, str], Instrument], ve
 def test_no_float_reaches_an_instrument(loaded: dict[tuple[Venue, str], Instrument]) -> None:
     for instrument in loaded.values():
         for value in (
-            instrument.tick_size_quote, instrument.lot_size_base, instrument.min_qty_base,
-            instrument.taker_fee_rate, instrument.maker_fee_rate,
+            instrument.tick_size_quote,
+            instrument.lot_size_base,
+            instrument.min_qty_base,
+            instrument.taker_fee_rate,
+            instrument.maker_fee_rate,
         ):
             assert type(value) is Decimal
 
