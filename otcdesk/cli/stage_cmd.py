@@ -12,10 +12,12 @@ app = typer.Typer(help="Desk stages (faust apps), one or more per worker process
 
 @app.command("list")
 def list_stages(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """The stages and their consumer groups."""
+    """The stages and their consumer groups (with OTCDESK_NAMESPACE, as `otcdesk lag` shows them)."""
+    from otcdesk.settings import get_settings
     from streams import STAGES
 
-    emit("Stages", ["stage", "consumer group"], [(s, f"otcdesk-{s}") for s in STAGES], as_json)
+    group = get_settings().group
+    emit("Stages", ["stage", "consumer group"], [(s, group(s)) for s in STAGES], as_json)
 
 
 @app.command("run")
