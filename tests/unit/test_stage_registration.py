@@ -1,7 +1,8 @@
 """The places a stage is registered besides `streams.STAGES` that no other test holds
 (docs/architecture.md, "Add a stage"): its module builds a stage of its own name in its own
-consumer group, `otcdesk stage list` names that group, it has a `watermarks` partition, and
-tests/stream runs its agents in faust's test_context."""
+consumer group, `otcdesk stage list` names that group, it has a `watermarks` partition, the
+stages reading its outputs wait for its watermark, and tests/stream runs its agents in faust's
+test_context."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ from streams import STAGES
 
 STREAM_TESTS = Path(__file__).resolve().parents[1] / "stream"
 NAMESPACE = "walkthrough-"
+#: (reader, topic, writer) a reader does not wait for, and why
+NOT_WAITED_FOR = {
+    # client-sim answers Quotes; acceptance's refusals on `quotes` are not for it, and acceptance
+    # waits for client-sim's answers: waiting back would hold both watermarks forever.
+    ("client-sim", "quotes", "acceptance"),
+}
 
 
 def _module(stage: str) -> str:
@@ -49,6 +56,23 @@ def test_every_stage_has_its_partition_of_the_watermarks_topic() -> None:
     there fails at its first watermark, in a simulated session only."""
     assert set(STAGES) <= set(PRODUCERS)
     assert len(set(PRODUCERS)) == len(PRODUCERS)
+
+
+def test_every_input_waits_for_the_stages_that_write_its_topic() -> None:
+    """In stream time an input is released once the watermarks of `waits_for` pass it: a stage
+    writing the topic but missing there has its records judged before they arrive."""
+    settings = Settings(namespace=NAMESPACE, time="stream")
+    stages = {name: importlib.import_module(f"streams.{_module(name)}").build(settings) for name in STAGES}
+    writers = {(settings.topic(topic), name) for name, stage in stages.items() for topic in stage.outputs}
+    missing = [
+        (reader, spec.topic.removeprefix(NAMESPACE), writer)
+        for reader, stage in stages.items()
+        for spec in stage.processor.inputs
+        for topic, writer in writers
+        if topic == spec.topic and writer not in (reader, *spec.waits_for)
+    ]
+    assert set(missing) == NOT_WAITED_FOR
+    assert {p for stage in stages.values() for spec in stage.processor.inputs for p in spec.waits_for} <= set(PRODUCERS)
 
 
 def test_every_stage_has_agent_tests_in_faust_test_context() -> None:
