@@ -15,9 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from otcdesk.cli.main import app as cli_app
-from otcdesk.settings import Settings, get_settings
+from otcdesk.settings import ALL_TOPICS, Settings, get_settings
 from otcdesk.streamtime import PRODUCERS
 from streams import STAGES
+from streams.stage import Stage
 
 STREAM_TESTS = Path(__file__).resolve().parents[1] / "stream"
 NAMESPACE = "walkthrough-"
@@ -58,21 +59,32 @@ def test_every_stage_has_its_partition_of_the_watermarks_topic() -> None:
     assert len(set(PRODUCERS)) == len(PRODUCERS)
 
 
-def test_every_input_waits_for_the_stages_that_write_its_topic() -> None:
+@pytest.fixture(scope="module")
+def stream_stages() -> dict[str, Stage]:
+    settings = Settings(namespace=NAMESPACE, time="stream")
+    return {name: importlib.import_module(f"streams.{_module(name)}").build(settings) for name in STAGES}
+
+
+def test_every_topic_a_stage_reads_or_writes_is_one_init_creates(stream_stages: dict[str, Stage]) -> None:
+    read = {spec.topic.removeprefix(NAMESPACE) for stage in stream_stages.values() for spec in stage.processor.inputs}
+    written = {topic for stage in stream_stages.values() for topic in stage.outputs}
+    assert read | written <= set(ALL_TOPICS)
+
+
+def test_every_input_waits_for_the_stages_that_write_its_topic(stream_stages: dict[str, Stage]) -> None:
     """In stream time an input is released once the watermarks of `waits_for` pass it: a stage
     writing the topic but missing there has its records judged before they arrive."""
-    settings = Settings(namespace=NAMESPACE, time="stream")
-    stages = {name: importlib.import_module(f"streams.{_module(name)}").build(settings) for name in STAGES}
-    writers = {(settings.topic(topic), name) for name, stage in stages.items() for topic in stage.outputs}
+    writers = {(topic, name) for name, stage in stream_stages.items() for topic in stage.outputs}
     missing = [
         (reader, spec.topic.removeprefix(NAMESPACE), writer)
-        for reader, stage in stages.items()
+        for reader, stage in stream_stages.items()
         for spec in stage.processor.inputs
         for topic, writer in writers
-        if topic == spec.topic and writer not in (reader, *spec.waits_for)
+        if topic == spec.topic.removeprefix(NAMESPACE) and writer not in (reader, *spec.waits_for)
     ]
     assert set(missing) == NOT_WAITED_FOR
-    assert {p for stage in stages.values() for spec in stage.processor.inputs for p in spec.waits_for} <= set(PRODUCERS)
+    waited = {p for stage in stream_stages.values() for spec in stage.processor.inputs for p in spec.waits_for}
+    assert waited <= set(PRODUCERS)
 
 
 def test_every_stage_has_agent_tests_in_faust_test_context() -> None:
