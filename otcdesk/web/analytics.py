@@ -25,8 +25,14 @@ def _asked(request: Request) -> tuple[reports.Report, reports.ReportOptions]:
     limit = q.get("limit") or None
     if limit is not None and not limit.isdigit():
         raise UserError(f"--limit must be a whole number, got {limit!r}")
-    return report_request(request.path_params["name"], q.get("since") or None, q.get("until") or None,
-                          q.get("bucket") or "1m", q.get("as_of") or None, int(limit) if limit else None)
+    return report_request(
+        request.path_params["name"],
+        q.get("since") or None,
+        q.get("until") or None,
+        q.get("bucket") or "1m",
+        q.get("as_of") or None,
+        int(limit) if limit else None,
+    )
 
 
 def _png(settings: Settings, chosen: reports.Report, options: reports.ReportOptions) -> bytes:
@@ -35,8 +41,16 @@ def _png(settings: Settings, chosen: reports.Report, options: reports.ReportOpti
     _, result = run_report(settings, chosen, options, settings.web.database or None)
     spec = chosen.plot
     with tempfile.TemporaryDirectory(prefix="otcdesk-web-") as tmp:
-        path = plot(Path(tmp) / "plot.png", chosen.title, result.columns, result.rows, spec.x, spec.series, spec.y,
-                    stacked=spec.stacked)
+        path = plot(
+            Path(tmp) / "plot.png",
+            chosen.title,
+            result.columns,
+            result.rows,
+            spec.x,
+            spec.series,
+            spec.y,
+            stacked=spec.stacked,
+        )
         return path.read_bytes()
 
 
@@ -47,8 +61,15 @@ def routes(settings: Settings) -> list[Route]:
     async def report(request: Request) -> Response:
         chosen, options = _asked(request)
         db, result = await asyncio.to_thread(run_report, settings, chosen, options, settings.web.database or None)
-        return DeskJSON({"report": chosen.name, "title": chosen.title, "database": db,
-                         "columns": list(result.columns), "rows": plain_rows(result.rows)})
+        return DeskJSON(
+            {
+                "report": chosen.name,
+                "title": chosen.title,
+                "database": db,
+                "columns": list(result.columns),
+                "rows": plain_rows(result.rows),
+            }
+        )
 
     async def picture(request: Request) -> Response:
         chosen, options = _asked(request)

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from otcdesk.events import (
-    Event, ExecType, Fill, HedgeOrder, Quote, QuoteAction, QuoteRejected, QuoteResponse, ReconResult,
-    SettlementState, SettlementUpdated, TradeBooked, to_avro,
+    Event,
+    ExecType,
+    Fill,
+    HedgeOrder,
+    Quote,
+    QuoteAction,
+    QuoteRejected,
+    QuoteResponse,
+    ReconResult,
+    SettlementState,
+    SettlementUpdated,
+    TradeBooked,
+    to_avro,
 )
 
 #: Events kept per deal for its history panel (a deal has a few dozen).
@@ -70,13 +81,24 @@ class Deal:
 
     def row(self) -> dict[str, Any]:
         return {
-            "rfq_id": self.rfq_id, "state": self.state, "client_id": self.client_id, "symbol": self.symbol,
-            "side": self.side, "qty_base": self.qty_base, "price_quote": self.price_quote,
-            "quote_bid_quote": self.quote_bid_quote, "quote_ask_quote": self.quote_ask_quote,
-            "hedged_qty_base": self.hedged_qty_base, "avg_fill_price_quote": self.avg_fill_price_quote,
-            "fees_quote": self.fees_quote, "pnl_quote": self.pnl_quote,
-            "base_leg": self.legs.get("BASE", ""), "quote_leg": self.legs.get("QUOTE", ""),
-            "recon_status": self.recon_status, "booked_us": self.booked_us, "updated_us": self.updated_us,
+            "rfq_id": self.rfq_id,
+            "state": self.state,
+            "client_id": self.client_id,
+            "symbol": self.symbol,
+            "side": self.side,
+            "qty_base": self.qty_base,
+            "price_quote": self.price_quote,
+            "quote_bid_quote": self.quote_bid_quote,
+            "quote_ask_quote": self.quote_ask_quote,
+            "hedged_qty_base": self.hedged_qty_base,
+            "avg_fill_price_quote": self.avg_fill_price_quote,
+            "fees_quote": self.fees_quote,
+            "pnl_quote": self.pnl_quote,
+            "base_leg": self.legs.get("BASE", ""),
+            "quote_leg": self.legs.get("QUOTE", ""),
+            "recon_status": self.recon_status,
+            "booked_us": self.booked_us,
+            "updated_us": self.updated_us,
         }
 
 
@@ -98,11 +120,23 @@ class DealBook:
             if r["rfq_id"] in self.deals:
                 continue
             at_us = _utc_us(str(r["booked_at"]))
-            deal = Deal(r["rfq_id"], r["client_id"], r["symbol"], r["side"], r["qty_base"], r["price_quote"],
-                        quote_bid_quote=r["quote_bid_quote"], quote_ask_quote=r["quote_ask_quote"], booked_us=at_us,
-                        hedged_qty_base=r["hedged_qty_base"], avg_fill_price_quote=r["avg_fill_price_quote"],
-                        fees_quote=r["fees_quote"], pnl_quote=r["pnl_quote"], recon_status=str(r["recon_status"]),
-                        updated_us=at_us)
+            deal = Deal(
+                r["rfq_id"],
+                r["client_id"],
+                r["symbol"],
+                r["side"],
+                r["qty_base"],
+                r["price_quote"],
+                quote_bid_quote=r["quote_bid_quote"],
+                quote_ask_quote=r["quote_ask_quote"],
+                booked_us=at_us,
+                hedged_qty_base=r["hedged_qty_base"],
+                avg_fill_price_quote=r["avg_fill_price_quote"],
+                fees_quote=r["fees_quote"],
+                pnl_quote=r["pnl_quote"],
+                recon_status=str(r["recon_status"]),
+                updated_us=at_us,
+            )
             deal.legs = {leg: r[col] for leg, col in (("BASE", "base_leg"), ("QUOTE", "quote_leg")) if r[col]}
             self.deals[deal.rfq_id] = deal
             self.deals.move_to_end(deal.rfq_id, last=False)
@@ -124,8 +158,15 @@ class DealBook:
         _fold(deal, event)
         deal.updated_us = max(deal.updated_us, event.ts_us)
         if len(deal.events) < MAX_EVENTS:
-            deal.events.append({"topic": topic, "event": type(event).__name__, "ts_us": event.ts_us,
-                                "source": event.source, "fields": to_avro(event)})
+            deal.events.append(
+                {
+                    "topic": topic,
+                    "event": type(event).__name__,
+                    "ts_us": event.ts_us,
+                    "source": event.source,
+                    "fields": to_avro(event),
+                }
+            )
         self._trim()
         return deal.row()
 
@@ -136,12 +177,13 @@ class DealBook:
 
 def _utc_us(text: str) -> int:
     """The report's `booked_at` (YYYY-MM-DD HH:MM:SS, UTC) in epoch us."""
-    return int(datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()) * 1_000_000
+    return int(datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()) * 1_000_000
 
 
 def _folded(event: Event) -> bool:
-    return isinstance(event, (Quote, QuoteRejected, QuoteResponse, TradeBooked, HedgeOrder, Fill,
-                              SettlementUpdated, ReconResult))
+    return isinstance(
+        event, (Quote, QuoteRejected, QuoteResponse, TradeBooked, HedgeOrder, Fill, SettlementUpdated, ReconResult)
+    )
 
 
 def _fold(deal: Deal, event: Event) -> None:

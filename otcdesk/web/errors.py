@@ -18,9 +18,17 @@ from otcdesk.errors import DeskError, UserError
 
 #: Message starts (otcdesk.client, otcdesk.analytics.timespec) -> the form field they are about.
 _FIELDS = (
-    ("client id", "client"), ("unknown symbol", "symbol"), ("side", "side"), ("qty", "qty"),
-    ("notional", "notional"), ("give exactly one size", "qty"), ("--since", "since"), ("--until", "until"),
-    ("--bucket", "bucket"), ("unknown report", "report"), ("this is a two-way quote", "side"),
+    ("client id", "client"),
+    ("unknown symbol", "symbol"),
+    ("side", "side"),
+    ("qty", "qty"),
+    ("notional", "notional"),
+    ("give exactly one size", "qty"),
+    ("--since", "since"),
+    ("--until", "until"),
+    ("--bucket", "bucket"),
+    ("unknown report", "report"),
+    ("this is a two-way quote", "side"),
 )
 
 

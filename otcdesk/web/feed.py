@@ -58,18 +58,20 @@ class DealFeed:
             self._thread.join(10)
 
     def _run(self, on_event: OnEvent, on_status: OnStatus) -> None:
-        consumer = Consumer(consumer_config(self.settings, self.settings.group("web"),
-                                            **{"enable.partition.eof": False}))
+        consumer = Consumer(
+            consumer_config(self.settings, self.settings.group("web"), **{"enable.partition.eof": False})
+        )
         try:
             while not self._stop.is_set() and not self._assign(consumer, on_status):
                 self._stop.wait(HEALTH_EVERY_S)
             serde, checked = default_serde(), time.monotonic()
             while not self._stop.is_set():
                 for msg in consumer.consume(500, 0.5):
-                    if msg.error():
+                    topic, value = msg.topic(), msg.value()
+                    if msg.error() or topic is None or value is None:
                         continue
                     try:
-                        on_event(msg.topic()[len(self.settings.namespace):], serde.decode(msg.value()))
+                        on_event(topic[len(self.settings.namespace) :], serde.decode(value))
                     except DecodeError:
                         continue  # the stages dead-letter it; the blotter only shows deals
                 if time.monotonic() - checked >= HEALTH_EVERY_S:
@@ -88,8 +90,9 @@ class DealFeed:
         except KafkaException as exc:
             self._status(on_status, False, str(exc.args[0]))
             return False
-        consumer.assign([TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
-                         for tp in starts])
+        consumer.assign(
+            [TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END) for tp in starts]
+        )
         self._status(on_status, True, f"{len(starts)} partitions")
         return True
 

@@ -17,9 +17,14 @@ from otcdesk.settings import Settings
 
 #: event table -> (topic, event name)
 TABLES = {
-    "rfq": ("rfq", "Rfq"), "quotes": ("quotes", "Quote"), "quote_rejects": ("quotes", "QuoteRejected"),
-    "quote_responses": ("quotes", "QuoteResponse"), "trades": ("trades", "TradeBooked"),
-    "orders": ("orders", "HedgeOrder"), "fills": ("fills", "Fill"), "settlements": ("settlements", "SettlementUpdated"),
+    "rfq": ("rfq", "Rfq"),
+    "quotes": ("quotes", "Quote"),
+    "quote_rejects": ("quotes", "QuoteRejected"),
+    "quote_responses": ("quotes", "QuoteResponse"),
+    "trades": ("trades", "TradeBooked"),
+    "orders": ("orders", "HedgeOrder"),
+    "fills": ("fills", "Fill"),
+    "settlements": ("settlements", "SettlementUpdated"),
     "recon": ("recon", "ReconResult"),
 }
 #: columns the page does not show: the sink's bookkeeping (where a row came from, when it was stored)
@@ -33,8 +38,9 @@ def stored_events(settings: Settings, rfq_id: str, database: str | None = None) 
         names = ", ".join(literal(t) for t in TABLES)
         columns: dict[str, list[tuple[str, str]]] = {}
         for table, column, kind in runner.query(
-                f"SELECT table, name, type FROM system.columns WHERE database = {literal(db)} "
-                f"AND table IN ({names}) AND default_kind != 'MATERIALIZED'"):
+            f"SELECT table, name, type FROM system.columns WHERE database = {literal(db)} "
+            f"AND table IN ({names}) AND default_kind != 'MATERIALIZED'"
+        ):
             if column not in HIDDEN:
                 columns.setdefault(table, []).append((column, _as_text(column, kind)))
         events: dict[str, dict[str, Any]] = {}
@@ -42,12 +48,20 @@ def stored_events(settings: Settings, rfq_id: str, database: str | None = None) 
             wanted = columns.get(table)
             if not wanted:
                 continue
-            for row in runner.query(f"SELECT {', '.join(sql for _, sql in wanted)} FROM {db}.{table} "
-                                    f"WHERE rfq_id = {literal(rfq_id)}"):
+            for row in runner.query(
+                f"SELECT {', '.join(sql for _, sql in wanted)} FROM {db}.{table} WHERE rfq_id = {literal(rfq_id)}"
+            ):
                 fields = {c: v for (c, _), v in zip(wanted, row, strict=True)}
-                events.setdefault(str(fields.get("event_id")), {
-                    "topic": topic, "event": name, "ts_us": int(fields.get("ts_us") or 0),
-                    "source": fields.get("source", ""), "fields": fields})
+                events.setdefault(
+                    str(fields.get("event_id")),
+                    {
+                        "topic": topic,
+                        "event": name,
+                        "ts_us": int(fields.get("ts_us") or 0),
+                        "source": fields.get("source", ""),
+                        "fields": fields,
+                    },
+                )
         return sorted(events.values(), key=lambda e: e["ts_us"])
     finally:
         runner.close()
@@ -65,5 +79,6 @@ def _as_text(column: str, kind: str) -> str:
 def merged(live: list[dict[str, Any]], stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The stored events and the live ones, one per event_id, oldest first."""
     seen = {str(e["fields"].get("event_id")) for e in stored}
-    return sorted([*stored, *(e for e in live if str(e["fields"].get("event_id")) not in seen)],
-                  key=lambda e: e["ts_us"])
+    return sorted(
+        [*stored, *(e for e in live if str(e["fields"].get("event_id")) not in seen)], key=lambda e: e["ts_us"]
+    )

@@ -72,8 +72,13 @@ class LiveDesk:
             return
         try:
             chosen = reports.get("blotter")
-            _, result = await asyncio.to_thread(run_report, self.settings, chosen, reports.ReportOptions(limit=limit),
-                                                self.settings.web.database or None)
+            _, result = await asyncio.to_thread(
+                run_report,
+                self.settings,
+                chosen,
+                reports.ReportOptions(limit=limit),
+                self.settings.web.database or None,
+            )
         except DeskError as exc:
             self._set_status(history=f"not loaded: {exc}")
             return
@@ -87,8 +92,10 @@ class LiveDesk:
         while True:
             try:
                 groups = await asyncio.to_thread(_lag_snapshot, monitor, prefix)
-                self.lag = {"groups": [g.as_json() | {"max_lag_seconds": g.max_lag_seconds} for g in groups],
-                            "error": ""}
+                self.lag = {
+                    "groups": [g.as_json() | {"max_lag_seconds": g.max_lag_seconds} for g in groups],
+                    "error": "",
+                }
             except Exception as exc:  # noqa: BLE001 - the page shows it; sampling goes on
                 self.lag = {"groups": self.lag["groups"], "error": str(exc)}
             self.hub.publish("lag", self.lag)

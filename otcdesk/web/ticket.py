@@ -5,7 +5,6 @@ through `otcdesk quote accept | decline`'s path. Each broker round trip runs in 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any, cast
 
 from starlette.requests import Request
@@ -36,17 +35,26 @@ async def _form(request: Request) -> dict[str, Any]:
 
 
 def _quote_of(settings: Settings, form: dict[str, Any]) -> dict[str, Any]:
-    rfq = build_rfq(form.get("client") or "", form.get("symbol") or "", form.get("side"),
-                    qty_base=form.get("qty"), notional_quote=form.get("notional"), settings=settings, source="web")
+    rfq = build_rfq(
+        form.get("client") or "",
+        form.get("symbol") or "",
+        form.get("side"),
+        qty_base=form.get("qty"),
+        notional_quote=form.get("notional"),
+        settings=settings,
+        source="web",
+    )
     follower = cast(DealFollower, send_rfq(rfq, settings, follow=True))  # follow=True: always one
-    with contextlib.closing(follower.events(settings.web.quote_wait_s)) as events:
-        for event in events:
+    try:
+        for event in follower.events(settings.web.quote_wait_s):
             if isinstance(event, Quote):
                 # the quote's own lifetime in wall seconds: the desk's clock runs at sim_speed
                 left_s = max(event.valid_until_us - event.ts_us, 0) / 1e6 / settings.sim_speed
                 return {"rfq_id": rfq.rfq_id, "quote": to_avro(event), "valid_for_s": left_s}
             if isinstance(event, QuoteRejected):
                 return {"rfq_id": rfq.rfq_id, "rejected": {"reason": event.reason.value, "detail": event.detail}}
+    finally:
+        follower.close()
     raise UserError(f"no quote within {settings.web.quote_wait_s:g} s (is the desk running?)")
 
 
@@ -66,8 +74,8 @@ def routes(settings: Settings) -> list[Route]:
         if side is not None and side.upper() not in (Side.BUY.value, Side.SELL.value):
             raise UserError(f"side must be buy or sell, got {side!r}")
         trade: TradeBooked | None = await asyncio.to_thread(
-            answer_quote, settings, quote_id, action, side, LOOKBACK_S,
-            settings.web.quote_wait_s, "web")
+            answer_quote, settings, quote_id, action, side, LOOKBACK_S, settings.web.quote_wait_s, "web"
+        )
         return DeskJSON({"trade": to_avro(trade)} if trade else {"declined": quote_id})
 
     return [

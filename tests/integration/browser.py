@@ -27,8 +27,11 @@ def chromium() -> Iterator[Any]:
 
     driver_path, browser = shutil.which("chromedriver"), shutil.which("chromium")
     if not driver_path or not browser:
-        pytest.fail("chromium and chromium-driver are needed (apt-get install -y chromium chromium-driver; "
-                    "infra/install.sh installs them)", pytrace=False)
+        pytest.fail(
+            "chromium and chromium-driver are needed (apt-get install -y chromium chromium-driver; "
+            "infra/install.sh installs them)",
+            pytrace=False,
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1000"):

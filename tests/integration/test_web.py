@@ -41,7 +41,7 @@ def history(server: DriverRunner, stack: Settings) -> Iterator[str]:
     server.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
-def _quoted(driver, logs) -> None:  # noqa: ANN001
+def _quoted(driver, logs) -> None:
     """Publish from the ticket until quoted: while the desk starts, the first RFQs find no fresh book.
     BLUEFIN settles USDT on Ethereum (seconds at 60x), not a USD wire that waits for its value date."""
     driver.find_element("id", "client").clear()
@@ -50,8 +50,16 @@ def _quoted(driver, logs) -> None:  # noqa: ANN001
         driver.find_element("id", "qty").clear()
         driver.find_element("id", "qty").send_keys("0.5")
         driver.find_element("id", "publish").click()
-        outcome = wait(driver, 60, lambda d: ("quote" if d.find_element("id", "countdown").text.endswith(" s")
-                                              else text(d, "outcome") or text(d, "err-form")), "no answer to the RFQ")
+        outcome = wait(
+            driver,
+            60,
+            lambda d: (
+                "quote"
+                if d.find_element("id", "countdown").text.endswith(" s")
+                else text(d, "outcome") or text(d, "err-form")
+            ),
+            "no answer to the RFQ",
+        )
         if outcome == "quote":
             return
         assert "NO_FRESH_VENUE" in outcome or "INSUFFICIENT_DEPTH" in outcome, (outcome, tails(logs))
@@ -59,23 +67,30 @@ def _quoted(driver, logs) -> None:  # noqa: ANN001
     raise AssertionError(f"never quoted\n{tails(logs)}")
 
 
-def _members(driver, group: str) -> str | None:  # noqa: ANN001
+def _members(driver, group: str) -> str | None:
     return driver.execute_script(
         "const r = document.querySelector(`#lag tr[data-group='${arguments[0]}']`); return r && r.dataset.members;",
-        group)
+        group,
+    )
 
 
-def _lag_of(driver, group: str) -> int | None:  # noqa: ANN001
+def _lag_of(driver, group: str) -> int | None:
     value = driver.execute_script(
-        "const r = document.querySelector(`#lag tr[data-group='${arguments[0]}']`); return r && r.dataset.lag;", group)
+        "const r = document.querySelector(`#lag tr[data-group='${arguments[0]}']`); return r && r.dataset.lag;", group
+    )
     return None if value is None else int(value)
 
 
-def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(stack: Settings, history: str,
-                                                                         tmp_path) -> None:  # noqa: ANN001
+def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(
+    stack: Settings, history: str, tmp_path
+) -> None:
     port = free_port()
-    env = {"OTCDESK_QUOTE__TTL_MS": TTL_MS, "OTCDESK_TOPICS__PARTITIONS": "1", "OTCDESK_SIM_SPEED": SPEED,
-           "OTCDESK_WEB__LAG_INTERVAL_S": "1"}
+    env = {
+        "OTCDESK_QUOTE__TTL_MS": TTL_MS,
+        "OTCDESK_TOPICS__PARTITIONS": "1",
+        "OTCDESK_SIM_SPEED": SPEED,
+        "OTCDESK_WEB__LAG_INTERVAL_S": "1",
+    }
     commands = {
         "desk": ["run", "all", "--speed", SPEED, "--seed", "7", "--stages", FRONT],
         "recon": ["stage", "run", "recon"],
@@ -106,33 +121,46 @@ def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(stack: S
         shot(driver, "ticket")
 
         driver.find_element("id", "accept").click()
-        wait(driver, 60, lambda d: text(d, "outcome").startswith("trade ") or "refused" in text(d, "outcome"),
-             "no answer to the accept")
+        wait(
+            driver,
+            60,
+            lambda d: text(d, "outcome").startswith("trade ") or "refused" in text(d, "outcome"),
+            "no answer to the accept",
+        )
         assert text(driver, "outcome").startswith("trade "), text(driver, "outcome") + tails(tmp_path)
         rfq_id = driver.find_element("id", "quote").get_attribute("data-rfq")
         row = f"deal-{rfq_id}"
 
-        def settled(d) -> bool:  # noqa: ANN001
+        def settled(d) -> bool:
             alive()
             state, recon = d.execute_script(  # the row is replaced on every update: read it in one go
                 "const r = document.getElementById(arguments[0]); return r ? [r.dataset.state, r.dataset.recon] "
-                ": ['', ''];", row)
+                ": ['', ''];",
+                row,
+            )
             return state == "SETTLED" and recon.startswith("MATCHED")
 
         try:
             wait(driver, 240, settled, "")
         except TimeoutException:
             seen = driver.find_element("id", row).text if driver.find_elements("id", row) else "no row"
-            raise AssertionError(f"deal {rfq_id} never SETTLED and MATCHED in the blotter: {seen}\n"
-                                 f"{tails(tmp_path)}") from None
+            raise AssertionError(
+                f"deal {rfq_id} never SETTLED and MATCHED in the blotter: {seen}\n{tails(tmp_path)}"
+            ) from None
         shot(driver, "blotter")
         driver.find_element("id", row).click()
         wait(driver, 20, lambda d: "ReconResult" in d.find_element("id", "history-events").text, "no event history")
         driver.execute_script("document.getElementById('history').scrollIntoView()")
         shot(driver, "deal")
         driver.find_element("id", "deal-rfq-0").click()  # a deal of the history: its events from ClickHouse
-        wait(driver, 30, lambda d: "SettlementUpdated" in d.find_element("id", "history-events").text
-             and text(d, "history-id") == "rfq-0", "no event history for a deal of the ClickHouse history")
+        wait(
+            driver,
+            30,
+            lambda d: (
+                "SettlementUpdated" in d.find_element("id", "history-events").text and text(d, "history-id") == "rfq-0"
+            ),
+            "no event history for a deal of the ClickHouse history",
+        )
 
         driver.find_element("id", "tab-lag").click()
         group = settings.group("recon")
@@ -145,8 +173,12 @@ def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(stack: S
         driver.find_element("id", "accept").click()
         wait(driver, 60, lambda d: text(d, "outcome").startswith("trade "), "the second deal was not booked")
         driver.find_element("id", "tab-lag").click()
-        peak = wait(driver, 180, lambda d: alive() and (_lag_of(d, group) or 0) > 0 and _lag_of(d, group),
-                    "the stopped stage's lag never rose")
+        peak = wait(
+            driver,
+            180,
+            lambda d: alive() and (_lag_of(d, group) or 0) > 0 and _lag_of(d, group),
+            "the stopped stage's lag never rose",
+        )
         # the group empties once the broker gives up on the killed member (its session timeout)
         wait(driver, 120, lambda d: alive() and _members(d, group) == "0", "the stopped stage kept its member")
         shot(driver, "lag")
@@ -165,13 +197,18 @@ def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(stack: S
         Select(driver.find_element("id", "report")).select_by_value("inventory_pnl")
         driver.find_element("id", "run").click()
         wait(driver, 120, lambda d: text(d, "report-title").startswith("Desk inventory"), "the report never came")
-        wait(driver, 120, lambda d: d.execute_script("const i = document.getElementById('report-plot'); "
-                                                     "return !i.hidden && i.complete && i.naturalWidth > 0"),
-             "the report's chart never came")
+        wait(
+            driver,
+            120,
+            lambda d: d.execute_script(
+                "const i = document.getElementById('report-plot'); return !i.hidden && i.complete && i.naturalWidth > 0"
+            ),
+            "the report's chart never came",
+        )
         shot(driver, "analytics")
 
 
-def _opened(driver, url: str) -> bool:  # noqa: ANN001
+def _opened(driver, url: str) -> bool:
     from selenium.common.exceptions import WebDriverException
 
     try:

@@ -6,7 +6,14 @@ import dataclasses
 from decimal import Decimal as D
 
 from otcdesk.events import (
-    Fill, Quote, QuoteRejected, ReconResult, ReconStatus, SettlementLeg, SettlementState, SettlementUpdated,
+    Fill,
+    Quote,
+    QuoteRejected,
+    ReconResult,
+    ReconStatus,
+    SettlementLeg,
+    SettlementState,
+    SettlementUpdated,
     TradeBooked,
 )
 from otcdesk.web.deals import DealBook
@@ -37,8 +44,16 @@ def test_a_deal_moves_from_quoted_to_traded_hedged_settled_and_reconciled() -> N
     assert row["pnl_quote"] == D("121660.00")  # the recon result's own totals
     assert book.apply(dataclasses.replace(recon, revision=0), "recon")["recon_status"] == "MATCHED"  # older revision
     assert [e["event"] for e in book.get(RFQ_ID).events] == [
-        "Quote", "TradeBooked", "Fill", "Fill", "SettlementUpdated", "SettlementUpdated", "SettlementUpdated",
-        "ReconResult", "ReconResult"]
+        "Quote",
+        "TradeBooked",
+        "Fill",
+        "Fill",
+        "SettlementUpdated",
+        "SettlementUpdated",
+        "SettlementUpdated",
+        "ReconResult",
+        "ReconResult",
+    ]
 
 
 def test_a_refused_rfq_shows_its_reason_and_late_events_of_unknown_deals_are_ignored() -> None:
@@ -49,13 +64,62 @@ def test_a_refused_rfq_shows_its_reason_and_late_events_of_unknown_deals_are_ign
 
 
 def test_history_rows_seed_the_book_and_keep_their_sums_until_the_recon_result() -> None:
-    columns = ("booked_at", "rfq_id", "client_id", "symbol", "side", "qty_base", "price_quote", "quote_bid_quote",
-               "quote_ask_quote", "hedged_qty_base", "avg_fill_price_quote", "fees_quote", "pnl_quote", "base_leg",
-               "quote_leg", "recon_status")
-    rows = [("2025-11-24 16:00:02", RFQ_ID, "ACME", "BTC/USD", "BUY", D("200"), D("95620.7"), D("1"), D("2"),
-             D("150"), D("95010"), D("9"), D("100"), "SETTLED", "CONFIRMING", ""),
-            ("2025-11-24 16:00:01", "older", "ACME", "BTC/USD", "SELL", D("1"), D("95000"), D("1"), D("2"),
-             D("0"), D("0"), D("0"), D("0"), "", "", "")]
+    columns = (
+        "booked_at",
+        "rfq_id",
+        "client_id",
+        "symbol",
+        "side",
+        "qty_base",
+        "price_quote",
+        "quote_bid_quote",
+        "quote_ask_quote",
+        "hedged_qty_base",
+        "avg_fill_price_quote",
+        "fees_quote",
+        "pnl_quote",
+        "base_leg",
+        "quote_leg",
+        "recon_status",
+    )
+    rows = [
+        (
+            "2025-11-24 16:00:02",
+            RFQ_ID,
+            "ACME",
+            "BTC/USD",
+            "BUY",
+            D("200"),
+            D("95620.7"),
+            D("1"),
+            D("2"),
+            D("150"),
+            D("95010"),
+            D("9"),
+            D("100"),
+            "SETTLED",
+            "CONFIRMING",
+            "",
+        ),
+        (
+            "2025-11-24 16:00:01",
+            "older",
+            "ACME",
+            "BTC/USD",
+            "SELL",
+            D("1"),
+            D("95000"),
+            D("1"),
+            D("2"),
+            D("0"),
+            D("0"),
+            D("0"),
+            D("0"),
+            "",
+            "",
+            "",
+        ),
+    ]
     book = DealBook(10)
     book.seed(columns, rows)
     assert [r["rfq_id"] for r in book.rows()] == [RFQ_ID, "older"]

@@ -27,15 +27,24 @@ def test_the_page_and_its_static_files_are_package_data(web: TestClient) -> None
     assert web.get("/static/style.css").status_code == 200
 
 
-@pytest.mark.parametrize(("body", "field", "start"), [
-    ({"client": "ACME", "symbol": "DOGE/USD", "side": "buy", "qty": "1"}, "symbol", "unknown symbol 'DOGE/USD'"),
-    ({"client": "ACME", "symbol": "BTC/USD", "side": "buy", "qty": "-1"}, "qty", "qty must be a positive"),
-    ({"client": "ACME", "symbol": "BTC/USD", "side": "buy", "qty": "1", "notional": "5"}, "qty",
-     "give exactly one size"),
-    ({"client": "ACME", "symbol": "BTC/USD", "side": "up", "qty": "1"}, "side",
-     "side must be buy, sell or two-way"),
-    ({"client": "", "symbol": "BTC/USD", "side": "buy", "qty": "1"}, "client", "client id"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "start"),
+    [
+        ({"client": "ACME", "symbol": "DOGE/USD", "side": "buy", "qty": "1"}, "symbol", "unknown symbol 'DOGE/USD'"),
+        ({"client": "ACME", "symbol": "BTC/USD", "side": "buy", "qty": "-1"}, "qty", "qty must be a positive"),
+        (
+            {"client": "ACME", "symbol": "BTC/USD", "side": "buy", "qty": "1", "notional": "5"},
+            "qty",
+            "give exactly one size",
+        ),
+        (
+            {"client": "ACME", "symbol": "BTC/USD", "side": "up", "qty": "1"},
+            "side",
+            "side must be buy, sell or two-way",
+        ),
+        ({"client": "", "symbol": "BTC/USD", "side": "buy", "qty": "1"}, "client", "client id"),
+    ],
+)
 def test_a_bad_rfq_is_the_cli_line_next_to_its_field(web: TestClient, body: dict, field: str, start: str) -> None:
     resp = web.post("/api/rfq", json=body)
     assert resp.status_code == 400, resp.text
@@ -54,12 +63,15 @@ def test_a_quote_answer_is_checked_before_the_broker(web: TestClient) -> None:
     assert resp.status_code == 400 and resp.json()["error"] == "side must be buy or sell, got 'both'"
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("/api/reports/nope", "report"),
-    ("/api/reports/hit_ratio?since=yesterday-ish", "since"),
-    ("/api/reports/hit_ratio?bucket=fortnight", "bucket"),
-    ("/api/reports/hit_ratio/plot.png", ""),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("/api/reports/nope", "report"),
+        ("/api/reports/hit_ratio?since=yesterday-ish", "since"),
+        ("/api/reports/hit_ratio?bucket=fortnight", "bucket"),
+        ("/api/reports/hit_ratio/plot.png", ""),
+    ],
+)
 def test_a_bad_report_request_is_the_report_commands_line(web: TestClient, query: str, field: str) -> None:
     resp = web.get(query)
     assert resp.status_code == 400 and resp.json()["field"] == field, resp.text
