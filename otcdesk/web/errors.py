@@ -27,6 +27,8 @@ _FIELDS = (
     ("--since", "since"),
     ("--until", "until"),
     ("--bucket", "bucket"),
+    ("--as-of", "as_of"),
+    ("--limit", "limit"),
     ("unknown report", "report"),
     ("this is a two-way quote", "side"),
 )

@@ -247,7 +247,7 @@ $("report-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   showErrors("err-", "report-form", null);
   const params = new URLSearchParams();
-  for (const k of ["since", "until", "bucket"]) if ($(k).value.trim()) params.set(k, $(k).value.trim());
+  for (const k of ["since", "until", "bucket", "as_of", "limit"]) if ($(k).value.trim()) params.set(k, $(k).value.trim());
   const name = $("report").value;
   $("run").disabled = true;
   try {

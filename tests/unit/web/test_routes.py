@@ -70,6 +70,8 @@ def test_a_quote_answer_is_checked_before_the_broker(web: TestClient) -> None:
         ("/api/reports/hit_ratio?since=yesterday-ish", "since"),
         ("/api/reports/hit_ratio?bucket=fortnight", "bucket"),
         ("/api/reports/hit_ratio/plot.png", ""),
+        ("/api/reports/hit_ratio?as_of=1h", "as_of"),
+        ("/api/reports/blotter?limit=many", "limit"),
     ],
 )
 def test_a_bad_report_request_is_the_report_commands_line(web: TestClient, query: str, field: str) -> None:
