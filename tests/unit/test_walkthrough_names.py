@@ -1,0 +1,46 @@
+"""The tests docs/architecture.md's walkthroughs name exist: a renamed or removed test makes the
+page's "caught by" claim false, so it fails here instead."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = ROOT / "docs" / "architecture.md"
+#: `tests/x.py::test_name`, or `x.py::test_name` / `::test_name` continuing the file named last
+REFERENCE = re.compile(r"`((?:tests/)?[\w/]*\.py)?::(test_\w+)(?:\[[^\]]*\])?`")
+
+
+def _walkthroughs() -> str:
+    text = PAGE.read_text()
+    return text[text.index("\n## Add an event field") :]
+
+
+def named_tests() -> list[tuple[str, str]]:
+    """(path under tests/, test name) for every reference, in page order."""
+    found, current = [], ""
+    for path, name in REFERENCE.findall(_walkthroughs()):
+        if path:
+            current = path if path.startswith("tests/") else _resolve(path)
+        found.append((current, name))
+    return found
+
+
+def _resolve(file_name: str) -> str:
+    """A bare `test_x.py` is the one file of that name under tests/."""
+    (match,) = list((ROOT / "tests").rglob(file_name))
+    return str(match.relative_to(ROOT))
+
+
+def test_the_walkthroughs_name_tests() -> None:
+    assert len(named_tests()) > 20
+
+
+def test_every_test_the_walkthroughs_name_exists() -> None:
+    missing = [
+        f"{path}::{name}"
+        for path, name in named_tests()
+        if not re.search(rf"^(async )?def {name}\(", (ROOT / path).read_text(), flags=re.MULTILINE)
+    ]
+    assert missing == []
