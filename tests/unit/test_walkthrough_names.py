@@ -1,5 +1,5 @@
-"""The tests docs/architecture.md's walkthroughs name exist: a renamed or removed test makes the
-page's "caught by" claim false, so it fails here instead."""
+"""The tests and files docs/architecture.md's walkthroughs name exist: a renamed or removed test
+makes the page's "caught by" claim false, a moved file its "touch this" one, so they fail here."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "architecture.md"
 #: `tests/x.py::test_name`, or `x.py::test_name` / `::test_name` continuing the file named last
 REFERENCE = re.compile(r"`((?:tests/)?[\w/]*\.py)?::(test_\w+)(?:\[[^\]]*\])?`")
+#: a checkout path in backquotes: `otcdesk/events.py`, `tests/unit/frontoffice/`, `docker-compose.yml`
+TEMPLATE = re.compile(r"NNNN|/vN\.")  # the example's new files, named by pattern
+PATH = re.compile(r"`((?:otcdesk|streams|consumers|producers|bench|tests|infra|docs)/[\w/.-]*|docker-compose[\w.]*)`")
 
 
 def _walkthroughs() -> str:
@@ -44,3 +47,9 @@ def test_every_test_the_walkthroughs_name_exists() -> None:
         if not re.search(rf"^(async )?def {name}\(", (ROOT / path).read_text(), flags=re.MULTILINE)
     ]
     assert missing == []
+
+
+def test_every_file_the_walkthroughs_name_exists() -> None:
+    named = [p for p in PATH.findall(_walkthroughs()) if not TEMPLATE.search(p)]
+    assert len(named) > 20
+    assert [p for p in named if not (ROOT / p).exists()] == []
