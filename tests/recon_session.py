@@ -16,8 +16,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_EVEN
-from decimal import Decimal as D
+from decimal import ROUND_HALF_EVEN, Decimal as D
 
 from otcdesk.db import rows
 from otcdesk.db.runner import SqlRunner

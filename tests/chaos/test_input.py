@@ -19,10 +19,8 @@ from collections.abc import Iterator
 import click
 import pytest
 import typer
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tests.cli_main import run_main
 from otcdesk.analytics import queries
 from otcdesk.analytics.timespec import instant_us
 from otcdesk.cli import main as cli
@@ -30,6 +28,7 @@ from otcdesk.errors import UserError
 from otcdesk.settings import Settings
 from otcdesk.stack.ports import ephemeral_port
 from streams import STAGES
+from tests.cli_main import run_main
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
@@ -128,7 +127,7 @@ def _not(parse: object) -> object:
 
     def refused(text: str) -> bool:
         try:
-            parse(text)  # type: ignore[operator]
+            parse(text)
         except (ValueError, ArithmeticError, UserError):
             return True
         return False
@@ -170,7 +169,7 @@ NUMBERISH = st.sampled_from(
         "1_000",
         "9" * 400,
         "½",
-        "١",
+        "\u0661",  # ARABIC-INDIC DIGIT ONE: Python's int() and float() read it as 1
         "None",
         "null",
         "true",

@@ -11,14 +11,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
 from otcdesk.events import Event
-from otcdesk.kafka import consumer_config
+from otcdesk.kafka import consumer_config, position
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 from otcdesk.topics import create_topics, delete_namespace
@@ -42,7 +42,7 @@ def env_of(settings: Settings, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def processes(
-    settings: Settings, commands: dict[str, Sequence[str]], logs: Path, **env: str
+    settings: Settings, commands: Mapping[str, Sequence[str]], logs: Path, **env: str
 ) -> Iterator[dict[str, subprocess.Popen]]:
     """Start `otcdesk <args>` per name; on exit stop them and, on failure, show their log tails."""
     running: dict[str, subprocess.Popen] = {}
@@ -99,7 +99,7 @@ class TopicReader:
                 if msg.error():
                     continue
                 try:
-                    self.events.append((msg.topic(), serde.decode(msg.value())))
+                    self.events.append((position(msg)[0], serde.decode(msg.value())))
                 except DecodeError:
                     self.undecodable += 1
 

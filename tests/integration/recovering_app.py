@@ -16,10 +16,9 @@ import asyncio
 import os
 from collections.abc import Mapping
 
+import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
-
-import faust
 
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
@@ -32,7 +31,7 @@ HANDLE_DELAY_S = float(os.environ.get("OTCDESK_TEST_HANDLE_DELAY_S", "0"))
 BASE = aiokafka_driver.Consumer if os.environ.get("OTCDESK_TEST_STOCK_CONSUMER") == "1" else SeekFirstConsumer
 
 
-class SlowSeekConsumer(BASE):  # type: ignore[misc, valid-type]
+class SlowSeekConsumer(BASE):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         await asyncio.sleep(DELAY_S)
         return await super().seek_to_committed()

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 TTL = {"OTCDESK_QUOTE__TTL_MS": "60000"}  # the quote must outlive the restart
 
 
-def test_acceptance_restores_live_quotes_after_kill_9(stack: Settings, tmp_path) -> None:  # noqa: ANN001
+def test_acceptance_restores_live_quotes_after_kill_9(stack: Settings, tmp_path) -> None:
     with namespace(stack) as base:
         settings = base.model_copy(update={"quote": base.quote.model_copy(update={"ttl_ms": 60000})})
         commands = {"feed": ["feed", "run", "--source", "sim", "--start-us", "now", "--duration", "600"]}

@@ -123,7 +123,7 @@ def test_edited_applied_migration_is_refused(server: DriverRunner, tmp_path: Pat
         migrate(server, name, load_migrations(directory))
         init = directory / "0001_init.sql"
         init.write_text(init.read_text() + "\n-- edited\n")
-        with pytest.raises(ChecksumMismatchError, match="0001_init.sql changed"):
+        with pytest.raises(ChecksumMismatchError, match=r"0001_init\.sql changed"):
             migrate(server, name, load_migrations(directory))
     finally:
         _drop(server, name)
@@ -134,7 +134,7 @@ def test_read_only_user_reads_but_cannot_write(settings: Settings, server: Drive
     try:
         assert reader.query("SELECT count() FROM rfq") is not None
         event = sample_events()[0]
-        with pytest.raises(QueryError, match="(?i)readonly"):
+        with pytest.raises(QueryError, match=r"(?i)readonly"):
             reader.insert(f"{db}.rfq", rows.columns(type(event)), [rows.to_row(event)])
     finally:
         reader.close()

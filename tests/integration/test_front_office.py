@@ -29,7 +29,7 @@ TTL_MS = 20_000
 
 
 @pytest.fixture(scope="module")
-def desk(stack: Settings, tmp_path_factory):  # noqa: ANN201
+def desk(stack: Settings, tmp_path_factory):
     logs = tmp_path_factory.mktemp("front-office")
     with namespace(stack) as settings:
         commands = {"feed": ["feed", "run", "--source", "sim", "--start-us", "now", "--duration", "600"]}
@@ -46,19 +46,21 @@ def desk(stack: Settings, tmp_path_factory):  # noqa: ANN201
             reader.close()
 
 
-def _publish(settings: Settings, *events) -> None:  # noqa: ANN002
+def _publish(settings: Settings, *events) -> None:
     with EventProducer(settings) as producer:
         for event in events:
             producer.produce(event)
 
 
-def _quote_for(settings: Settings, reader: TopicReader, alive, **rfq_args) -> Quote:  # noqa: ANN001, ANN003
+def _quote_for(settings: Settings, reader: TopicReader, alive, **rfq_args) -> Quote:
     """Publish RFQs until one is quoted (the first may meet empty books while stages start)."""
     last = None
     for _ in range(30):
         rfq = build_rfq(settings=settings, ts_us=settings.clock().now_us(), **rfq_args)
         _publish(settings, rfq)
-        answer = reader.wait_for(lambda e: e.key == rfq.rfq_id and isinstance(e, (Quote, QuoteRejected)), 60, alive)
+        answer = reader.wait_for(
+            lambda e, rfq=rfq: e.key == rfq.rfq_id and isinstance(e, (Quote, QuoteRejected)), 60, alive
+        )
         if isinstance(answer, Quote):
             return answer
         # While the stages start, books arrive venue by venue: no fresh venue, then thin depth.
@@ -68,7 +70,7 @@ def _quote_for(settings: Settings, reader: TopicReader, alive, **rfq_args) -> Qu
     raise AssertionError(f"never quoted: {last}")
 
 
-def test_200_btc_buy_is_quoted_from_the_consolidated_book_and_accepted(desk) -> None:  # noqa: ANN001
+def test_200_btc_buy_is_quoted_from_the_consolidated_book_and_accepted(desk) -> None:
     settings, reader, alive, logs = desk
     quote = _quote_for(settings, reader, alive, client_id="ACME", symbol="BTC/USD", side="buy", qty_base="200")
     assert (quote.side, quote.qty_base, quote.client_id) == (Side.BUY, Decimal("200"), "ACME")
@@ -101,8 +103,8 @@ def test_200_btc_buy_is_quoted_from_the_consolidated_book_and_accepted(desk) -> 
     assert trade.arrival_mid_quote == quote.mid_price_quote and trade.rfq_id == quote.rfq_id
 
 
-def test_an_acceptance_after_valid_until_gets_a_typed_refusal_not_a_dead_letter(desk) -> None:  # noqa: ANN001
-    settings, reader, alive, logs = desk
+def test_an_acceptance_after_valid_until_gets_a_typed_refusal_not_a_dead_letter(desk) -> None:
+    settings, reader, alive, _logs = desk
     quote = _quote_for(settings, reader, alive, client_id="ACME", symbol="ETH/USD", side=None, qty_base="10")
     wait_s = (quote.valid_until_us - settings.clock().now_us()) / 1e6 + settings.quote.expiry_grace_ms / 1000 + 1
     time.sleep(max(wait_s, 0))
@@ -130,8 +132,8 @@ def test_an_acceptance_after_valid_until_gets_a_typed_refusal_not_a_dead_letter(
     assert not any(isinstance(e, DeadLetter) and e.source_key == quote.rfq_id.encode() for _, e in reader.events)
 
 
-def test_bad_rfqs_are_dead_lettered_and_answered_where_a_client_waits(desk) -> None:  # noqa: ANN001
-    settings, reader, alive, logs = desk
+def test_bad_rfqs_are_dead_lettered_and_answered_where_a_client_waits(desk) -> None:
+    settings, reader, alive, _logs = desk
     good = build_rfq("ACME", "BTC/USD", "buy", qty_base="1", settings=settings)
     negative = replace(good, event_id=str(uuid.uuid4()), rfq_id="neg-" + good.rfq_id[:30], qty_base=Decimal("-5"))
     unknown = replace(good, event_id=str(uuid.uuid4()), rfq_id="doge-" + good.rfq_id[:30], symbol="DOGE/USD")

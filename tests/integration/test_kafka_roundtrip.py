@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from otcdesk.kafka import EventProducer, admin_client, consumer_config, consume, producer_config, subscribe
+from otcdesk.kafka import EventProducer, admin_client, consume, consumer_config, producer_config, subscribe
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 from otcdesk.topics import create_topics, describe_topics
@@ -81,7 +81,7 @@ def test_confluent_and_aiokafka_put_one_key_on_the_same_partition(settings: Sett
     producer = Producer(producer_config(settings))
     placed = {}
 
-    def on_delivery(err, msg) -> None:  # noqa: ANN001
+    def on_delivery(err, msg) -> None:
         assert err is None
         placed[msg.key()] = msg.partition()
 
@@ -124,7 +124,7 @@ def test_faust_agent_forwards_typed_events_in_a_real_worker(settings: Settings, 
         OTCDESK_TEST_STAGE=f"test-forwarder-{tag}",
         PYTHONUNBUFFERED="1",
     )
-    log = open(tmp_path / "worker.log", "w")
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - the worker's stdout, closed after it exits
     worker = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.forwarder_app", "worker", "--without-web", "-l", "warn"],
         env=env,

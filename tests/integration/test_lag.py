@@ -4,6 +4,7 @@ Burrow's verdicts from sampled commits."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -109,10 +110,10 @@ def _delete_group(settings: Settings, group: str) -> None:
     """Leave no test group behind: `otcdesk lag --all` on this broker should show only real ones."""
     admin = admin_client(settings)  # keep a reference: a collected client never resolves its futures
     for future in admin.delete_consumer_groups([group], request_timeout=30).values():
-        try:
+        with contextlib.suppress(
+            KafkaException
+        ):  # already gone, or a member still leaving: offsets expire with the broker's retention
             future.result(timeout=60)
-        except KafkaException:
-            pass  # already gone, or a member still leaving: offsets expire with the broker's retention
 
 
 def java_describe(settings: Settings, group: str) -> list[Row]:
@@ -139,7 +140,7 @@ def java_describe(settings: Settings, group: str) -> list[Row]:
         check=True,
     ).stdout
     rows = [tuple(line.split()[:6]) for line in out.splitlines() if line.startswith(group)]
-    return sorted(rows, key=lambda r: (r[1], int(r[2])))  # type: ignore[return-value]
+    return sorted(rows, key=lambda r: (r[1], int(r[2])))
 
 
 def ours(group: GroupLag) -> list[Row]:

@@ -4,6 +4,7 @@ __consumer_offsets, STOP within a bounded number of refreshes of a consumer stop
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -49,10 +50,8 @@ def group(stack: Settings) -> Iterator[str]:
 def delete_group(settings: Settings, group: str) -> None:
     admin = admin_client(settings)
     for future in admin.delete_consumer_groups([group], request_timeout=30).values():
-        try:
+        with contextlib.suppress(KafkaException):  # already gone
             future.result(timeout=60)
-        except KafkaException:
-            pass  # already gone
 
 
 def produce(settings: Settings, topic: str, n: int = 1) -> None:
@@ -132,7 +131,7 @@ def refreshed_at(text: str) -> float | None:
     return float(found.group(1)) if found else None
 
 
-def scrapes_until(port: int, done, refreshes: int = 40) -> str:  # noqa: ANN001 - a predicate on the text
+def scrapes_until(port: int, done, refreshes: int = 40) -> str:
     """Scrape once per exporter refresh, at most `refreshes` of them, until `done(text)`."""
     seen: set[float] = set()
     deadline = time.monotonic() + 120

@@ -42,7 +42,7 @@ def _cli(settings: Settings, *args: str, timeout_s: float = 90) -> subprocess.Co
     )
 
 
-def _next_json(stream) -> dict:  # noqa: ANN001
+def _next_json(stream) -> dict:
     """The next JSON document of `--json` output (indented over several lines)."""
     text = ""
     while line := stream.readline():
@@ -54,7 +54,7 @@ def _next_json(stream) -> dict:  # noqa: ANN001
     return {}
 
 
-def _published_and_quoted(settings: Settings, logs) -> tuple[subprocess.Popen[str], dict]:  # noqa: ANN001
+def _published_and_quoted(settings: Settings, logs) -> tuple[subprocess.Popen[str], dict]:
     """`rfq publish --follow --json` in the background (the person's first terminal) until its RFQ
     is quoted: while the desk starts, books arrive venue by venue and the first RFQs are refused."""
     for _ in range(20):
@@ -93,7 +93,7 @@ def _published_and_quoted(settings: Settings, logs) -> tuple[subprocess.Popen[st
 
 
 @pytest.mark.parametrize("speed", ["1", "60"])
-def test_a_person_books_a_trade_in_a_running_desk_at_any_speed(stack: Settings, tmp_path, speed: str) -> None:  # noqa: ANN001
+def test_a_person_books_a_trade_in_a_running_desk_at_any_speed(stack: Settings, tmp_path, speed: str) -> None:
     with (
         namespace(stack) as settings,
         processes(

@@ -8,6 +8,7 @@ desk's `otcdesk-sink` group and `otcdesk` database are never touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -65,10 +66,10 @@ def _delete_groups(settings: Settings, groups: list[str]) -> None:
     """Throwaway groups would otherwise show up in `otcdesk lag` (it lists otcdesk-*) forever."""
     admin = admin_client(settings)  # held: a collected AdminClient never completes its futures
     for future in admin.delete_consumer_groups(groups, request_timeout=10).values():
-        try:
+        with contextlib.suppress(
+            KafkaException, TimeoutError
+        ):  # never created (the reader only assigns), or already gone
             future.result(timeout=15)
-        except (KafkaException, TimeoutError):
-            pass  # never created (the reader only assigns), or already gone
 
 
 def _commit_at_end(settings: Settings, group: str) -> dict[tuple[str, int], int]:

@@ -114,10 +114,10 @@ def test_edge_decimals_are_stored_to_the_last_digit(
     sink = Sink(
         stack,
         SinkOptions("g", db, max_seconds=20.0),
-        consumer=FakeConsumer(messages),  # type: ignore[arg-type]
+        consumer=FakeConsumer(messages),
         writer=ClickHouseWriter(stack, db),
         producer=FakeProducer(),
-        ends=FakeEnds(),  # type: ignore[arg-type]
+        ends=FakeEnds(),
         clock=FakeClock(),
     )
     if path == "reference decode":
@@ -144,13 +144,13 @@ def test_a_retried_insert_sends_the_same_values(stack: Settings, database: tuple
     sink = Sink(
         stack,
         SinkOptions("g", db, max_seconds=5.0),
-        consumer=FakeConsumer([]),  # type: ignore[arg-type]
+        consumer=FakeConsumer([]),
         writer=ClickHouseWriter(stack, db),
         producer=FakeProducer(),
-        ends=FakeEnds(),  # type: ignore[arg-type]
+        ends=FakeEnds(),
         clock=FakeClock(),
     )
-    sink._take_all([FakeMessage(e.TOPIC, 0, i, SERDE.encode(e)) for i, e in enumerate(events)])  # type: ignore[arg-type]
+    sink._take_all([FakeMessage(e.TOPIC, 0, i, SERDE.encode(e)) for i, e in enumerate(events)])
     writer = ClickHouseWriter(stack, db)
     for cls, table in sink.batch.rows.items():
         writer.insert(cls, table)

@@ -131,7 +131,7 @@ def test_stack_json_tells_clients_where_the_stack_listens(stack: Settings) -> No
 
 @LOCAL_ONLY
 @pytest.mark.timeout(600)
-def test_three_brokers_in_a_state_dir_of_their_own(tmp_path) -> None:  # noqa: ANN001 - pytest's Path
+def test_three_brokers_in_a_state_dir_of_their_own(tmp_path) -> None:
     """`stack up --brokers 3` on a scratch state dir and free ports (the shared stack is untouched):
     three nodes of one cluster, bootstrap listing all three, topics replicated 3 / min.insync 2,
     `up` again keeps them, `down --wipe` stops every node."""

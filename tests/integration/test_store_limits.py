@@ -21,13 +21,13 @@ import pytest
 from clickhouse_driver import Client
 from clickhouse_driver.errors import ServerException
 
-from tests.cli_main import run_main
 from otcdesk.analytics import limit_errors
 from otcdesk.db import client
 from otcdesk.errors import StackError
 from otcdesk.settings import Settings
 from otcdesk.stack import processes, state_file
 from otcdesk.stack.throwaway import ThrowawayClickHouse
+from tests.cli_main import run_main
 from tests.integration.conftest import _unavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -245,7 +245,7 @@ def test_a_query_the_client_stops_leaves_the_server(store: ThrowawayClickHouse, 
         time.sleep(1)
         proc.send_signal(sig)
         gone_s = _wait(lambda: not _scans(store), 10)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     print(f"{sig.name}: the scan left system.processes {gone_s:.2f} s after the signal")
@@ -262,7 +262,7 @@ def test_the_clients_deadline_cancels_the_query_on_the_server(store: ThrowawayCl
     client's Cancel, not the server's timer, ends the query."""
     proc = _start_scan(store, OTCDESK_READ_ONLY__MAX_EXECUTION_TIME_S="2", OTCDESK_READ_ONLY__CANCEL_GRACE_S="1")
     try:
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
         gone_s = _wait(lambda: not _scans(store), 10)
     finally:
         proc.kill()

@@ -21,8 +21,8 @@ from otcdesk.settings import Settings
 from tests.integration.test_recon_sql import sink_insert
 from tests.unit.test_venue_tables import (
     GENERATED_FILLS,
-    OPTIONS,
     ON_VENUE_TABLES,
+    OPTIONS,
     SESSION,
     answers,
     untrusted_deals,

@@ -22,11 +22,11 @@ from tests.samples import sample_events
 pytestmark = pytest.mark.integration
 
 
-def _banner(driver) -> bool:  # noqa: ANN001
+def _banner(driver) -> bool:
     return not driver.execute_script("return document.getElementById('banner').hidden")
 
 
-def test_the_page_shows_a_broker_restart_and_resumes_after_it(scram_broker: ScramBroker, tmp_path) -> None:  # noqa: ANN001
+def test_the_page_shows_a_broker_restart_and_resumes_after_it(scram_broker: ScramBroker, tmp_path) -> None:
     port = free_port()
     quote = next(e for e in sample_events() if isinstance(e, Quote))
     with (
@@ -37,7 +37,7 @@ def test_the_page_shows_a_broker_restart_and_resumes_after_it(scram_broker: Scra
         chromium() as driver,
     ):
 
-        def opened(d) -> bool:  # noqa: ANN001
+        def opened(d) -> bool:
             from selenium.common.exceptions import WebDriverException
 
             assert procs["web"].poll() is None, tails(tmp_path)

@@ -43,7 +43,7 @@ class _RecordingTopic:
 
 def record(stage: Stage) -> Recorded:
     recorded = Recorded()
-    stage.topic = lambda name: _RecordingTopic(name, recorded)  # type: ignore[method-assign]
+    stage.topic = lambda name: _RecordingTopic(name, recorded)
     return recorded
 
 

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 import typer
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
-from tests.cli_main import run_main
 from otcdesk.cli import main as cli
 from otcdesk.cli.params import SEED, choice, identifier, names, number, whole
 from otcdesk.client import build_rfq
@@ -21,6 +19,7 @@ from otcdesk.errors import UserError
 from otcdesk.settings import Settings
 from otcdesk.stack.ports import ephemeral_port
 from otcdesk.validation import control_char, id_problem
+from tests.cli_main import run_main
 
 #: Characters of Unicode categories Cc and Cf: NUL..US, DEL, C1, soft hyphen, zero-width, bidi marks...
 CONTROL = st.characters(categories=["Cc", "Cf"])
@@ -115,7 +114,7 @@ def run(*args: str) -> tuple[str, BaseException | None]:
 @given(st.floats(min_value=0, max_value=100, exclude_min=True, allow_nan=False, allow_infinity=False))
 def test_any_finite_number_in_range_is_taken(value: float) -> None:
     output, error = run("--x", repr(value))
-    assert error is None and eval(output)[0] == value  # noqa: S307 - our own repr
+    assert error is None and eval(output)[0] == value  # our own repr
 
 
 @settings(max_examples=200, deadline=None)  # a CLI parse per example: slow on a loaded machine
@@ -153,14 +152,14 @@ def test_unset_options_and_good_values_pass() -> None:
     output, error = run(
         "--y", "2", "--n", "10", "--seed", "0", "--group", "a", "--stages", "recon,hedger", "--side", "BUY"
     )
-    assert error is None and eval(output) == (1.0, 2.0, 10, 0, ["a"], "recon,hedger", "buy")  # noqa: S307
+    assert error is None and eval(output) == (1.0, 2.0, 10, 0, ["a"], "recon,hedger", "buy")
 
 
 # -- the whole CLI ------------------------------------------------------------------------------
 
 
 def _commands(group: object, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], object]]:
-    for name, command in group.commands.items():  # type: ignore[attr-defined]
+    for name, command in group.commands.items():
         if hasattr(command, "commands"):
             yield from _commands(command, (*path, name))
         else:
@@ -178,7 +177,7 @@ def test_every_float_option_of_every_command_has_a_domain() -> None:
     for path, command in _commands(typer.main.get_group(cli.app)):
         if path[:1] in UNCHECKED or path in UNCHECKED:
             continue
-        for param in command.params:  # type: ignore[attr-defined]
+        for param in command.params:
             annotation = param.type_descriptor.annotation
             if float in (annotation, *getattr(annotation, "__args__", ())):
                 qualname = getattr(param.callback, "__qualname__", "")

@@ -273,7 +273,7 @@ def test_edited_applied_migration_is_refused(chdb: ChdbRunner, tmp_path: Path) -
     migrate(chdb, name, load_migrations(directory))
     init = directory / "0001_init.sql"
     init.write_text(init.read_text() + "\n-- a harmless-looking edit\n")
-    with pytest.raises(ChecksumMismatchError, match="0001_init.sql changed after it was applied"):
+    with pytest.raises(ChecksumMismatchError, match=r"0001_init\.sql changed after it was applied"):
         migrate(chdb, name, load_migrations(directory))
     chdb.execute(f"DROP DATABASE {name}")
 

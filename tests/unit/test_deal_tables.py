@@ -86,7 +86,7 @@ def test_migration_backfills_a_database_that_already_holds_events(chdb: ChdbRunn
     migrate(chdb, name, before)
     insert_all(chdb, name, SESSION.event_log())
     outcomes = migrate(chdb, name)
-    assert [(o.version, o.status) for o in outcomes if o.version >= 4][0] == (4, "applied")
+    assert next((o.version, o.status) for o in outcomes if o.version >= 4) == (4, "applied")
     for name_of in ON_DEAL_TABLES:
         assert raw_and_deal_answers(chdb, name, name_of)[1] == raw_and_deal_answers(chdb, session_db, name_of)[1]
     # the backfill holds the same states as the views (row counts aside): same deals, same trades
@@ -117,7 +117,7 @@ def test_every_report_runs_on_a_generated_history(chdb: ChdbRunner, generated_db
 
 @pytest.mark.parametrize("fills, seed", [(0, 0), (6, 0), (-4, 0), (4, -1)])
 def test_generator_refuses_bad_sizes(fills: int, seed: int) -> None:
-    with pytest.raises(UserError, match="--fills|--seed"):
+    with pytest.raises(UserError, match=r"--fills|--seed"):
         generate.statements("x", fills, {k: ["a"] for k in generate.FEE_PARAMS}, seed)
 
 

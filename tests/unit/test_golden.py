@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from datetime import UTC
 from pathlib import Path
 
 import avro.io
@@ -52,8 +53,6 @@ def test_reference_avro_library_reads_the_golden_bytes(event: str) -> None:
     for name, value in ours.items():
         theirs = record[name]
         if name.endswith("_us") and hasattr(theirs, "timestamp"):
-            from datetime import timezone
-
-            epoch = theirs.replace(tzinfo=theirs.tzinfo or timezone.utc)
+            epoch = theirs.replace(tzinfo=theirs.tzinfo or UTC)
             theirs = int(epoch.timestamp()) * 1_000_000 + epoch.microsecond
         assert theirs == value, f"{event}.{name}"

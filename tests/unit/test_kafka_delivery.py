@@ -34,13 +34,12 @@ def test_a_record_nobody_acknowledged_is_a_delivery_error_not_a_silent_count(cap
 
 
 def test_leaving_the_block_confirms_and_an_exception_in_flight_stays_the_news() -> None:
-    with pytest.raises(DeliveryError):
-        with EventProducer(_nowhere(), **{"message.timeout.ms": 300}) as producer:
-            producer.produce(sample_rfq())
-    with pytest.raises(KeyError):  # not replaced by the DeliveryError of the unsent record
-        with EventProducer(_nowhere(), **{"message.timeout.ms": 300}) as producer:
-            producer.produce(sample_rfq())
-            raise KeyError("the caller's own failure")
+    with pytest.raises(DeliveryError), EventProducer(_nowhere(), **{"message.timeout.ms": 300}) as producer:
+        producer.produce(sample_rfq())
+    # The caller's KeyError is not replaced by the DeliveryError of the unsent record.
+    with pytest.raises(KeyError), EventProducer(_nowhere(), **{"message.timeout.ms": 300}) as producer:
+        producer.produce(sample_rfq())
+        raise KeyError("the caller's own failure")
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,7 @@ def test_followed_history_stores_commits_and_forgets_deleted_ones() -> None:
     assert set(history.windows) == {("h", "t", 0)}
 
 
-def test_sampled_history_round_trips_its_log_ends(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+def test_sampled_history_round_trips_its_log_ends(tmp_path) -> None:
     history = LagHistory()
     history.note_ends({("t", 0): 5}, 1000.0)
     history.note_ends({("t", 0): 9}, 1000.0 + OFFSET_REFRESH_S)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from consumers.lag import GroupLag, LagHistory, PartitionLag, exit_code
 from consumers.lag_rules import (
@@ -171,7 +170,7 @@ def test_record_ignores_time_that_did_not_move_forward() -> None:
     assert record(w, Sample(20, 999.0, 1), consumer_alive=True) == w
 
 
-def test_history_round_trips_through_its_file(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+def test_history_round_trips_through_its_file(tmp_path) -> None:
     path = tmp_path / "lag-history.json"
     history = LagHistory()
     for i in range(12):
@@ -182,7 +181,7 @@ def test_history_round_trips_through_its_file(tmp_path) -> None:  # noqa: ANN001
     assert len(again.windows[("otcdesk-recon", "trades", 2)]) == WINDOW
 
 
-def test_a_corrupt_history_file_starts_fresh(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+def test_a_corrupt_history_file_starts_fresh(tmp_path) -> None:
     path = tmp_path / "lag-history.json"
     path.write_text("{not json")
     assert LagHistory.load(path).windows == {}

@@ -13,8 +13,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from otcdesk.cli.run_cmd import _serve_metrics
-from otcdesk.events import Venue
 from otcdesk.errors import UserError
+from otcdesk.events import Venue
 from otcdesk.metrics import serve
 from otcdesk.settings import MetricsSettings, Settings
 from otcdesk.supervisor import Backoff, Child, Supervisor, desk_children, with_metrics_ports
@@ -128,7 +128,7 @@ def test_the_feed_counts_its_updates_by_venue_and_symbol() -> None:
         return REGISTRY.get_sample_value("otcdesk_feed_updates_total", {"venue": venue, "symbol": "BTC/USD"}) or 0.0
 
     before = {venue: count(venue) for venue in ("BINANCE", "OKX")}
-    publisher = FeedPublisher(Settings(), "sim", producer=_Producer())  # type: ignore[arg-type]
+    publisher = FeedPublisher(Settings(), "sim", producer=_Producer())
     for venue in (Venue.BINANCE, Venue.OKX, Venue.BINANCE):
         publisher.publish(_book(venue, "95000"))
     assert {venue: count(venue) - before[venue] for venue in before} == {"BINANCE": 2, "OKX": 1}

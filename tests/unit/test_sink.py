@@ -12,9 +12,9 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from consumers.sink import Sink, SinkOptions
-from otcdesk.dlq import dead_letter_id
 from consumers.sink_batch import Batch, BatchPolicy, RateMeter, backoff, commit_positions, partition_lag, total_lag
 from otcdesk.db.rows import Provenance, record_row_builder, to_row
+from otcdesk.dlq import dead_letter_id
 from otcdesk.errors import TransientError
 from otcdesk.events import DeadLetter, Event, Rfq, RfqPriced
 from otcdesk.serde import default_serde
@@ -204,12 +204,12 @@ def _sink(messages: list[FakeMessage], writer: FakeWriter) -> tuple[Sink, FakeCo
     sink = Sink(
         settings,
         SinkOptions("g", "db", max_seconds=5.0),
-        consumer=consumer,  # type: ignore[arg-type]
+        consumer=consumer,
         writer=writer,
         producer=producer,
         ends=FakeEnds(),
         clock=FakeClock(),
-    )  # type: ignore[arg-type]
+    )
     return sink, consumer, producer
 
 

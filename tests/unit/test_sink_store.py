@@ -51,7 +51,7 @@ def test_dead_letters_unacknowledged_hold_the_insert_until_kafka_has_them() -> N
         if flushes["n"] == 1:
             raise TransientError("1 events not acknowledged by Kafka within 10s")
 
-    producer.flush = flush  # type: ignore[method-assign]
+    producer.flush = flush
     sink.run()
     assert log[:2] == ["flush", "flush"] and all(entry.startswith("insert") for entry in log[2:])
     assert len(writer.stored["DeadLetter"]) == 1 and len(writer.stored["Rfq"]) == 1
@@ -64,7 +64,7 @@ def test_revoke_waits_for_the_batch_in_flight_and_commits_it_once_stored() -> No
     sink._take_all([_encoded(sample_events()[0], 9)])
     sink._flush()
     assert sink.job is not None and sink.batch.empty
-    sink._on_revoke(consumer, [])  # type: ignore[arg-type]
+    sink._on_revoke(consumer, [])
     assert sink.job is None and len(writer.stored["Rfq"]) == 1
     assert consumer.commits == [[("rfq", 0, 10)]] and sink.batches == 1
 
@@ -74,5 +74,5 @@ def test_revoke_drops_a_batch_in_flight_whose_insert_failed() -> None:
     sink, consumer, _ = _sink([], writer)
     sink._take_all([_encoded(sample_events()[0], 9)])
     sink._flush()
-    sink._on_revoke(consumer, [])  # type: ignore[arg-type]
+    sink._on_revoke(consumer, [])
     assert sink.job is None and writer.stored == {} and consumer.commits == [] and sink.batches == 0

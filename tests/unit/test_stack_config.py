@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from otcdesk.db.read_only import ReadOnlyLimits
-from otcdesk.settings import LocalStackSettings, Settings
 from otcdesk.errors import StackError
+from otcdesk.settings import LocalStackSettings, Settings
 from otcdesk.stack import clickhouse, cluster, kafka, processes
 from otcdesk.stack.clickhouse_access import ServerAccess
 from otcdesk.stack.local import LocalStack
@@ -129,7 +129,10 @@ def test_clickhouse_users_default_and_read_only_from_localhost_only() -> None:
 
 def test_choose_port_prefers_default_then_previous_then_any() -> None:
     free = {9092: True, 19092: True}
-    is_free = lambda port: free.get(port, False)  # noqa: E731
+
+    def is_free(port: int) -> bool:
+        return free.get(port, False)
+
     assert choose_port([9092, 19092], set(), is_free, lambda: 40000) == 9092
     free[9092] = False
     assert choose_port([9092, 19092], set(), is_free, lambda: 40000) == 19092

@@ -35,7 +35,7 @@ def _alive(pid: int) -> bool:
 
 def test_a_child_is_terminated_when_its_supervisor_is_killed() -> None:
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
-    child = int(parent.stdout.readline())  # type: ignore[union-attr]
+    child = int(parent.stdout.readline())
     time.sleep(1.0)  # the child has imported otcdesk and armed the signal
     assert _alive(child)
     parent.kill()

@@ -159,14 +159,14 @@ BASE = _settled(CLEAN, SettlementLeg.BASE)
         (
             K.QUANTITY,
             {
-                "fills": CLEAN.fills
-                + (
+                "fills": (
+                    *CLEAN.fills,
                     replace(
                         FILL,
                         event_id="x",
                         fill_id="extra",
                         qty_base=D("1.23456"),
-                        fee=scheduled_fee(INSTRUMENTS[(FILL.venue, "BTC/USD")], FILL.price_quote, D("1.23456")),
+                        fee=scheduled_fee(INSTRUMENTS[FILL.venue, "BTC/USD"], FILL.price_quote, D("1.23456")),
                     ),
                 )
             },
@@ -174,10 +174,10 @@ BASE = _settled(CLEAN, SettlementLeg.BASE)
         (K.FEE, {"fills": _swap(CLEAN.fills, FILL, replace(FILL, fee=FILL.fee * D("1.5")))}),
         (K.FEE, {"fills": _swap(CLEAN.fills, FILL, replace(FILL, fee_currency="EUR"))}),
         (K.MISSING_FILL, {"fills": tuple(f for f in CLEAN.fills if f is not FILL)}),
-        (K.DUPLICATE_FILL, {"fills": CLEAN.fills + (replace(FILL, event_id="redelivered"),)}),
-        (K.DUPLICATE_FILL, {"fills": CLEAN.fills + (replace(FILL, event_id="again", fill_id="other-id"),)}),
+        (K.DUPLICATE_FILL, {"fills": (*CLEAN.fills, replace(FILL, event_id="redelivered"))}),
+        (K.DUPLICATE_FILL, {"fills": (*CLEAN.fills, replace(FILL, event_id="again", fill_id="other-id"))}),
         (K.TIMESTAMP_ORDER, {"fills": _swap(CLEAN.fills, FILL, replace(FILL, order_ts_us=_order_of(FILL).ts_us - 1))}),
-        (K.TIMESTAMP_ORDER, {"settlements": (replace(CLEAN.settlements[0], ts_us=T0 - 1),) + CLEAN.settlements[1:]}),
+        (K.TIMESTAMP_ORDER, {"settlements": (replace(CLEAN.settlements[0], ts_us=T0 - 1), *CLEAN.settlements[1:])}),
         (K.SETTLEMENT_AMOUNT, {"settlements": _swap(CLEAN.settlements, BASE, replace(BASE, amount=D("3.9")))}),
         (K.TX_HASH, {"settlements": _swap(CLEAN.settlements, BASE, replace(BASE, tx_hash=None))}),
         (K.TX_HASH, {"settlements": _swap(CLEAN.settlements, BASE, replace(BASE, tx_hash="0x" + "ab" * 32))}),
@@ -197,9 +197,9 @@ def test_price_break_beyond_tolerance():
 
 def test_order_without_any_report_is_a_missing_fill_after_the_timeout():
     lost = replace(_order_of(FILL), order_id="lost", event_id="lost", ts_us=CLEAN.now_us - 1_000_000)
-    assert kinds(CLEAN.recon(orders=CLEAN.orders + (lost,))) == set()  # still within fill_timeout
+    assert kinds(CLEAN.recon(orders=(*CLEAN.orders, lost))) == set()  # still within fill_timeout
     late = CLEAN.now_us + int(SETTINGS.recon.fill_timeout_s * 1_000_000)
-    assert K.MISSING_FILL in kinds(CLEAN.recon(now_us=late, orders=CLEAN.orders + (lost,)))
+    assert K.MISSING_FILL in kinds(CLEAN.recon(now_us=late, orders=(*CLEAN.orders, lost)))
 
 
 def test_failed_settlement_and_timeout_are_breaks():

@@ -10,6 +10,7 @@ import pytest
 
 from otcdesk.errors import UserError
 from otcdesk.events import (
+    BreakKind,
     Quote,
     QuoteRejected,
     ReconBreak,
@@ -22,7 +23,6 @@ from otcdesk.events import (
     Side,
     TradeBooked,
     TransferDirection,
-    BreakKind,
 )
 from otcdesk.settings import Settings
 from otcdesk.simulate import FAULTS_HEADER, SessionPlan, SessionTally
@@ -154,7 +154,7 @@ def test_the_tally_is_order_free_dedups_and_tells_injected_faults_from_the_rest(
         shuffled = events + events[:3]  # redeliveries
         random.Random(seed).shuffle(shuffled)
         for event in shuffled:
-            tally.add(event, faults.get(getattr(event, "rfq_id", ""), None) if isinstance(event, ReconResult) else None)
+            tally.add(event, faults.get(getattr(event, "rfq_id", "")) if isinstance(event, ReconResult) else None)
         assert tally.done
         summaries.append(tally.summary())
     assert summaries[0] == summaries[1] == summaries[2]

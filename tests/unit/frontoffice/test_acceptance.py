@@ -107,14 +107,14 @@ def test_valid_until_is_inclusive() -> None:
     assert isinstance(book(quote()).accept(response(), VALID_UNTIL), TradeBooked)
     qb = book(quote())
     late = qb.accept(response(), VALID_UNTIL + 1)
-    assert rejected(late) is RejectReason.QUOTE_EXPIRED and "late" in late.detail  # type: ignore[union-attr]
+    assert rejected(late) is RejectReason.QUOTE_EXPIRED and "late" in late.detail
     assert qb.expire(VALID_UNTIL + 10) == []  # the late accept already gave the outcome
     assert rejected(qb.accept(response(), VALID_UNTIL + 20)) is RejectReason.QUOTE_EXPIRED
 
 
 def test_unknown_quote() -> None:
     result = book(quote()).accept(response(quote_id="nope"), T0)
-    assert rejected(result) is RejectReason.UNKNOWN_QUOTE and result.quote_id == "nope"  # type: ignore[union-attr]
+    assert rejected(result) is RejectReason.UNKNOWN_QUOTE and result.quote_id == "nope"
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_decline_removes_the_quote() -> None:
     assert qb.accept(response(action=QuoteAction.DECLINE), T0) is None
     assert len(qb) == 0 and qb.expire(VALID_UNTIL + 1) == []
     result = qb.accept(response(), T0 + 1)
-    assert rejected(result) is RejectReason.UNKNOWN_QUOTE and "declined" in result.detail  # type: ignore[union-attr]
+    assert rejected(result) is RejectReason.UNKNOWN_QUOTE and "declined" in result.detail
 
 
 def test_expiry_sweep_emits_one_outcome_per_quote_in_deadline_order() -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal as D
+from itertools import pairwise
 
 from otcdesk.clients import ClientSim, default_profiles
 from otcdesk.events import Quote, QuoteAction, Rfq, Side, Venue
@@ -31,7 +32,7 @@ def test_rfq_flow_is_deterministic_and_varied() -> None:
     assert in_quote_ccy and all(r.qty_base is None and r.notional_quote % 1000 == 0 for r in in_quote_ccy)
     btc = [r.qty_base for r in first if r.symbol == "BTC/USD" and r.qty_base is not None]
     assert min(btc) > 0 and max(btc) > 50 and all(q % D("0.01") == 0 for q in btc)
-    gaps = [b.ts_us - a.ts_us for a, b in zip(first, first[1:])]
+    gaps = [b.ts_us - a.ts_us for a, b in pairwise(first)]
     assert 1_000_000 < sum(gaps) / len(gaps) < 3_000_000  # 0.5 RFQ/s on average
     serde = default_serde()
     assert all(serde.decode(serde.encode(r)) == r for r in first[:20])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal as D
+from itertools import pairwise
 
 import pytest
 
@@ -49,8 +50,8 @@ def test_books_are_deep_on_tick_and_lot_and_grow_away_from_touch(instruments: li
         for lvl in u.bids + u.asks:
             assert lvl.price_quote % inst.tick_size_quote == 0
             assert lvl.qty_base % inst.lot_size_base == 0 and lvl.qty_base >= inst.min_qty_base
-        assert all(a.price_quote > b.price_quote for a, b in zip(u.bids, u.bids[1:]))
-        assert all(a.price_quote < b.price_quote for a, b in zip(u.asks, u.asks[1:]))
+        assert all(a.price_quote > b.price_quote for a, b in pairwise(u.bids))
+        assert all(a.price_quote < b.price_quote for a, b in pairwise(u.asks))
         assert u.bids[0].price_quote < u.asks[0].price_quote
         for side in (u.bids, u.asks):
             near = sum(lvl.qty_base for lvl in side[:5])
@@ -87,7 +88,7 @@ def test_stale_spells_silence_a_venue(instruments: list[Instrument]) -> None:
     gaps = []
     for key in {(u.venue, u.symbol) for u in updates}:
         times = [u.ts_us for u in updates if (u.venue, u.symbol) == key]
-        gaps += [b - a for a, b in zip(times, times[1:])]
+        gaps += [b - a for a, b in pairwise(times)]
     assert max(gaps) > 2_000_000  # longer than the default stale_book_ms
 
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from otcdesk.events import PriceUpdate, RejectReason, Side, Venue
 from otcdesk.pricing import ConsolidatedBook, LevelCache, PricedRfq, PricingRefusal, price_rfq
@@ -94,7 +93,7 @@ def test_price_rfq_converts_notional_at_mid_floored_to_the_desk_lot() -> None:
         (rfq(Side.UNKNOWN), RejectReason.INVALID_REQUEST),
     ],
 )
-def test_unpriceable_rfqs_are_refused(request_, reason) -> None:  # type: ignore[no-untyped-def]
+def test_unpriceable_rfqs_are_refused(request_, reason) -> None:
     refusal = price_rfq(request_, book(BIN))
     assert isinstance(refusal, PricingRefusal) and refusal.reason is reason
 
@@ -121,7 +120,7 @@ def venue_books(draw: st.DrawFn) -> list[PriceUpdate]:
         gaps = draw(st.lists(st.integers(1, 500), min_size=1, max_size=20))
         sizes = draw(st.lists(st.integers(1, 500_000), min_size=len(gaps), max_size=len(gaps)))
         bids, asks, b, a = [], [], mid_ticks, mid_ticks + spread
-        for gap, size in zip(gaps, sizes):
+        for gap, size in zip(gaps, sizes, strict=True):
             bids.append((str(D(b) / 100), str(D(size) / 100_000)))
             asks.append((str(D(a) / 100), str(D(size) / 100_000)))
             b, a = b - gap, a + gap

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from otcdesk.events import RejectReason, Side, Venue
 from otcdesk.ids import CausalIds
 from otcdesk.pricing import ConsolidatedBook, PricedRfq, PricingRefusal, price_rfq
@@ -42,7 +41,7 @@ def test_priced_rfq_round_trips_and_quotes_identically() -> None:
     assert back.rfq.rfq_id == request.rfq_id and back.rfq.event_id == request.event_id
     settings = Settings()
 
-    def quote(p: PricedRfq | PricingRefusal):  # noqa: ANN202
+    def quote(p: PricedRfq | PricingRefusal):
         return QuoteEngine(settings.quote, settings.clients, _ids("priced"), symbols=settings.symbols).quote(p, T0)
 
     assert quote(back) == quote(priced)

@@ -3,8 +3,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import given, settings as hsettings
-from hypothesis import strategies as st
+from hypothesis import given, settings as hsettings, strategies as st
 
 from otcdesk.events import ExecType, Fill, Quote, QuoteRejected, RejectReason, Side, TradeBooked, Venue
 from otcdesk.ids import IdFactory
@@ -102,7 +101,7 @@ def test_rejects_unknown_symbol_and_size_limits() -> None:
     assert reason(eng.quote_rfq(rfq(symbol="DOGE/USD"), None, T0)) is RejectReason.UNKNOWN_SYMBOL
     assert reason(eng.quote_rfq(rfq(qty="0.001"), book, T0)) is RejectReason.QTY_TOO_SMALL
     big = eng.quote_rfq(rfq(qty="600"), book, T0)
-    assert reason(big) is RejectReason.QTY_TOO_BIG and "600" in big.detail  # type: ignore[union-attr]
+    assert reason(big) is RejectReason.QTY_TOO_BIG and "600" in big.detail
     assert reason(eng.quote_rfq(rfq(qty=None, notional="10"), book, T0)) is RejectReason.QTY_TOO_SMALL
 
 
@@ -176,10 +175,10 @@ def test_volatility_estimator() -> None:
         est2.observe("X", T0 + i * 1_000_000, D(10000) + (i % 2))
     assert est2.sigma_bps_per_sqrt_s("X") == pytest.approx(D(1), rel=D("0.01"))
     eng = engine()
-    calm = eng.spread(price_rfq(rfq(qty="1"), deep_book()))  # type: ignore[arg-type]
+    calm = eng.spread(price_rfq(rfq(qty="1"), deep_book()))
     for i in range(20):
         eng.volatility.observe("BTC/USD", T0 + i * 1_000_000, D(95000) * (1 + D(i % 2) / 1000))
-    assert eng.spread(price_rfq(rfq(qty="1"), deep_book())).vol_bps > calm.vol_bps  # type: ignore[arg-type]
+    assert eng.spread(price_rfq(rfq(qty="1"), deep_book())).vol_bps > calm.vol_bps
 
 
 def test_credit_ledger_defaults() -> None:

@@ -54,7 +54,7 @@ class FakeProducer:
 def generate(plan: LoadPlan, cost_s: float = 0.0, seed: int = 4) -> tuple[FakeProducer, object]:
     wall = FakeWall()
     producer = FakeProducer(wall, cost_s)
-    generator = LoadGenerator(plan, ClientSim(seed), producer, wall_s=wall.wall_s, sleep=wall.sleep)  # type: ignore[arg-type]
+    generator = LoadGenerator(plan, ClientSim(seed), producer, wall_s=wall.wall_s, sleep=wall.sleep)
     return producer, generator.run()
 
 
@@ -80,8 +80,8 @@ def test_sends_on_schedule_when_the_producer_keeps_up() -> None:
     producer, summary = generate(LoadPlan(100, 1, T0))
     times = [at for at, _ in producer.sent]
     assert times == pytest.approx([i / 100 for i in range(100)], abs=1e-6)
-    assert summary.sent == summary.acked == 100 and summary.failed == 0  # type: ignore[attr-defined]
-    assert summary.achieved_rate_per_s == pytest.approx(100)  # type: ignore[attr-defined]
+    assert summary.sent == summary.acked == 100 and summary.failed == 0
+    assert summary.achieved_rate_per_s == pytest.approx(100)
 
 
 def test_a_slow_producer_never_shifts_the_schedule_or_the_stamps() -> None:
@@ -89,8 +89,8 @@ def test_a_slow_producer_never_shifts_the_schedule_or_the_stamps() -> None:
     plan = LoadPlan(100, 1, T0)
     producer, summary = generate(plan, cost_s=0.02)  # can only do 50/s
     assert [r.ts_us for _, r in producer.sent] == [plan.event_ts_us(i) for i in range(100)]
-    assert summary.max_behind_ms > 900  # type: ignore[attr-defined]
-    assert summary.achieved_rate_per_s == pytest.approx(50, rel=0.05)  # type: ignore[attr-defined]
+    assert summary.max_behind_ms > 900
+    assert summary.achieved_rate_per_s == pytest.approx(50, rel=0.05)
 
 
 def test_same_seed_same_rfqs_ids_included() -> None:
@@ -134,7 +134,7 @@ def test_the_summary_counts_what_the_broker_did_not_acknowledge(
     refused: frozenset[int], unanswered: int, acked: int
 ) -> None:
     producer = RefusingProducer(FakeWall(), refused=refused, unanswered=unanswered)
-    summary = LoadGenerator(LoadPlan(20, 1, T0), ClientSim(4), producer).run()  # type: ignore[arg-type]
+    summary = LoadGenerator(LoadPlan(20, 1, T0), ClientSim(4), producer).run()
     assert (summary.sent, summary.acked, summary.failed, summary.unanswered) == (20, acked, len(refused), unanswered)
     assert not summary.all_acked
     assert f"acked {acked}, failed {len(refused)}" in summary.line()
@@ -147,7 +147,7 @@ def test_the_summary_counts_what_the_broker_did_not_acknowledge(
 
 def test_a_fully_acknowledged_run_has_no_shortfall() -> None:
     _, summary = generate(LoadPlan(20, 1, T0))
-    assert summary.all_acked and summary.shortfall() == "" and "unanswered" not in summary.line()  # type: ignore[attr-defined]
+    assert summary.all_acked and summary.shortfall() == "" and "unanswered" not in summary.line()
 
 
 @pytest.mark.parametrize("speed", [float("nan"), float("inf"), 0.0, -1.0])
@@ -180,7 +180,7 @@ def test_pre_built_rfqs_are_the_very_bytes_of_drawing_each_at_its_send(plan: Loa
     wall = FakeWall()
     producer = FakeProducer(wall)
     clients = ClientSim(7, source="load")
-    summary = LoadGenerator(plan, clients, producer, wall_s=wall.wall_s, sleep=wall.sleep).run()  # type: ignore[arg-type]
+    summary = LoadGenerator(plan, clients, producer, wall_s=wall.wall_s, sleep=wall.sleep).run()
     assert summary.sent == summary.acked == plan.count
     assert _digest(producer.records) == pinned
     assert [r.event_id for _, r in producer.sent[:2]] == [
@@ -212,7 +212,7 @@ def test_a_paced_plan_never_sends_before_the_due_time() -> None:
     times = [at for at, _ in producer.sent]
     assert all(at >= plan.send_offset_s(i) for i, at in enumerate(times))
     assert times == pytest.approx([plan.send_offset_s(i) for i in range(plan.count)], abs=2e-9)
-    assert summary.max_behind_ms < 1e-3  # type: ignore[attr-defined]
+    assert summary.max_behind_ms < 1e-3
 
 
 def test_a_plan_longer_than_the_build_ahead_is_built_on_the_way_and_released() -> None:
@@ -223,7 +223,7 @@ def test_a_plan_longer_than_the_build_ahead_is_built_on_the_way_and_released() -
         plan,
         ClientSim(5),
         producer,
-        build_ahead=700,  # type: ignore[arg-type]
+        build_ahead=700,
         wall_s=wall.wall_s,
         sleep=wall.sleep,
     )
@@ -264,7 +264,7 @@ def test_a_stop_in_the_middle_of_a_batch_counts_exactly_what_was_handed_over() -
     summary = LoadGenerator(
         LoadPlan(1e7, 3_000 / 1e7, T0),
         ClientSim(2),
-        producer,  # type: ignore[arg-type]
+        producer,
         wall_s=wall.wall_s,
         sleep=wall.sleep,
     ).run()

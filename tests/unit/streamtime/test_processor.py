@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from otcdesk.clock import FixedClock
 from otcdesk.events import Event, TopicPosition, WatermarkAdvanced
@@ -37,9 +36,9 @@ class _Log:
 def _processor(log: _Log) -> Processor:
     processor = Processor("stage", stream_time=True, clock=FixedClock(0), emitter=log)
 
-    def handler(name: str):  # noqa: ANN202
+    def handler(name: str):
         async def handle(value: object) -> list[Event]:
-            log.handled.append((name, value))  # type: ignore[arg-type]
+            log.handled.append((name, value))
             if name == "a" and value == 30:  # a timer filed by a record
                 processor.schedule("t", 35, 5, timer)
             return []

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from otcdesk.streamtime.queue import TIMER, EventQueue
 
@@ -21,7 +20,7 @@ def _drain(queue: EventQueue) -> list[tuple[int, int, str]]:
 
 
 @given(ITEMS, st.randoms(use_true_random=False))
-def test_records_come_out_in_event_time_order_whatever_order_they_went_in(items: list, rng) -> None:  # noqa: ANN001
+def test_records_come_out_in_event_time_order_whatever_order_they_went_in(items: list, rng) -> None:
     shuffled = list(items)
     rng.shuffle(shuffled)
     orders = []

@@ -6,8 +6,7 @@ import dataclasses
 from decimal import Decimal
 from itertools import count
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from otcdesk.events import BookLevel, Venue
 from otcdesk.instruments import Instrument
