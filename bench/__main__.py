@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 module = importlib.import_module(f"bench.{name}")
                 got = module.run(ctx)
-            except Exception as exc:  # noqa: BLE001 - one broken benchmark must not lose the others' figures
+            except Exception as exc:  # one broken benchmark must not lose the others' figures
                 console.print(f"[red]bench {name} failed: {type(exc).__name__}: {exc}[/red]")
                 logging.getLogger("bench").debug("bench %s failed", name, exc_info=True)
                 failed.append(name)

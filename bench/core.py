@@ -82,7 +82,7 @@ class Figure:
         return None if self.target is None else self.target.met(self)
 
     def as_json(self) -> dict[str, Any]:
-        def stats(values: Sequence[float]) -> dict[str, float] | None:
+        def stats(values: Sequence[float]) -> dict[str, Any] | None:
             if not values:
                 return None
             return {"min": min(values), "median": statistics.median(values), "max": max(values), "runs": list(values)}
@@ -160,14 +160,15 @@ class BenchContext:
         """A progress bar line; returns `advance(n)`."""
         if self.progress is None:
             return lambda n: None
-        task_id = self.progress.add_task(description, total=total)
-        return lambda n: self.progress.advance(task_id, n)  # type: ignore[union-attr]
+        progress = self.progress
+        task_id = progress.add_task(description, total=total)
+        return lambda n: progress.advance(task_id, n)
 
 
 def interleaved(repeats: int, *measures: Callable[[], float]) -> list[list[float]]:
     """Run each measure once per repeat, alternating, so noise hits every side alike."""
     runs: list[list[float]] = [[] for _ in measures]
     for _ in range(repeats):
-        for out, measure in zip(runs, measures):
+        for out, measure in zip(runs, measures, strict=True):
             out.append(measure())
     return runs

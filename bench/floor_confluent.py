@@ -32,7 +32,7 @@ BATCH = 1000
 def run(settings: Settings, sources: list[str]) -> None:
     stop = {"now": False}
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         stop["now"] = True
 
     signal.signal(signal.SIGTERM, on_signal)

@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -121,7 +122,7 @@ def send(producer: EventProducer, clock: Clock, clients: ClientSim, rate: float,
 
 def measure(
     settings: Settings, producer: EventProducer, answers: Answers, rate: float, duration_s: float, seed: int
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """One open-loop run at `rate`; an unanswered RFQ counts with its wait until given up (a lower
     bound), so a desk that drops RFQs cannot look fast."""
     clients = ClientSim(seed, clients=settings.clients, sim=settings.sim, symbols=settings.symbols)
@@ -189,7 +190,7 @@ def measure_rates(
     advance = ctx.task(
         f"latency ({layout}): {len(rates)} rates x {ctx.repeats} x {duration_s:g}s", 1 + len(rates) * ctx.repeats
     )
-    results: dict[float, list[dict[str, object]]] = {rate: [] for rate in rates}
+    results: dict[float, list[dict[str, Any]]] = {rate: [] for rate in rates}
     with ctx.scratch_namespace("latency") as settings, tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp)
         answers = Answers(settings)
@@ -209,7 +210,7 @@ def measure_rates(
                         )
                         # a rate past the desk's capacity leaves a backlog: the next run starts once it
                         # is answered, or it would measure that backlog's queue instead of its own rate
-                        run_["settle_s"] = settle(answers, run_.pop("due"))  # type: ignore[arg-type]
+                        run_["settle_s"] = settle(answers, run_.pop("due"))
                         results[rate].append(run_)
                         advance(1)
                 dead = [name for name, proc in procs.items() if proc.poll() is not None]
@@ -240,7 +241,7 @@ def measure_rates(
                     "latency",
                     f"RFQ->quote {stat} at {rate:g} RFQ/s{label}",
                     "ms",
-                    tuple(float(r[stat]) for r in runs),  # type: ignore[arg-type]
+                    tuple(float(r[stat]) for r in runs),
                     target=P99_TARGET.get(rate) if stat == "p99" else None,
                     note=method,
                     extra=extra,

@@ -231,7 +231,7 @@ def run(ctx: BenchContext) -> list[Figure]:
         "producer_config": "enable.idempotence=true acks=all linger.ms=5 murmur2_random compression none",
     }
     built = tuple(count / s for s in desk_side.build_s)
-    end_to_end = tuple(count / (s + count / rate) for s, rate in zip(desk_side.build_s, desk))
+    end_to_end = tuple(count / (s + count / rate) for s, rate in zip(desk_side.build_s, desk, strict=False))
     note = "all three: idempotent, acks=all, linger 5 ms; counted by end offsets after each run"
     return [
         Figure(

@@ -10,7 +10,7 @@ import json
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ PACKAGES = ("faust-streaming", "aiokafka", "confluent-kafka", "fastavro", "click
 
 def machine(settings: Any) -> dict[str, Any]:
     """What the figures were measured on: CPUs, load, versions of everything in the path."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
@@ -69,7 +69,7 @@ def _kafka_version(settings: Any) -> str | None:
 
 def write(out_dir: Path, figures: list[Figure], meta: dict[str, Any], ran: set[str]) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
     json_path, md_path = out_dir / f"{day}.json", out_dir / f"{day}.md"
     kept: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
@@ -77,7 +77,7 @@ def write(out_dir: Path, figures: list[Figure], meta: dict[str, Any], ran: set[s
         old = json.loads(json_path.read_text())
         kept = [f for f in old.get("figures", []) if f["bench"] not in ran]
         runs = old.get("runs", [])
-    runs.append({**meta, "benches": sorted(ran), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    runs.append({**meta, "benches": sorted(ran), "finished": datetime.now(UTC).isoformat(timespec="seconds")})
     data = {"date": day, "runs": runs, "figures": kept + [f.as_json() for f in figures]}
     json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
     md_path.write_text(markdown(data))

@@ -76,7 +76,7 @@ def _path_rate(ctx: BenchContext, workers: int, rfqs: list[Rfq], base_us: int) -
         produce_events(ns, price_snapshots(ns, base_us))
         env = session_env(ns, start_us=base_us, speed=1.0, extra=ENV)
         sups = [stack.enter_context(stage_processes(stage, workers, env)) for stage, _ in PATH]
-        alive = lambda: all(all_alive(s) for s in sups)  # noqa: E731
+        alive = lambda: all(all_alive(s) for s in sups)  # noqa: E731 - the one-line check every watch polls
         watches = [DrainWatch(ns, ns.group(stage), [topic], members=workers) for stage, topic in PATH]
         for watch in watches:
             watch.wait_joined(timeout_s=180, alive=alive)

@@ -59,14 +59,23 @@ def run(ctx: BenchContext) -> list[Figure]:
         def plain_decode(parsed: Any = schema.read_parsed, raw: bytes = body) -> Any:
             return schemaless_reader(io.BytesIO(raw), parsed, None)
 
-        name, rec, raw = event.SCHEMA, record, data
+        def desk_encode(name: str = event.SCHEMA, rec: dict[str, Any] = record) -> bytes:
+            return serde.encode_record(name, rec)
+
+        def desk_decode_record(raw: bytes = data) -> Any:
+            return serde.decode_record(raw)
+
+        def desk_decode(raw: bytes = data) -> Any:
+            return serde.decode(raw)
+
+        name = event.SCHEMA
         enc, plain_enc, dec, plain_dec, typed = interleaved(
             ctx.repeats,
-            _rate(lambda: serde.encode_record(name, rec), n),
+            _rate(desk_encode, n),
             _rate(plain_encode, n),
-            _rate(lambda: serde.decode_record(raw), n),
+            _rate(desk_decode_record, n),
             _rate(plain_decode, n),
-            _rate(lambda: serde.decode(raw), n),
+            _rate(desk_decode, n),
         )
         extra = {"bytes": len(data), "calls_per_run": n}
         figures.append(

@@ -94,7 +94,11 @@ def same_rows(runner: Any, sink_db: str, direct_db: str) -> None:
         sql = select_sql(cls, "{db}", final=False) + " ORDER BY event_id"
         stored, direct = (runner.query(sql.replace("{db}", db)) for db in (sink_db, direct_db))
         if stored != direct:
-            diff = next((a, b) for a, b in zip(stored, direct) if a != b) if len(stored) == len(direct) else len(stored)
+            diff = (
+                next((a, b) for a, b in zip(stored, direct, strict=True) if a != b)
+                if len(stored) == len(direct)
+                else len(stored)
+            )
             raise RuntimeError(f"{table_of(cls)}: the sink stored other values than the baseline: {diff}")
 
 

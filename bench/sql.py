@@ -27,8 +27,7 @@ from clickhouse_driver import Client
 from bench.core import BenchContext, Figure, Target
 from otcdesk.analytics.queries import Value
 from otcdesk.analytics.reports import REPORTS, ReportOptions, query_rows
-from otcdesk.db import client
-from otcdesk.db import generate as history
+from otcdesk.db import client, generate as history
 from otcdesk.db.generate import FILLS_PER_DEAL, bad_fees
 from otcdesk.db.runner import DriverRunner, QueryError
 from otcdesk.settings import Settings

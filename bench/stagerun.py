@@ -35,7 +35,7 @@ from confluent_kafka.admin import NewTopic
 from consumers.lag import LagMonitor
 from otcdesk.clock import wall_now_us
 from otcdesk.events import Event, PriceUpdate
-from otcdesk.kafka import EventProducer, admin_client, consumer_config, producer_config
+from otcdesk.kafka import EventProducer, admin_client, consumer_config, position, producer_config
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from otcdesk.supervisor import Child, Supervisor
@@ -115,11 +115,12 @@ def read_records(
     try:
         while left and time.monotonic() < deadline:
             for msg in consumer.consume(5000, 0.5):
-                tp = (msg.topic().removeprefix(settings.namespace), msg.partition())
-                if msg.error() or tp not in left or msg.offset() >= left[tp][1]:
+                topic, partition, offset = position(msg)
+                tp = (topic.removeprefix(settings.namespace), partition)
+                if msg.error() or tp not in left or offset >= left[tp][1]:
                     continue
                 yield tp[0], msg
-                if msg.offset() + 1 >= left[tp][1]:
+                if offset + 1 >= left[tp][1]:
                     del left[tp]
         if left:
             raise RuntimeError(f"reading {sorted(left)} of {settings.namespace} did not finish")
@@ -138,7 +139,11 @@ def copy_records(
         while True:
             try:
                 producer.produce(
-                    dst.topic(topic), value=msg.value(), key=msg.key(), partition=msg.partition(), headers=msg.headers()
+                    dst.topic(topic),
+                    value=msg.value(),
+                    key=msg.key(),
+                    partition=position(msg)[1],
+                    headers=msg.headers(),
                 )
                 break
             except BufferError:  # local queue full: serve delivery reports, then retry
@@ -190,7 +195,9 @@ def make_topic(settings: Settings, name: str) -> None:
 
 
 # -- processes ---------------------------------------------------------------------------------
-def session_env(settings: Settings, *, start_us: int, speed: float, extra: Mapping[str, str] = ()) -> dict[str, str]:
+def session_env(
+    settings: Settings, *, start_us: int, speed: float, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment of a benchmark's processes: its namespace, seed and a desk clock at
     `start_us` from now on, running `speed` times wall time."""
     return {
@@ -199,7 +206,7 @@ def session_env(settings: Settings, *, start_us: int, speed: float, extra: Mappi
         "OTCDESK_SIM_START_US": str(start_us),
         "OTCDESK_SIM_ANCHOR_WALL_US": str(wall_now_us()),
         "OTCDESK_SIM_SPEED": repr(float(speed)),
-        **dict(extra),
+        **dict(extra or {}),
     }
 
 
@@ -337,8 +344,8 @@ class DrainWatch:
 
     def _read(self) -> tuple[bool, dict[tuple[str, int], int], dict[tuple[str, int], int]]:
         """(joined, committed offset, log end offset) per input partition the group knows."""
-        desc = self.monitor._describe([self.group])[self.group]  # noqa: SLF001 - see the class doc
-        raw = self.monitor._group_offsets(self.group, desc)  # noqa: SLF001
+        desc = self.monitor._describe([self.group])[self.group]  # private calls: see the class doc
+        raw = self.monitor._group_offsets(self.group, desc)
         joined = raw.state == "Stable" and raw.members >= self.members
         parts = {tp for tp in (*raw.owners, *raw.committed) if tp[0] in self.topics}
         return joined, {tp: raw.committed.get(tp, 0) for tp in parts}, self.monitor.log_end_offsets(parts)

@@ -117,7 +117,7 @@ def run(ctx: BenchContext) -> list[Figure]:
                     )
                 )
             advance(1)
-    path = [min(a, q) for a, q in zip(rates["aggregator"], rates["quote-engine"])]
+    path = [min(a, q) for a, q in zip(rates["aggregator"], rates["quote-engine"], strict=False)]
     figures.append(
         Figure(
             "stages",

@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 
 def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - our own server on loopback
+    with urllib.request.urlopen(url, timeout=30) as resp:
         return resp.read()
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from consumers.offsets_codec import CodecError, GroupKey, OffsetKey, decode_key, decode_value
+from otcdesk.kafka import position
 
 OFFSETS_TOPIC = "__consumer_offsets"
 
@@ -67,8 +68,8 @@ class CommitFeed:
             for msg in self._consumer.consume(num_messages=500, timeout=0.2):
                 if msg.error():
                     continue
-                partition = msg.partition()
-                self._next[partition] = msg.offset() + 1
+                _topic, partition, offset = position(msg)
+                self._next[partition] = offset + 1
                 commit = self._decode(msg.key(), msg.value())
                 if commit is not None:
                     commits.append(commit)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from confluent_kafka import (
@@ -43,7 +44,7 @@ from consumers.lag_rules import (
     evaluate_partition,
 )
 from otcdesk.errors import TransientError
-from otcdesk.kafka import check_broker, client_config, unreachable
+from otcdesk.kafka import check_broker, client_config, position, unreachable
 from otcdesk.settings import Settings
 
 DESK_GROUP_PREFIX = "otcdesk-"
@@ -53,7 +54,7 @@ PROBE_GROUP = "otcdesk.lag-probe"
 HISTORY_FILE = "lag-history.json"
 
 #: The names kafka-consumer-groups.sh prints in its STATE column.
-_STATE_NAMES = {
+_STATE_NAMES: dict[Enum, str] = {
     ConsumerGroupState.STABLE: "Stable",
     ConsumerGroupState.EMPTY: "Empty",
     ConsumerGroupState.DEAD: "Dead",
@@ -340,12 +341,12 @@ def read_timestamps(
         deadline = time.monotonic() + timeout_s
         while queues and time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=len(queues), timeout=0.2):
-                tp = (msg.topic(), msg.partition())
-                queue = queues.get(tp)
-                if msg.error() or not queue or msg.offset() < queue[0]:
+                topic, partition, offset = position(msg)
+                queue = queues.get((topic, partition))
+                if msg.error() or not queue or offset < queue[0]:
                     continue  # an error, a finished partition, or a record fetched before a seek
                 kind, ms = msg.timestamp()
-                while queue and queue[0] <= msg.offset():
+                while queue and queue[0] <= offset:
                     offset = queue.pop(0)
                     if kind != TIMESTAMP_NOT_AVAILABLE:
                         found[(tp, offset)] = float(ms)

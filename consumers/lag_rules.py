@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
+from itertools import pairwise
 
 #: Burrow's default `intervals`: the window is the last 10 commits of a partition.
 WINDOW = 10
@@ -34,7 +35,7 @@ OFFSET_REFRESH_S = 10.0
 MIN_GAP_S = 10.0
 
 
-class PartitionStatus(str, Enum):
+class PartitionStatus(StrEnum):
     """Per-partition verdict, least to most bad (Burrow's partition statuses)."""
 
     OK = "OK"
@@ -44,7 +45,7 @@ class PartitionStatus(str, Enum):
     REWIND = "REWIND"
 
 
-class GroupStatus(str, Enum):
+class GroupStatus(StrEnum):
     """Per-group verdict: Burrow's NOTFOUND/OK/WARN/ERR plus STOPPED (no member while lag > 0)."""
 
     NOTFOUND = "NOTFOUND"
@@ -187,4 +188,4 @@ def _stalled(window: Sequence[Sample]) -> bool:
 
 def _lag_not_decreasing(window: Sequence[Sample]) -> bool:
     """Rule 5: offsets advance but the lag never goes down between consecutive samples."""
-    return all(b.lag >= a.lag for a, b in zip(window, window[1:]))
+    return all(b.lag >= a.lag for a, b in pairwise(window))

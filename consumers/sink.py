@@ -32,7 +32,7 @@ from otcdesk.db.rows import TABLES, Provenance, record_row_builder, table_of, to
 from otcdesk.dlq import dead_letter, dead_letter_id, headers_of
 from otcdesk.errors import TransientError
 from otcdesk.events import BY_SCHEMA, DeadLetter, Event
-from otcdesk.kafka import EventProducer, admin_client, consumer_config
+from otcdesk.kafka import EventProducer, admin_client, consumer_config, position
 from otcdesk.serde import HEADER_LEN, MAGIC, DecodeError, default_serde
 from otcdesk.settings import Settings
 
@@ -217,7 +217,7 @@ class Sink:
                 self._take(msg, now)
                 continue
             decode, table = target
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            topic, partition, offset = position(msg)
             try:
                 decode(value, table.appends, topic, partition, offset)
             except Exception:  # noqa: BLE001 - the reference path gives the verdict and the reason
@@ -226,7 +226,7 @@ class Sink:
             table.count += 1
             key = (topic, partition)
             if offset > last.get(key, -1):  # Batch.mark, inlined: offsets only move forward
-                last[key] = offset  # type: ignore[index]
+                last[key] = offset
             taken += 1
         if taken:
             batch.messages += taken
@@ -248,14 +248,16 @@ class Sink:
         self.last_record_at = now
         cls: type[Event]
         try:
-            cls, row = self._decode_row(msg.value(), topic, partition, offset)  # type: ignore[arg-type]
+            cls, row = self._decode_row(msg.value(), topic, partition, offset)
         except DecodeError as exc:
             cls, row = DeadLetter, to_row(self._dead_letter(msg, exc), Provenance(topic, partition, offset))
         if row is None:
             self._skip(cls)
         self.batch.add(cls if row is not None else None, row, topic, partition, offset, now)
 
-    def _decode_row(self, data: bytes, topic: str, partition: int, offset: int) -> tuple[type[Event], Row | None]:
+    def _decode_row(
+        self, data: bytes | None, topic: str, partition: int, offset: int
+    ) -> tuple[type[Event], Row | None]:
         """The event's type and its row (None: no table for it), straight from the Avro record.
 
         `record_row_builder` skips the typed event the sink would only take apart again; it
@@ -282,7 +284,7 @@ class Sink:
             offset=offset,
             key=msg.key(),
             value=msg.value(),
-            exc=exc,  # type: ignore[arg-type]
+            exc=exc,
         )
         log.warning("dead-lettered %s[%d]@%d: %s", topic, partition, offset, letter.reason)
         if topic != self.settings.topic(DeadLetter.TOPIC):  # a broken record on dlq is stored, never re-dead-lettered

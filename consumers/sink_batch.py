@@ -50,7 +50,7 @@ class TableColumns:
     reference decode is converted on the way in, so a column never mixes the two. Iterating
     yields the rows with those Decimals restored, for writers that take rows (the unit tests' fake)."""
 
-    __slots__ = ("columns", "appends", "count", "scales")
+    __slots__ = ("appends", "columns", "count", "scales")
 
     def __init__(self, width: int, scales: Mapping[int, int] | None = None) -> None:
         self.columns: list[list[Any]] = [[] for _ in range(width)]

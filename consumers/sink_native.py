@@ -38,7 +38,7 @@ from otcdesk.settings import ClickHouseEndpoint
 _DECIMAL = re.compile(r"Decimal\((\d+),\s*(\d+)\)")
 
 
-class UnscaledColumns(list):  # type: ignore[type-arg]
+class UnscaledColumns(list):
     """The columns of one columnar insert; `scales`: column index -> Avro scale of the unscaled
     ints that column holds."""
 

@@ -16,8 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
-from clickhouse_driver.errors import NetworkError, ServerException, SocketTimeoutError
+from clickhouse_driver.errors import Error as DriverError, NetworkError, ServerException, SocketTimeoutError
 
 from consumers.sink_batch import Batch, Row, TableColumns, transpose
 from consumers.sink_native import UnscaledColumns, sink_client

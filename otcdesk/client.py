@@ -46,7 +46,7 @@ def _decimal(name: str, value: Decimal | str | int | None) -> Decimal | None:
         raise UserError(f"{name} is not a number: {value!r}") from None
     if not amount.is_finite() or amount <= 0:
         raise UserError(f"{name} must be a positive finite number, got {value}")
-    if -amount.as_tuple().exponent > MAX_SCALE:  # type: ignore[operator]
+    if -amount.as_tuple().exponent > MAX_SCALE:  # type: ignore[operator]  # finite: the exponent is an int
         raise UserError(f"{name} has more than {MAX_SCALE} decimals: {value}")
     if amount >= Decimal(10) ** 16:
         raise UserError(f"{name} is too large: {value}")
@@ -144,4 +144,4 @@ def send_rfq(rfq: Rfq, settings: Settings, follow: bool = False) -> DealFollower
 
 async def publish_rfq_async(*args: object, **kwargs: object) -> str:
     """`publish_rfq` without blocking the event loop (the delivery wait runs in a thread)."""
-    return await asyncio.to_thread(publish_rfq, *args, **kwargs)  # type: ignore[arg-type]
+    return await asyncio.to_thread(publish_rfq, *args, **kwargs)  # type: ignore[arg-type]  # forwarded as given

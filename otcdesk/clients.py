@@ -72,7 +72,7 @@ def default_profiles(clients: ClientSettings | None = None) -> tuple[ClientProfi
     def make(name: str, **behaviour: object) -> ClientProfile:
         tier = c.tiers.get(name, c.default_tier)
         limit = c.credit_limit_quote.get(name, c.default_credit_limit_quote)
-        return ClientProfile(name, tier, limit, **behaviour)  # type: ignore[arg-type]
+        return ClientProfile(name, tier, limit, **behaviour)  # type: ignore[arg-type]  # field overrides by name
 
     return (
         make(
@@ -177,7 +177,8 @@ class ClientSim:
         quantum = SIZE_QUANTUM_BASE.get(symbol, D("0.01"))
         raw = float(median) * math.exp(sigma * rng.gauss(0.0, 1.0))
         qty = max((D(repr(raw)) / quantum).to_integral_value(ROUND_DOWN) * quantum, quantum)
-        qty_base, notional = qty, None
+        qty_base: Decimal | None = qty
+        notional: Decimal | None = None
         if rng.random() < profile.notional_prob and symbol in self._ref_price:
             ref = qty * self._ref_price[symbol] / NOTIONAL_QUANTUM_QUOTE
             notional = max(ref.to_integral_value(), D(1)) * NOTIONAL_QUANTUM_QUOTE
@@ -223,11 +224,12 @@ class ClientSim:
         rng = rng or self._rng
         latency_ms = profile.latency_median_ms * math.exp(profile.latency_sigma * rng.gauss(0.0, 1.0))
         at_us = now_us + int(latency_ms * 1000)
-        side = (
-            quote.side
-            if quote.side in (Side.BUY, Side.SELL)
-            else self._intent.pop(quote.rfq_id, None) or rng.choice((Side.BUY, Side.SELL))
-        )
+        side: Side
+        if quote.side in (Side.BUY, Side.SELL):
+            side = quote.side
+        else:
+            wanted = self._intent.pop(quote.rfq_id, None)
+            side = wanted or rng.choice((Side.BUY, Side.SELL))
         price = quote.ask_price_quote if side is Side.BUY else quote.bid_price_quote
         mid = quote.mid_price_quote
         cost_bps = (price - mid) / mid * BPS if side is Side.BUY else (mid - price) / mid * BPS

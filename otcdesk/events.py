@@ -171,7 +171,7 @@ class Event:
     @property
     def key(self) -> str:
         """Kafka key: the deal's rfq_id on lifecycle topics."""
-        return str(getattr(self, "rfq_id"))
+        return str(getattr(self, "rfq_id"))  # noqa: B009 - declared by the lifecycle events, not by Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,7 +460,16 @@ CONTROL_TYPES: tuple[type[Event], ...] = (WatermarkAdvanced,)
 BY_SCHEMA: dict[str, type[Event]] = {cls.SCHEMA: cls for cls in (*EVENT_TYPES, *CONTROL_TYPES)}
 
 E = TypeVar("E", bound=Event)
+C = TypeVar("C", bound=type)
+R = TypeVar("R")
 _Converter = Callable[[Any], Any]
+
+
+def cache_per_class(fn: Callable[[C], R]) -> Callable[[C], R]:
+    """`functools.cache` for a function of one class, typed as the function it wraps: mypy does not
+    take a `type[X]` of a dataclass that defines `__hash__` as Hashable, so the cache's own
+    signature would refuse every call with one."""
+    return functools.cache(fn)
 
 
 def _converter(hint: Any) -> _Converter | None:
@@ -468,20 +477,20 @@ def _converter(hint: Any) -> _Converter | None:
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     origin = typing.get_origin(hint)
     if origin is tuple:
-        inner = _converter(args[0])
-        return (lambda v: tuple(inner(x) for x in v)) if inner else tuple
+        item = _converter(args[0])
+        return (lambda v: tuple(item(x) for x in v)) if item else tuple
     if origin in (typing.Union, types.UnionType):
         inner = _converter(args[0])
         return (lambda v: None if v is None else inner(v)) if inner else None
     if isinstance(hint, type) and issubclass(hint, StrEnum):
         return hint
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         fields = _converters(hint)
         return lambda v: hint(**{k: (fields[k](x) if k in fields else x) for k, x in v.items()})
     return None
 
 
-@functools.cache
+@cache_per_class
 def _converters(cls: type) -> dict[str, _Converter]:
     hints = typing.get_type_hints(cls)
     found = {f.name: _converter(hints[f.name]) for f in dataclasses.fields(cls)}
@@ -494,7 +503,7 @@ def from_avro(cls: type[E], record: dict[str, Any]) -> E:
     return cls(**{k: (convert[k](v) if k in convert else v) for k, v in record.items()})
 
 
-@functools.cache
+@cache_per_class
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 

@@ -364,10 +364,12 @@ class HedgeTracker:
 
         An order already sent for this routing (`recorded`, after a restart) is taken as it was
         sent, not routed again on today's books: a live restart must not move a sent order."""
-        qty, out, used = due.qty_base, [], set()
+        qty, out = due.qty_base, []
+        used: set[Venue] = set()
         while qty > 0:
             order_id = str(uuid.uuid5(HEDGE_NAMESPACE, f"{self.trade.trade_id}|{due.cause}|{len(used)}"))
             sent = self.recorded.get(order_id)
+            route: Route | None
             if sent is not None:
                 route = Route(sent.venue, sent.qty_base, sent.limit_price_quote, Decimal(0), Decimal(0))
             else:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, ClusterMetadata
@@ -188,10 +188,16 @@ class DeliveryStats:
     missing_topics: set[str] = field(default_factory=set)  # failed as unknown to the broker
 
 
+def position(msg: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a record fetched without error or acknowledged by the broker.
+    The client types each as optional, for the messages it builds itself; these carry all three."""
+    return cast("tuple[str, int, int]", (msg.topic(), msg.partition(), msg.offset()))
+
+
 class EventProducer:
     """Produces typed events as single-object Avro, keyed by the deal's rfq_id."""
 
-    def __init__(self, settings: Settings, serde: AvroSerde | None = None, **overrides: Any) -> None:
+    def __init__(self, settings: Settings, serde: AvroSerde | None = None, /, **overrides: Any) -> None:
         self.serde = serde or default_serde()
         self.settings = settings
         self.stats = DeliveryStats()
@@ -205,7 +211,8 @@ class EventProducer:
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             self.stats.delivered += 1
-            tp, offset = (msg.topic(), msg.partition()), msg.offset()
+            topic, partition, offset = position(msg)
+            tp = (topic, partition)
             if offset is not None and offset + 1 > self.positions.get(tp, 0):
                 self.positions[tp] = offset + 1
             return
@@ -244,14 +251,19 @@ class EventProducer:
         topic: str,
         key: bytes | None,
         value: bytes | None,
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None = None,
         partition: int | None = None,
     ) -> None:
-        extra = {} if partition is None else {"partition": partition}  # else the key's (murmur2)
+        extra: dict[str, Any] = {} if partition is None else {"partition": partition}  # else the key's (murmur2)
         while True:
             try:
                 self._producer.produce(
-                    topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery, **extra
+                    topic,
+                    value=value,
+                    key=key,
+                    headers=headers,  # type: ignore[arg-type]  # typed list/dict; any sequence or mapping works
+                    on_delivery=self._on_delivery,
+                    **extra,
                 )
                 break
             except BufferError:  # local queue full: serve callbacks, then retry

@@ -127,7 +127,11 @@ class LevelCache:
 
     def merged(self, symbol: str, fresh: list[PriceUpdate]) -> MergedLevels:
         hit = self._last.get(symbol)
-        if hit is not None and len(hit.updates) == len(fresh) and all(a is b for a, b in zip(hit.updates, fresh)):
+        if (
+            hit is not None
+            and len(hit.updates) == len(fresh)
+            and all(a is b for a, b in zip(hit.updates, fresh, strict=True))
+        ):
             return hit
         self._last[symbol] = merged = MergedLevels.of(fresh)
         return merged

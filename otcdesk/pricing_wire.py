@@ -8,6 +8,7 @@ how the in-memory pricing maps onto that event.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from otcdesk.events import Rfq, RfqPriced, Side, SweepAllocation
 from otcdesk.ids import IdFactory
@@ -43,7 +44,7 @@ def to_event(
     source: str = "aggregator",
     tick_quote: Decimal = ZERO,
 ) -> RfqPriced:
-    common = dict(event_id=ids.new(), ts_us=now_us, source=source, **_rfq_fields(priced.rfq))
+    common: dict[str, Any] = dict(event_id=ids.new(), ts_us=now_us, source=source, **_rfq_fields(priced.rfq))
     if isinstance(priced, PricingRefusal):
         return RfqPriced(
             **common,
@@ -64,7 +65,7 @@ def to_event(
             venues_excluded=(),
             allocations=(),
             priced_at_us=now_us,
-        )  # type: ignore[arg-type]
+        )
     allocations = tuple(
         SweepAllocation(sweep.side, a.venue, a.qty_base, _money(a.cost_quote), a.levels_used)
         for sweep in (priced.bid, priced.ask)
@@ -89,7 +90,7 @@ def to_event(
         venues_excluded=priced.venues_excluded,
         allocations=allocations,
         priced_at_us=priced.priced_at_us,
-    )  # type: ignore[arg-type]
+    )
 
 
 def _sweep(event: RfqPriced, side: Side) -> Sweep:

@@ -9,7 +9,7 @@ nothing left to decline.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from otcdesk.errors import UserError
 from otcdesk.events import QuoteAction, QuoteRejected, QuoteResponse, Side, TradeBooked
@@ -36,7 +36,7 @@ def answer_quote(
         raise UserError(f"quote {quote_id} not found among the quotes of the last {lookback_s:g} s")
     now_us = settings.clock().now_us()
     if action is QuoteAction.DECLINE and quote.valid_until_us < now_us:
-        until = datetime.fromtimestamp(quote.valid_until_us / 1e6, tz=timezone.utc).strftime("%H:%M:%S UTC")
+        until = datetime.fromtimestamp(quote.valid_until_us / 1e6, tz=UTC).strftime("%H:%M:%S UTC")
         raise UserError(
             f"quote {quote_id} expired at {until} ({(now_us - quote.valid_until_us) / 1e6:.1f} s ago): "
             "there is nothing left to decline"

@@ -12,7 +12,7 @@ import time
 from confluent_kafka import Consumer, TopicPartition
 
 from otcdesk.events import Quote
-from otcdesk.kafka import consumer_config
+from otcdesk.kafka import consumer_config, position
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 
@@ -32,8 +32,9 @@ def find_quote(settings: Settings, quote_id: str, lookback_s: float) -> Quote | 
             msg = consumer.poll(1.0)
             if msg is None or msg.error():
                 continue
-            if msg.offset() >= ends[msg.partition()] - 1:
-                todo.discard(msg.partition())
+            _topic, partition, offset = position(msg)
+            if offset >= ends[partition] - 1:
+                todo.discard(partition)
             try:
                 event = serde.decode(msg.value())
             except DecodeError:

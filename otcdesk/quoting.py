@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from itertools import pairwise
 
 from otcdesk.events import ExecType, Fill, Quote, QuoteRejected, RejectReason, Rfq, Side, TradeBooked
 from otcdesk.ids import IdFactory
@@ -77,7 +78,7 @@ class VolatilityEstimator:
         points = points[-self._window :]
         if len(points) < self._min_points:
             return self._default
-        sum_sq = sum((((b / a) - 1) * BPS) ** 2 for (_, a), (_, b) in zip(points, points[1:]))
+        sum_sq = sum((((b / a) - 1) * BPS) ** 2 for (_, a), (_, b) in pairwise(points))
         seconds = Decimal(points[-1][0] - points[0][0]) / 1_000_000
         return (sum_sq / seconds).sqrt()
 

@@ -47,6 +47,9 @@ from otcdesk.settings import Settings
 from otcdesk.settlement import policy
 from otcdesk.venue_sim import is_venue_report, scheduled_fee
 
+#: The events a deal's reconciliation folds.
+DealEvent = TradeBooked | HedgeOrder | Fill | SettlementUpdated
+
 SOURCE = "recon"
 BPS = Decimal(10_000)
 US_PER_S = 1_000_000
@@ -215,14 +218,14 @@ def assess(
                     f"fill {f.fill_id} stamped before its order or trade",
                 )
             )
-    for s in settlements:
-        if s.ts_us < trade.ts_us:
+    for early in settlements:
+        if early.ts_us < trade.ts_us:
             breaks.append(
                 _brk(
                     K.TIMESTAMP_ORDER,
                     f">= {trade.ts_us}",
-                    s.ts_us,
-                    f"settlement {s.settlement_id} {s.state} before the trade",
+                    early.ts_us,
+                    f"settlement {early.settlement_id} {early.state} before the trade",
                 )
             )
             break
@@ -327,7 +330,7 @@ class ReconState:
         self._seen: set[str] = set()
         self._dirty = False
 
-    def add(self, event: TradeBooked | HedgeOrder | Fill | SettlementUpdated) -> bool:
+    def add(self, event: DealEvent) -> bool:
         """False for an event already seen (a redelivery)."""
         if event.event_id in self._seen:
             return False

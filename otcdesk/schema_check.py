@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from itertools import pairwise
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.utils import generate_many
@@ -38,7 +39,7 @@ def _reads(writer: SchemaVersion, reader: SchemaVersion, samples: int) -> str:
             schemaless_writer(buf, writer.parsed, record)
             buf.seek(0)
             schemaless_reader(buf, writer.parsed, reader.parsed)
-    except Exception as exc:  # fastavro's SchemaResolutionError and friends: report, don't crash
+    except Exception as exc:  # noqa: BLE001 - fastavro's SchemaResolutionError and friends: report, don't crash
         return f"{type(exc).__name__}: {exc}"
     return "ok"
 
@@ -46,7 +47,7 @@ def _reads(writer: SchemaVersion, reader: SchemaVersion, samples: int) -> str:
 def check_catalog(catalog: SchemaCatalog, samples: int = 50) -> list[PairResult]:
     results = []
     for event, versions in sorted(catalog.versions.items()):
-        for older, newer in zip(versions, versions[1:]):
+        for older, newer in pairwise(versions):
             results.append(
                 PairResult(
                     event,

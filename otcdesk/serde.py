@@ -160,7 +160,7 @@ class AvroSerde:
             raise EncodeError("schema_mismatch", f"{event}: {type(exc).__name__}: {exc}") from exc
         return out.getvalue()
 
-    def decode_record(self, data: bytes) -> tuple[SchemaVersion, dict[str, Any]]:
+    def decode_record(self, data: bytes | bytearray | memoryview | None) -> tuple[SchemaVersion, dict[str, Any]]:
         """Writer schema found by fingerprint, resolved to the newest version of its event."""
         if data is None:
             raise DecodeError("null_value", "a record without a value (a tombstone)")
@@ -218,7 +218,7 @@ class AvroSerde:
     def encode(self, event: Event) -> bytes:
         return self.encode_record(event.SCHEMA, to_avro(event))
 
-    def decode(self, data: bytes) -> Event:
+    def decode(self, data: bytes | bytearray | memoryview | None) -> Event:
         schema, record = self.decode_record(data)
         try:
             return from_avro(BY_SCHEMA[schema.event], record)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -21,15 +22,15 @@ from otcdesk.clients import SESSION_RFQ_SOURCE
 from otcdesk.clock import AnchoredClock, wall_now_us
 from otcdesk.errors import UserError
 from otcdesk.events import Rfq
-from otcdesk.kafka import EventProducer, consumer_config
+from otcdesk.kafka import EventProducer, consumer_config, position
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 from otcdesk.simulate import SessionPlan, SessionTally
 from otcdesk.streamtime import END_US
 from otcdesk.streamtime.sources import SourceWatermarks, WatermarkBoard
 from otcdesk.supervisor import Supervisor, desk_children
-from otcdesk.venue_sim import FAULTS_HEADER
 from otcdesk.topics import create_topics, delete_namespace
+from otcdesk.venue_sim import FAULTS_HEADER
 
 TAILED = ("quotes", "trades", "orders", "settlements", "recon", "dlq")
 #: The producer name of the session's RFQs on the `watermarks` topic.
@@ -164,9 +165,10 @@ class SessionRunner:
             for msg in self._tail.consume(2000, 0.05):
                 if msg.error() or msg.value() is None:
                     continue
-                self._read[(msg.topic(), msg.partition())] = msg.offset() + 1
-                headers = dict(msg.headers() or ())
-                if msg.topic() == orders and FAULTS_HEADER not in headers:
+                topic, partition, offset = position(msg)
+                self._read[(topic, partition)] = offset + 1
+                headers = cast("dict[str, bytes]", dict(msg.headers() or ()))  # a consumed header's value is bytes
+                if topic == orders and FAULTS_HEADER not in headers:
                     continue  # of `orders`, the tally wants the venues' fault markers only
                 try:
                     event = serde.decode(msg.value())
@@ -223,7 +225,8 @@ class SessionRunner:
         (group,) = LagMonitor(self.settings).snapshot([self.settings.group("sink")])
         # a partition nothing was ever written to has no committed offset and nothing to wait for
         lags = [0 if p.lag is None and p.log_end_offset == 0 else p.lag for p in group.partitions]
-        return None if not lags or any(lag is None for lag in lags) else sum(lags)
+        known = [lag for lag in lags if lag is not None]
+        return None if not lags or len(known) < len(lags) else sum(known)
 
     def stop(self) -> None:
         if self._producer is not None:

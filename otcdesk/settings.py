@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from otcdesk.clock import AnchoredClock, desk_clock
-from otcdesk.db.read_only import ReadOnlyLimits
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from otcdesk.clock import AnchoredClock, desk_clock
+from otcdesk.db.read_only import ReadOnlyLimits
 
 StackKind = Literal["local", "docker", "external"]
 

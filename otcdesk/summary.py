@@ -13,7 +13,7 @@ from decimal import Decimal
 from confluent_kafka import Consumer, TopicPartition
 
 from otcdesk.events import DeadLetter, Quote, QuoteAction, QuoteRejected, QuoteResponse, Rfq, TradeBooked
-from otcdesk.kafka import consumer_config, require_topics
+from otcdesk.kafka import consumer_config, position, require_topics
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 
@@ -70,8 +70,9 @@ def summarize(settings: Settings, timeout_s: float = 10.0) -> DeskSummary:
             for msg in consumer.consume(1000, 1.0):
                 if msg.error():
                     continue
-                if msg.offset() >= ends[(msg.topic(), msg.partition())] - 1:
-                    todo.discard((msg.topic(), msg.partition()))
+                topic, partition, offset = position(msg)
+                if offset >= ends[(topic, partition)] - 1:
+                    todo.discard((topic, partition))
                 try:
                     summary.add(serde.decode(msg.value()))
                 except DecodeError:

@@ -9,6 +9,7 @@ every topic has three replicas and min.insync.replicas 2, so with acks=all a bro
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -187,10 +188,8 @@ def delete_namespace(settings: Settings, timeout_s: float = 30.0, *, wait_for_me
     prefixes = (settings.namespace, f"otcdesk-{settings.namespace}")
     topics = sorted(t for t in listed if t.startswith(prefixes))
     for future in admin.delete_topics(topics, operation_timeout=timeout_s).values() if topics else ():
-        try:
+        with contextlib.suppress(KafkaException):  # already gone
             future.result(timeout=timeout_s)
-        except KafkaException:
-            pass  # already gone
     _delete_groups(admin, f"otcdesk-{settings.namespace}", timeout_s, wait_for_members)
     deadline = time.monotonic() + timeout_s
     clients = _each_broker(settings, admin, timeout_s)

@@ -22,8 +22,7 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from otcdesk.events import ExecType, Fill, HedgeOrder, OrderState, PriceUpdate, Side, Venue
-from otcdesk.hedging import PRICE_QUANTUM, new_id, side_levels
-from otcdesk.hedging import SOURCE as HEDGER_SOURCE
+from otcdesk.hedging import PRICE_QUANTUM, SOURCE as HEDGER_SOURCE, new_id, side_levels
 from otcdesk.ids import derived_rng
 from otcdesk.instruments import Instrument, quote_of
 from otcdesk.settings import VenueSimSettings

@@ -26,6 +26,7 @@ ran out of time; `otcdesk rfq load` exits non-zero unless every RFQ sent was ack
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -257,10 +258,8 @@ class LoadGenerator:
             interrupted = True
             sent = producer.records_produced - first_record
         sent_s = self._wall_s() - started_s
-        try:
+        with contextlib.suppress(TransientError):  # what is still unanswered is counted in the summary
             producer.flush()
-        except TransientError:
-            pass  # what is still unanswered is counted in the summary
         if on_progress is not None:
             on_progress(sent)
         stats = producer.stats

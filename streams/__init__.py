@@ -44,7 +44,7 @@ def stage_processes(layout: str, stages: Sequence[str] = STAGES) -> dict[str, tu
     return {name: group for name, group in hosted.items() if group}
 
 
-def build_stage(name: str):  # noqa: ANN201 - returns streams.stage.Stage (import kept lazy)
+def build_stage(name: str):  # returns streams.stage.Stage (import kept lazy)
     """Build the named stage (importing only its module): `otcdesk stage run NAME`."""
     import importlib
 

@@ -68,7 +68,7 @@ class AcceptanceStage:
         result = self.book.accept(response, self.stage.now_us(), grace_us=self.grace_us)
         return [] if result is None else [result]  # a decline is its own outcome
 
-    def _expire(self, quote_id: str):  # noqa: ANN202 - a timer callback
+    def _expire(self, quote_id: str):
         async def expire(_due_us: int) -> list[Event]:
             self.ids.rebase(f"expire:{quote_id}")
             expired = self.book.expire_quote(quote_id)

@@ -74,7 +74,7 @@ class SeekFirstConsumer(aiokafka_driver.Consumer):
     async def _getmany(self, active_partitions: Set[TP] | None, timeout: float) -> Mapping[TP, list[Any]]:
         if active_partitions is None:  # client-only apps: every partition is meant
             return await super()._getmany(None, timeout)
-        snapshot = frozenset(active_partitions)
+        snapshot = set(active_partitions)
         if not snapshot:
             return {}
         return await super()._getmany(snapshot, timeout)

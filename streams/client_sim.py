@@ -66,7 +66,7 @@ class ClientSimStage:
             self.stage.at(at_us, f"answer:{quote.quote_id}", self._answer(response), rank=ANSWER_RANK)
 
     @staticmethod
-    def _answer(response: QuoteResponse):  # noqa: ANN205 - a timer callback
+    def _answer(response: QuoteResponse):
         async def answer(_due_us: int) -> list[Event]:
             return [response]
 

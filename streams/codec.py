@@ -56,7 +56,7 @@ def peek_value(data: bytes, key: bytes | None = None) -> Peeked | Undecodable:
         return Undecodable(bytes(data) if data is not None else b"", exc)
 
 
-def decode_value(data: bytes) -> Event | Undecodable:
+def decode_value(data: bytes | bytearray | memoryview | None) -> Event | Undecodable:
     """What the codec hands an agent for `data`: the typed event, or the bytes with the reason."""
     try:
         return default_serde().decode(data)

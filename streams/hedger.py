@@ -151,7 +151,7 @@ class HedgerStage:
         else:
             self.stage.at(max(wake_us, self.stage.now_us()), f"hedge:{rfq_id}", self._wake(rfq_id), rank=WAKE_RANK)
 
-    def _wake(self, rfq_id: str):  # noqa: ANN202 - a timer callback
+    def _wake(self, rfq_id: str):
         async def wake(now_us: int) -> list[Event]:
             tracker = self.trackers.get(rfq_id)
             if tracker is None:

@@ -20,6 +20,7 @@ acts on anything new.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -227,10 +228,8 @@ class Processor:
                 delay_s = self._next_timer_s()
             waiting_on = self.waiting_on()
             started = time.monotonic()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay_s)
-            except TimeoutError:
-                pass
             if waiting_on is not None:
                 self.waited_s[waiting_on] = self.waited_s.get(waiting_on, 0.0) + time.monotonic() - started
 
@@ -274,7 +273,7 @@ class Processor:
         if item.source == TIMER:
             try:
                 prepared = self.emitter.prepare(await item.payload(item.ts_us))
-            except Exception:  # noqa: BLE001 - one timer's failure must not stop the stage
+            except Exception:  # one timer's failure must not stop the stage
                 log.exception("%s: timer %s at %d failed", self.name, item.key, item.ts_us)
                 return
             await self.emitter.send(prepared)

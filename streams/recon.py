@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from otcdesk.errors import RejectedError
 from otcdesk.events import Event, Fill, HedgeOrder, ReconResult, ReconStatus, SettlementUpdated, TradeBooked, Venue
 from otcdesk.instruments import Instrument
-from otcdesk.recon import ReconState, assess, next_deadline_us, reconcile
+from otcdesk.recon import DealEvent, ReconState, assess, next_deadline_us, reconcile
 from otcdesk.settings import Settings, get_settings
 from otcdesk.venues.providers import offline_instruments
 from streams.stage import Stage
@@ -33,7 +33,7 @@ from streams.stage import Stage
 log = logging.getLogger(__name__)
 
 #: input topic -> (event type, rank, producers)
-INPUTS: dict[str, tuple[type, int, tuple[str, ...]]] = {
+INPUTS: dict[str, tuple[type[DealEvent], int, tuple[str, ...]]] = {
     "trades": (TradeBooked, 0, ("acceptance",)),
     "orders": (HedgeOrder, 1, ("hedger", "venue-sim")),
     "fills": (Fill, 2, ("venue-sim",)),
@@ -64,7 +64,7 @@ class ReconStage:
         for topic, (kind, rank, producers) in INPUTS.items():
             self.stage.consume(topic, self._handler(topic, kind), rank=rank, waits_for=producers)
 
-    def _handler(self, topic: str, kind: type):  # noqa: ANN202 - a Stage handler
+    def _handler(self, topic: str, kind: type[DealEvent]):
         async def on_event(event: Event) -> list[Event]:
             if not isinstance(event, kind):
                 raise RejectedError("wrong_event", f"{type(event).__name__} on {topic}")
@@ -73,13 +73,13 @@ class ReconStage:
 
         return on_event
 
-    def on_event(self, event: TradeBooked | HedgeOrder | Fill | SettlementUpdated) -> None:
+    def on_event(self, event: DealEvent) -> None:
         state = self.deals.setdefault(event.rfq_id, ReconState(event.rfq_id))
         if state.add(event):  # else a redelivery
             slot_end = -(-max(event.ts_us, self.stage.now_us()) // self.slot_us) * self.slot_us
             self.stage.at(slot_end, f"judge:{event.rfq_id}", self._judge(event.rfq_id), rank=JUDGE_RANK)
 
-    def _judge(self, rfq_id: str):  # noqa: ANN202 - a timer callback
+    def _judge(self, rfq_id: str):
         async def judge(now_us: int) -> list[Event]:
             state = self.deals[rfq_id]
             result = self.evaluate(state, now_us)

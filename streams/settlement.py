@@ -31,7 +31,7 @@ TRADES_RANK, STEP_RANK = 0, 1
 
 
 def _compact(value: Decimal) -> Decimal:
-    return value.normalize() if value.as_tuple().exponent < 0 else value  # type: ignore[operator]
+    return value.normalize() if value.as_tuple().exponent < 0 else value  # type: ignore[operator]  # finite amounts only
 
 
 class SettlementStage:
@@ -70,7 +70,7 @@ class SettlementStage:
         return []
 
     @staticmethod
-    def _step(event: SettlementUpdated):  # noqa: ANN205 - a timer callback
+    def _step(event: SettlementUpdated):
         async def step(_due_us: int) -> list[Event]:
             return [event]
 

@@ -47,7 +47,7 @@ class _Delivery:
     partition: int
     offset: int
 
-    def __await__(self):  # noqa: ANN204 - what faust's FutureMessage resolves to
+    def __await__(self):  # what faust's FutureMessage resolves to
         yield from ()
         return self
 
@@ -70,7 +70,7 @@ class StageHarness:
     _ids: Iterable[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
-        self.stage.produce = self._produce  # type: ignore[method-assign]
+        self.stage.produce = self._produce  # type: ignore[method-assign]  # the harness records what the stage sends
         self.stage._replayed.set()
         self.stage._ends_known.set()
         self.stage.processor.open()

@@ -76,7 +76,7 @@ class VenueSimStage:
         self.stage.at(arrival, f"arrive:{order.order_id}", self._arrive(order, instrument, rng), rank=ARRIVAL_RANK)
         return []
 
-    def _arrive(self, order: HedgeOrder, instrument: Instrument, rng: random.Random):  # noqa: ANN202 - a timer
+    def _arrive(self, order: HedgeOrder, instrument: Instrument, rng: random.Random):
         async def arrive(_due_us: int) -> list[Event]:
             book = self.books.book(order.venue, order.symbol)  # as of the arrival: the book it meets
             result = execute(order, book, instrument, self.settings.venue_sim, rng)

@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from clickhouse_driver.errors import Error as DriverError
-from clickhouse_driver.errors import NetworkError, ServerException, SocketTimeoutError
+from clickhouse_driver.errors import Error as DriverError, NetworkError, ServerException, SocketTimeoutError
 
 from otcdesk.analytics import sql_guard
 from otcdesk.analytics.limit_errors import explain_limit, timed_out

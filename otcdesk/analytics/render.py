@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -103,7 +104,7 @@ def _utc(us: int) -> datetime:
 def _stacked_bars(panel: Any, lines: dict[str, list[Sequence[Any]]], x: int, y: int) -> None:
     """Bars as wide as the narrowest gap between buckets, each series stacked on the previous."""
     starts = sorted({row[x] for points in lines.values() for row in points})
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(starts)]
     width_days = (min(gaps) if gaps else 3600 * US_PER_S) / US_PER_S / 86400 * 0.8
     base = dict.fromkeys(starts, 0.0)
     for name, points in sorted(lines.items()):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from otcdesk.analytics.queries import QUERIES_DIR, Value, load
@@ -101,7 +102,7 @@ class Result:
 def size_buckets(settings: Settings) -> dict[str, Value]:
     """The quote engine's size tiers (notional at mid) as hit-ratio buckets: '0-1M', '1M-5M', ..."""
     edges = sorted({threshold for threshold, _ in settings.quote.size_tier_bps} | {Decimal(0)})
-    labels = [f"{_short(lo)}-{_short(hi)}" for lo, hi in zip(edges, edges[1:], strict=False)]
+    labels = [f"{_short(lo)}-{_short(hi)}" for lo, hi in pairwise(edges)]
     labels.append(f">={_short(edges[-1])}")
     return {"bucket_edges_quote": edges, "bucket_labels": labels}
 

@@ -64,9 +64,7 @@ def _after_quoted(sql: str, start: int) -> int:
     doubled quotes, as ClickHouse reads them); the end of the text if it is never closed."""
     quote, i = sql[start], start + 1
     while i < len(sql):
-        if sql[i] == "\\":
-            i += 2
-        elif sql[i] == quote and sql.startswith(quote * 2, i):
+        if sql[i] == "\\" or (sql[i] == quote and sql.startswith(quote * 2, i)):
             i += 2
         elif sql[i] == quote:
             return i + 1

@@ -89,7 +89,7 @@ class Failover:
             f"broker {victim} killed (SIGKILL): it led {len(before.led_by(victim))} partitions, "
             f"{led[victim]} of {sum(led.values())} records; {runner.tally.answered} RFQs answered"
         )
-        step = lambda: self._step(runner)  # noqa: E731
+        step = lambda: self._step(runner)  # noqa: E731 - the one-line callback wait_for polls
         election_s = leaders.wait_for(leaders.elected_without(victim), admin, topics, step, 120.0)
         self._watch = {tp: ends.get(tp, 0) for tp in before.led_by(victim) if tp[0] != leaders.OFFSETS_TOPIC}
         self.say(f"new leaders for all {len(before.leaders)} partitions after {_round(election_s)} s")

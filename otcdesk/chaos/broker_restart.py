@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, TopicPartition
 from otcdesk.chaos.figures import Figures
 from otcdesk.chaos.flow import stop_session
 from otcdesk.events import Event, Rfq, TradeBooked
-from otcdesk.kafka import consumer_config
+from otcdesk.kafka import consumer_config, position
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.session import SessionRunner
 from otcdesk.settings import Settings
@@ -136,8 +136,9 @@ def _read_back(settings: Settings) -> tuple[Counter[str], Counter[str]]:
         for msg in consumer.consume(1000, 1.0):
             if msg.error():
                 continue
-            if msg.offset() + 1 >= left.get((msg.topic(), msg.partition()), 0):
-                left.pop((msg.topic(), msg.partition()), None)
+            topic, partition, offset = position(msg)
+            if offset + 1 >= left.get((topic, partition), 0):
+                left.pop((topic, partition), None)
             try:
                 event: Event = serde.decode(msg.value())
             except DecodeError:

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import cast
 
 from fastavro import schemaless_writer
 
@@ -205,7 +206,7 @@ def generate(count: int, seed: int, topics: tuple[str, ...] = tuple(CONSUMERS)) 
         key, value = fault(event, rng)
         out.append(Malformed(topic, key, value, kind, reason, consumers if every else frozenset({_checker(topic)})))
     for n in range(0, count, max(count // 10, 1)):  # ~10 huge strings
-        rfq = replace(_templates(n)["rfq"], rfq_id="x" * HUGE_STRING)
+        rfq = replace(cast(Rfq, _templates(n)["rfq"]), rfq_id="x" * HUGE_STRING)
         out[n] = Malformed("rfq", rfq.key.encode(), wire(rfq), "huge_string", "invalid:bad_rfq_id", CONSUMERS["rfq"])
     return out
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from otcdesk.errors import DeskError
 from otcdesk.events import (
     Event,
     QuoteAction,
@@ -29,9 +30,8 @@ from otcdesk.events import (
     TradeBooked,
 )
 from otcdesk.ids import derived_rng
-from otcdesk.kafka import EventProducer, consumer_config
+from otcdesk.kafka import EventProducer, consumer_config, position
 from otcdesk.serde import DecodeError, default_serde
-from otcdesk.errors import DeskError
 from otcdesk.settings import Settings
 from otcdesk.simulate import SessionSummary
 
@@ -82,8 +82,9 @@ def read_topic(settings: Settings, topic: str, timeout_s: float = 10.0) -> list[
                 if msg.error():
                     continue
                 out.append(msg)
-                if msg.offset() >= ends[msg.partition()] - 1:
-                    todo.discard(msg.partition())
+                _topic, partition, offset = position(msg)
+                if offset >= ends[partition] - 1:
+                    todo.discard(partition)
         return out
     finally:
         consumer.close()
@@ -118,14 +119,14 @@ def replay_slice(
     for topic in topics:
         by_partition: dict[int, list[Message]] = defaultdict(list)
         for msg in read_topic(settings, topic):
-            by_partition[msg.partition()].append(msg)
+            by_partition[position(msg)[1]].append(msg)
         for msgs in by_partition.values():
             start = int(len(msgs) * (1 - share) / 2)
             picked += msgs[start : start + max(1, int(len(msgs) * share))]
     random.Random(seed).shuffle(picked)
     producer = producer or EventProducer(settings)
     for msg in picked:
-        producer.produce_bytes(msg.topic(), msg.key(), msg.value(), msg.headers())
+        producer.produce_bytes(position(msg)[0], msg.key(), msg.value(), msg.headers())
     producer.flush()
     return len(picked)
 

@@ -77,7 +77,11 @@ def run(
         say(f"sink died after its first insert, before its commit; stored again {figures.recover_s[-1]:.1f} s later")
         for share in shares:
             target = int(share * events)
-            if wait_until(lambda: stored(ch, database, table).distinct >= target, timeout_s, 0.2) is None:
+
+            def reached(target: int = target) -> bool:
+                return stored(ch, database, table).distinct >= target
+
+            if wait_until(reached, timeout_s, 0.2) is None:
                 raise DeskError(f"the sink did not reach {target} rows:\n{sink.tail()}")
             sink.kill()
             figures.faults += 1

@@ -16,8 +16,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from otcdesk.chaos.session_faults import ReplayCheck, check_invariants, event_ids, kill_schedule, summary_differences
 from otcdesk.chaos.figures import Figures
+from otcdesk.chaos.session_faults import ReplayCheck, check_invariants, event_ids, kill_schedule, summary_differences
 from otcdesk.cli.output import console, print_json, print_table
 from otcdesk.cli.params import HOUR_S, LAYOUT, MAX_SPEED, SEED, WEEK_S, number, whole
 from otcdesk.cli.simulate_cmd import RATE, RFQS, STARTUP, TIMEOUT, SessionResult, parse_kills, parse_speed, run_session
@@ -100,7 +100,9 @@ def kill(
         },
     ).save(settings.state_dir)
     if as_json:
-        differ = [{"clean": a, "faulted": b} for a, b in zip(clean.deal_lines, faulted.deal_lines) if a != b]
+        differ = [
+            {"clean": a, "faulted": b} for a, b in zip(clean.deal_lines, faulted.deal_lines, strict=False) if a != b
+        ]
         print_json(
             {
                 "same": same,

@@ -86,7 +86,7 @@ def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON in
         doc: dict[str, Any] = {
             "engine": engine,
             "database": database,
-            "migrations": [dict(zip(("version", "name", "state", "applied_at"), m)) for m in migrations],
+            "migrations": [dict(zip(("version", "name", "state", "applied_at"), m, strict=True)) for m in migrations],
             "tables": [{"table": t, "rows": n} for t, n in tables],
         }
         print_json(doc)

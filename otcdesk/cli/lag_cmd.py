@@ -13,11 +13,10 @@ import time
 from collections.abc import Sequence
 
 import typer
+from prometheus_client import REGISTRY, start_http_server
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
-
-from prometheus_client import REGISTRY, start_http_server
 
 from consumers.lag import HISTORY_FILE, GroupLag, LagHistory, LagMonitor, exit_code
 from consumers.lag_exporter import LagCollector

@@ -64,17 +64,19 @@ def _register() -> None:
         init_cmd,
         lag_cmd,
         quote_cmd,
+        report_cmd,
         rfq_cmd,
         run_cmd,
         schemas_cmd,
         simulate_cmd,
         sink_cmd,
+        sql_cmd,
         stack_cmd,
         stage_cmd,
         summary_cmd,
         topics_cmd,
+        web_cmd,
     )
-    from otcdesk.cli import report_cmd, sql_cmd, web_cmd
 
     app.add_typer(stack_cmd.app, name="stack")
     app.command("init")(init_cmd.init)

@@ -37,6 +37,6 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
 def emit(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], as_json: bool) -> None:
     """One call per read command: the same rows as a table or as a JSON list of objects."""
     if as_json:
-        print_json([dict(zip(columns, row)) for row in rows])
+        print_json([dict(zip(columns, row, strict=False)) for row in rows])
     else:
         print_table(title, columns, rows)

@@ -57,7 +57,7 @@ def _domain(gt: float | None, ge: float | None, le: float) -> str:
         return f"a positive number up to {_bound(le)}"
     if gt is not None:
         return f"a number above {_bound(gt)} and up to {_bound(le)}"
-    return f"a number from {_bound(ge)} to {_bound(le)}"  # type: ignore[arg-type]
+    return f"a number from {_bound(ge)} to {_bound(le)}"  # type: ignore[arg-type]  # ge is set when gt is not
 
 
 def number(*, le: float, gt: float | None = None, ge: float | None = None) -> Check[float | None]:
@@ -68,7 +68,7 @@ def number(*, le: float, gt: float | None = None, ge: float | None = None) -> Ch
     def check(param: typer.CallbackParam, value: float | None) -> float | None:
         if value is None:
             return None
-        above = value > gt if gt is not None else value >= ge  # type: ignore[operator]
+        above = value > gt if gt is not None else value >= ge  # type: ignore[operator]  # one bound is set, see above
         if not (math.isfinite(value) and above and value <= le):
             raise UserError(f"{_name(param)} must be {_domain(gt, ge, le)}, got {value:g}")
         return value
@@ -101,7 +101,7 @@ def identifier(limit: int) -> Check[str | None]:
             one(param, item)
         return value
 
-    return check  # type: ignore[return-value]
+    return check  # type: ignore[return-value]  # a list option's callback gets and returns the list
 
 
 def names() -> Check[str | None]:

@@ -151,7 +151,7 @@ def run_all(
     supervisor = Supervisor(children, env, settings.state_dir / "logs" / "desk")
     stop = {"now": False}
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         stop["now"] = True
 
     signal.signal(signal.SIGTERM, on_signal)

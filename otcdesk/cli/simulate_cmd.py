@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from otcdesk.errors import UserError
 from otcdesk.kafka import check_broker
 from otcdesk.settings import get_settings
 from otcdesk.simulate import NAMESPACE, SessionPlan, SessionSummary
-
 
 #: Bounds of a session's options (also `otcdesk chaos`): beyond them a run is a typo.
 MAX_RFQS = 100_000
@@ -160,7 +159,7 @@ class SessionResult:
 
     def first_difference(self, other: SessionResult) -> str | None:
         """The first deal line that differs from `other`'s (None: every line is the same)."""
-        for mine, theirs in zip(self.deal_lines, other.deal_lines):
+        for mine, theirs in zip(self.deal_lines, other.deal_lines, strict=False):
             if mine != theirs:
                 return f"{mine}\n  vs {theirs}"
         return None if len(self.deal_lines) == len(other.deal_lines) else "a different number of RFQs"
@@ -239,7 +238,7 @@ def parse_kills(texts: list[str]) -> list[tuple[str, float]]:
     return kills
 
 
-def _drive(runner, started: float, timeout: float, screen: Console) -> bool:  # noqa: ANN001 - SessionRunner
+def _drive(runner, started: float, timeout: float, screen: Console) -> bool:
     """Step the session until every producer has ended its streams (its result is then final)."""
     tally = runner.tally
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
@@ -266,10 +265,10 @@ def _drive(runner, started: float, timeout: float, screen: Console) -> bool:  # 
 
 
 def _stamp(ts_us: int) -> str:
-    return datetime.fromtimestamp(ts_us / 1e6, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ts_us / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _drain_sink(runner, progress: Progress, started: float, timeout: float) -> bool:  # noqa: ANN001
+def _drain_sink(runner, progress: Progress, started: float, timeout: float) -> bool:
     """With `--sink`: wait until ClickHouse has every record of the session (the sink's lag is 0)."""
     task = progress.add_task("sink -> ClickHouse (records left)", total=None)
     while time.monotonic() - started < timeout:

@@ -31,9 +31,8 @@ def summary(as_json: bool = typer.Option(False, "--json", help="Print JSON inste
         ["rfqs", "quotes", "trades", "hit ratio", "dead letters"],
         [(s.rfqs, s.quotes, s.trades, f"{s.hit_ratio:.1%}", sum(s.dead_letters.values()))],
     )
-    rows = [("reject", k, v) for k, v in s.rejects.most_common()] + [
-        ("answer", k, v) for k, v in s.responses.most_common()
-    ]
+    rows: list[tuple[str, str, int | str]] = [("reject", k, v) for k, v in s.rejects.most_common()]
+    rows += [("answer", k, v) for k, v in s.responses.most_common()]
     rows += [("dead letter", k, v) for k, v in s.dead_letters.most_common()]
     rows += [("notional", k, f"{v:,.2f}") for k, v in sorted(s.notional_by_symbol.items())]
     print_table("Outcomes", ["kind", "what", "count"], rows)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from clickhouse_driver import Client
-
 from pydantic import SecretStr
 
 from otcdesk.db.runner import DriverRunner

@@ -10,7 +10,6 @@ The only hand-written part is which table each event type goes to.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import operator
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ from otcdesk.events import (
     RfqPriced,
     SettlementUpdated,
     TradeBooked,
+    cache_per_class,
     from_avro,
 )
 
@@ -92,7 +92,7 @@ def _is_bytes(hint: Any) -> bool:
     return hint is bytes or bytes in typing.get_args(hint)
 
 
-@functools.cache
+@cache_per_class
 def event_fields(cls: type[Event]) -> tuple[Field, ...]:
     hints = typing.get_type_hints(cls)
     return tuple(
@@ -158,7 +158,7 @@ def _check_symbols(value: Any, symbols: frozenset[str], where: str) -> None:
             raise ValueError(f"{item!r} is not a valid {where}")
 
 
-@functools.cache
+@cache_per_class
 def record_row_builder(cls: type[Event]) -> RecordRowBuilder:
     """The row of `cls` straight from fastavro's decoded dict, without building the typed event.
 

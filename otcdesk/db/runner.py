@@ -16,8 +16,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from clickhouse_driver import Client
-from clickhouse_driver.errors import Error as DriverError
-from clickhouse_driver.errors import NetworkError, ServerException, SocketTimeoutError
+from clickhouse_driver.errors import Error as DriverError, NetworkError, ServerException, SocketTimeoutError
 
 from otcdesk.errors import DeskError, TransientError
 

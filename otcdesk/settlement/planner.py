@@ -20,8 +20,14 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from otcdesk.events import SettlementLeg, SettlementState as S, SettlementUpdated, Side, TradeBooked
-from otcdesk.events import TransferDirection as Dir
+from otcdesk.events import (
+    SettlementLeg,
+    SettlementState as S,
+    SettlementUpdated,
+    Side,
+    TradeBooked,
+    TransferDirection as Dir,
+)
 from otcdesk.ids import IdFactory
 from otcdesk.instruments import base_of
 from otcdesk.settings import SettlementSettings, StandingInstructions
@@ -43,7 +49,7 @@ class _Leg:
     amount: Decimal
     address: str | None
     settlement_id: str
-    status: LegStatus = LegStatus()
+    status: LegStatus = field(default_factory=LegStatus)
     tx_hash: str | None = None
     value_date: str | None = None
     ts_us: int = 0
@@ -87,7 +93,7 @@ class SettlementPlanner:
         wrong_network = instructions is not None and rng.random() < instructions.wrong_network_prob
         insufficient = instructions is not None and rng.random() < instructions.insufficient_funds_prob
         no_funds = instructions is not None and rng.random() < instructions.timeout_prob
-        if wrong_network:
+        if wrong_network and instructions is not None:
             self._swap_in_wrong_address(legs, instructions)
         incoming, outgoing = sorted(legs, key=lambda leg: leg.direction is Dir.DESK_TO_CLIENT)
         for leg in legs:

@@ -30,7 +30,7 @@ def docker_reachable(timeout_s: int = 3) -> bool:
         return False
 
 
-def _kafka_container(image: str):  # noqa: ANN202 - testcontainers is typed loosely
+def _kafka_container(image: str):  # testcontainers is typed loosely
     """apache/kafka configured by environment; the host port is chosen up front because the
     broker must advertise the address clients dial (testcontainers' KafkaContainer only
     supports Confluent images)."""

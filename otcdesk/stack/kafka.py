@@ -169,8 +169,10 @@ def _scram_properties(listener: str, user: ScramUser) -> dict[str, str]:
     return {
         "sasl.enabled.mechanisms": SCRAM_MECHANISM,
         "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
-        f"listener.name.{listener.lower()}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{user.name}" '
-        f'password="{password}";',
+        f"listener.name.{listener.lower()}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": (
+            f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{user.name}" '
+            f'password="{password}";'
+        ),
     }
 
 

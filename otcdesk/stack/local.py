@@ -53,7 +53,7 @@ class Server:
         """This run's last lines: main log from byte offset since, then the process's stdout
         (truncated at each start, it holds what happened before logging was set up)."""
         out: list[str] = []
-        for path, count, start in zip(self.logs, (lines, 10), (since, 0)):
+        for path, count, start in zip(self.logs, (lines, 10), (since, 0), strict=False):
             chunk = processes.tail(path, count, start)
             if chunk:
                 out += [f"--- {path}", *chunk]

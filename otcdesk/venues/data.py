@@ -129,7 +129,7 @@ class CcxtBookSource:
         while True:
             try:
                 await self._poll_round(venue, exchange, queue)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - ccxt and the network fail in many types: retry with backoff
                 consecutive_failures += 1
                 delay_s = self._retry.delay_s(consecutive_failures)
                 _log_failure(venue, e, consecutive_failures, delay_s)
