@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`; both install what is missing first.
-.PHONY: install demo test test-unit stack-up stack-down stack-status bench
+.PHONY: install demo lint test test-unit stack-up stack-down stack-status bench
 
 OTCDESK := .venv/bin/otcdesk
 
@@ -9,6 +9,10 @@ install:
 demo: install
 	bash infra/demo.sh
 
+lint: install
+	bash infra/lint.sh
+
+# infra/test.sh runs infra/lint.sh first: CI's `make test` fails on a lint finding.
 test: install
 	bash infra/test.sh
 
