@@ -5,7 +5,13 @@ docker-compose.yml and the lag monitor all read this one list. `LAYOUTS` says wh
 a worker process (streams/host.py); a stage keeps its own group whatever process hosts it.
 """
 
+from __future__ import annotations
+
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the stage modules import faust: kept lazy
+    from streams.stage import Stage
 
 STAGES: tuple[str, ...] = (
     "aggregator",  # rfq + prices -> priced RFQs for the quote engine
@@ -44,7 +50,7 @@ def stage_processes(layout: str, stages: Sequence[str] = STAGES) -> dict[str, tu
     return {name: group for name, group in hosted.items() if group}
 
 
-def build_stage(name: str):  # returns streams.stage.Stage (import kept lazy)
+def build_stage(name: str) -> Stage:
     """Build the named stage (importing only its module): `otcdesk stage run NAME`."""
     import importlib
 

@@ -27,6 +27,7 @@ from otcdesk.events import Event, Quote, QuoteRejected, QuoteResponse, RejectRea
 from otcdesk.ids import CausalIds
 from otcdesk.settings import Settings, get_settings
 from otcdesk.validation import validate_response
+from streams.processor import TimerCallback
 from streams.stage import Stage
 
 QUOTES_RANK, EXPIRY_RANK = 0, 1
@@ -68,7 +69,7 @@ class AcceptanceStage:
         result = self.book.accept(response, self.stage.now_us(), grace_us=self.grace_us)
         return [] if result is None else [result]  # a decline is its own outcome
 
-    def _expire(self, quote_id: str):
+    def _expire(self, quote_id: str) -> TimerCallback:
         async def expire(_due_us: int) -> list[Event]:
             self.ids.rebase(f"expire:{quote_id}")
             expired = self.book.expire_quote(quote_id)

@@ -21,6 +21,7 @@ from otcdesk.clients import SESSION_RFQ_SOURCE, SIMULATED_RFQ_SOURCES, ClientSim
 from otcdesk.events import Event, Quote, QuoteResponse, Rfq
 from otcdesk.ids import CausalIds, derived_rng
 from otcdesk.settings import Settings, get_settings
+from streams.processor import TimerCallback
 from streams.stage import Stage
 
 RFQ_RANK, QUOTES_RANK, ANSWER_RANK = 0, 1, 2  # an RFQ before its quote of the same instant
@@ -66,7 +67,7 @@ class ClientSimStage:
             self.stage.at(at_us, f"answer:{quote.quote_id}", self._answer(response), rank=ANSWER_RANK)
 
     @staticmethod
-    def _answer(response: QuoteResponse):
+    def _answer(response: QuoteResponse) -> TimerCallback:
         async def answer(_due_us: int) -> list[Event]:
             return [response]
 

@@ -39,6 +39,7 @@ from otcdesk.streamtime.frontier import Reactive
 from otcdesk.venue_sim import MIN_LATENCY_US, answer_us, is_venue_report
 from otcdesk.venues.providers import offline_instruments
 from streams.books import BookTable
+from streams.processor import TimerCallback
 from streams.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ class HedgerStage:
         else:
             self.stage.at(max(wake_us, self.stage.now_us()), f"hedge:{rfq_id}", self._wake(rfq_id), rank=WAKE_RANK)
 
-    def _wake(self, rfq_id: str):
+    def _wake(self, rfq_id: str) -> TimerCallback:
         async def wake(now_us: int) -> list[Event]:
             tracker = self.trackers.get(rfq_id)
             if tracker is None:

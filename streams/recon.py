@@ -28,6 +28,7 @@ from otcdesk.instruments import Instrument
 from otcdesk.recon import DealEvent, ReconState, assess, next_deadline_us, reconcile
 from otcdesk.settings import Settings, get_settings
 from otcdesk.venues.providers import offline_instruments
+from streams.processor import Handler, TimerCallback
 from streams.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class ReconStage:
         for topic, (kind, rank, producers) in INPUTS.items():
             self.stage.consume(topic, self._handler(topic, kind), rank=rank, waits_for=producers)
 
-    def _handler(self, topic: str, kind: type[DealEvent]):
+    def _handler(self, topic: str, kind: type[DealEvent]) -> Handler:
         async def on_event(event: Event) -> list[Event]:
             if not isinstance(event, kind):
                 raise RejectedError("wrong_event", f"{type(event).__name__} on {topic}")
@@ -79,7 +80,7 @@ class ReconStage:
             slot_end = -(-max(event.ts_us, self.stage.now_us()) // self.slot_us) * self.slot_us
             self.stage.at(slot_end, f"judge:{event.rfq_id}", self._judge(event.rfq_id), rank=JUDGE_RANK)
 
-    def _judge(self, rfq_id: str):
+    def _judge(self, rfq_id: str) -> TimerCallback:
         async def judge(now_us: int) -> list[Event]:
             state = self.deals[rfq_id]
             result = self.evaluate(state, now_us)

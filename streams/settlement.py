@@ -23,6 +23,7 @@ from otcdesk.events import Event, SettlementUpdated, Side, TradeBooked
 from otcdesk.ids import derived_rng
 from otcdesk.settings import Settings, get_settings
 from otcdesk.settlement.planner import SettlementPlanner
+from streams.processor import TimerCallback
 from streams.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class SettlementStage:
         return []
 
     @staticmethod
-    def _step(event: SettlementUpdated):
+    def _step(event: SettlementUpdated) -> TimerCallback:
         async def step(_due_us: int) -> list[Event]:
             return [event]
 

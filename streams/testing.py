@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,7 @@ class _Delivery:
     partition: int
     offset: int
 
-    def __await__(self):  # what faust's FutureMessage resolves to
+    def __await__(self) -> Generator[None, None, _Delivery]:  # what faust's FutureMessage resolves to
         yield from ()
         return self
 

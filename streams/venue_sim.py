@@ -35,6 +35,7 @@ from otcdesk.settings import Settings, get_settings
 from otcdesk.venue_sim import FAULTS_HEADER, MIN_LATENCY_US, arrival_us, execute, is_new_desk_order, order_rng
 from otcdesk.venues.providers import offline_instruments
 from streams.books import BookTable
+from streams.processor import TimerCallback
 from streams.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class VenueSimStage:
         self.stage.at(arrival, f"arrive:{order.order_id}", self._arrive(order, instrument, rng), rank=ARRIVAL_RANK)
         return []
 
-    def _arrive(self, order: HedgeOrder, instrument: Instrument, rng: random.Random):
+    def _arrive(self, order: HedgeOrder, instrument: Instrument, rng: random.Random) -> TimerCallback:
         async def arrive(_due_us: int) -> list[Event]:
             book = self.books.book(order.venue, order.symbol)  # as of the arrival: the book it meets
             result = execute(order, book, instrument, self.settings.venue_sim, rng)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from otcdesk.errors import UserError
 from otcdesk.kafka import check_broker
 from otcdesk.settings import get_settings
 from otcdesk.simulate import NAMESPACE, SessionPlan, SessionSummary
+
+if TYPE_CHECKING:
+    from otcdesk.session import SessionRunner
 
 #: Bounds of a session's options (also `otcdesk chaos`): beyond them a run is a typo.
 MAX_RFQS = 100_000
@@ -238,7 +241,7 @@ def parse_kills(texts: list[str]) -> list[tuple[str, float]]:
     return kills
 
 
-def _drive(runner, started: float, timeout: float, screen: Console) -> bool:
+def _drive(runner: SessionRunner, started: float, timeout: float, screen: Console) -> bool:
     """Step the session until every producer has ended its streams (its result is then final)."""
     tally = runner.tally
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
@@ -268,7 +271,7 @@ def _stamp(ts_us: int) -> str:
     return datetime.fromtimestamp(ts_us / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _drain_sink(runner, progress: Progress, started: float, timeout: float) -> bool:
+def _drain_sink(runner: SessionRunner, progress: Progress, started: float, timeout: float) -> bool:
     """With `--sink`: wait until ClickHouse has every record of the session (the sink's lag is 0)."""
     task = progress.add_task("sink -> ClickHouse (records left)", total=None)
     while time.monotonic() - started < timeout:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from otcdesk.errors import StackError
 from otcdesk.stack.ports import ephemeral_port
+
+if TYPE_CHECKING:  # testcontainers is a test extra: imported where a container starts
+    from testcontainers.core.container import DockerContainer
 
 KAFKA_IMAGE = "apache/kafka:3.9.2"  # the same broker version as the local stack
 CLICKHOUSE_IMAGE = "clickhouse/clickhouse-server:25.8"  # current LTS: the SQL must run on both
@@ -30,7 +34,7 @@ def docker_reachable(timeout_s: int = 3) -> bool:
         return False
 
 
-def _kafka_container(image: str):  # testcontainers is typed loosely
+def _kafka_container(image: str) -> tuple[DockerContainer, str]:
     """apache/kafka configured by environment; the host port is chosen up front because the
     broker must advertise the address clients dial (testcontainers' KafkaContainer only
     supports Confluent images)."""
