@@ -72,8 +72,11 @@ def _scrape(port: int) -> Samples:
             text = response.read().decode()
     except OSError:
         return {}
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def _matching(samples: Samples, name: str, labels: frozenset[tuple[str, str]]) -> dict[frozenset, float]:
@@ -103,8 +106,11 @@ def _unmoved(before: Scrape, after: Scrape, settings: Settings, restarted: str) 
         if name.endswith("_bucket"):  # a histogram: its count rises
             name = name.removesuffix("_bucket") + "_count"
         if name in EVERY_STAGE and "stage" not in dict(labels):
-            wrong += [f"{name} of {stage} did not rise" for stage in STAGES
-                      if not _rose(before, after, name, labels | {("stage", stage)})]
+            wrong += [
+                f"{name} of {stage} did not rise"
+                for stage in STAGES
+                if not _rose(before, after, name, labels | {("stage", stage)})
+            ]
         elif name.endswith(("_total", "_count")):
             if not _rose(before, after, name, labels):
                 wrong.append(f"{name}{dict(labels)} did not rise")
@@ -133,7 +139,7 @@ def _desk_ports(log: Path, proc: subprocess.Popen) -> tuple[dict[str, int], dict
         text = log.read_text() if log.exists() else ""
         if "{" in text:
             try:
-                started, _ = json.JSONDecoder().raw_decode(text[text.index("{"):])
+                started, _ = json.JSONDecoder().raw_decode(text[text.index("{") :])
                 break
             except json.JSONDecodeError:
                 pass
@@ -158,11 +164,21 @@ def _scratch_database(stack: Settings) -> Iterator[str]:
 def test_every_metric_the_dashboard_queries_exists_and_moves(stack: Settings, tmp_path: Path) -> None:
     base = _free_ports(8)
     lag_port = base + 7
-    with namespace(stack) as settings, _scratch_database(stack) as database, processes(
-            settings, {"desk": ["run", "all", "--seed", "7", "--sink", "--json"],
-                       "lag": ["lag", "--serve", str(lag_port), "--interval", "1"]},
-            tmp_path, OTCDESK_METRICS__BASE_PORT=str(base), OTCDESK_SINK__DATABASE=database,
-            OTCDESK_SINK__REPORT_EVERY_S="1") as running:
+    with (
+        namespace(stack) as settings,
+        _scratch_database(stack) as database,
+        processes(
+            settings,
+            {
+                "desk": ["run", "all", "--seed", "7", "--sink", "--json"],
+                "lag": ["lag", "--serve", str(lag_port), "--interval", "1"],
+            },
+            tmp_path,
+            OTCDESK_METRICS__BASE_PORT=str(base),
+            OTCDESK_SINK__DATABASE=database,
+            OTCDESK_SINK__REPORT_EVERY_S="1",
+        ) as running,
+    ):
         ports, pids = _desk_ports(tmp_path / "desk.log", running["desk"])
         ports["lag-exporter"] = lag_port
 
@@ -181,9 +197,13 @@ def test_every_metric_the_dashboard_queries_exists_and_moves(stack: Settings, tm
         os.kill(pids["feed"], signal.SIGKILL)  # a crash: the supervisor restarts it
         with EventProducer(settings) as producer:
             producer.produce_bytes(settings.topic("rfq"), b"garbage-key", b"\xc3\x01 not avro")
-        load = subprocess.run([*OTCDESK, "rfq", "load", "--rate", str(RFQ_RATE), "--duration",
-                               str(RFQS / RFQ_RATE), "--seed", "7"], env=env_of(settings), capture_output=True,
-                              text=True, timeout=DEADLINE_S)
+        load = subprocess.run(
+            [*OTCDESK, "rfq", "load", "--rate", str(RFQ_RATE), "--duration", str(RFQS / RFQ_RATE), "--seed", "7"],
+            env=env_of(settings),
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE_S,
+        )
         assert load.returncode == 0, load.stderr[-3000:]
 
         deadline = time.monotonic() + DEADLINE_S

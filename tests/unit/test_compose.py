@@ -95,8 +95,10 @@ def _merged(base: Any, override: Any) -> Any:
     """What `docker compose -f docker-compose.yml -f docker-compose.cluster.yml` runs: mappings
     merged key by key (environment, depends_on), the override's scalars win."""
     if isinstance(base, dict) and isinstance(override, dict):
-        return {k: _merged(base[k], override[k]) if k in base and k in override else override.get(k, base.get(k))
-                for k in {**base, **override}}
+        return {
+            k: _merged(base[k], override[k]) if k in base and k in override else override.get(k, base.get(k))
+            for k in {**base, **override}
+        }
     return override
 
 
@@ -128,11 +130,19 @@ def test_cluster_host_ports_are_the_local_clusters() -> None:
 def test_cluster_replicates_like_the_local_cluster() -> None:
     factor, min_isr = TopicSettings().replication(3)
     assert (factor, min_isr) == (3, 2)
-    props = dict(line.split("=", 1) for line in kafka.server_properties(Path("/d"), 1, 2, brokers=3).splitlines()
-                 if line and not line.startswith("#"))
+    props = dict(
+        line.split("=", 1)
+        for line in kafka.server_properties(Path("/d"), 1, 2, brokers=3).splitlines()
+        if line and not line.startswith("#")
+    )
     env = MERGED["kafka"]["environment"]
-    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
-                "transaction.state.log.min.isr", "default.replication.factor", "min.insync.replicas"):
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "default.replication.factor",
+        "min.insync.replicas",
+    ):
         assert str(env["KAFKA_" + key.replace(".", "_").upper()]) == props[key], key
     assert props["default.replication.factor"] == str(factor) and props["min.insync.replicas"] == str(min_isr)
 
