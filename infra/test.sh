@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# `make test`: every test against the real local stack (Kafka broker + ClickHouse server).
+# `make test`: lint (infra/lint.sh), then every test against the real local stack (Kafka broker +
+# ClickHouse server). A lint finding fails it before the stack is touched.
 # Starts the stack if it is not running, and stops it afterwards only if this script started it.
 # Returns pytest's status; "no tests collected" (pytest exit 5) counts as a failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OTCDESK=.venv/bin/otcdesk
+
+bash infra/lint.sh || { echo "test: lint failed (see above; make lint runs it alone)"; exit 1; }
 
 started_here=0
 if ! $OTCDESK stack status >/dev/null 2>&1; then
