@@ -342,7 +342,8 @@ def read_timestamps(
         while queues and time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=len(queues), timeout=0.2):
                 topic, partition, offset = position(msg)
-                queue = queues.get((topic, partition))
+                tp = (topic, partition)
+                queue = queues.get(tp)
                 if msg.error() or not queue or offset < queue[0]:
                     continue  # an error, a finished partition, or a record fetched before a seek
                 kind, ms = msg.timestamp()
