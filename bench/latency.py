@@ -26,6 +26,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.core import BenchContext, Figure, Target
+from otcdesk.child_processes import processes, tails
 from otcdesk.clients import ClientSim
 from otcdesk.clock import Clock
 from otcdesk.events import DeadLetter, Quote, QuoteRejected
@@ -33,7 +34,6 @@ from otcdesk.kafka import EventProducer, consumer_config
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 from streams import stage_processes
-from tests.integration.desk import processes, tails
 
 RATES = (50.0, 200.0, 1000.0)
 P99_TARGET = {50.0: Target("value<=", 25.0), 200.0: Target("value<=", 50.0)}

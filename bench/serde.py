@@ -1,6 +1,6 @@
 """Serde rate per schema: the desk's single-object Avro vs fastavro's plain schemaless datum.
 
-Both sides encode/decode the same record (one sample per schema, tests/samples.py shapes) in the
+Both sides encode/decode the same record (one sample per schema, otcdesk/samples.py) in the
 same process, interleaved over the repeats; the ratio is what the framing (10-byte header), the
 fingerprint lookup, the decimal range checks and the full-read check cost. The typed decode
 (bytes -> event dataclass, what a stage really does) is kept in `extra`: it has no plain
@@ -18,6 +18,7 @@ from fastavro import schemaless_reader, schemaless_writer
 
 from bench.core import BenchContext, Figure, Target, interleaved
 from otcdesk.events import to_avro
+from otcdesk.samples import sample_events
 from otcdesk.serde import HEADER_LEN, default_serde
 
 TARGET = Target("ratio>=", 0.85)
@@ -38,8 +39,6 @@ def _rate(fn: Callable[[], Any], n: int) -> Callable[[], float]:
 
 
 def run(ctx: BenchContext) -> list[Figure]:
-    from tests.samples import sample_events
-
     serde = default_serde()
     n = ctx.size(20_000, 500)
     events = sample_events()

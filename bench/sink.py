@@ -1,6 +1,6 @@
 """ClickHouse sink rows/s vs a plain clickhouse-driver columnar insert of the very same rows.
 
-N events cycling through every event type (tests/samples.py, fresh event ids) are produced once
+N events cycling through every event type (otcdesk/samples.py, fresh event ids) are produced once
 to a scratch namespace's topics. Each repeat then (a) drains them with the real `Sink` (`--once`,
 a new group, a fresh scratch database; rate = rows / its active time, first record consumed to
 last insert acknowledged) and (b) builds the rows the sink stores from the same Avro bytes with
@@ -29,6 +29,7 @@ from otcdesk.db import client
 from otcdesk.db.rows import TABLES, insert_sql, record_row_builder, select_sql, table_of
 from otcdesk.events import BY_SCHEMA, Event
 from otcdesk.kafka import EventProducer
+from otcdesk.samples import sample_events
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 
@@ -37,8 +38,6 @@ TARGET = Target("ratio>=", 0.8)
 
 def bench_events(count: int) -> Iterator[Event]:
     """`count` events cycling through every type, each with a unique event_id."""
-    from tests.samples import sample_events
-
     samples = sample_events()
     for i in range(count):
         yield replace(samples[i % len(samples)], event_id=f"bench-{i}")

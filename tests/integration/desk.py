@@ -1,29 +1,27 @@
 """Run desk stages as real processes in an isolated namespace of the shared broker.
 
 Every test gets its own topic and consumer-group prefix (`OTCDESK_NAMESPACE`), so stages under
-test see only that test's events; the topics and groups are deleted afterwards.
+test see only that test's events; the topics and groups are deleted afterwards. The processes
+themselves are started by `otcdesk.child_processes` (bench uses it too), re-exported here.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
+from otcdesk.child_processes import OTCDESK, env_of, processes, restart, tails
 from otcdesk.events import Event
 from otcdesk.kafka import consumer_config, position
 from otcdesk.serde import DecodeError, default_serde
 from otcdesk.settings import Settings
 from otcdesk.topics import create_topics, delete_namespace
 
-OTCDESK = [sys.executable, "-m", "otcdesk.cli.main"]
+__all__ = ["OTCDESK", "TopicReader", "env_of", "namespace", "processes", "restart", "tails"]
 
 
 @contextmanager
@@ -34,50 +32,6 @@ def namespace(stack: Settings) -> Iterator[Settings]:
         yield settings
     finally:
         delete_namespace(settings)
-
-
-def env_of(settings: Settings, **extra: str) -> dict[str, str]:
-    return dict(os.environ, OTCDESK_NAMESPACE=settings.namespace, PYTHONUNBUFFERED="1", **extra)
-
-
-@contextmanager
-def processes(
-    settings: Settings, commands: Mapping[str, Sequence[str]], logs: Path, **env: str
-) -> Iterator[dict[str, subprocess.Popen]]:
-    """Start `otcdesk <args>` per name; on exit stop them and, on failure, show their log tails."""
-    running: dict[str, subprocess.Popen] = {}
-    try:
-        for name, args in commands.items():
-            log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            running[name] = subprocess.Popen(
-                [*OTCDESK, *args], env=env_of(settings, **env), stdout=log, stderr=subprocess.STDOUT
-            )
-        yield running
-    finally:
-        for proc in running.values():
-            proc.terminate()
-        for proc in running.values():
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def restart(
-    procs: dict[str, subprocess.Popen], name: str, settings: Settings, args: Sequence[str], logs: Path, **env: str
-) -> None:
-    """kill -9 one process and start it again (appending to its log)."""
-    procs[name].kill()
-    procs[name].wait(30)
-    log = open(logs / f"{name}.log", "a")  # noqa: SIM115 - closed with the process
-    procs[name] = subprocess.Popen([*OTCDESK, *args], env=env_of(settings, **env), stdout=log, stderr=subprocess.STDOUT)
-
-
-def tails(logs: Path, lines: int = 25) -> str:
-    return "\n".join(
-        f"== {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
-        for p in sorted(logs.glob("*.log"))
-    )
 
 
 class TopicReader:
