@@ -22,7 +22,6 @@ own expiries and refusals included) before it handles anything new.
 from __future__ import annotations
 
 from otcdesk.acceptance import QuoteBook
-from otcdesk.errors import RejectedError
 from otcdesk.events import Event, Quote, QuoteRejected, QuoteResponse, RejectReason
 from otcdesk.ids import CausalIds
 from otcdesk.settings import Settings, get_settings
@@ -42,27 +41,29 @@ class AcceptanceStage:
         self.book = QuoteBook(settings.quote, self.ids, source=SOURCE)
         live = settings.time != "stream"
         self.grace_us = int(settings.quote.expiry_grace_ms * 1000 * settings.sim_speed) if live else 0
-        self.stage.consume("quotes", self.on_quotes, rank=QUOTES_RANK, waits_for=("quote-engine", "client-sim"))
+        self.stage.consume(
+            "quotes",
+            {Quote: self.on_quote, QuoteRejected: self.on_rejected, QuoteResponse: self.on_response},
+            rank=QUOTES_RANK,
+            waits_for=("quote-engine", "client-sim"),
+        )
 
-    async def on_quotes(self, event: Event) -> list[Event]:
-        if isinstance(event, Quote):
-            self.book.add(event)
-            self.stage.at(
-                event.valid_until_us + 1 + self.grace_us,
-                f"expire:{event.quote_id}",
-                self._expire(event.quote_id),
-                rank=EXPIRY_RANK,
-            )
-            return []
-        if isinstance(event, QuoteRejected):
-            if event.source == SOURCE and event.reason is RejectReason.QUOTE_EXPIRED and event.quote_id:
-                self.book.expire_quote(event.quote_id)  # our own expiry, read back: the quote is over
-            return []
-        if isinstance(event, QuoteResponse):
-            return self.on_response(event)
-        raise RejectedError("wrong_event", f"{type(event).__name__} on quotes")
+    async def on_quote(self, quote: Quote) -> list[Event]:
+        self.book.add(quote)
+        self.stage.at(
+            quote.valid_until_us + 1 + self.grace_us,
+            f"expire:{quote.quote_id}",
+            self._expire(quote.quote_id),
+            rank=EXPIRY_RANK,
+        )
+        return []
 
-    def on_response(self, response: QuoteResponse) -> list[Event]:
+    async def on_rejected(self, rejected: QuoteRejected) -> list[Event]:
+        if rejected.source == SOURCE and rejected.reason is RejectReason.QUOTE_EXPIRED and rejected.quote_id:
+            self.book.expire_quote(rejected.quote_id)  # our own expiry, read back: the quote is over
+        return []
+
+    async def on_response(self, response: QuoteResponse) -> list[Event]:
         validate_response(response)
         self.ids.rebase(response.event_id)
         # Stream time: the response's own time; live: its arrival on the desk clock.

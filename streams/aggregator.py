@@ -46,16 +46,14 @@ class Aggregator:
         self.answered: dict[str, str] = {}  # rfq_id -> event id of the RFQ answered under it
         lag_ms = 0 if settings.time == "stream" else settings.quote.live_book_lag_ms * settings.sim_speed
         self.stale_book_ms = settings.quote.stale_book_ms + int(lag_ms)
-        self.stage.consume("rfq", self.on_rfq, rank=RFQ_RANK, waits_for=(SESSION_RFQ_SOURCE,))
+        self.stage.consume("rfq", {Rfq: self.on_rfq}, rank=RFQ_RANK, waits_for=(SESSION_RFQ_SOURCE,))
 
     def book_for(self, symbol: str, now_us: int) -> ConsolidatedBook:
         return ConsolidatedBook(
             symbol, list(self.books.books_for(symbol).values()), now_us, self.stale_book_ms, self.levels
         )
 
-    async def on_rfq(self, rfq: Event) -> list[Event]:
-        if not isinstance(rfq, Rfq):
-            raise RejectedError("wrong_event", f"{type(rfq).__name__} on rfq")
+    async def on_rfq(self, rfq: Rfq) -> list[Event]:
         validate_rfq(rfq)
         first = self.answered.setdefault(rfq.rfq_id, rfq.event_id)
         if first != rfq.event_id:

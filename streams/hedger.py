@@ -60,13 +60,13 @@ class HedgerStage:
         # In a simulated session the venue simulator only answers the hedger's orders, at their
         # seeded arrival: stream time of the pair (otcdesk.streamtime.frontier, reactive producers).
         venue = Reactive("orders", lambda order: answer_us(order, settings.venue_sim, settings.seed), MIN_LATENCY_US)
-        self.stage.consume("trades", self.on_trade, rank=TRADES_RANK, waits_for=("acceptance",))
-        self.stage.consume("fills", self.on_fill, rank=FILLS_RANK, waits_for=("venue-sim",), reactive=venue)
-        self.stage.consume("orders", self.on_order, rank=REPORTS_RANK, waits_for=("venue-sim",), reactive=venue)
+        self.stage.consume("trades", {TradeBooked: self.on_trade}, rank=TRADES_RANK, waits_for=("acceptance",))
+        self.stage.consume("fills", {Fill: self.on_fill}, rank=FILLS_RANK, waits_for=("venue-sim",), reactive=venue)
+        self.stage.consume(
+            "orders", {HedgeOrder: self.on_order}, rank=REPORTS_RANK, waits_for=("venue-sim",), reactive=venue
+        )
 
-    async def on_trade(self, trade: Event) -> list[Event]:
-        if not isinstance(trade, TradeBooked):
-            raise RejectedError("wrong_event", f"{type(trade).__name__} on trades")
+    async def on_trade(self, trade: TradeBooked) -> list[Event]:
         if trade.rfq_id in self.trackers or trade.rfq_id in self.done:
             return []  # a redelivery: the hedge is under way
         tracker = self._plan(trade)
@@ -96,9 +96,7 @@ class HedgerStage:
         )
         return HedgeTracker(trade, plan, self.instruments, self.settings.hedge)
 
-    async def on_fill(self, fill: Event) -> list[Event]:
-        if not isinstance(fill, Fill):
-            raise RejectedError("wrong_event", f"{type(fill).__name__} on fills")
+    async def on_fill(self, fill: Fill) -> list[Event]:
         tracker = self.trackers.get(fill.rfq_id)
         if tracker is None:
             return []  # not a hedge of this worker's, or finished
@@ -106,9 +104,7 @@ class HedgerStage:
         self._schedule(tracker)
         return [update] if update is not None else []
 
-    async def on_order(self, order: Event) -> list[Event]:
-        if not isinstance(order, HedgeOrder):
-            raise RejectedError("wrong_event", f"{type(order).__name__} on orders")
+    async def on_order(self, order: HedgeOrder) -> list[Event]:
         if not is_venue_report(order):
             if order.source == SOURCE:
                 self._record(order)

@@ -13,7 +13,6 @@ the instant it was priced: event time in a simulated session, wall time live (`t
 
 from __future__ import annotations
 
-from otcdesk.errors import RejectedError
 from otcdesk.events import (
     Event,
     Fill,
@@ -46,7 +45,7 @@ class QuoteEngineStage:
         )
         for topic, producer in STATE_TOPICS:
             self.stage.fold(topic, self.fold, rank=STATE_RANK, waits_for=(producer,))
-        self.stage.consume("rfq-priced", self.on_priced, rank=PRICED_RANK, waits_for=("aggregator",))
+        self.stage.consume("rfq-priced", {RfqPriced: self.on_priced}, rank=PRICED_RANK, waits_for=("aggregator",))
 
     def fold(self, event: Event) -> None:
         """Desk-wide state from the lifecycle topics (idempotent: the cores dedup by id)."""
@@ -62,9 +61,7 @@ class QuoteEngineStage:
         ):
             self.engine.credit.release(event.trade_id, event.ts_us)  # the client has paid: exposure gone
 
-    async def on_priced(self, priced: Event) -> list[Event]:
-        if not isinstance(priced, RfqPriced):
-            raise RejectedError("wrong_event", f"{type(priced).__name__} on rfq-priced")
+    async def on_priced(self, priced: RfqPriced) -> list[Event]:
         self.ids.rebase(priced.event_id)
         answer = self.engine.quote(from_event(priced), priced.priced_at_us)
         if isinstance(answer, Quote) and not self.stage.sent_before(answer.event_id):

@@ -22,13 +22,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from otcdesk.errors import RejectedError
 from otcdesk.events import Event, Fill, HedgeOrder, ReconResult, ReconStatus, SettlementUpdated, TradeBooked, Venue
 from otcdesk.instruments import Instrument
 from otcdesk.recon import DealEvent, ReconState, assess, next_deadline_us, reconcile
 from otcdesk.settings import Settings, get_settings
 from otcdesk.venues.providers import offline_instruments
-from streams.processor import Handler, TimerCallback
+from streams.processor import TimerCallback
 from streams.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -63,22 +62,14 @@ class ReconStage:
         self.deals: dict[str, ReconState] = {}
         self.slot_us = settings.recon.judge_every_ms * 1000
         for topic, (kind, rank, producers) in INPUTS.items():
-            self.stage.consume(topic, self._handler(topic, kind), rank=rank, waits_for=producers)
+            self.stage.consume(topic, {kind: self.on_event}, rank=rank, waits_for=producers)
 
-    def _handler(self, topic: str, kind: type[DealEvent]) -> Handler:
-        async def on_event(event: Event) -> list[Event]:
-            if not isinstance(event, kind):
-                raise RejectedError("wrong_event", f"{type(event).__name__} on {topic}")
-            self.on_event(event)
-            return []
-
-        return on_event
-
-    def on_event(self, event: DealEvent) -> None:
+    async def on_event(self, event: DealEvent) -> list[Event]:
         state = self.deals.setdefault(event.rfq_id, ReconState(event.rfq_id))
         if state.add(event):  # else a redelivery
             slot_end = -(-max(event.ts_us, self.stage.now_us()) // self.slot_us) * self.slot_us
             self.stage.at(slot_end, f"judge:{event.rfq_id}", self._judge(event.rfq_id), rank=JUDGE_RANK)
+        return []
 
     def _judge(self, rfq_id: str) -> TimerCallback:
         async def judge(now_us: int) -> list[Event]:

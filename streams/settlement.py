@@ -41,7 +41,7 @@ class SettlementStage:
         self.planner = SettlementPlanner(settings.settlement)
         self.stage = Stage("settlement", settings, outputs=("settlements",))
         self.planned: set[str] = set()  # rfq_ids planned
-        self.stage.consume("trades", self.on_trade, rank=TRADES_RANK, waits_for=("acceptance",))
+        self.stage.consume("trades", {TradeBooked: self.on_trade}, rank=TRADES_RANK, waits_for=("acceptance",))
 
     def plan(self, trade: TradeBooked) -> list[SettlementUpdated]:
         # A trade's qty_base is decoded at its schema's scale 12, a leg's amount is written at scale
@@ -56,9 +56,7 @@ class SettlementStage:
         instructions = self.settings.settlement.instructions.get(trade.client_id)
         return list(self.planner.plan(trade, instructions, rng, trade.ts_us))
 
-    async def on_trade(self, trade: Event) -> list[Event]:
-        if not isinstance(trade, TradeBooked):
-            raise RejectedError("wrong_event", f"{type(trade).__name__} on trades")
+    async def on_trade(self, trade: TradeBooked) -> list[Event]:
         if trade.side not in (Side.BUY, Side.SELL):
             raise RejectedError("no_side", f"trade {trade.trade_id} has side {trade.side}")
         if trade.qty_base <= 0 or trade.notional_quote <= 0:

@@ -2,7 +2,7 @@
 
 A stage module declares its inputs (`consume`: a faust agent of the stage's consumer group;
 `fold`: every partition of a topic, group-less, for state shared by all deals), gives each a pure
-handler (typed event in, typed events out), and files timers with `at`. `streams.processor`
+handler per event type it takes (typed event in, typed events out), and files timers with `at`. `streams.processor`
 releases records and timers in event-time order; this module is the faust and Kafka side:
 
 - start: the stage reads every partition of its inputs from the first offset to the end they
@@ -12,6 +12,9 @@ releases records and timers in event-time order; this module is the faust and Ka
   the agents' records before those end offsets are acknowledged and dropped;
 - outputs: encoded (an output that does not fit its schema dead-letters its input), sent keyed by
   rfq_id, the broker's acknowledgements kept for the watermark records;
+- dispatch: each record goes to the handler of its event type; an event of a type the input does
+  not take is refused (`invalid:wrong_event`, "<Type> on <topic>"), or passed over where the
+  input ignores the others;
 - bad input: undecodable bytes, the wrong event type or key, a handler's refusal: a dead letter
   with the record's coordinates; nothing stops the stage;
 - duplicates: an input event handled once is not handled again (a redelivery, or the same event
@@ -29,7 +32,7 @@ import gc
 import logging
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -53,6 +56,9 @@ from streams.processor import PUBLISH_EVERY_S, Handler, Processor, Record, Timer
 log = logging.getLogger(__name__)
 
 _WATERMARK_IDS = uuid.UUID("3c8a0c52-9d4e-4f0b-8e61-2f7b5e0d9a14")
+
+#: An input's handlers: event type -> its handler (that type in, the events to send out).
+Handlers = Mapping[type[Event], Callable[[Any], Awaitable[Iterable[Event]]]]
 
 
 class Stage:
@@ -139,20 +145,25 @@ class Stage:
     def consume(
         self,
         topic: str,
-        handler: Handler,
+        handlers: Handlers,
         *,
         rank: int,
         waits_for: Sequence[str],
+        ignore_others: bool = False,
         trigger: bool = True,
         lookahead_us: int = 0,
         reactive: Reactive | None = None,
         dedup: bool = True,
     ) -> None:
         """Input `topic` through a faust agent of the stage's group (see `InputSpec`; a reactive
-        input's requests topic is a desk name). `dedup`: an event id handled once is not handled
-        again (off only where the same event again means something: a question asked again)."""
+        input's requests topic is a desk name). `handlers`: the event types the input takes, each
+        with its handler; an event goes to the first type it is an instance of. An event of any
+        other type is refused (`invalid:wrong_event`), or with `ignore_others` handled as nothing
+        (no output, no dead letter: a topic that carries types the stage has no use for).
+        `dedup`: an event id handled once is not handled again (off only where the same event
+        again means something: a question asked again)."""
         spec = self._spec(topic, rank, waits_for, trigger, lookahead_us, reactive)
-        index = self.processor.add_input(spec, self._checked(handler), dedup=dedup)
+        index = self.processor.add_input(spec, self._dispatch(topic, handlers, ignore_others), dedup=dedup)
         self._consumed[spec.topic] = index
 
         async def run(stream: faust.StreamT) -> None:
@@ -237,13 +248,24 @@ class Stage:
         return self._topics[name]
 
     # -- records in ----------------------------------------------------------------------
-    def _checked(self, handler: Handler) -> Handler:
-        async def checked(value: Event) -> Iterable[Event]:
+    @staticmethod
+    def _dispatch(topic: str, handlers: Handlers, ignore_others: bool) -> Handler:
+        """The input's handler: the event to the handler of its type, or refused (see `consume`)."""
+        routes = tuple(handlers.items())
+        if not routes:
+            raise ValueError(f"input {topic} takes no event type")
+
+        async def dispatch(value: Event) -> Iterable[Event]:
             if not isinstance(value, Event):
                 raise TypeError(f"expected an event, got {type(value).__name__}")
-            return await handler(value)
+            for kind, handler in routes:
+                if isinstance(value, kind):
+                    return await handler(value)
+            if ignore_others:
+                return ()
+            raise RejectedError("wrong_event", f"{type(value).__name__} on {topic}")
 
-        return checked
+        return dispatch
 
     async def _take(self, index: int, event: EventT, stream: faust.StreamT) -> None:
         msg = event.message
@@ -284,7 +306,7 @@ class Stage:
     def _check_key(self, record: Record, value: Event) -> None:
         """An event of this topic's own type under another deal's key breaks the contract: it sits
         on the wrong partition, away from its deal's other events. Marked here, refused when
-        handled (other types are left to the handler, whose `wrong_event` says more)."""
+        handled (other types are left to the input's dispatch, whose `wrong_event` says more)."""
         own = self._own_topic.get(value.TOPIC)
         if own is None:
             own = self._own_topic[value.TOPIC] = self.settings.topic(value.TOPIC)

@@ -53,12 +53,15 @@ class VenueSimStage:
         self.seen: set[str] = set()  # order ids executed or in flight
         self.reports: dict[str, Reply] = {}  # order id -> the venue's final report, with its headers
         self.stage.consume(
-            "orders", self.on_order, rank=ORDERS_RANK, waits_for=("hedger",), lookahead_us=MIN_LATENCY_US, dedup=False
+            "orders",
+            {HedgeOrder: self.on_order},
+            rank=ORDERS_RANK,
+            waits_for=("hedger",),
+            lookahead_us=MIN_LATENCY_US,
+            dedup=False,
         )  # an order again is a status question
 
-    async def on_order(self, order: Event) -> list[Event]:
-        if not isinstance(order, HedgeOrder):
-            raise RejectedError("wrong_event", f"{type(order).__name__} on orders")
+    async def on_order(self, order: HedgeOrder) -> list[Event]:
         if not is_new_desk_order(order):
             return []
         if order.order_id in self.seen:

@@ -21,7 +21,7 @@ async def forward(event: Event) -> list[Event]:
     return []
 
 
-stage.consume(os.environ.get("OTCDESK_TEST_SOURCE", "forward-source"), forward, rank=0, waits_for=())
+stage.consume(os.environ.get("OTCDESK_TEST_SOURCE", "forward-source"), {Event: forward}, rank=0, waits_for=())
 app = stage.app
 
 if __name__ == "__main__":

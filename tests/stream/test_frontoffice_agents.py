@@ -295,12 +295,12 @@ def test_acceptance_live_judges_a_response_on_the_desk_clock_not_the_senders(set
     stage = AcceptanceStage(settings)
     stage.stage.processor.clock = clock
     StageHarness(stage.stage)
-    asyncio.run(stage.on_quotes(_quote()))
-    out = asyncio.run(stage.on_quotes(_response(ts_us=T0 - 3_600_000_000)))
+    asyncio.run(stage.on_quote(_quote()))
+    out = asyncio.run(stage.on_response(_response(ts_us=T0 - 3_600_000_000)))
     assert [type(e).__name__ for e in out] == ["TradeBooked"] and out[0].ts_us == T0 + 2500
-    asyncio.run(stage.on_quotes(_quote(rfq_id="rfq-2", quote_id="q-2", event_id="e-q2")))
+    asyncio.run(stage.on_quote(_quote(rfq_id="rfq-2", quote_id="q-2", event_id="e-q2")))
     clock.set(_quote().valid_until_us + stage.grace_us + 1)  # past the deadline and its grace
-    late = asyncio.run(stage.on_quotes(_response(event_id="e-2", rfq_id="rfq-2", quote_id="q-2")))
+    late = asyncio.run(stage.on_response(_response(event_id="e-2", rfq_id="rfq-2", quote_id="q-2")))
     assert [(e.reason, e.ts_us) for e in late] == [(RejectReason.QUOTE_EXPIRED, clock.now_us())]
 
 
