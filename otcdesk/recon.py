@@ -43,7 +43,7 @@ from otcdesk.events import (
 )
 from otcdesk.hedging import PRICE_QUANTUM, TERMINAL_ORDER_STATES, hedge_lot
 from otcdesk.instruments import Instrument, quote_of
-from otcdesk.settings import Settings
+from otcdesk.settings import ReconSettings, Settings
 from otcdesk.settlement import policy
 from otcdesk.venue_sim import is_venue_report, scheduled_fee
 
@@ -119,26 +119,17 @@ def latest_legs(settlements: Iterable[SettlementUpdated]) -> dict[SettlementLeg,
     return latest
 
 
-def assess(
-    trade: TradeBooked,
-    orders: Sequence[HedgeOrder],
-    fills: Sequence[Fill],
-    settlements: Sequence[SettlementUpdated],
-    instruments: Instruments,
-    settings: Settings,
-    now_us: int,
-) -> Assessment:
-    rs = settings.recon
-    timed_out = now_us - trade.ts_us >= int(rs.deal_timeout_s * US_PER_S)
-    unique, breaks = _unique(fills)
-    executed = [f for f in unique if f.exec_type is ExecType.FILL]
-    hedged = sum((f.qty_base for f in executed), Decimal(0))
-    notional = sum((f.qty_base * f.price_quote for f in executed), Decimal(0))
-    fees = sum((f.fee for f in executed), Decimal(0))
-    avg = notional / hedged if hedged else Decimal(0)
-    lot = hedge_lot(trade.symbol, instruments)
+@dataclass(frozen=True, slots=True)
+class _OrderBook:
+    """A deal's hedge orders by order id: the desk's latest state, the venue's final report, and
+    when the desk first sent each."""
 
-    # -- orders: the desk's latest state, the venue's final report, when each was sent ----------
+    desk: dict[str, HedgeOrder]
+    venue: dict[str, HedgeOrder]
+    sent_us: dict[str, int]
+
+
+def _order_book(orders: Iterable[HedgeOrder]) -> _OrderBook:
     desk: dict[str, HedgeOrder] = {}
     venue: dict[str, HedgeOrder] = {}
     sent_us: dict[str, int] = {}
@@ -148,20 +139,30 @@ def assess(
             book[o.order_id] = o
         if not is_venue_report(o):
             sent_us[o.order_id] = min(o.ts_us, sent_us.get(o.order_id, o.ts_us))
+    return _OrderBook(desk, venue, sent_us)
+
+
+def _check_orders(
+    book: _OrderBook, unique: Sequence[Fill], executed: Sequence[Fill], rs: ReconSettings, now_us: int
+) -> list[ReconBreak]:
+    """MISSING_FILL: an order reported filled beyond its fills (once `fill_timeout_s` has passed
+    since its last report: fills may trail it), or an order with no fill, reject or venue report
+    `fill_timeout_s` after it was sent."""
+    breaks: list[ReconBreak] = []
     answered = {f.order_id for f in unique}
-    open_orders = [oid for oid, o in desk.items() if o.state not in TERMINAL_ORDER_STATES and oid not in venue]
-    for oid in sorted(set(desk) | set(venue)):
+    timeout_us = int(rs.fill_timeout_s * US_PER_S)
+    for oid in sorted(set(book.desk) | set(book.venue)):
         got = sum((f.qty_base for f in executed if f.order_id == oid), Decimal(0))
-        reports = [o for o in (desk.get(oid), venue.get(oid)) if o is not None]
+        reports = [o for o in (book.desk.get(oid), book.venue.get(oid)) if o is not None]
         reported = max(o.filled_qty_base for o in reports)
-        settled_in = now_us - max(o.ts_us for o in reports) >= int(rs.fill_timeout_s * US_PER_S)
-        if reported > got and settled_in:  # fills may trail the order report: give them time
+        settled_in = now_us - max(o.ts_us for o in reports) >= timeout_us
+        if reported > got and settled_in:
             breaks.append(_brk(K.MISSING_FILL, reported, got, f"order {oid}: reported filled, fills absent"))
         elif (
             oid not in answered
-            and oid not in venue
-            and oid in sent_us
-            and now_us - sent_us[oid] >= int(rs.fill_timeout_s * US_PER_S)
+            and oid not in book.venue
+            and oid in book.sent_us
+            and now_us - book.sent_us[oid] >= timeout_us
         ):
             breaks.append(
                 _brk(
@@ -171,24 +172,32 @@ def assess(
                     f"order {oid}: no fill, reject or venue report after {rs.fill_timeout_s} s",
                 )
             )
+    return breaks
 
-    # -- quantity, price, fees --------------------------------------------------------------
+
+def _check_quantity(trade: TradeBooked, hedged: Decimal, lot: Decimal, timed_out: bool) -> list[ReconBreak]:
+    """QUANTITY: hedged a lot or more beyond the trade, or short of it by a lot at deal timeout."""
     if hedged - trade.qty_base >= lot:
-        breaks.append(_brk(K.QUANTITY, trade.qty_base, hedged, "over-hedged beyond lot precision"))
-    elif timed_out and trade.qty_base - hedged >= lot:
-        breaks.append(_brk(K.QUANTITY, trade.qty_base, hedged, "under-hedged at deal timeout"))
-    sign = 1 if trade.side is Side.BUY else -1
-    slippage = sign * (avg - trade.price_quote) / trade.price_quote * BPS if hedged else Decimal(0)
+        return [_brk(K.QUANTITY, trade.qty_base, hedged, "over-hedged beyond lot precision")]
+    if timed_out and trade.qty_base - hedged >= lot:
+        return [_brk(K.QUANTITY, trade.qty_base, hedged, "under-hedged at deal timeout")]
+    return []
+
+
+def _check_price(
+    trade: TradeBooked, hedged: Decimal, avg: Decimal, slippage: Decimal, rs: ReconSettings
+) -> list[ReconBreak]:
+    """PRICE: the average fill further from the locked price than `price_tolerance_bps`."""
     if hedged and abs(slippage) > rs.price_tolerance_bps:
-        breaks.append(
-            _brk(
-                K.PRICE,
-                trade.price_quote,
-                avg.quantize(PRICE_QUANTUM),
-                f"avg fill {slippage:.2f} bps from locked price (tolerance {rs.price_tolerance_bps})",
-            )
-        )
-    pnl = sign * (trade.price_quote - avg) * hedged - fees + trade.fee_quote if hedged else trade.fee_quote
+        detail = f"avg fill {slippage:.2f} bps from locked price (tolerance {rs.price_tolerance_bps})"
+        return [_brk(K.PRICE, trade.price_quote, avg.quantize(PRICE_QUANTUM), detail)]
+    return []
+
+
+def _check_fees(executed: Iterable[Fill], instruments: Instruments, rs: ReconSettings) -> list[ReconBreak]:
+    """FEE: a fill's fee off its venue's schedule beyond the tolerance, or in another currency than
+    the instrument's quote currency (fills of an instrument not listed are not judged)."""
+    breaks: list[ReconBreak] = []
     for f in executed:
         inst = instruments.get((f.venue, f.symbol))
         if inst is None:
@@ -205,8 +214,15 @@ def assess(
                     f"fill {f.fill_id}: fee vs {f.venue} schedule {inst.taker_fee_rate}",
                 )
             )
+    return breaks
 
-    # -- timestamps ------------------------------------------------------------------------------
+
+def _check_timestamps(
+    trade: TradeBooked, unique: Iterable[Fill], settlements: Iterable[SettlementUpdated], sent_us: Mapping[str, int]
+) -> list[ReconBreak]:
+    """TIMESTAMP_ORDER: each fill stamped before its trade or its order, and the first settlement
+    update stamped before the trade."""
+    breaks: list[ReconBreak] = []
     for f in unique:
         start = sent_us.get(f.order_id)
         if f.ts_us < trade.ts_us or (start is not None and min(f.ts_us, f.order_ts_us) < start):
@@ -218,21 +234,29 @@ def assess(
                     f"fill {f.fill_id} stamped before its order or trade",
                 )
             )
-    for early in settlements:
-        if early.ts_us < trade.ts_us:
-            breaks.append(
-                _brk(
-                    K.TIMESTAMP_ORDER,
-                    f">= {trade.ts_us}",
-                    early.ts_us,
-                    f"settlement {early.settlement_id} {early.state} before the trade",
-                )
+    early = next((s for s in settlements if s.ts_us < trade.ts_us), None)
+    if early is not None:
+        breaks.append(
+            _brk(
+                K.TIMESTAMP_ORDER,
+                f">= {trade.ts_us}",
+                early.ts_us,
+                f"settlement {early.settlement_id} {early.state} before the trade",
             )
-            break
+        )
+    return breaks
 
-    # -- settlement legs ---------------------------------------------------------------------------
-    legs = latest_legs(settlements)
-    amounts = {SettlementLeg.BASE: policy.base_leg_amount(trade), SettlementLeg.QUOTE: policy.quote_leg_amount(trade)}
+
+def _check_legs(
+    legs: Mapping[SettlementLeg, SettlementUpdated],
+    amounts: Mapping[SettlementLeg, Decimal],
+    timed_out: bool,
+    settings: Settings,
+) -> list[ReconBreak]:
+    """Per leg: SETTLEMENT_AMOUNT (no leg, or not settled, at deal timeout; another amount; FAILED
+    or TIMED_OUT), and for a settled crypto leg TX_HASH (not a hash of its network) and
+    CONFIRMATIONS (fewer than required)."""
+    breaks: list[ReconBreak] = []
     for leg, expected in amounts.items():
         s = legs.get(leg)
         if s is None:
@@ -255,6 +279,45 @@ def assess(
             )
             if s.confirmations < required:
                 breaks.append(_brk(K.CONFIRMATIONS, required, s.confirmations, f"{leg} leg settled early"))
+    return breaks
+
+
+def assess(
+    trade: TradeBooked,
+    orders: Sequence[HedgeOrder],
+    fills: Sequence[Fill],
+    settlements: Sequence[SettlementUpdated],
+    instruments: Instruments,
+    settings: Settings,
+    now_us: int,
+) -> Assessment:
+    """The deal's economics as of `now_us` and its breaks, in the order of the checks: duplicate
+    fills, orders, quantity, price, fees, timestamps, settlement legs."""
+    rs = settings.recon
+    timed_out = now_us - trade.ts_us >= int(rs.deal_timeout_s * US_PER_S)
+    unique, breaks = _unique(fills)
+    executed = [f for f in unique if f.exec_type is ExecType.FILL]
+    hedged = sum((f.qty_base for f in executed), Decimal(0))
+    notional = sum((f.qty_base * f.price_quote for f in executed), Decimal(0))
+    fees = sum((f.fee for f in executed), Decimal(0))
+    avg = notional / hedged if hedged else Decimal(0)
+    lot = hedge_lot(trade.symbol, instruments)
+
+    book = _order_book(orders)
+    open_orders = [
+        oid for oid, o in book.desk.items() if o.state not in TERMINAL_ORDER_STATES and oid not in book.venue
+    ]
+    breaks += _check_orders(book, unique, executed, rs, now_us)
+    breaks += _check_quantity(trade, hedged, lot, timed_out)
+    sign = 1 if trade.side is Side.BUY else -1
+    slippage = sign * (avg - trade.price_quote) / trade.price_quote * BPS if hedged else Decimal(0)
+    breaks += _check_price(trade, hedged, avg, slippage, rs)
+    pnl = sign * (trade.price_quote - avg) * hedged - fees + trade.fee_quote if hedged else trade.fee_quote
+    breaks += _check_fees(executed, instruments, rs)
+    breaks += _check_timestamps(trade, unique, settlements, book.sent_us)
+    legs = latest_legs(settlements)
+    amounts = {SettlementLeg.BASE: policy.base_leg_amount(trade), SettlementLeg.QUOTE: policy.quote_leg_amount(trade)}
+    breaks += _check_legs(legs, amounts, timed_out, settings)
 
     hedge_done = not open_orders and abs(trade.qty_base - hedged) < lot
     legs_done = all(leg in legs and legs[leg].state in _TERMINAL_LEG for leg in amounts)
