@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bench.core import BenchContext, Figure, Target
 from otcdesk.child_processes import processes, tails
-from otcdesk.clients import ClientSim
+from otcdesk.client_sim import ClientSim
 from otcdesk.clock import Clock
 from otcdesk.events import DeadLetter, Quote, QuoteRejected
 from otcdesk.kafka import EventProducer, consumer_config

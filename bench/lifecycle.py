@@ -32,7 +32,7 @@ from typing import Any
 
 from bench.core import BenchContext, Figure, Target
 from bench.stagerun import LOGS, STAGE_INPUTS, DrainWatch, read_records, session_env
-from otcdesk.clients import ClientSim
+from otcdesk.client_sim import ClientSim
 from otcdesk.clock import wall_now_us
 from otcdesk.db.rows import TABLES
 from otcdesk.errors import TransientError

@@ -34,7 +34,7 @@ from confluent_kafka import KafkaException, Producer
 
 from bench.core import BenchContext, Figure, Target, interleaved
 from bench.stagerun import end_offsets
-from otcdesk.clients import ClientSim
+from otcdesk.client_sim import ClientSim
 from otcdesk.kafka import EventProducer, producer_config
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings

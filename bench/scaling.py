@@ -21,7 +21,7 @@ from contextlib import ExitStack
 
 from bench.core import BenchContext, Figure
 from bench.stagerun import DrainWatch, all_alive, price_snapshots, produce_events, session_env, stage_processes
-from otcdesk.clients import ClientSim
+from otcdesk.client_sim import ClientSim
 from otcdesk.clock import wall_now_us
 from otcdesk.events import Rfq
 

@@ -50,7 +50,7 @@ from bench.stagerun import (
     timed_drain,
     wait_quiet,
 )
-from otcdesk.clients import ClientSim
+from otcdesk.client_sim import ClientSim
 from otcdesk.clock import wall_now_us
 from otcdesk.settings import ALL_TOPICS, LIFECYCLE_TOPICS, Settings
 

@@ -18,7 +18,7 @@ from typing import cast
 
 from confluent_kafka import Consumer, TopicPartition
 
-from otcdesk.clients import SESSION_RFQ_SOURCE
+from otcdesk.client_sim import SESSION_RFQ_SOURCE
 from otcdesk.clock import AnchoredClock, wall_now_us
 from otcdesk.errors import UserError
 from otcdesk.events import Rfq

@@ -34,7 +34,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
-from otcdesk.clients import SESSION_RFQ_SOURCE, ClientSim
+from otcdesk.client_sim import SESSION_RFQ_SOURCE, ClientSim
 from otcdesk.errors import UserError
 from otcdesk.events import (
     DeadLetter,

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from otcdesk.clients import ClientProfile, ClientSim, default_profiles
+from otcdesk.client_sim import ClientProfile, ClientSim, default_profiles
 from otcdesk.clock import US_PER_S
 from otcdesk.errors import TransientError, UserError
 from otcdesk.events import Rfq

@@ -22,7 +22,7 @@ is dead-lettered `duplicate_rfq_id`: an rfq_id names one deal, and the first one
 
 from __future__ import annotations
 
-from otcdesk.clients import SESSION_RFQ_SOURCE
+from otcdesk.client_sim import SESSION_RFQ_SOURCE
 from otcdesk.errors import RejectedError
 from otcdesk.events import Event, RejectReason, Rfq
 from otcdesk.ids import CausalIds

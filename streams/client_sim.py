@@ -1,4 +1,4 @@
-"""Simulated clients: answer the desk's quotes to their own profiles (`otcdesk.clients`).
+"""Simulated clients: answer the desk's quotes to their own profiles (`otcdesk.client_sim`).
 
 Each simulated client accepts, declines or lets a quote expire by its price sensitivity, after
 its own latency: the answer is a timer at the quote's time plus that latency, and carries that
@@ -17,7 +17,7 @@ known ids).
 
 from __future__ import annotations
 
-from otcdesk.clients import SESSION_RFQ_SOURCE, SIMULATED_RFQ_SOURCES, ClientSim
+from otcdesk.client_sim import SESSION_RFQ_SOURCE, SIMULATED_RFQ_SOURCES, ClientSim
 from otcdesk.events import Event, Quote, QuoteResponse, Rfq
 from otcdesk.ids import CausalIds, derived_rng
 from otcdesk.settings import Settings, get_settings

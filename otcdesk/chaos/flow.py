@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from otcdesk.clients import ClientSim
+from otcdesk.client_sim import ClientSim
 from otcdesk.db.migrate import migrate
 from otcdesk.db.runner import DriverRunner
 from otcdesk.errors import DeskError

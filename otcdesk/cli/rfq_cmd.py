@@ -113,7 +113,7 @@ def load(
     unless the broker acknowledged every RFQ sent)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from otcdesk.clients import ClientSim
+    from otcdesk.client_sim import ClientSim
     from producers.feeds.publisher import stop_on_sigterm
     from producers.feeds.sim import resolve_start_us
     from producers.load import LoadGenerator, LoadPlan, select_profiles

@@ -26,7 +26,7 @@ from bench.stagerun import (
     tally,
     timed_drain,
 )
-from otcdesk.clients import ClientSim
+from otcdesk.client_sim import ClientSim
 from otcdesk.clock import wall_now_us
 from otcdesk.events import Rfq
 from otcdesk.kafka import EventProducer, consumer_config

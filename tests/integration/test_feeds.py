@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from otcdesk.clients import ClientSim
+from otcdesk.client_sim import ClientSim
 from otcdesk.events import Event, PriceUpdate, Rfq, Venue
 from otcdesk.kafka import consumer_config
 from otcdesk.serde import DecodeError, default_serde

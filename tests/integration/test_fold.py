@@ -10,7 +10,7 @@ import asyncio
 import pytest
 from aiokafka.structs import ConsumerRecord
 
-from otcdesk.clients import ClientSim
+from otcdesk.client_sim import ClientSim
 from otcdesk.clock import wall_now_us
 from otcdesk.kafka import EventProducer
 from otcdesk.settings import Settings

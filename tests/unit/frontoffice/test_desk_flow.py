@@ -6,7 +6,7 @@ from collections import Counter
 from decimal import Decimal
 
 from otcdesk.acceptance import QuoteBook
-from otcdesk.clients import ClientSim
+from otcdesk.client_sim import ClientSim
 from otcdesk.events import Event, PriceUpdate, Quote, QuoteAction, QuoteRejected, QuoteResponse, Rfq, TradeBooked
 from otcdesk.ids import IdFactory
 from otcdesk.instruments import Instrument

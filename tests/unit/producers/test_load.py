@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from otcdesk.clients import ClientSim
+from otcdesk.client_sim import ClientSim
 from otcdesk.errors import TransientError, UserError
 from otcdesk.events import Rfq
 from otcdesk.kafka import DeliveryStats

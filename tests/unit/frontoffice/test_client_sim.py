@@ -4,7 +4,7 @@ from collections import Counter
 from decimal import Decimal as D
 from itertools import pairwise
 
-from otcdesk.clients import ClientSim, default_profiles
+from otcdesk.client_sim import ClientSim, default_profiles
 from otcdesk.events import Quote, QuoteAction, Rfq, Side, Venue
 from otcdesk.serde import default_serde
 from otcdesk.settings import ClientSettings

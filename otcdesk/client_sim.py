@@ -1,4 +1,5 @@
-"""Simulated clients: who asks for what, how fast they answer, and what price they take.
+"""Simulated clients: who asks for what, how fast they answer, and what price they take. The core
+of stage client-sim (`streams/client_sim.py`), and the RFQ flow of a session and of `rfq load`.
 
 Four profiles stand for the usual OTC client mix (the names are fictional):
 
