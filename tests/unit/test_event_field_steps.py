@@ -43,8 +43,8 @@ def test_a_new_field_without_a_default_fails_the_compatibility_check(tmp_path: P
 
 
 def test_fields_added_by_a_newer_version_are_set_in_the_sample_event() -> None:
-    """tests/samples.py feeds the golden bytes and the round trips: a new field left at its
-    default there would travel the wire in no test."""
+    """otcdesk/samples.py (re-exported by tests/samples.py) feeds the golden bytes and the round
+    trips: a new field left at its default there would travel the wire in no test."""
     samples = {type(e).SCHEMA: e for e in sample_events()}
     for event, versions in CATALOG.versions.items():
         added = set(_field_names(versions[-1].path)) - set(_field_names(versions[0].path))
