@@ -18,10 +18,9 @@ known ids).
 from __future__ import annotations
 
 from otcdesk.client_sim import SESSION_RFQ_SOURCE, SIMULATED_RFQ_SOURCES, ClientSim
-from otcdesk.events import Event, Quote, QuoteResponse, Rfq
+from otcdesk.events import Event, Quote, Rfq
 from otcdesk.ids import CausalIds, derived_rng
 from otcdesk.settings import Settings, get_settings
-from streams.processor import TimerCallback
 from streams.stage import Stage
 
 RFQ_RANK, QUOTES_RANK, ANSWER_RANK = 0, 1, 2  # an RFQ before its quote of the same instant
@@ -67,14 +66,7 @@ class ClientSimStage:
         rng = derived_rng(self.settings.seed, f"respond:{quote.quote_id}")
         at_us, response = self.clients.respond(quote, quote.ts_us, rng=rng, ids=ids)
         if response is not None:
-            self.stage.at(at_us, f"answer:{quote.quote_id}", self._answer(response), rank=ANSWER_RANK)
-
-    @staticmethod
-    def _answer(response: QuoteResponse) -> TimerCallback:
-        async def answer(_due_us: int) -> list[Event]:
-            return [response]
-
-        return answer
+            self.stage.send_at(at_us, f"answer:{quote.quote_id}", [response], rank=ANSWER_RANK)
 
 
 def build(settings: Settings | None = None) -> Stage:

@@ -23,7 +23,6 @@ from otcdesk.events import Event, SettlementUpdated, Side, TradeBooked
 from otcdesk.ids import derived_rng
 from otcdesk.settings import Settings, get_settings
 from otcdesk.settlement.planner import SettlementPlanner
-from streams.processor import TimerCallback
 from streams.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -65,15 +64,8 @@ class SettlementStage:
             return []  # a redelivery
         self.planned.add(trade.rfq_id)
         for event in self.plan(trade):
-            self.stage.at(max(event.ts_us, trade.ts_us), f"settle:{event.event_id}", self._step(event), rank=STEP_RANK)
+            self.stage.send_at(max(event.ts_us, trade.ts_us), f"settle:{event.event_id}", [event], rank=STEP_RANK)
         return []
-
-    @staticmethod
-    def _step(event: SettlementUpdated) -> TimerCallback:
-        async def step(_due_us: int) -> list[Event]:
-            return [event]
-
-        return step
 
 
 def build(settings: Settings | None = None) -> Stage:

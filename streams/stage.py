@@ -229,6 +229,15 @@ class Stage:
         with the same key replaces it. Its outputs are sent like a handler's."""
         self.processor.schedule(key, due_us, rank, callback)
 
+    def send_at(self, due_us: int, key: str, events: Sequence[Event], *, rank: int) -> None:
+        """Send `events`, made already, at `due_us`: a timer whose only work is the send."""
+        ready = tuple(events)
+
+        async def send(_due_us: int) -> Iterable[Event]:
+            return ready
+
+        self.at(due_us, key, send, rank=rank)
+
     def cancel(self, key: str) -> None:
         self.processor.cancel(key)
 
