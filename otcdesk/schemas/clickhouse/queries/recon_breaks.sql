@@ -3,7 +3,9 @@
 -- from trades, orders, fills and settlements only: the `recon` table is not read, so the two can
 -- be compared (tests/unit/test_recon_sql.py and tests/integration/test_recon_sql.py prove they
 -- agree deal by deal and kind by kind on a session with injected faults). Events are deduplicated
--- by event_id with FINAL; "arrival order" (which copy of a fill counts, the latest order report on
+-- by event_id as FINAL would (the copy inserted last: the latest `inserted_at`, then the latest
+-- offset), with LIMIT 1 BY over the candidates' rows: FINAL would merge every granule the
+-- candidates touch, which over millions of deals is most of each table; "arrival order" (which copy of a fill counts, the latest order report on
 -- a tie, the first settlement before the trade) is the Kafka offset the sink stored in `_offset`,
 -- the order in which the recon stage read the deal's single partition.
 -- A deal is judged at `as_of_us`, or when it is 0 at its own latest event time, as the stage does
@@ -151,11 +153,18 @@ FROM
         (
             -- the trade: the last one read if a deal ever had two, as ReconState keeps
             SELECT rfq_id, trade_id, symbol, side, qty_base, price_quote, notional_quote, fee_quote, ts_us AS trade_us
-            FROM {db}.trades FINAL
-            PREWHERE rfq_id IN recon_candidates
-              AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
-              AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
-              AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+            FROM
+            (
+                -- one row per event_id, as FINAL keeps it (the latest insert), over the candidates' rows only
+                SELECT *
+                FROM {db}.trades
+                PREWHERE rfq_id IN recon_candidates
+                  AND ts_us >= %(since_us)s AND ts_us < %(until_us)s
+                  AND ts >= toDateTime(intDiv(%(since_us)s, 1000000), 'UTC')
+                  AND ts <= toDateTime(least(intDiv(%(until_us)s, 1000000), 4294967295), 'UTC')
+                ORDER BY rfq_id, event_id, inserted_at DESC, _offset DESC
+                LIMIT 1 BY rfq_id, event_id
+            )
             ORDER BY rfq_id, _offset DESC
             LIMIT 1 BY rfq_id
         ) AS booked
@@ -206,8 +215,15 @@ FROM
                     (
                         SELECT rfq_id, order_id, ts_us, _offset, filled_qty_base,
                                startsWith(source, %(venue_source_prefix)s) AS is_venue
-                        FROM {db}.orders FINAL
-                        PREWHERE rfq_id IN recon_candidates
+                        FROM
+                        (
+                            -- one row per event_id, as FINAL keeps it (the latest insert), over the candidates' rows only
+                            SELECT *
+                            FROM {db}.orders
+                            PREWHERE rfq_id IN recon_candidates
+                            ORDER BY rfq_id, event_id, inserted_at DESC, _offset DESC
+                            LIMIT 1 BY rfq_id, event_id
+                        )
                     )
                     GROUP BY rfq_id, order_id
                 ) AS order_states
@@ -277,8 +293,15 @@ FROM
                                    concat(first.1, '|', first.2, '|', toString(first.5), '|', toString(first.6), '|',
                                           toString(first.7), '|', toString(first.9)),
                                    concat('not a fill|', fill_id)) AS economics
-                            FROM {db}.fills FINAL
-                            PREWHERE rfq_id IN recon_candidates
+                            FROM
+                            (
+                                -- one row per event_id, as FINAL keeps it (the latest insert), over the candidates' rows only
+                                SELECT *
+                                FROM {db}.fills
+                                PREWHERE rfq_id IN recon_candidates
+                                ORDER BY rfq_id, event_id, inserted_at DESC, _offset DESC
+                                LIMIT 1 BY rfq_id, event_id
+                            )
                             GROUP BY rfq_id, fill_id
                         )
                         GROUP BY rfq_id, economics
@@ -343,8 +366,15 @@ FROM
                     ifNull(latest.8, 'None') AS leg_reason,
                     groupArray((_offset, ts_us, settlement_id, state)) AS leg_events,
                     max(ts_us) AS leg_last_us
-                FROM {db}.settlements FINAL
-                PREWHERE rfq_id IN recon_candidates
+                FROM
+                (
+                    -- one row per event_id, as FINAL keeps it (the latest insert), over the candidates' rows only
+                    SELECT *
+                    FROM {db}.settlements
+                    PREWHERE rfq_id IN recon_candidates
+                    ORDER BY rfq_id, event_id, inserted_at DESC, _offset DESC
+                    LIMIT 1 BY rfq_id, event_id
+                )
                 GROUP BY rfq_id, leg
             )
         )
