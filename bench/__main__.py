@@ -1,9 +1,11 @@
-"""`make bench` / `python -m bench`: every benchmark against the real local stack, one results file.
+"""`make bench` / `python -m bench`: every benchmark against the real local stack, a results file each.
 
     python -m bench [--only serde,producer] [--repeats 3] [--smoke] [--out DIR]
 
-Each module in BENCHES exposes `run(ctx) -> list[Figure]` (bench/core.py). `--smoke` runs each for
-about a second (tests/integration/test_bench_smoke.py does, so none can rot) and writes to --out.
+Each module in BENCHES exposes `run(ctx) -> list[Figure]` (bench/core.py). Each benchmark run
+overwrites `<out>/<bench>.json` and `.md` and adds a row to `<out>/history.md` (bench/report.py).
+`--smoke` runs each for about a second (tests/integration/test_bench_smoke.py does, so none can
+rot) and writes to --out.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import importlib
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -44,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True)
     meta = report.machine(settings)  # before the benchmarks: the load at start is the machine's, not ours
     figures: list[Figure] = []
-    failed: list[str] = []
+    failed: dict[str, str] = {}  # name -> error
+    finished: dict[str, str] = {}
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -64,13 +68,15 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # one broken benchmark must not lose the others' figures
                 console.print(f"[red]bench {name} failed: {type(exc).__name__}: {exc}[/red]")
                 logging.getLogger("bench").debug("bench %s failed", name, exc_info=True)
-                failed.append(name)
+                failed[name] = f"{type(exc).__name__}: {exc}"
                 got = []
+            finished[name] = datetime.now(UTC).isoformat(timespec="seconds")
             figures += got
             progress.advance(overall)
-    json_path, md_path = report.write(args.out, figures, {**meta, "smoke": args.smoke}, set(names) - set(failed))
+    ran = [n for n in names if n not in failed]
+    written = report.write(args.out, figures, {**meta, "smoke": args.smoke}, ran, finished=finished, failed=failed)
     console.print(report.markdown({"date": "", "runs": [], "figures": [f.as_json() for f in figures]}))
-    console.print(f"written {json_path} and {md_path}")
+    console.print(f"written {', '.join(str(p) for p in written)}")
     if failed:
         console.print(f"[red]failed: {', '.join(failed)}[/red]")
     return 1 if failed else 0

@@ -7,7 +7,7 @@ target. `BenchContext` is what a benchmark module gets: settings, its own namesp
 count and a `smoke` flag (a smoke run measures for about a second, only to prove the code works).
 
 A benchmark module exposes `run(ctx: BenchContext) -> list[Figure]`; `bench.__main__` runs them
-and writes bench/results/<date>.json and <date>.md (`bench.report`).
+and writes bench/results/<bench>.json and <bench>.md and a history.md row each (`bench.report`).
 """
 
 from __future__ import annotations

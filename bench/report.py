@@ -1,7 +1,11 @@
-"""Writing a bench run down: bench/results/<date>.json (everything) and <date>.md (the tables).
+"""Writing a bench run down: the latest run of each benchmark, and a history of every run.
 
-A run of only some benchmarks (`--only`) merges into the day's file: figures of the benchmarks
-it ran replace that day's earlier ones, the others are kept, so one date has one file.
+For each benchmark a run measured, `<out>/<bench>.json` (the machine: CPUs, load at start,
+versions, commit; and every figure with its repeats, baseline, ratio, target and verdict) and
+`<bench>.md` (the same as tables) are overwritten: they always hold that benchmark's latest run.
+`<out>/history.md` gets one row per benchmark run on top of its table (newest first): the time,
+the benchmark, the commit, the load at start, the headline figure(s) and whether the target was
+met. A benchmark that failed keeps its files and gets a row saying so.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +23,19 @@ from typing import Any
 from bench.core import Figure
 
 PACKAGES = ("faust-streaming", "aiokafka", "confluent-kafka", "fastavro", "clickhouse-driver", "ccxt")
+HISTORY = "history.md"
+HISTORY_HEADER = """# Benchmark history
+
+One row per benchmark run, newest first, added by `python -m bench`. Load: the machine's 1-minute
+load when the run started. Headline: the figures with a target (when more than four: how many and
+the one furthest from its target), else the first three figures. The latest run of each benchmark
+in full: `<bench>.md` and `<bench>.json` beside this file; the method: bench/README.md.
+
+| finished (UTC) | benchmark | commit | load at start | headline | target met |
+|---|---|---|---|---|---|
+"""
+#: the most figures a history row names one by one
+HEADLINE_FIGURES = 4
 
 
 def machine(settings: Any) -> dict[str, Any]:
@@ -67,21 +85,112 @@ def _kafka_version(settings: Any) -> str | None:
     return text[start + 15 : text.find("</kafka.version>")] if start >= 0 else None
 
 
-def write(out_dir: Path, figures: list[Figure], meta: dict[str, Any], ran: set[str]) -> tuple[Path, Path]:
+def write(
+    out_dir: Path,
+    figures: Sequence[Figure],
+    meta: dict[str, Any],
+    ran: Sequence[str],
+    *,
+    finished: Mapping[str, str] | None = None,
+    failed: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """Write the run of the benchmarks `ran` (in run order): each one's `<bench>.json` and `.md`,
+    and a history row each, the failed ones' (name -> error) included. `finished` is each
+    benchmark's ISO end time (default: now). Returns the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    json_path, md_path = out_dir / f"{day}.json", out_dir / f"{day}.md"
-    kept: list[dict[str, Any]] = []
-    runs: list[dict[str, Any]] = []
-    if json_path.exists():
-        old = json.loads(json_path.read_text())
-        kept = [f for f in old.get("figures", []) if f["bench"] not in ran]
-        runs = old.get("runs", [])
-    runs.append({**meta, "benches": sorted(ran), "finished": datetime.now(UTC).isoformat(timespec="seconds")})
-    data = {"date": day, "runs": runs, "figures": kept + [f.as_json() for f in figures]}
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    ends = {name: (finished or {}).get(name, now) for name in [*ran, *(failed or {})]}
+    written: list[Path] = []
+    rows: list[tuple[str, str]] = []
+    for name in ran:
+        data = bench_data(name, {**meta, "benches": list(ran), "finished": ends[name]}, [f.as_json() for f in figures])
+        written += write_bench(out_dir, data)
+        rows.append((ends[name], history_row(data)))
+    for name, error in (failed or {}).items():
+        run = {**meta, "benches": list(ran), "finished": ends[name]}
+        rows.append((ends[name], history_row(bench_data(name, run, []), failed=error)))
+    rows.sort(key=lambda r: r[0], reverse=True)
+    written.append(add_history(out_dir, [row for _, row in rows]))
+    return written
+
+
+def bench_data(name: str, run: dict[str, Any], figures: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What `<bench>.json` holds: one run's machine and metadata, and that benchmark's figures."""
+    return {
+        "bench": name,
+        "date": str(run.get("finished", ""))[:10],
+        "runs": [run],
+        "figures": [f for f in figures if f["bench"] == name],
+    }
+
+
+def write_bench(out_dir: Path, data: dict[str, Any]) -> tuple[Path, Path]:
+    json_path, md_path = out_dir / f"{data['bench']}.json", out_dir / f"{data['bench']}.md"
     json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
     md_path.write_text(markdown(data))
     return json_path, md_path
+
+
+def add_history(out_dir: Path, rows: Sequence[str]) -> Path:
+    """Put `rows` (newest first) on top of history.md's table, creating the file if need be."""
+    path = out_dir / HISTORY
+    text = path.read_text() if path.exists() else HISTORY_HEADER
+    lines = text.splitlines()
+    separator = next(i for i, line in enumerate(lines) if line.startswith("|---"))
+    lines[separator + 1 : separator + 1] = rows
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def history_row(data: dict[str, Any], *, failed: str | None = None) -> str:
+    """One history line of a benchmark's run (`bench_data`'s shape)."""
+    run = data["runs"][-1]
+    when = str(run.get("finished", "")).replace("T", " ")[:16]
+    if "loadavg_at_start" in run:
+        load = f"{run['loadavg_at_start'][0]:.1f}"
+    elif run.get("loadavg_at_end"):
+        load = f"{run['loadavg_at_end'][0]:.1f} at end"
+    else:
+        load = ""
+    bench = data["bench"] + (" (smoke)" if run.get("smoke") else "")
+    if failed is not None:
+        text, met = f"failed: {failed}"[:200], ""
+    else:
+        text, met = headline(data["figures"])
+    return f"| {when} | {bench} | {run.get('commit') or ''} | {load} | {_cell(text)} | {met} |"
+
+
+def _distance(fig: dict[str, Any]) -> float:
+    """How far a figure is from its target: its value over what the target asks, below 1 = missed."""
+    op, _, threshold = str(fig["target"]).rpartition(" ")
+    value = fig["ratio"] if op.startswith("ratio") else (fig["value"] or {}).get("median")
+    if value is None or not float(threshold):
+        return float("-inf")
+    return value / float(threshold) if ">=" in op else (float(threshold) / value if value else float("inf"))
+
+
+def _figure(fig: dict[str, Any]) -> str:
+    value = fig["value"]
+    text = f"{fig['name']} {_num(value['median'])} {fig['unit']}" if value else f"{fig['name']} (none)"
+    return text + (f", ratio {_num(fig['ratio'])}" if fig["ratio"] is not None else "")
+
+
+def headline(figures: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """(the headline figures, whether the targets were met: yes / no / k of n / blank)."""
+    targeted = [f for f in figures if f["target"] is not None]
+    judged = [f["met"] for f in targeted if f["met"] is not None]
+    met = (
+        "" if not judged else "yes" if all(judged) else "no" if len(judged) == 1 else f"{sum(judged)} of {len(judged)}"
+    )
+    shown = targeted or list(figures[:3])
+    if len(shown) <= HEADLINE_FIGURES:
+        return "; ".join(_figure(f) for f in shown), met
+    furthest = min(targeted, key=_distance)
+    return f"{len(targeted)} figures with a target; furthest from it: {_figure(furthest)} ({furthest['target']})", met
 
 
 def _num(value: float | None) -> str:
@@ -93,12 +202,14 @@ def _num(value: float | None) -> str:
 
 
 def markdown(data: dict[str, Any]) -> str:
+    """The tables of `data` (a `<bench>.json`, or {"date", "runs", "figures"} for a printout)."""
+    one = data.get("bench")
     lines = [
-        f"# Benchmarks {data['date']}",
+        f"# Benchmark {one}, {data['date']}" if one else f"# Benchmarks {data['date']}",
         "",
         "Each figure: median of the repeats (min-max in brackets), its baseline measured in the same",
         "run, the ratio median/baseline median, the target and whether it is met.",
-        "Method and limits: bench/README.md.",
+        "Method and limits: bench/README.md" + ("; the earlier runs: history.md." if one else "."),
         "",
     ]
     for run in data["runs"]:

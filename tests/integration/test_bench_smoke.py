@@ -27,10 +27,11 @@ def test_bench_smoke(name: str, stack: Settings, tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("CLICKHOUSE_URL", f"clickhouse://{ep.user}@{ep.host}:{ep.port}/{ep.database}")
     monkeypatch.setenv("OTCDESK_CLICKHOUSE_PASSWORD", ep.password.get_secret_value())
     assert main(["--smoke", "--only", name, "--out", str(tmp_path)]) == 0, f"bench {name} failed (see stderr)"
-    (json_path,) = tmp_path.glob("*.json")
-    (md_path,) = tmp_path.glob("*.md")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{name}.json", f"{name}.md", "history.md"])
+    json_path, md_path = tmp_path / f"{name}.json", tmp_path / f"{name}.md"
     data = json.loads(json_path.read_text())
     assert data["runs"][-1]["benches"] == [name] and data["runs"][-1]["smoke"] is True
+    assert f"| {name} (smoke) |" in (tmp_path / "history.md").read_text()
     figures = [f for f in data["figures"] if f["bench"] == name]
     assert figures, f"bench {name} reported no figure"
     # A one-second run on a busy CI box may not drain a stage or sustain the first lifecycle step:
