@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -48,14 +49,21 @@ DEADLINE_S = 120  # to wait for the endpoints, then for everything to move
 EVERY_STAGE = ("otcdesk_stage_events_in_total", "otcdesk_stage_handler_seconds_count")
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands to outgoing connections (`ip_local_port_range`)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def _free_ports(count: int) -> int:
-    """The first of `count` consecutive ports free on loopback right now."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
+    """The first of `count` consecutive ports free on loopback right now, below the ephemeral range:
+    the desk's processes open dozens of client connections while they start, and any of them could
+    take a port of the ephemeral range between this probe and the endpoint's bind."""
+    pick = random.Random()
+    for _ in range(200):
+        base = pick.randrange(10000, _ephemeral_low() - count)
         try:
             for port in range(base, base + count):
                 with socket.socket() as probe:
