@@ -15,7 +15,7 @@ from itertools import pairwise
 from typing import Any
 
 from otcdesk.analytics.queries import QUERIES_DIR, Value, load
-from otcdesk.analytics.recon_params import Instruments, recon_params
+from otcdesk.analytics.recon_params import Instruments, fee_schedule_runs, recon_params
 from otcdesk.db.runner import ExternalTable, Row, SqlRunner
 from otcdesk.errors import UserError
 from otcdesk.events import SettlementState
@@ -59,11 +59,16 @@ class Plot:
 ParamsOf = Callable[[Settings, ReportOptions], Mapping[str, Value]]
 
 
+#: The parameter sets a first pass runs with, from the report's values (one run each).
+RunsOf = Callable[[Mapping[str, Value]], Sequence[Mapping[str, Value]]]
+
+
 @dataclass(frozen=True)
 class FirstPass:
     """A query of passes/ run before a report's own, whose rows the report reads as an external
-    table of the same name. It takes a subset of the report's parameters. `decides`: no row means
-    the report has nothing to find, so it is not run (else it runs with the table empty).
+    table of the same name. It takes a subset of the report's parameters, or with `runs` runs once
+    per parameter set that gives, its rows concatenated. `decides`: the report has nothing to find
+    when every deciding pass has no row, so it is not run (else it runs with the tables empty).
 
     Why not a subquery: 18.16 runs an IN's subquery again at every place it appears, and the
     report needs the set in the PREWHERE of each table it reads; an external table is built once."""
@@ -71,6 +76,7 @@ class FirstPass:
     name: str
     columns: tuple[tuple[str, str], ...]  # (column, ClickHouse type) of its rows
     decides: bool = True
+    runs: RunsOf | None = None
 
 
 def _none(_settings: Settings, _options: ReportOptions) -> Mapping[str, Value]:
@@ -82,7 +88,7 @@ class Report:
     name: str
     params_of: ParamsOf = _none
     plot: Plot | None = None
-    first: FirstPass | None = None
+    passes: tuple[FirstPass, ...] = ()
 
     @property
     def title(self) -> str:
@@ -134,23 +140,43 @@ def _bucket(_settings: Settings, options: ReportOptions) -> Mapping[str, Value]:
     return {"bucket_us": options.bucket_us}
 
 
+#: recon_breaks' first passes: FILL rows off their fee schedule (once per instrument, each reading
+#: only its instrument's rows outside the fee-rate band), and the deals the bounds cannot prove free
+#: of every other break. Either one finding something runs the report.
+RECON_PASSES = (
+    FirstPass(
+        "fee_breaks",
+        (
+            ("event_id", "String"),
+            ("_offset", "Int64"),
+            ("rfq_id", "String"),
+            ("fill_id", "String"),
+            ("expected", "String"),
+            ("actual", "String"),
+            ("detail", "String"),
+        ),
+        runs=fee_schedule_runs,
+    ),
+    FirstPass("recon_candidates", (("rfq_id", "String"),)),
+)
+
 REPORTS: dict[str, Report] = {
     r.name: r
     for r in (
-        Report("blotter", _blotter, first=FirstPass("blotter_deals", (("rfq_id", "String"),))),
+        Report("blotter", _blotter, passes=(FirstPass("blotter_deals", (("rfq_id", "String"),)),)),
         Report("hit_ratio", lambda s, _o: size_buckets(s)),
         Report("spread_captured"),
         Report(
             "hedge_slippage",
-            first=FirstPass("hedge_recount", (("rfq_id", "String"), ("deal", "UInt64")), decides=False),
+            passes=(FirstPass("hedge_recount", (("rfq_id", "String"), ("deal", "UInt64")), decides=False),),
         ),
         Report(
             "fill_quality",
             lambda _s, _o: {"venue_source_prefix": VENUE_SOURCE_PREFIX},
-            first=FirstPass("fill_recount", (("deal", "UInt64"),), decides=False),
+            passes=(FirstPass("fill_recount", (("deal", "UInt64"),), decides=False),),
         ),
         Report("settlement_latency"),
-        Report("recon_breaks", _recon, first=FirstPass("recon_candidates", (("rfq_id", "String"),))),
+        Report("recon_breaks", _recon, passes=RECON_PASSES),
         Report("breaks_over_time", _bucket, Plot("bucket_start_us", "kind", ("breaks",), stacked=True)),
         Report("inventory_pnl", _bucket, Plot("bucket_start_us", "symbol", ("inventory_base", "pnl_quote"))),
     )
@@ -171,15 +197,25 @@ def run(runner: SqlRunner, database: str, report: Report, settings: Settings, op
 
 
 def query_rows(runner: SqlRunner, database: str, report: Report, values: Mapping[str, Value]) -> list[Row]:
-    """The report's rows for these parameter values, its first pass (if any) run first."""
-    external: tuple[ExternalTable, ...] = ()
-    if report.first is not None:
-        first = load(report.first.name, PASSES_DIR)
-        found = runner.query(first.render(database, {k: values[k] for k in first.param_names}))
-        if not found and report.first.decides:
-            return []
-        external = (ExternalTable(first.name, report.first.columns, found),)
-    return runner.query(load(report.name).render(database, values), external)
+    """The report's rows for these parameter values, its first passes (if any) run first."""
+    external = tuple(ExternalTable(p.name, p.columns, pass_rows(runner, database, p, values)) for p in report.passes)
+    deciding = [table.rows for p, table in zip(report.passes, external, strict=True) if p.decides]
+    if deciding and not any(deciding):
+        return []
+    return runner.query(report_sql(database, report, values), external)
+
+
+def report_sql(database: str, report: Report, values: Mapping[str, Value]) -> str:
+    """The report's own query, rendered with the parameters it reads (its passes take others)."""
+    query = load(report.name)
+    return query.render(database, {k: values[k] for k in query.param_names})
+
+
+def pass_rows(runner: SqlRunner, database: str, first: FirstPass, values: Mapping[str, Value]) -> list[Row]:
+    """A first pass's rows: one run with the report's values it takes, or one per set of `runs`."""
+    query = load(first.name, PASSES_DIR)
+    runs = first.runs(values) if first.runs is not None else [{k: values[k] for k in query.param_names}]
+    return [row for run in runs for row in runner.query(query.render(database, run))]
 
 
 def listing() -> Sequence[tuple[str, str, str]]:

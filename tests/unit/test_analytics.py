@@ -66,18 +66,35 @@ def test_header_documents_columns_and_exactly_the_parameters_used(name: str) -> 
 @pytest.mark.parametrize("name", queries.names(reports.PASSES_DIR))
 def test_a_first_pass_belongs_to_one_report_and_takes_its_parameters(name: str) -> None:
     query = load(name, reports.PASSES_DIR)
-    owners = [r for r in reports.REPORTS.values() if r.first is not None and r.first.name == name]
-    assert len(owners) == 1, f"{name}: first pass of {[r.name for r in owners]}"
-    first = owners[0].first
-    assert first is not None and query.column_names == tuple(column for column, _ in first.columns)
+    owners = [(r, p) for r in reports.REPORTS.values() for p in r.passes if p.name == name]
+    assert len(owners) == 1, f"{name}: first pass of {[r.name for r, _ in owners]}"
+    report, first = owners[0]
+    assert query.column_names == tuple(column for column, _ in first.columns)
     assert set(queries.PLACEHOLDER.findall(query.body)) == set(query.param_names)
-    assert set(query.param_names) <= set(owners[0].params(Settings(), OPTIONS))
+    given = report.params(Settings(), OPTIONS)
+    if first.runs is None:
+        assert set(query.param_names) <= set(given)
+    else:
+        runs = first.runs(given)
+        assert runs and all(set(run) == set(query.param_names) for run in runs)
 
 
 @pytest.mark.parametrize("name", queries.names())
-def test_each_report_gives_its_query_every_parameter(name: str) -> None:
-    given = reports.get(name).params(Settings(), OPTIONS)
-    assert set(given) == set(load(name).param_names)
+def test_each_report_gives_its_queries_every_parameter_and_no_other(name: str) -> None:
+    """What the report's query and its single-run passes read, plus what its per-run passes build
+    their runs from (each of those missing, the runs cannot be built)."""
+    report = reports.get(name)
+    given = report.params(Settings(), OPTIONS)
+    read = set(load(name).param_names)
+    read.update(*(load(p.name, reports.PASSES_DIR).param_names for p in report.passes if p.runs is None))
+    assert read <= set(given)
+    for extra in set(given) - read:
+        runs_of = [p.runs for p in report.passes if p.runs is not None]
+        without = {k: v for k, v in given.items() if k != extra}
+        assert runs_of, f"{name}: parameter {extra} is read by no query"
+        with pytest.raises(KeyError):
+            for runs in runs_of:
+                runs(without)
 
 
 #: FINAL's choice made by hand, over a few rows: one copy per event_id, the one inserted last
@@ -97,8 +114,7 @@ def test_exact_queries_read_every_event_table_with_final() -> None:
     subquery that keeps the copy FINAL keeps (LIMIT 1 BY event_id, the last inserted). A per-deal
     table (deal_*) is read without FINAL only where its largest part is (docs/clickhouse.md)."""
     for name in queries.names():
-        first = reports.get(name).first
-        body = load(name).body + ("" if first is None else load(first.name, reports.PASSES_DIR).body)
+        body = "\n".join([load(name).body, *(load(p.name, reports.PASSES_DIR).body for p in reports.get(name).passes)])
         found = list(re.finditer(r"\{db\}\.(\w+)(\s+FINAL\b)?", body))
         reads = [(m[1], m[2] or ("LIMIT 1 BY" if _deduplicated(body, m.end()) else "")) for m in found]
         assert reads and all(final or table.startswith("deal_") for table, final in reads), f"{name}: {reads}"
@@ -147,15 +163,14 @@ def db(chdb: ChdbRunner) -> str:
 
 
 def column_names(runner: ChdbRunner, sql: str, report: reports.Report) -> list[str]:
-    """The names the engine gives the query's columns (its first pass's table there, empty)."""
-    first = report.first
-    if first is not None:
+    """The names the engine gives the query's columns (its first passes' tables there, empty)."""
+    for first in report.passes:
         columns = ", ".join(f"{c} {t}" for c, t in first.columns)
         runner.execute(f"CREATE TEMPORARY TABLE {first.name} ({columns})")
     try:
         result = runner.session.query(sql, "JSONCompact")
     finally:
-        if first is not None:
+        for first in report.passes:
             runner.execute(f"DROP TEMPORARY TABLE {first.name}")
     return [m["name"] for m in json.loads(result.bytes())["meta"]]
 
@@ -165,7 +180,7 @@ def test_report_runs_with_the_columns_its_header_promises(chdb: ChdbRunner, db: 
     report = reports.get(name)
     result = reports.run(chdb, db, report, SESSION.settings, OPTIONS)
     assert result.rows, f"{name} returned nothing on the session"
-    sql = load(name).render(db, report.params(SESSION.settings, OPTIONS))
+    sql = reports.report_sql(db, report, report.params(SESSION.settings, OPTIONS))
     assert column_names(chdb, sql, report) == list(load(name).column_names)
     assert all(len(row) == len(result.columns) for row in result.rows)
 

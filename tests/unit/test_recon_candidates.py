@@ -1,11 +1,12 @@
-"""recon_breaks' candidate pass on the current engine (chDB): the deals deal_bounds's bounds prove
-clean are never deals the exact rules would report. Once deal_bounds is merged (every deal judged
-by its bounds, none a candidate only for being in a newer part), recon_breaks answers exactly as
-the same rules over every deal (tests/fixtures/recon_breaks_raw.sql, the query before the
-candidate pass) on the session with injected faults, under the desk's tolerances and under
-tolerances of zero and wide ones, at each deal's latest event and past every timeout; and on a
-generated history, where the candidates are exactly the deals with an injected FEE break. The
-migration also moves a database that already holds events forward. The same on the 18.16 server:
+"""recon_breaks' first passes on the current engine (chDB): the deals deal_bounds's bounds prove
+clean of every break but FEE are never deals the exact rules would report another break for, and
+the fee_breaks pass finds every FEE break. Once deal_bounds is merged (every deal judged by its
+bounds, none a candidate only for being in a newer part), recon_breaks answers exactly as the same
+rules over every deal (tests/fixtures/recon_breaks_raw.sql, the query before the first passes) on
+the session with injected faults, under the desk's tolerances and under tolerances of zero and wide
+ones, at each deal's latest event and past every timeout; and on a generated history, where no deal
+is a candidate and the fee pass finds exactly the injected FEE breaks. The migrations also move a
+database that already holds events forward. The same on the 18.16 server:
 tests/integration/test_recon_candidates.py."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from otcdesk.analytics import reports
-from otcdesk.analytics.queries import Value, load, parse
+from otcdesk.analytics.queries import Value, parse
 from otcdesk.db import generate
 from otcdesk.db.migrate import load_migrations, migrate
 from otcdesk.db.runner import ChdbRunner, SqlRunner
@@ -62,10 +63,24 @@ def merge(runner: SqlRunner, db: str) -> None:
     assert parts[0][0] == 1
 
 
+def _first_pass(name: str) -> reports.FirstPass:
+    return next(p for p in reports.get("recon_breaks").passes if p.name == name)
+
+
 def candidates(runner: SqlRunner, db: str, values: dict[str, Value]) -> set[str]:
-    """recon_breaks' first pass, as the report runs it."""
-    first = load("recon_candidates", reports.PASSES_DIR)
-    return {r[0] for r in runner.query(first.render(db, {k: values[k] for k in first.param_names}))}
+    """recon_breaks' candidate pass, as the report runs it."""
+    return {r[0] for r in reports.pass_rows(runner, db, _first_pass("recon_candidates"), values)}
+
+
+def fee_breaks(runner: SqlRunner, db: str, values: dict[str, Value]) -> set[tuple[str, str]]:
+    """(rfq_id, fill_id) of recon_breaks' fee pass, as the report runs it."""
+    return {(r[2], r[3]) for r in reports.pass_rows(runner, db, _first_pass("fee_breaks"), values)}
+
+
+def found_by_the_passes(runner: SqlRunner, db: str, values: dict[str, Value], raw: list) -> bool:
+    """Every break of the raw query is a candidate's, or a FEE break the fee pass found."""
+    deals, fees = candidates(runner, db, values), fee_breaks(runner, db, values)
+    return all(r[0] in deals or (r[2] == "FEE" and (r[0], r[3]) in fees) for r in raw)
 
 
 @pytest.fixture(scope="module")
@@ -93,15 +108,17 @@ def test_candidates_answer_as_every_deal_on_the_faulted_session(
     values = params(SESSION.timeout_us if late else 0, **TOLERANCES[tolerances])
     raw, answer = raw_and_candidate_answers(chdb, session_db, values)
     assert raw and answer == raw
-    assert {r[0] for r in raw} <= candidates(chdb, session_db, values)
+    assert found_by_the_passes(chdb, session_db, values, raw)
 
 
 def test_candidates_are_exactly_the_broken_deals_of_a_generated_history(chdb: ChdbRunner, generated_db: str) -> None:
     raw, answer = raw_and_candidate_answers(chdb, generated_db, params())
     assert answer == raw
     assert {r[2] for r in answer} == {"FEE"} and len(answer) == generate.bad_fees(GENERATED_FILLS)
-    # precision: the bounds prove every other deal clean
-    assert candidates(chdb, generated_db, params()) == {r[0] for r in answer}
+    # precision: the bounds prove every deal clean of every other break, and the fee pass reads
+    # only the fills off the band around the schedule, of which exactly the broken ones stay
+    assert candidates(chdb, generated_db, params()) == set()
+    assert fee_breaks(chdb, generated_db, params()) == {(r[0], r[3]) for r in answer}
 
 
 @pytest.mark.parametrize("tolerances", ["zero", "wide"])
@@ -111,7 +128,7 @@ def test_candidates_answer_as_every_deal_on_a_generated_history(
     values = params(**TOLERANCES[tolerances])
     raw, answer = raw_and_candidate_answers(chdb, generated_db, values)
     assert answer == raw
-    assert {r[0] for r in raw} <= candidates(chdb, generated_db, values)
+    assert found_by_the_passes(chdb, generated_db, values, raw)
 
 
 def test_unmerged_deals_are_candidates(chdb: ChdbRunner) -> None:
@@ -127,8 +144,20 @@ def test_migration_backfills_a_database_that_already_holds_events(chdb: ChdbRunn
     migrate(chdb, name, [m for m in load_migrations() if m.version < 8])
     insert_all(chdb, name, SESSION.event_log())
     outcomes = migrate(chdb, name)
-    assert (8, "applied") in [(o.version, o.status) for o in outcomes]
+    assert {(8, "applied"), (10, "applied")} <= {(o.version, o.status) for o in outcomes}
     merge(chdb, name)
     values = params()
     assert candidates(chdb, name, values) == candidates(chdb, session_db, values)
     assert raw_and_candidate_answers(chdb, name, values)[1] == raw_and_candidate_answers(chdb, session_db, values)[1]
+
+
+def test_fill_rows_written_twice_by_a_backfill_racing_the_views_count_once(chdb: ChdbRunner) -> None:
+    """deal_fill_fees is a plain MergeTree: a row the migration's backfill writes again beside its
+    view is a second row, which the fee pass reads as one copy (event_id, _offset)."""
+    name = f"unit_cand_twice_{uuid.uuid4().hex[:8]}"
+    migrate(chdb, name)
+    generate.generate(chdb, name, GENERATED_FILLS, params(), seed=5)
+    merge(chdb, name)
+    before = raw_and_candidate_answers(chdb, name, params())
+    chdb.execute(f"INSERT INTO {name}.deal_fill_fees SELECT * FROM {name}.deal_fill_fees")
+    assert raw_and_candidate_answers(chdb, name, params()) == before

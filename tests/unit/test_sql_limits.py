@@ -34,11 +34,11 @@ def test_nesting_levels(sql: str, levels: int) -> None:
 
 
 def test_the_desks_deepest_query_passes_and_the_exponential_shapes_do_not() -> None:
-    from otcdesk.analytics import queries, reports
+    from otcdesk.analytics import reports
     from otcdesk.settings import Settings
 
     report = reports.get("recon_breaks")
-    sql = queries.load("recon_breaks").render("otcdesk", report.params(Settings(), reports.ReportOptions()))
+    sql = reports.report_sql("otcdesk", report, report.params(Settings(), reports.ReportOptions()))
     assert sql_guard.nesting_levels(sql) <= LIMITS.max_nesting_levels
     for shape in ("CASE WHEN 1 THEN ", "CAST(", "SUBSTRING(", "("):
         with pytest.raises(UserError, match="max_nesting_levels = 16"):

@@ -17,11 +17,14 @@
 -- QUANTITY check (recon raises KeyError); the texts (expected, actual, detail) print decimals
 -- without trailing zeros and the DUPLICATE_FILL detail is one sentence for both causes, so they
 -- are not byte-equal to the stream's.
--- Two passes, so that a desk whose deals are clean does not group every event by rfq_id: the
--- first (passes/recon_candidates.sql) finds the deals whose per-deal bounds cannot prove them
--- free of every break; this query reads them as the external table `recon_candidates`, sent with
--- it (otcdesk/analytics/reports.py runs both), and applies its exact rules to their events only
--- (`rfq_id IN recon_candidates` in each table's PREWHERE). With no candidate it is not run at all.
+-- First passes, so that a desk whose deals are clean does not group every event by rfq_id:
+-- passes/recon_candidates.sql finds the deals whose per-deal bounds cannot prove them free of
+-- every break but FEE, and passes/fee_breaks.sql the FILL rows charged off schedule (read from
+-- deal_fill_fees by fee rate, once per instrument). This query reads them as the external tables
+-- `recon_candidates` and `fee_breaks`, sent with it (otcdesk/analytics/reports.py runs the passes),
+-- applies its exact rules to the candidates' events only (`rfq_id IN recon_candidates` in each
+-- table's PREWHERE, a kept fill's fee looked up in `fee_breaks`), and reports the fee_breaks rows
+-- of every other deal as they are. With no candidate and no fee break it is not run at all.
 -- The bounds hold whatever the parameters, so the result is the one pass over every deal would
 -- give (tests/unit/test_recon_candidates.py compares the two).
 -- columns:
@@ -41,15 +44,10 @@
 --   until_us        deals booked before this event time (epoch us)
 --   as_of_us        judge every deal at this instant; 0 = each at its latest event time
 --   price_tolerance_bps     recon.price_tolerance_bps, |avg fill - locked price| allowed
---   fee_tolerance_bps       recon.fee_tolerance_bps, of the scheduled fee
---   fee_tolerance_quote     recon.fee_tolerance_quote, absolute floor of the fee tolerance
 --   fill_timeout_us         recon.fill_timeout_s in us: an order report with fills absent
 --   deal_timeout_us         recon.deal_timeout_s in us: what is still missing becomes a break
 --   venue_source_prefix     `source` prefix of a venue's order report (venue_sim)
 --   settlement_states       SettlementState symbols in machine order (ties of a leg's latest)
---   fee_keys        'VENUE SYMBOL' of every instrument
---   fee_rates       its taker fee rate (fraction of notional), same order
---   fee_currencies  the currency its fees are charged in (quote of the venue's market)
 --   lot_symbols     desk symbols
 --   lot_sizes       their hedge lot (hedging.hedge_lot: the coarsest lot of the venues)
 --   tier_rails      'ASSET@NETWORK' rails with confirmation tiers (settings.settlement)
@@ -64,6 +62,22 @@
 -- never in a SELECT that aggregates; single conditional breaks use arraySlice([b], 1, flag); no
 -- decimal in groupArray nor in a GROUP BY key next to others (the server crashes); `greatest`
 -- takes two arguments; joined subqueries are aliased (the current engine requires it).
+SELECT
+    rfq_id,
+    trade_id,
+    kind,
+    subject,
+    replaceRegexpAll(expected_text, '(\\.[0-9]*[1-9])0+\\b|\\.0+\\b', '\\1') AS expected,
+    replaceRegexpAll(actual_text, '(\\.[0-9]*[1-9])0+\\b|\\.0+\\b', '\\1') AS actual,
+    replaceRegexpAll(detail_text, '(\\.[0-9]*[1-9])0+\\b|\\.0+\\b', '\\1') AS detail,
+    judged_at_us
+FROM
+(
+-- the candidates, by the exact rules (its own subquery: a current engine gives a WITH before a
+-- UNION to every branch)
+SELECT *
+FROM
+(
 WITH
     -- per deal: the trade, its hedge and its settlement legs (the joins below)
     order_checks AS orders_to_check,
@@ -139,9 +153,9 @@ SELECT
     trade_id,
     brk.1 AS kind,
     brk.2 AS subject,
-    replaceRegexpAll(brk.3, '(\\.[0-9]*[1-9])0+\\b|\\.0+\\b', '\\1') AS expected,
-    replaceRegexpAll(brk.4, '(\\.[0-9]*[1-9])0+\\b|\\.0+\\b', '\\1') AS actual,
-    replaceRegexpAll(brk.5, '(\\.[0-9]*[1-9])0+\\b|\\.0+\\b', '\\1') AS detail,
+    brk.3 AS expected_text,
+    brk.4 AS actual_text,
+    brk.5 AS detail_text,
     judged_at_us
 FROM
 (
@@ -229,29 +243,11 @@ FROM
                 ) AS order_states
                 ALL FULL OUTER JOIN
                 (
-                    -- the fills that count, with their own breaks (fee off schedule, duplicates)
+                    -- the fills that count, with their own breaks: a fee off schedule (the kept copy's row
+                    -- in the fee_breaks pass) and duplicates
                     SELECT
                         *,
-                        indexOf(%(fee_keys)s, concat(venue, ' ', symbol)) AS instrument,
-                        arrayElement(%(fee_currencies)s, greatest(instrument, 1)) AS scheduled_currency,
-                        arrayElement(%(fee_rates)s, greatest(instrument, 1)) AS scheduled_rate,
-                        toDecimal128(scheduled_rate, 8) * price_quote * qty_base AS scheduled_raw, -- exact, scale 30
-                        toDecimal128(scheduled_raw, 8) AS scheduled_floor, -- truncated: fees are never negative
-                        -- ROUND_HALF_EVEN to 8 decimals as venue_sim.scheduled_fee: 18.16 has no roundBankers
-                        -- and its round() returns garbage at scale 30, so round half up at scale 20 (the
-                        -- same result), then one unit less on an exact tie above an even last digit
-                        toDecimal128(round(toDecimal128(scheduled_raw, 20), 8)
-                                     - if(toDecimal128(scheduled_raw, 9) = scheduled_raw
-                                          AND toDecimal128(scheduled_raw, 9) - scheduled_floor = toDecimal128('0.000000005', 9)
-                                          AND toInt64(scheduled_floor * 100000000) % 2 = 0,
-                                          toDecimal128('0.00000001', 8), toDecimal128('0', 8)), 8) AS scheduled_fee,
-                        greatest(toDecimal128(%(fee_tolerance_quote)s, 14),
-                                 scheduled_fee * toDecimal128(%(fee_tolerance_bps)s, 6) / 10000) AS fee_tolerance,
-                        instrument > 0 AND exec_type = 'FILL'
-                            AND (abs(fee - scheduled_fee) > fee_tolerance OR fee_currency != scheduled_currency) AS fee_off,
-                        ('FEE', kept_fill_id, concat(toString(scheduled_fee), ' ', scheduled_currency),
-                         concat(toString(fee), ' ', fee_currency),
-                         concat('fill ', kept_fill_id, ': fee vs ', venue, ' schedule ', scheduled_rate)) AS fee_break,
+                        ('FEE', kept_fill_id, fee_expected, fee_actual, fee_detail) AS fee_break,
                         ('DUPLICATE_FILL', kept_fill_id, '1', '2',
                          concat('fill ', kept_fill_id, ' reported again (same fill_id or identical economics)')) AS duplicate_break,
                         arrayConcat(arrayResize([duplicate_break], duplicates, duplicate_break),
@@ -274,6 +270,8 @@ FROM
                             kept.8 AS fee_currency,
                             kept.9 AS ts_us,
                             kept.10 AS order_ts_us,
+                            kept.11 AS kept_event_id,
+                            kept.12 AS kept_offset,
                             max(last_us) AS fill_last_us,
                             toUInt64(sum(copies) - 1) AS duplicates
                         FROM
@@ -283,7 +281,7 @@ FROM
                                 rfq_id,
                                 fill_id,
                                 argMin((order_id, venue, symbol, exec_type, price_quote, qty_base, fee, fee_currency,
-                                        ts_us, order_ts_us), (_offset, ts_us, event_id)) AS first,
+                                        ts_us, order_ts_us, event_id, _offset), (_offset, ts_us, event_id)) AS first,
                                 min((_offset, ts_us, event_id)) AS first_arrival,
                                 count() AS copies,
                                 max(ts_us) AS last_us,
@@ -305,7 +303,13 @@ FROM
                             GROUP BY rfq_id, fill_id
                         )
                         GROUP BY rfq_id, economics
-                    )
+                    ) AS kept_copies
+                    ANY LEFT JOIN
+                    (
+                        SELECT event_id AS kept_event_id, _offset AS kept_offset, toUInt8(1) AS fee_off,
+                               expected AS fee_expected, actual AS fee_actual, detail AS fee_detail
+                        FROM fee_breaks
+                    ) AS fees_off USING (kept_event_id, kept_offset)
                 ) AS kept_fills USING (rfq_id, order_id)
                 GROUP BY rfq_id, order_id
             )
@@ -381,4 +385,37 @@ FROM
         GROUP BY rfq_id
     ) AS legs USING rfq_id
 ) AS deals_and_legs
+) AS exact
+UNION ALL
+-- the FEE breaks of the deals that are no candidate (their bounds prove every other rule kept,
+-- their fills each stored once): the fee_breaks pass's rows, with the deal's trade and latest
+-- event time from deal_marks
+SELECT
+    rfq_id,
+    trade_id,
+    'FEE' AS kind,
+    fill_id AS subject,
+    expected AS expected_text,
+    actual AS actual_text,
+    detail AS detail_text,
+    if(%(as_of_us)s > 0, toInt64(%(as_of_us)s), last_us) AS judged_at_us
+FROM
+(
+    SELECT rfq_id, fill_id, expected, actual, detail
+    FROM fee_breaks
+    WHERE rfq_id NOT IN recon_candidates
+) AS fees_off
+ALL INNER JOIN
+(
+    SELECT
+        rfq_id,
+        maxIfMerge(trade_id) AS trade_id,
+        maxIfMerge(trade_us) AS trade_us,
+        maxMerge(last_us) AS last_us
+    FROM {db}.deal_marks
+    PREWHERE rfq_id IN (SELECT rfq_id FROM fee_breaks)
+    GROUP BY rfq_id
+) AS marks USING rfq_id
+WHERE trade_us >= %(since_us)s AND trade_us < %(until_us)s
+)
 ORDER BY rfq_id, kind, subject, expected, actual

@@ -1,30 +1,26 @@
 -- recon_candidates: The deals recon_breaks must judge event by event
--- The first pass of recon_breaks: every deal whose per-deal bounds in deal_bounds
--- (0008_deal_bounds.sql, kept by materialized views) cannot prove it free of every break, plus
--- every deal with rows in a part of deal_bounds other than its largest (not merged yet, so its
--- states are not final). The bounds hold whatever the parameters: a deal they cannot judge is a
--- candidate, which costs the second pass time, never a wrong result. recon_breaks reads this
--- result as the external table `recon_candidates` (otcdesk/analytics/reports.py runs both).
+-- A first pass of recon_breaks: every deal whose per-deal bounds in deal_bounds
+-- (0008_deal_bounds.sql, kept by materialized views) cannot prove it free of every break but FEE,
+-- plus every deal with rows in a part of deal_bounds other than its largest (not merged yet, so
+-- its states are not final). FEE breaks are the fee_breaks pass's, for every deal: a deal that is
+-- no candidate has each fill stored once, so its FEE breaks are exactly its fills off schedule.
+-- The bounds hold whatever the parameters: a deal they cannot judge is a candidate, which costs
+-- the exact pass time, never a wrong result. recon_breaks reads this result as the external table
+-- `recon_candidates` (otcdesk/analytics/reports.py runs the passes, then the report).
 -- columns:
 --   rfq_id          a deal to judge by the exact rules
 -- params:
 --   price_tolerance_bps     recon.price_tolerance_bps, |avg fill - locked price| allowed
---   fee_tolerance_quote     recon.fee_tolerance_quote, absolute floor of the fee tolerance
 --   venue_source_prefix     `source` prefix of a venue's order report (venue_sim)
 --   settlement_states       SettlementState symbols in machine order
---   fee_keys        'VENUE SYMBOL' of every instrument
---   fee_rates       its taker fee rate (fraction of notional), same order
---   fee_currencies  the currency its fees are charged in (quote of the venue's market)
 --   lot_sizes       the hedge lot of every desk symbol
 --   crypto_networks     networks whose settled legs need a tx hash and confirmations
 SELECT rfq_id
 FROM
 (
     WITH
-        -- the parameters hashed as deal_bounds hashes them, once (scalar subqueries)
         -- the finest lot of any symbol: a deal hedged within it is within its own
         arrayReduce('min', arrayMap(x -> toDecimal128(x, 12), %(lot_sizes)s)) AS finest_lot,
-        (SELECT arrayMap((k, c) -> cityHash64(concat(k, '|', c)), %(fee_keys)s, %(fee_currencies)s)) AS fee_key_hashes,
         -- the constants deal_bounds was built with are the report's
         (SELECT %(venue_source_prefix)s = 'venue:'
                 AND %(crypto_networks)s = ['BTC', 'ETH', 'TRON']
@@ -47,11 +43,6 @@ FROM
         finalizeAggregation(fill_price_hi) AS d_fill_price_hi,
         finalizeAggregation(fill_stamp_us) AS d_fill_stamp_us,
         finalizeAggregation(after_trade_us) AS d_after_trade_us,
-        finalizeAggregation(fee_key_lo) AS d_fee_key_lo,
-        finalizeAggregation(fee_key_hi) AS d_fee_key_hi,
-        finalizeAggregation(fee_rate_lo) AS d_fee_rate_lo,
-        finalizeAggregation(fee_rate_hi) AS d_fee_rate_hi,
-        finalizeAggregation(fill_notional_hi) AS d_notional_hi,
         finalizeAggregation(order_ids) AS d_order_ids,
         finalizeAggregation(order_kinds) AS d_order_kinds,
         finalizeAggregation(order_reported) AS d_reported,
@@ -59,12 +50,7 @@ FROM
         finalizeAggregation(leg_amounts) AS d_leg_amounts,
         finalizeAggregation(base_latest) AS d_base_latest,
         finalizeAggregation(quote_latest) AS d_quote_latest,
-        finalizeAggregation(settlement_flags) AS d_settlement_flags,
-        -- the fee rate of the fills' instrument
-        indexOf(fee_key_hashes, d_fee_key_lo)
-            AS d_instrument,
-        toDecimal128(arrayElement(%(fee_rates)s, greatest(d_instrument, 1)), 8) AS d_rate,
-        greatest(d_fee_rate_hi - d_rate, d_rate - d_fee_rate_lo) AS d_rate_off
+        finalizeAggregation(settlement_flags) AS d_settlement_flags
     FROM {db}.deal_bounds
     WHERE _part IN (SELECT argMax(name, rows) FROM system.parts
                     WHERE database = '{db}' AND table = 'deal_bounds' AND active)
@@ -92,18 +78,6 @@ WHERE NOT (
              AND (d_fill_price_hi - d_price) * 10000 < toDecimal128(%(price_tolerance_bps)s, 6) * d_price
              AND (d_price - d_fill_price_lo + toDecimal128('0.00000002', 8)) * 10000
                  < toDecimal128(%(price_tolerance_bps)s, 6) * d_price))
-    -- FEE: the fills' one instrument, known and charged in its currency, and for every fill
-    -- |fee - rate * notional| <= notional_hi * (rate_off + 1e-18, the rate's truncation)
-    -- + rate_hi * 1e-8 (the notional's truncation) + 0.5e-8 (the schedule's rounding to 8
-    -- decimals) within the absolute floor of the tolerance; operands capped (no overflow)
-    AND (d_fill_keys = 0 OR d_fee_key_lo = 0 AND d_fee_key_hi = 0
-         OR (d_fee_key_lo = d_fee_key_hi AND d_instrument > 0
-             AND d_notional_hi < toDecimal128('1000000000', 22) AND d_rate_off < toDecimal128('1', 18)
-             AND (toDecimal128(least(d_notional_hi, toDecimal128('1000000000', 22)), 6) + toDecimal128('0.000001', 6))
-                 * (least(d_rate_off, toDecimal128('1', 18)) + toDecimal128('0.000000000000000001', 18))
-                 + least(d_fee_rate_hi, toDecimal128('2', 18)) * toDecimal128('0.00000001', 8)
-                 + toDecimal128('0.000000005', 9)
-                 <= toDecimal128(%(fee_tolerance_quote)s, 14)))
     -- settlement legs: both present with their latest event SETTLED, every event at the
     -- trade's amount, none failed, timed out, unknown or on a chain network
     AND d_leg_amounts = 2
