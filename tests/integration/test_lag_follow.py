@@ -8,7 +8,6 @@ import contextlib
 import math
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from consumers.lag import LagMonitor
 from consumers.lag_rules import WINDOW, GroupStatus, PartitionStatus
 from otcdesk.kafka import admin_client, client_config
 from otcdesk.settings import Settings
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -113,12 +113,6 @@ def test_stopped_consumer_turns_stop_within_a_bounded_number_of_refreshes(
     assert statuses[-1] is PartitionStatus.STOP, statuses
     assert WINDOW <= len(statuses) <= bound, statuses  # not before the exemption ends, not after the bound
     assert set(statuses[:-1]) == {PartitionStatus.OK}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def scrape(port: int) -> str:

@@ -26,6 +26,7 @@ from otcdesk.kafka import producer_config
 from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from tests.integration.desk import OTCDESK, TopicReader, env_of, namespace, processes, tails
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.integration
 #: Wall seconds a quote stays firm here: the CLI's start-up on a loaded 2-core machine takes a few.
@@ -97,7 +98,12 @@ def test_a_person_books_a_trade_in_a_running_desk_at_any_speed(stack: Settings, 
     with (
         namespace(stack) as settings,
         processes(
-            settings, {"desk": ["run", "all", "--speed", speed, "--seed", "7"]}, tmp_path, OTCDESK_QUOTE__TTL_MS=TTL_MS
+            settings,
+            {"desk": ["run", "all", "--speed", speed, "--seed", "7"]},
+            tmp_path,
+            OTCDESK_QUOTE__TTL_MS=TTL_MS,
+            # /metrics of this desk's processes on ports no other test running beside it takes
+            OTCDESK_METRICS__BASE_PORT=str(free_ports(8)),
         ) as procs,
     ):
         reader = TopicReader(settings, ["quotes", "trades", "dlq"])

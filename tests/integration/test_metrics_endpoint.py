@@ -4,7 +4,6 @@ a garbage record move the counters a Prometheus scrape reads."""
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 from pathlib import Path
@@ -16,14 +15,9 @@ from otcdesk.client import build_rfq
 from otcdesk.kafka import EventProducer
 from otcdesk.settings import Settings
 from tests.integration.desk import namespace, processes, tails
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -65,7 +59,7 @@ def _rfqs_in(count: int, kind: str = "rfq") -> dict:
 def test_a_stage_process_serves_its_counters_on_its_metrics_port(stack: Settings, tmp_path: Path) -> None:
     """One RFQ and a garbage record wait on the topic before the process starts (its start-up read
     handles them: taken, not timed), a second RFQ comes once it runs (taken and timed)."""
-    port = _free_port()
+    port = free_port()
     with namespace(stack) as settings:
         first = build_rfq("ACME", "BTC/USD", "buy", qty_base="1", settings=settings)  # no books: a refusal
         with EventProducer(settings) as producer:

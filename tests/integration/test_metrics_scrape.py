@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -36,6 +34,7 @@ from otcdesk.settings import Settings
 from streams import STAGES
 from tests import dashboard
 from tests.integration.desk import OTCDESK, env_of, namespace, processes, tails
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -47,31 +46,6 @@ RFQS, RFQ_RATE = 30, 3  # `rfq load`: ten wall seconds of RFQs
 DEADLINE_S = 120  # to wait for the endpoints, then for everything to move
 #: Series the dashboard shows per stage, which every stage moves in a session with deals.
 EVERY_STAGE = ("otcdesk_stage_events_in_total", "otcdesk_stage_handler_seconds_count")
-
-
-def _ephemeral_low() -> int:
-    """The lowest port the kernel hands to outgoing connections (`ip_local_port_range`)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _free_ports(count: int) -> int:
-    """The first of `count` consecutive ports free on loopback right now, below the ephemeral range:
-    the desk's processes open dozens of client connections while they start, and any of them could
-    take a port of the ephemeral range between this probe and the endpoint's bind."""
-    pick = random.Random()
-    for _ in range(200):
-        base = pick.randrange(10000, _ephemeral_low() - count)
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise AssertionError(f"no {count} consecutive free ports")
 
 
 def _scrape(port: int) -> Samples:
@@ -170,7 +144,7 @@ def _scratch_database(stack: Settings) -> Iterator[str]:
 
 
 def test_every_metric_the_dashboard_queries_exists_and_moves(stack: Settings, tmp_path: Path) -> None:
-    base = _free_ports(8)
+    base = free_ports(8)  # below the ephemeral range, in this xdist worker's slice (tests/ports.py)
     lag_port = base + 7
     with (
         namespace(stack) as settings,

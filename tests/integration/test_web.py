@@ -22,6 +22,7 @@ from otcdesk.db.runner import DriverRunner
 from otcdesk.settings import Settings
 from tests.integration.browser import chromium, free_port, shot, text, wait
 from tests.integration.desk import namespace, processes, restart, tails
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -90,6 +91,8 @@ def test_a_person_trades_from_the_page_and_watches_the_deal_and_the_lag(
         "OTCDESK_TOPICS__PARTITIONS": "1",
         "OTCDESK_SIM_SPEED": SPEED,
         "OTCDESK_WEB__LAG_INTERVAL_S": "1",
+        # /metrics of the desk's processes on ports no other test running beside it takes
+        "OTCDESK_METRICS__BASE_PORT": str(free_ports(8)),
     }
     commands = {
         "desk": ["run", "all", "--speed", SPEED, "--seed", "7", "--stages", FRONT],

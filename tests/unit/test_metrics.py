@@ -20,6 +20,7 @@ from otcdesk.settings import MetricsSettings, Settings
 from otcdesk.supervisor import Backoff, Child, Supervisor, desk_children, with_metrics_ports
 from producers.feeds.publisher import FeedPublisher
 from streams import STAGES
+from tests.ports import free_port
 from tests.stream.test_frontoffice_agents import _book
 
 
@@ -46,12 +47,6 @@ def test_ports_are_deterministic_and_never_shared(layout: str) -> None:
     assert len(set(ports)) == len(ports) and 9400 not in ports  # the base is the supervisor's
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_port_in_use_is_one_warning_and_no_endpoint(caplog: pytest.LogCaptureFixture) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -69,7 +64,7 @@ def test_port_zero_or_none_is_off() -> None:
 
 
 def test_an_endpoint_serves_the_desk_series_and_the_process_collector() -> None:
-    port = _free_port()
+    port = free_port()
     assert serve("127.0.0.1", port, "unit") == port
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
