@@ -31,7 +31,9 @@ from otcdesk.serde import default_serde
 from otcdesk.settings import Settings
 from tests.samples import sample_events
 
-pytestmark = pytest.mark.integration
+#: exclusive: the verdict is what was forwarded within 30 wall seconds of a restart whose windows
+#: are timed (a 3 s seek, 0.25 s a record); tests running beside it would stretch them.
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 SERDE = default_serde()
 SEEK_DELAY_S, HANDLE_DELAY_S = "3", "0.25"
 

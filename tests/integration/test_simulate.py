@@ -20,6 +20,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from otcdesk.settings import Settings
 from otcdesk.topics import delete_namespace
 from tests.integration.desk import OTCDESK, env_of
@@ -47,6 +49,7 @@ def _simulate(settings: Settings, namespace: str, *extra: str) -> subprocess.Com
     return subprocess.run(cmd, env=env_of(settings), capture_output=True, text=True, timeout=700)
 
 
+@pytest.mark.exclusive  # its CPU hogs take every core: tests running beside it would be starved too
 def test_one_seed_twice_the_second_time_starved_and_in_other_processes_gives_the_same_session(
     stack: Settings, tmp_path: Path
 ) -> None:
