@@ -63,11 +63,6 @@ FROM
             SELECT
                 deal,
                 fill_symbol, fill_side, trade_price, trade_mid, fill_sums, fill_worst,
-                finalizeAggregation(fill_rows) AS rows_in,
-                finalizeAggregation(fill_ids) AS ids_in,
-                finalizeAggregation(fill_kinds) AS kinds,
-                finalizeAggregation(odd_venue) AS odd,
-                finalizeAggregation(booked) AS has_trade,
                 finalizeAggregation(first_fill_us) AS first_us,
                 finalizeAggregation(last_fill_us) AS last_us
             FROM {db}.deal_venues
@@ -76,8 +71,9 @@ FROM
               AND _part IN (SELECT argMax(name, rows) FROM system.parts
                     WHERE database = '{db}' AND table = 'deal_venues' AND active GROUP BY partition)
         )
-        WHERE has_trade = 1 AND kinds = 1 AND rows_in = ids_in AND odd = 0
-          AND first_us >= %(since_us)s AND last_us < %(until_us)s
+        -- every other row the first pass flags (a copy, a re-report, several kinds, an odd venue,
+        -- fills without a trade) is in hedge_recount, or holds no fill (its sums are empty)
+        WHERE first_us >= %(since_us)s AND last_us < %(until_us)s
           AND deal NOT IN (SELECT deal FROM hedge_recount)
     )
     ARRAY JOIN sums.1 AS slot, sums.2 AS slot_fills, sums.3 AS slot_qty, sums.4 AS slot_notional
