@@ -1,8 +1,8 @@
 """Ports for the servers a test starts itself (a web page, a /metrics endpoint), safe from the
 other tests running at the same time (`make test` runs them in several pytest-xdist workers).
 
-A port is probed free here and bound later by a child process, seconds after. Two things could
-take it in between, and neither can here:
+A port is probed free here and bound later by a child process, seconds after. Three things could
+take it in between, and none can here:
 - an outgoing connection of any process (the desk's processes open dozens while they start): the
   kernel gives those ports of the ephemeral range (`ip_local_port_range`), and these are below it;
 - a server of a test in another worker: each worker (gw0, gw1, ... of PYTEST_XDIST_WORKER_COUNT)

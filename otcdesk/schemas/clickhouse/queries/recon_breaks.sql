@@ -1,7 +1,8 @@
 -- recon_breaks: Reconciliation breaks recomputed from the raw event tables
 -- One row per break, by the rules of the streaming reconciliation (otcdesk/recon.py `assess`),
--- from trades, orders, fills and settlements only: the `recon` table is not read, so the two can
--- be compared (tests/unit/test_recon_sql.py and tests/integration/test_recon_sql.py prove they
+-- from trades, orders, fills and settlements only (and the per-deal tables their views keep): the
+-- `recon` table is not read, so the two can be compared (tests/unit/test_recon_sql.py and
+-- tests/integration/test_recon_sql.py prove they
 -- agree deal by deal and kind by kind on a session with injected faults). Events are deduplicated
 -- by event_id as FINAL would (the copy inserted last: the latest `inserted_at`, then the latest
 -- offset), with LIMIT 1 BY over the candidates' rows: FINAL would merge every granule the
