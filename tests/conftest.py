@@ -6,10 +6,16 @@ tests/unit's time. `make test-fast` leaves them out (`-m "not chdb"`); `make tes
 `make test` run them.
 
 `exclusive`: the test needs the machine to itself: it loads every core on purpose, or what it
-checks happens in a window of wall time that tests running beside it would stretch. `make test`
-(infra/test.sh) runs the suite in two phases: `--phase shared`, every other test, in
-pytest-xdist workers side by side on the one stack (each test has its own topics, groups and
-databases), then `--phase exclusive`, these tests one after the other with nothing beside them.
+checks happens in a window of wall time that tests running beside it would stretch.
+
+`--phase` picks one of three disjoint parts of the suite; `make test` (infra/test.sh) runs them:
+- `shared`: every test that is neither exclusive nor background, in pytest-xdist workers side by
+  side on the one stack (each test has its own topics, groups and databases);
+- `exclusive`: the tests marked so, one after the other, at normal CPU priority;
+- `background`: the chdb tests outside tests/integration. They need no server and no window of
+  wall time, only CPU, so they run beside the exclusive tests at the idle scheduling class
+  (`chrt --idle`): a core goes to them only when the exclusive tests leave it idle, and they
+  may wait for one as long as they must without failing.
 Plain `pytest` (`--phase all`, the default) runs every test in one process, in file order.
 
 Under xdist with `--dist loadgroup` the tests of a module go to one worker together, so a
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import pytest
 
-PHASES = ("all", "shared", "exclusive")
+PHASES = ("all", "shared", "exclusive", "background")
 #: Module-scoped fixtures cheap enough to build in every worker (a ClickHouse connection).
 CHEAP = frozenset({"server"})
 #: Order in which the directories' units are handed out (unlisted: last).
@@ -36,7 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--phase",
         choices=PHASES,
         default="all",
-        help="shared: every test not marked exclusive; exclusive: only those; all (default): both",
+        help=(
+            "shared: the tests that share the stack; exclusive: those marked so; background: the chdb "
+            "tests outside tests/integration; all (default): every test"
+        ),
     )
 
 
@@ -53,12 +62,21 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     phase = config.getoption("phase")
     if phase != "all":
-        keep = [i for i in items if (i.get_closest_marker("exclusive") is not None) == (phase == "exclusive")]
+        keep = [i for i in items if phase_of(i) == phase]
         if dropped := [i for i in items if i not in keep]:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
     if hasattr(config, "workerinput") and getattr(config.option, "loadgroup", False):  # an xdist worker
         _plan_for_workers(config, items)
+
+
+def phase_of(item: pytest.Item) -> str:
+    """The part of the suite `make test` runs the item in (see the module docstring)."""
+    if item.get_closest_marker("exclusive") is not None:
+        return "exclusive"
+    if item.get_closest_marker("chdb") is not None and item.get_closest_marker("integration") is None:
+        return "background"
+    return "shared"
 
 
 def _plan_for_workers(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +16,13 @@ from tests.ports import free_port
 
 __all__ = ["chromium", "free_port", "shot", "text", "wait"]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: Where `shot` saves the views: docs/screenshots when OTCDESK_SCREENSHOTS=1 (to refresh the
+#: pictures the docs show), a scratch directory otherwise, so a test run leaves the checkout as it was.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("OTCDESK_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "otcdesk-screenshots"
+)
 
 
 @contextmanager

@@ -5,6 +5,12 @@ Hostile SQL as the read-only user fails with one line naming the limit that stop
 `otcdesk sql` and, past the CLI's own checks, straight at the server, which stays up. The admin
 `default` takes only the password kept in the state file. A query the client stops (signal or
 deadline) leaves system.processes at once; a client killed outright, at max_execution_time.
+
+The throwaway server and the CLI run the desk's profile with the limits that take time to reach
+scaled down (SCALED: a shorter max_execution_time, less memory, fewer result rows, and a history
+sized to pass them), so each is reached in seconds; the limits that keep the parser alive keep
+their shipped values. tests/unit/test_store_access.py keeps the shipped profile the same in the
+local and the compose server config.
 """
 
 from __future__ import annotations
@@ -34,7 +40,10 @@ from tests.integration.conftest import _unavailable
 #: on how fast the server runs it: on a loaded machine a memory-bound query can reach the 30 s first.
 pytestmark = [pytest.mark.integration, pytest.mark.exclusive, pytest.mark.timeout(600)]
 
-LIMITS = Settings().read_only
+#: The read-only limits reached by running long, scaled down (see the module docstring).
+SCALED = {"max_execution_time_s": 10, "max_result_rows": 100_000, "max_memory_usage_bytes": 250_000_000}
+SCALED_ENV = {f"OTCDESK_READ_ONLY__{name.upper()}": str(value) for name, value in SCALED.items()}
+LIMITS = Settings().read_only.model_copy(update=SCALED)
 CAP = LIMITS.max_query_size_bytes
 SCAN = "SELECT count() FROM system.numbers WHERE number < 1000000000000"
 WRONG_PASSWORD, REQUIRED_PASSWORD, AUTHENTICATION_FAILED = 193, 194, 516
@@ -73,7 +82,7 @@ PAST_THE_CLI = {
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayClickHouse]:
-    server = ThrowawayClickHouse(tmp_path_factory.mktemp("store"), Settings())
+    server = ThrowawayClickHouse(tmp_path_factory.mktemp("store"), Settings().model_copy(update={"read_only": LIMITS}))
     try:
         try:
             server.start()
@@ -107,7 +116,7 @@ def assert_up(server: ThrowawayClickHouse) -> None:
 def otcdesk_sql(server: ThrowawayClickHouse, query: str) -> tuple[int, list[str]]:
     """(exit code, output lines) of `otcdesk sql QUERY` through main(), as the console script runs
     it (in-process: a 200k-term query is longer than one command-line argument may be)."""
-    code, out, err = run_main(["sql", query], server.env())
+    code, out, err = run_main(["sql", query], server.env() | SCALED_ENV)
     return code, [line for line in (out + err).splitlines() if line.strip()]
 
 
@@ -136,19 +145,22 @@ def test_the_server_itself_refuses_what_would_crash_it(store: ThrowawayClickHous
 
 
 #: `otcdesk sql` over a generated trade history (otcdesk.db.generate) on the throwaway server
-HISTORY_FILLS = 1_200_000
+HISTORY_FILLS = 150_000  # more fills than LIMITS.max_result_rows; 200 pairs each pass its memory
 OVER_HISTORY = {
-    "every_fill": ("SELECT * FROM {db}.fills", "max_result_rows = 1,000,000 rows; add a LIMIT or aggregate"),
+    "every_fill": (
+        "SELECT * FROM {db}.fills",
+        f"max_result_rows = {LIMITS.max_result_rows:,} rows; add a LIMIT or aggregate",
+    ),
     "fill_pairs_in_memory": (
         "SELECT uniqExact(fill_id, i) FROM {db}.fills ARRAY JOIN range(200) AS i",
-        "max_memory_usage = 2,000,000,000 bytes; narrow it: ",
+        f"max_memory_usage = {LIMITS.max_memory_usage_bytes:,} bytes; narrow it: ",
     ),
 }
 
 
 @pytest.fixture(scope="module")
 def history(store: ThrowawayClickHouse) -> str:
-    """1.2M fills (300k deals with their trades, orders, settlements) in the throwaway server."""
+    """HISTORY_FILLS fills (with their deals' trades, orders, settlements) in the throwaway server."""
     from otcdesk.analytics.reports import REPORTS, ReportOptions
     from otcdesk.db.generate import generate
     from otcdesk.db.migrate import migrate
@@ -232,7 +244,7 @@ def _start_scan(server: ThrowawayClickHouse, **env: str) -> subprocess.Popen[str
     proc = subprocess.Popen(
         [sys.executable, "-m", "otcdesk.cli.main", "sql", SCAN],
         text=True,
-        env=os.environ | server.env() | {"COLUMNS": "200"} | env,
+        env=os.environ | server.env() | SCALED_ENV | {"COLUMNS": "200"} | env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -3,8 +3,8 @@
 A person publishes an RFQ from the ticket, sees the quote counting down, accepts it and watches
 the deal reach SETTLED and MATCHED in the blotter without reloading; then the recon stage is
 stopped and a second deal booked, recon's lag rises on the lag view, it is restarted and the lag
-falls. Each view is saved as
-docs/screenshots/*.png (linked from the README and docs/web.md).
+falls. Each view is saved as a screenshot; with OTCDESK_SCREENSHOTS=1, as the
+docs/screenshots/*.png linked from the README and docs/web.md.
 """
 
 from __future__ import annotations
