@@ -5,7 +5,7 @@
 # pytest runs three times (phases, tests/conftest.py): first the tests that share the stack, in
 # $OTCDESK_TEST_WORKERS (default 4) pytest-xdist workers side by side; then the `exclusive` ones
 # (a CPU hog, wall-clock windows) one at a time at normal priority, and beside them the
-# `background` ones (chdb SQL, CPU only) in two workers at the idle scheduling class, which
+# `background` ones (CPU only: chdb SQL, modules so marked) in two workers at the idle scheduling class, which
 # gives them only the CPU the exclusive tests leave idle. Their output follows the exclusive run's.
 # Arguments go to every run (`bash infra/test.sh tests/unit -q`; `-n 1` makes the first serial);
 # a phase they leave empty is fine.
@@ -43,7 +43,7 @@ case $shared in
      exclusive=$?
      wait $background_pid
      background=$?
-     echo "test: phase 2: the background tests (chdb), run beside the exclusive ones"
+     echo "test: phase 2: the background tests (CPU only), run beside the exclusive ones"
      cat "$background_log"; rm -f "$background_log" ;;
 esac
 if [ $shared -eq 5 ] && [ $exclusive -eq 5 ] && [ $background -eq 5 ]; then

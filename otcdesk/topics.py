@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic, TopicMetadata
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec, TopicMetadata
 
 from otcdesk.errors import DeskError, TransientError
 from otcdesk.kafka import admin_client, broker_metadata, client_config
@@ -97,6 +97,7 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
                     raise DeskError(f"creating topic {name} failed: {exc.args[0]}") from None
                 result[name] = "exists"
         _wait_for_leaders(settings, admin, [t.topic for t in new], timeout_s)
+        _wait_until_served(admin, [TopicPartition(t.topic, p) for t in new for p in range(t.num_partitions)], timeout_s)
     return result
 
 
@@ -111,6 +112,32 @@ def _wait_for_leaders(settings: Settings, admin: AdminClient, names: list[str], 
             return
         time.sleep(0.2)
     raise TransientError(f"topics {', '.join(names)} have no partition leaders after {timeout_s}s")
+
+
+def _wait_until_served(admin: AdminClient, partitions: list[TopicPartition], timeout_s: float) -> None:
+    """Wait until the leader of every new partition answers ListOffsets, that is, has created the
+    partition's log. Metadata names a leader as soon as the controller has placed the partition,
+    but a busy broker creates the logs of a batch of new topics one by one, seconds later. A
+    record sent in that window can be reported delivered by librdkafka's idempotent producer
+    without the partition ever holding it (the broker refuses a first batch, accepts a later
+    one as the partition's first, then answers the retried first batch as a duplicate, which
+    librdkafka counts as delivered), so nothing is produced before every log exists."""
+    deadline = time.monotonic() + timeout_s
+    pending = list(partitions)
+    while pending:
+        futures = admin.list_offsets({tp: OffsetSpec.latest() for tp in pending}, request_timeout=timeout_s)
+        failed = []
+        for tp, future in futures.items():
+            try:
+                future.result()
+            except KafkaException:
+                failed.append(tp)
+        pending = failed
+        if pending and time.monotonic() >= deadline:
+            names = sorted({f"{tp.topic}[{tp.partition}]" for tp in pending})
+            raise TransientError(f"partitions {', '.join(names[:5])} not served after {timeout_s}s")
+        if pending:
+            time.sleep(0.1)
 
 
 def _each_broker(settings: Settings, admin: AdminClient, timeout_s: float) -> list[AdminClient]:

@@ -12,10 +12,12 @@ checks happens in a window of wall time that tests running beside it would stret
 - `shared`: every test that is neither exclusive nor background, in pytest-xdist workers side by
   side on the one stack (each test has its own topics, groups and databases);
 - `exclusive`: the tests marked so, one after the other, at normal CPU priority;
-- `background`: the chdb tests outside tests/integration. They need no server and no window of
-  wall time, only CPU, so they run beside the exclusive tests at the idle scheduling class
-  (`chrt --idle`): a core goes to them only when the exclusive tests leave it idle, and they
-  may wait for one as long as they must without failing.
+- `background`: the chdb tests outside tests/integration and the modules marked `background`.
+  They need no server and no window of wall time, only CPU, so they run beside the exclusive
+  tests at the idle scheduling class (`chrt --idle`): a core goes to them only when the
+  exclusive tests leave it idle, and they may wait for one as long as they must without
+  failing. A module is marked so when it is among the costly ones and nothing in it is timed
+  (a subprocess's generous timeout aside).
 Plain `pytest` (`--phase all`, the default) runs every test in one process, in file order.
 
 Under xdist with `--dist loadgroup` the tests of a module go to one worker together, so a
@@ -44,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="all",
         help=(
             "shared: the tests that share the stack; exclusive: those marked so; background: the chdb "
-            "tests outside tests/integration; all (default): every test"
+            "tests outside tests/integration and those marked so; all (default): every test"
         ),
     )
 
@@ -74,6 +76,8 @@ def phase_of(item: pytest.Item) -> str:
     """The part of the suite `make test` runs the item in (see the module docstring)."""
     if item.get_closest_marker("exclusive") is not None:
         return "exclusive"
+    if item.get_closest_marker("background") is not None:
+        return "background"
     if item.get_closest_marker("chdb") is not None and item.get_closest_marker("integration") is None:
         return "background"
     return "shared"

@@ -29,6 +29,9 @@ from otcdesk.settings import Settings
 from otcdesk.settlement import policy
 from tests.recon_session import INSTRUMENTS, build_session, load_session
 
+#: CPU only (subprocesses with a 60 s timeout at most): make test runs it in the background phase.
+pytestmark = pytest.mark.background
+
 OTCDESK = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "otcdesk"
 REQUIRED = {
     "recon_breaks",

@@ -21,6 +21,9 @@ from otcdesk.stack.ports import ephemeral_port
 from otcdesk.validation import control_char, id_problem
 from tests.cli_main import run_main
 
+#: CPU only (subprocesses with a 60 s timeout at most): make test runs it in the background phase.
+pytestmark = pytest.mark.background
+
 #: Characters of Unicode categories Cc and Cf: NUL..US, DEL, C1, soft hyphen, zero-width, bidi marks...
 CONTROL = st.characters(categories=["Cc", "Cf"])
 PRINTABLE = st.text(st.characters(exclude_categories=["Cc", "Cf", "Cs", "Zs", "Zl", "Zp"]), min_size=1, max_size=30)

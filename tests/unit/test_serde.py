@@ -15,6 +15,9 @@ from otcdesk.events import BY_SCHEMA, Rfq, Side
 from otcdesk.serde import HEADER_LEN, MAGIC, DecodeError, EncodeError, default_serde
 from tests.avro_strategies import record_strategy
 
+#: CPU only (subprocesses with a 60 s timeout at most): make test runs it in the background phase.
+pytestmark = pytest.mark.background
+
 SERDE = default_serde()
 LATEST = {event: SERDE.catalog.latest(event) for event in SERDE.catalog.versions}
 

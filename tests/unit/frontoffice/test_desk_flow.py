@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 
+import pytest
+
 from otcdesk.acceptance import QuoteBook
 from otcdesk.client_sim import ClientSim
 from otcdesk.events import Event, PriceUpdate, Quote, QuoteAction, QuoteRejected, QuoteResponse, Rfq, TradeBooked
@@ -16,6 +18,9 @@ from otcdesk.quoting import QuoteEngine
 from otcdesk.settings import Settings
 
 from .conftest import T0
+
+#: CPU only (subprocesses with a 60 s timeout at most): make test runs it in the background phase.
+pytestmark = pytest.mark.background
 
 STEP_US = 250_000
 

@@ -14,6 +14,9 @@ from otcdesk.settings import SimSettings
 
 from .conftest import T0
 
+#: CPU only (subprocesses with a 60 s timeout at most): make test runs it in the background phase.
+pytestmark = pytest.mark.background
+
 STEP_US = 250_000
 
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+#: CPU only (subprocesses with a 60 s timeout at most): make test runs it in the background phase.
+pytestmark = pytest.mark.background
+
 OTCDESK = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "otcdesk"
 
 
