@@ -29,7 +29,7 @@ from otcdesk.simulate import SessionPlan, SessionTally
 from otcdesk.streamtime import END_US
 from otcdesk.streamtime.sources import SourceWatermarks, WatermarkBoard
 from otcdesk.supervisor import Supervisor, desk_children
-from otcdesk.topics import create_topics, delete_namespace
+from otcdesk.topics import recreate_namespace
 from otcdesk.venue_sim import FAULTS_HEADER
 
 TAILED = ("quotes", "trades", "orders", "settlements", "recon", "dlq")
@@ -110,8 +110,7 @@ class SessionRunner:
 
     def prepare(self) -> None:
         """An empty namespace: the session's topics and groups from any earlier run deleted."""
-        delete_namespace(self.settings, wait_for_members=True)
-        create_topics(self.settings)
+        recreate_namespace(self.settings)
 
     def start(self) -> None:
         self.supervisor.start()

@@ -227,6 +227,24 @@ def delete_namespace(settings: Settings, timeout_s: float = 30.0, *, wait_for_me
     return topics
 
 
+def recreate_namespace(settings: Settings, timeout_s: float = 30.0) -> None:
+    """A namespace emptied and its desk topics made anew (`delete_namespace`, then `create_topics`).
+
+    A topic the broker that answers still lists right after its deletion would be taken as
+    existing and never made again, and the session would start on topics about to vanish: the
+    creation is repeated until every deleted desk topic was created, not found."""
+    deleted = set(delete_namespace(settings, timeout_s, wait_for_members=True))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        made = create_topics(settings, timeout_s)
+        stale = sorted(name for name, done in made.items() if done == "exists" and name in deleted)
+        if not stale:
+            return
+        if time.monotonic() >= deadline:
+            raise TransientError(f"topics {', '.join(stale)} still listed {timeout_s:g} s after their deletion")
+        time.sleep(0.5)
+
+
 def _delete_groups(admin: AdminClient, prefix: str, timeout_s: float, wait_for_members: bool) -> None:
     """Delete the consumer groups named `prefix*`, waiting out members of killed processes.
 

@@ -24,7 +24,7 @@ from otcdesk.events import Event, Rfq
 from otcdesk.kafka import EventProducer, check_broker, consumer_config
 from otcdesk.settings import Settings
 from otcdesk.supervisor import OTCDESK, terminate
-from otcdesk.topics import create_topics, delete_namespace
+from otcdesk.topics import delete_namespace, recreate_namespace
 
 if TYPE_CHECKING:
     from otcdesk.session import SessionRunner
@@ -36,8 +36,7 @@ def fresh_namespace(settings: Settings, namespace: str) -> Settings:
     """`settings` in `namespace`, whose topics and groups from an earlier run are deleted first."""
     scoped = settings.model_copy(update={"namespace": namespace})
     check_broker(scoped)  # one line naming the fix, not a traceback, when the broker is not there
-    delete_namespace(scoped, wait_for_members=True)
-    create_topics(scoped)
+    recreate_namespace(scoped)
     return scoped
 
 
