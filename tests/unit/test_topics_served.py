@@ -1,20 +1,21 @@
-"""create_topics returns only once every new partition's leader serves it (otcdesk.topics).
+"""create_topics waits until every new partition's leader serves it (otcdesk.topics).
 
-The waiting loop against an admin client whose ListOffsets fails for partitions whose log does not
+The waiting loop against admin clients whose ListOffsets fails for partitions whose log does not
 exist yet, as a busy broker's does for seconds after CreateTopics: the real broker answers in that
 window only on a loaded machine, so the loop is checked here without one.
 """
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from otcdesk.errors import TransientError
-from otcdesk.topics import _wait_until_served
+from otcdesk import topics
+from otcdesk.settings import Settings
 
 
 class SlowLogs:
@@ -23,6 +24,11 @@ class SlowLogs:
     def __init__(self, ready_after: dict[tuple[str, int], int]) -> None:
         self.ready_after = ready_after
         self.asked: dict[tuple[str, int], int] = {}
+        self.clients = 0
+
+    def client(self, _settings: Settings) -> SlowLogs:
+        self.clients += 1
+        return self
 
     def list_offsets(self, specs: dict[TopicPartition, Any], **_: Any) -> dict[TopicPartition, Future[object]]:
         out: dict[TopicPartition, Future[object]] = {}
@@ -38,14 +44,20 @@ class SlowLogs:
         return out
 
 
-def test_waits_for_each_partition_and_asks_again_only_for_those_not_served() -> None:
-    admin = SlowLogs({("rfq", 1): 3, ("rfq", 4): 1})
-    parts = [TopicPartition("rfq", p) for p in range(6)]
-    _wait_until_served(admin, parts, timeout_s=10)
-    assert admin.asked == {("rfq", 0): 1, ("rfq", 1): 4, ("rfq", 2): 1, ("rfq", 3): 1, ("rfq", 4): 2, ("rfq", 5): 1}
+def test_waits_for_each_partition_asking_again_with_a_fresh_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    broker = SlowLogs({("rfq", 1): 3, ("rfq", 4): 1})
+    monkeypatch.setattr(topics, "admin_client", broker.client)
+    topics._wait_until_served(Settings(), [TopicPartition("rfq", p) for p in range(6)], timeout_s=10)
+    assert broker.asked == {("rfq", 0): 1, ("rfq", 1): 4, ("rfq", 2): 1, ("rfq", 3): 1, ("rfq", 4): 2, ("rfq", 5): 1}
+    assert broker.clients == 4  # one per round
 
 
-def test_a_partition_never_served_is_a_transient_error_naming_it() -> None:
-    admin = SlowLogs({("rfq", 2): 10**9})
-    with pytest.raises(TransientError, match=r"rfq\[2\] not served after 0.3s"):
-        _wait_until_served(admin, [TopicPartition("rfq", 2), TopicPartition("rfq", 3)], timeout_s=0.3)
+def test_a_partition_never_served_is_logged_and_left_to_the_producers(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = SlowLogs({("rfq", 2): 10**9})
+    monkeypatch.setattr(topics, "admin_client", broker.client)
+    with caplog.at_level(logging.WARNING, logger="otcdesk.topics"):
+        topics._wait_until_served(Settings(), [TopicPartition("rfq", 2), TopicPartition("rfq", 3)], timeout_s=0.3)
+    assert "partitions rfq[2] not served 0.3 s after their creation" in caplog.text
+    assert broker.asked[("rfq", 3)] == 1
