@@ -5,8 +5,9 @@
 # pytest runs three times (phases, tests/conftest.py): first the tests that share the stack, in
 # $OTCDESK_TEST_WORKERS (default 4) pytest-xdist workers side by side; then the `exclusive` ones
 # (a CPU hog, wall-clock windows) one at a time at normal priority, and beside them the
-# `background` ones (CPU only: chdb SQL, modules so marked) in two workers at the idle scheduling class, which
-# gives them only the CPU the exclusive tests leave idle. Their output follows the exclusive run's.
+# `background` ones (CPU only: chdb SQL, modules so marked) in two workers at the idle
+# scheduling class, which gives them only the CPU the exclusive tests leave idle. Their output
+# follows the exclusive run's.
 # Arguments go to every run (`bash infra/test.sh tests/unit -q`; `-n 1` makes the first serial);
 # a phase they leave empty is fine.
 # Fails if any phase fails, or if none collected a test (pytest exit 5 each time).
